@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+SERVICE_STAMP := $(VENV)/.installed-service
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint openapi bench clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(SERVICE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[training,dev]'
+	touch $@ $(SERVICE_STAMP)
+
+## Start the whole service (embedded Redis unless REDIS_URL is set, one Celery worker, uvicorn).
+run: $(SERVICE_STAMP)
+	exec $(BIN)/python -m service.devserver --host 127.0.0.1 --port $(PORT)
+
+## Install the dev + training extras and run every test.
+test: $(DEV_STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check service training tests
+	$(BIN)/ruff format --check service training tests
+
+## Regenerate openapi.yaml from the app (a test fails when the committed file differs).
+openapi: $(DEV_STAMP)
+	$(BIN)/python -m service.openapi > openapi.yaml
+
+clean-venv:
+	rm -rf $(VENV)

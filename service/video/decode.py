@@ -1,0 +1,169 @@
+"""Open, probe and decode video files with OpenCV, within limits.
+
+Pure OpenCV + numpy (no web framework), so training can cache clips with the same decoder the
+service uses.
+
+    frames, info = read_sampled_frames(path, count=8, resize_short=128, limits=DecodeLimits())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from service.video.preprocess import bgr_to_rgb, resize_short_side, sample_indices
+
+# Containers that report nonsense (0, negative, or thousands) get their fps treated as unknown.
+_MAX_PLAUSIBLE_FPS = 1000.0
+
+
+class VideoDecodeError(ValueError):
+    """The file is not a video we can decode; the message says why, for a person to act on."""
+
+
+class VideoLimitExceeded(VideoDecodeError):
+    """The video decodes but is beyond a configured limit (duration, pixels, frames)."""
+
+
+class VideoTooShort(VideoDecodeError):
+    """The video decodes to fewer frames than an action needs."""
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    max_duration_s: float = 600.0
+    max_pixels: int = 3840 * 2160
+    max_frames: int = 60_000
+    min_frames: int = 2
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps if self.fps > 0 else 0.0
+
+
+@contextmanager
+def _capture(path: Path) -> Iterator[cv2.VideoCapture]:
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not capture.isOpened():
+            raise VideoDecodeError("the file could not be opened as a video")
+        yield capture
+    finally:
+        capture.release()
+
+
+def _reported_info(capture: cv2.VideoCapture) -> VideoInfo:
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    if not 0 < fps <= _MAX_PLAUSIBLE_FPS:
+        fps = 0.0
+    return VideoInfo(
+        frames=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
+        fps=fps,
+        width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+        height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+    )
+
+
+def _check_limits(info: VideoInfo, limits: DecodeLimits) -> None:
+    if info.width < 1 or info.height < 1:
+        raise VideoDecodeError("the file has no video stream with a picture size")
+    if info.width * info.height > limits.max_pixels:
+        raise VideoLimitExceeded(
+            f"frames of {info.width}x{info.height} are larger than the limit of "
+            f"{limits.max_pixels} pixels; downscale the video and try again"
+        )
+    if info.frames > limits.max_frames:
+        raise VideoLimitExceeded(
+            f"the video has {info.frames} frames, more than the limit of {limits.max_frames}"
+        )
+    if info.duration_s > limits.max_duration_s:
+        raise VideoLimitExceeded(
+            f"the video lasts {info.duration_s:.0f} s, longer than the limit of "
+            f"{limits.max_duration_s:.0f} s; cut it shorter and try again"
+        )
+
+
+def probe(path: Path, limits: DecodeLimits) -> VideoInfo:
+    """What the container says about the video, checked against `limits`."""
+    with _capture(path) as capture:
+        info = _reported_info(capture)
+    _check_limits(info, limits)
+    return info
+
+
+def iter_frames(path: Path, limits: DecodeLimits | None = None) -> Iterator[np.ndarray]:
+    """Every decodable frame of the video, in order, as RGB uint8 (H, W, 3)."""
+    limits = limits or DecodeLimits()
+    with _capture(path) as capture:
+        _check_limits(_reported_info(capture), limits)
+        for _ in range(limits.max_frames):
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield bgr_to_rgb(frame)
+
+
+def _decode_at(path: Path, wanted: list[int], resize_short: int) -> tuple[dict[int, np.ndarray], int]:
+    """Decode up to the last wanted index; returns the wanted frames and how many were decoded."""
+    wanted_set, found = set(wanted), {}
+    decoded = 0
+    with _capture(path) as capture:
+        for index in range(max(wanted) + 1):
+            if not capture.grab():
+                break
+            decoded += 1
+            if index in wanted_set:
+                ok, frame = capture.retrieve()
+                if not ok:
+                    break
+                found[index] = resize_short_side(bgr_to_rgb(frame), resize_short)
+    return found, decoded
+
+
+def _count_frames(path: Path, limits: DecodeLimits) -> int:
+    with _capture(path) as capture:
+        count = 0
+        while count <= limits.max_frames and capture.grab():
+            count += 1
+    if count > limits.max_frames:
+        raise VideoLimitExceeded(f"the video has more than the limit of {limits.max_frames} frames")
+    return count
+
+
+def read_sampled_frames(
+    path: Path, count: int, resize_short: int, limits: DecodeLimits
+) -> tuple[list[np.ndarray], VideoInfo]:
+    """`count` frames spread evenly over the video, each resized so its short side is `resize_short`.
+
+    Uses the container's frame count; when that is missing or overstated (a truncated file), the
+    frames are counted by decoding and sampled again over the frames that really decode.
+    """
+    info = probe(path, limits)
+    total = info.frames or _count_frames(path, limits)
+    for _attempt in range(2):
+        if total < limits.min_frames:
+            break
+        wanted = sample_indices(total, count)
+        found, decoded = _decode_at(path, wanted, resize_short)
+        if len(found) == len(set(wanted)):
+            info = VideoInfo(frames=total, fps=info.fps, width=info.width, height=info.height)
+            return [found[i] for i in wanted], info
+        total = decoded if decoded < total else _count_frames(path, limits)
+    if total < 1:
+        raise VideoDecodeError("the file holds no decodable video frame")
+    raise VideoTooShort(
+        f"the video has {total} decodable frame(s); at least {limits.min_frames} are needed"
+    )

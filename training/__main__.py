@@ -1,0 +1,83 @@
+"""Command line for the offline half: train, evaluate and export classifiers.
+
+    python -m training train --model r2plus1d --data ../shared/data --run-dir runs/r2plus1d
+    python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
+    python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from training.models.registry import FAMILIES
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a classifier (resumes from RUN_DIR/last.pt)")
+    train.add_argument("--model", choices=sorted(FAMILIES), required=True)
+    train.add_argument("--data", type=Path, required=True, help="data root (UCF-101 layout or frame folders)")
+    train.add_argument("--run-dir", type=Path, help="default: runs/<model>")
+    train.add_argument("--classes", nargs="+", help="train on these classes only (default: all found)")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    train.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "clips")
+    train.add_argument("--max-train-clips", type=int, default=0, help="smoke runs only")
+
+    evaluate = commands.add_parser("evaluate", help="held-out test metrics of RUN_DIR/best.pt")
+    evaluate.add_argument("--run-dir", type=Path, required=True)
+    evaluate.add_argument("--data", type=Path, required=True)
+
+    export = commands.add_parser("export", help="ONNX + parity check + manifest entry")
+    export.add_argument("--run-dir", type=Path, required=True)
+    export.add_argument("--data", type=Path, required=True, help="for parity on real clips")
+    export.add_argument("--out", type=Path, default=REPO_ROOT / "exported_models")
+    export.add_argument("--name", help="model name in the manifest (default: the family)")
+    export.add_argument("--default", action="store_true", help="make it the default classifier")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Imported here so `--help` answers without loading torch.
+    from training.export import export_classifier
+    from training.loops.classification import TrainOptions, evaluate_run, run_training
+
+    if args.command == "train":
+        options = TrainOptions(
+            model=args.model,
+            data=args.data,
+            run_dir=args.run_dir or REPO_ROOT / "runs" / args.model,
+            classes=args.classes,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=args.device,
+            threads=args.threads,
+            cache_dir=args.cache_dir,
+            max_train_clips=args.max_train_clips,
+        )
+        result = run_training(options)
+    elif args.command == "evaluate":
+        result = evaluate_run(args.run_dir, args.data)
+    else:
+        entry = export_classifier(args.run_dir, args.out, args.data, args.name, args.default)
+        result = {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Decode each clip once, keep its frames on disk, and serve them to every later epoch.
+
+Frames are stored after `resize_short_side` (the first step of the serving pipeline), as one
+uint8 `.npy` per clip, memory-mapped when read.
+
+    cache = ClipCache(Path(".cache/clips"), resize_short=128)
+    frames = cache.frames(record)  # (N, H, W, 3) uint8 RGB
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from service.video.decode import DecodeLimits, iter_frames
+from service.video.preprocess import bgr_to_rgb, resize_short_side
+from training.data.ucf101 import FRAME_SUFFIXES, ClipRecord
+
+
+def read_frame_folder(folder: Path) -> list[np.ndarray]:
+    """The images of a frame-folder clip, in name order, as RGB."""
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
+    frames = []
+    for f in files:
+        image = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"cannot read frame {f}")
+        frames.append(bgr_to_rgb(image))
+    return frames
+
+
+def decode_clip(record: ClipRecord) -> list[np.ndarray]:
+    if record.kind == "frames":
+        return read_frame_folder(record.path)
+    return list(iter_frames(record.path, DecodeLimits(max_duration_s=3600, max_frames=200_000)))
+
+
+class ClipCache:
+    def __init__(self, directory: Path, resize_short: int) -> None:
+        self.directory = Path(directory)
+        self.resize_short = resize_short
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, record: ClipRecord) -> Path:
+        stat = record.path.stat()
+        key = f"{record.path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}|{self.resize_short}"
+        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+        return self.directory / f"{record.name}-{digest}.npy"
+
+    def frames(self, record: ClipRecord) -> np.ndarray:
+        path = self._path(record)
+        if not path.exists():
+            frames = [resize_short_side(f, self.resize_short) for f in decode_clip(record)]
+            if not frames:
+                raise ValueError(f"{record.path} has no decodable frame")
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, np.stack(frames))
+            tmp.replace(path)  # atomic: an interrupted run never leaves a half-written clip
+        return np.load(path, mmap_mode="r")
+
+    def warm(self, records: list[ClipRecord]) -> None:
+        for record in tqdm(records, desc="caching decoded clips", unit="clip"):
+            self.frames(record)

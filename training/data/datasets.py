@@ -1,0 +1,67 @@
+"""Torch datasets over cached clips: augmented sampling for training, the serving path for eval.
+
+    train_set = ClipDataset(split.train, labels, spec, cache, train=True)
+"""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from service.video.preprocess import ClipSpec, frames_to_input, normalise, sample_indices
+from training.data.clip_cache import ClipCache
+from training.data.ucf101 import ClipRecord
+
+
+def random_segment_indices(total: int, count: int, rng: random.Random) -> list[int]:
+    """One random frame from each of `count` equal segments (TSN-style temporal jitter)."""
+    edges = np.linspace(0, total, count + 1)
+    return [min(total - 1, int(rng.uniform(edges[i], edges[i + 1]))) for i in range(count)]
+
+
+def random_crop_flip(frames: np.ndarray, crop: int, rng: random.Random) -> np.ndarray:
+    """Same random scale-jittered square crop and flip for all (T, H, W, 3) frames of a clip."""
+    height, width = frames.shape[1:3]
+    side = int(min(height, width) * rng.uniform(0.75, 1.0))
+    top, left = rng.randint(0, height - side), rng.randint(0, width - side)
+    flip = rng.random() < 0.5
+    out = []
+    for frame in frames:
+        patch = cv2.resize(frame[top : top + side, left : left + side], (crop, crop))
+        out.append(patch[:, ::-1] if flip else patch)
+    return np.stack(out)
+
+
+class ClipDataset(Dataset):
+    def __init__(
+        self,
+        records: list[ClipRecord],
+        labels: list[str],
+        spec: ClipSpec,
+        cache: ClipCache,
+        train: bool,
+        seed: int = 0,
+    ) -> None:
+        self.records = records
+        self.targets = [labels.index(r.label) for r in records]
+        self.spec = spec
+        self.cache = cache
+        self.train = train
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        frames = self.cache.frames(self.records[i])
+        if self.train:
+            indices = random_segment_indices(len(frames), self.spec.frames, self.rng)
+            clip = normalise(random_crop_flip(frames[indices], self.spec.crop, self.rng), self.spec)
+        else:
+            indices = sample_indices(len(frames), self.spec.frames)
+            clip = frames_to_input([frames[j] for j in indices], self.spec)[0]
+        return torch.from_numpy(np.ascontiguousarray(clip)), self.targets[i]

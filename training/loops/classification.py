@@ -1,0 +1,225 @@
+"""Train and evaluate a clip classifier: resumable, seeded, with tqdm progress and JSON metrics.
+
+A run directory holds `options.json`, `last.pt` / `best.pt` checkpoints (model + optimiser +
+scheduler + config + epoch + best metric), `history.json` and, after evaluation, `metrics.json`.
+
+    run_training(TrainOptions(model="r2plus1d", data=Path("../shared/data"), run_dir=Path("runs/r2")))
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from training.data.clip_cache import ClipCache
+from training.data.datasets import ClipDataset
+from training.data.ucf101 import Split, discover_clips, split_by_group
+from training.models.registry import build_model, get_family
+
+
+@dataclass
+class TrainOptions:
+    model: str
+    data: Path
+    run_dir: Path
+    classes: list[str] | None = None
+    epochs: int = 30
+    batch_size: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 5e-2
+    label_smoothing: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # 0: torch's default
+    cache_dir: Path = Path(".cache/clips")
+    max_train_clips: int = 0  # > 0 only for smoke runs
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def prepare_split(options: TrainOptions) -> Split:
+    split = split_by_group(discover_clips(options.data, options.classes))
+    if options.max_train_clips:
+        rng = random.Random(options.seed)
+        pick = lambda clips: rng.sample(clips, min(len(clips), options.max_train_clips))  # noqa: E731
+        split = Split(pick(split.train), pick(split.val), pick(split.test), split.method)
+    return split
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DataLoader, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and targets over a loader, in order."""
+    model.eval()
+    logits, targets = [], []
+    for x, y in loader:
+        logits.append(model(x.to(device)).float().cpu())
+        targets.append(y)
+    return torch.cat(logits).numpy(), torch.cat(targets).numpy()
+
+
+def accuracy_report(logits: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict:
+    predicted = logits.argmax(1)
+    confusion = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(targets, predicted, strict=True):
+        confusion[t, p] += 1
+    per_class = {
+        label: float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None
+        for i, label in enumerate(labels)
+    }
+    return {
+        "top1": float((predicted == targets).mean()) if len(targets) else 0.0,
+        "per_class": per_class,
+        "clips": int(len(targets)),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def _loader(dataset: ClipDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0)
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # an interrupted save never corrupts the checkpoint a resume reads
+
+
+def run_training(options: TrainOptions) -> dict:
+    """Train (resuming from `run_dir/last.pt` when present) and return the final test metrics."""
+    seed_everything(options.seed)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    run_dir = Path(options.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    family = get_family(options.model)
+    spec = family.clip_spec
+    split = prepare_split(options)
+    labels = split.labels
+    (run_dir / "options.json").write_text(json.dumps(options.to_json(), indent=2))
+
+    cache = ClipCache(options.cache_dir, spec.resize_short)
+    cache.warm(split.train + split.val + split.test)
+    train_loader = _loader(
+        ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed),
+        options.batch_size,
+        shuffle=True,
+    )
+    val_loader = _loader(ClipDataset(split.val, labels, spec, cache, False), 8, False)
+
+    model = build_model(options.model, len(labels)).to(options.device)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=options.lr, weight_decay=options.weight_decay
+    )
+    steps = options.epochs * len(train_loader)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=options.lr, total_steps=max(1, steps), pct_start=0.15
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
+    start_epoch, best, history, elapsed = 0, -1.0, [], 0.0
+
+    last_path = run_dir / "last.pt"
+    if last_path.exists():
+        state = torch.load(last_path, map_location=options.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best = state["epoch"] + 1, state["best_metric"]
+        history, elapsed = state["history"], state["training_time_s"]
+        tqdm.write(f"resumed from {last_path} at epoch {start_epoch}")
+
+    for epoch in range(start_epoch, options.epochs):
+        started = time.perf_counter()
+        model.train()
+        losses = []
+        progress = tqdm(train_loader, desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch")
+        for x, y in progress:
+            loss = criterion(model(x.to(options.device)), y.to(options.device))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            losses.append(loss.item())
+            progress.set_postfix(loss=f"{np.mean(losses):.3f}")
+        val = accuracy_report(*predict(model, val_loader, options.device), labels)
+        elapsed += time.perf_counter() - started
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_top1": val["top1"]})
+        tqdm.write(f"epoch {epoch + 1}: loss {np.mean(losses):.3f}, val top-1 {val['top1']:.3f}")
+        state = {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "config": {"family": options.model, "labels": labels, "clip_spec": spec.to_manifest()},
+            "options": options.to_json(),
+            "epoch": epoch,
+            "best_metric": max(best, val["top1"]),
+            "history": history,
+            "training_time_s": elapsed,
+        }
+        # Ties go to the later epoch: the model has trained longer at a lower learning rate.
+        if val["top1"] >= best:
+            best = val["top1"]
+            _save(run_dir / "best.pt", state)
+        _save(last_path, state)
+        (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+
+    return evaluate_run(run_dir, options.data, split)
+
+
+def load_checkpoint(run_dir: Path, which: str = "best") -> tuple[nn.Module, dict]:
+    state = torch.load(Path(run_dir) / f"{which}.pt", map_location="cpu", weights_only=False)
+    model = build_model(state["config"]["family"], len(state["config"]["labels"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
+def evaluate_run(run_dir: Path, data: Path, split: Split | None = None) -> dict:
+    """Held-out test metrics of the best checkpoint, written to `run_dir/metrics.json`."""
+    model, state = load_checkpoint(run_dir)
+    options = state["options"]
+    labels = state["config"]["labels"]
+    if split is None:
+        split = prepare_split(
+            TrainOptions(
+                model=options["model"],
+                data=Path(data),
+                run_dir=Path(run_dir),
+                classes=options["classes"],
+                seed=options["seed"],
+                max_train_clips=options["max_train_clips"],
+            )
+        )
+    spec = get_family(state["config"]["family"]).clip_spec
+    cache = ClipCache(Path(options["cache_dir"]), spec.resize_short)
+    test_loader = _loader(ClipDataset(split.test, labels, spec, cache, False), 8, False)
+    report = accuracy_report(*predict(model, test_loader, "cpu"), labels)
+    metrics = {
+        **report,
+        "labels": labels,
+        "params": sum(p.numel() for p in model.parameters()),
+        "training_time_s": round(state["training_time_s"], 1),
+        "best_val_top1": state["best_metric"],
+        "best_epoch": state["epoch"],
+        "split": split.method,
+        "train_clips": len(split.train),
+        "val_clips": len(split.val),
+        "test_groups": sorted({c.group for c in split.test}),
+    }
+    (Path(run_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
