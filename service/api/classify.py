@@ -1,0 +1,114 @@
+"""POST /classify: recognise the action in an uploaded video clip."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+
+from service.api.deps import ModelsDep, SettingsDep
+from service.api.routing import make_router
+from service.errors import problem_responses
+from service.inference.classifier import DEFAULT_TOP_K, InvalidTopK, classify, resolve_top_k
+from service.inference.manifest import ModelsMissing
+from service.inference.registry import UnknownModel
+from service.inference.schemas import ClassifyResponse
+from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
+from service.video.upload import (
+    VIDEO_SUFFIXES,
+    EmptyUpload,
+    MalformedUpload,
+    MissingUpload,
+    UnsupportedVideo,
+    UploadLimits,
+    UploadTooLarge,
+    receive_video_upload,
+)
+
+router = make_router("/classify", "classify")
+
+# The body is streamed by hand (see service.video.upload), so FastAPI cannot infer its schema.
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "contentMediaType": "application/octet-stream",
+                            "description": "The video; its name must end in "
+                            + ", ".join(VIDEO_SUFFIXES),
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+ModelQuery = Annotated[
+    str | None,
+    Query(max_length=100, description="Classifier to run; the manifest's default when left out."),
+]
+TopKQuery = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        description=f"How many labels to return, 1 to the model's number of labels; "
+        f"{DEFAULT_TOP_K} by default, or every label when the model knows fewer.",
+    ),
+]
+
+
+@router.post(
+    "",
+    response_model=ClassifyResponse,
+    status_code=status.HTTP_200_OK,
+    operation_id="classify_video",
+    openapi_extra=_UPLOAD_BODY,
+    responses=problem_responses(
+        UnknownModel,
+        UploadTooLarge,
+        UnsupportedVideo,
+        RequestValidationError,
+        InvalidTopK,
+        MissingUpload,
+        MalformedUpload,
+        EmptyUpload,
+        VideoDecodeError,
+        VideoLimitExceeded,
+        VideoTooShort,
+        ModelsMissing,
+    ),
+)
+async def classify_video(
+    request: Request,
+    settings: SettingsDep,
+    models: ModelsDep,
+    model: ModelQuery = None,
+    top_k: TopKQuery = None,
+) -> ClassifyResponse:
+    """Recognise the action in an uploaded video clip."""
+    started = time.perf_counter()
+    classifier = models.classifier(model)
+    count = resolve_top_k(top_k, classifier)
+    limits = UploadLimits(max_bytes=settings.max_upload_bytes, temp_dir=settings.temp_dir)
+    async with receive_video_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        limits,
+    ) as video:
+        # Decoding and inference block for tens of milliseconds or more: keep them off the loop.
+        result = await run_in_threadpool(
+            classify, video.path, classifier, count, settings.decode_limits()
+        )
+    return result.with_total_ms((time.perf_counter() - started) * 1000)

@@ -1,0 +1,48 @@
+"""The FastAPI application: settings, model loading at start-up, routers and error handlers.
+
+uvicorn service.app:create_app --factory
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api import classify, health, models
+from service.errors import install_error_handlers
+from service.inference.manifest import ModelsMissing
+from service.inference.registry import load_registry
+from service.settings import Settings
+
+API_VERSION = "0.1.0"
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    try:
+        app.state.models = load_registry(settings.models_dir, settings.ort_intra_op_threads)
+    except ModelsMissing as exc:  # not yet exported: serve, but report not ready
+        logger.warning("%s", exc)
+        app.state.models, app.state.models_missing = None, str(exc)
+    # A ManifestError (bad manifest, checksum mismatch) propagates: the server refuses to start.
+    yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="actionstyle",
+        version=API_VERSION,
+        description="Recognise human actions in video clips.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings or Settings()
+    app.state.models, app.state.models_missing = None, "the models are still loading"
+    install_error_handlers(app)
+    for router in (classify.router, models.router, health.router):
+        app.include_router(router)
+    return app

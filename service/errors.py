@@ -1,0 +1,117 @@
+"""Every kind of failure mapped, in this one place, to an HTTP status and a JSON `Problem` body.
+
+The exception types live beside the code that raises them (video, inference); this module only
+says what each means over HTTP, so no route builds an error response itself.
+
+    install_error_handlers(app)
+    @router.post(..., responses=problem_responses(UploadTooLarge, UnknownModel))
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.inference.classifier import InvalidTopK
+from service.inference.manifest import ModelsMissing
+from service.inference.registry import UnknownModel
+from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
+from service.video.upload import (
+    EmptyUpload,
+    MalformedUpload,
+    MissingUpload,
+    UnsupportedVideo,
+    UploadTooLarge,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    detail: str = Field(description="What went wrong, for a person to read and act on.")
+    code: str = Field(description="Stable machine-readable kind of error.")
+
+
+# exception type -> (status, code, what it means in the API docs)
+ERRORS: dict[type[Exception], tuple[int, str, str]] = {
+    UploadTooLarge: (413, "upload_too_large", "The upload is larger than the configured limit."),
+    UnsupportedVideo: (415, "unsupported_media_type", "The file is not a video format we accept."),
+    MissingUpload: (422, "missing_file", "The request has no multipart field `file`."),
+    MalformedUpload: (422, "malformed_upload", "The multipart body is broken or incomplete."),
+    EmptyUpload: (422, "empty_file", "The uploaded file is empty."),
+    VideoLimitExceeded: (422, "video_limit_exceeded", "The video is beyond a decode limit."),
+    VideoTooShort: (422, "video_too_short", "The video has too few decodable frames."),
+    VideoDecodeError: (422, "undecodable_video", "The video cannot be decoded."),
+    InvalidTopK: (422, "invalid_parameter", "A parameter is out of range."),
+    RequestValidationError: (422, "invalid_parameter", "A parameter is missing or invalid."),
+    UnknownModel: (404, "unknown_model", "The requested model does not exist."),
+    ModelsMissing: (503, "models_unavailable", "No model is installed yet."),
+}
+
+
+def _problem(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse(Problem(detail=detail, code=code).model_dump(), status_code=status)
+
+
+async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
+    for kind in type(exc).__mro__:
+        if kind in ERRORS:
+            status, code, _ = ERRORS[kind]
+            return _problem(status, code, str(exc))
+    raise exc  # unreachable: handlers are registered only for the types above
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where, *names = [str(part) for part in error.get("loc", ())] or ["request"]
+        name = ".".join(names)
+        place = f"{where} parameter '{name}'" if name else where
+        parts.append(f"{place}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is invalid"
+
+
+async def _handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    status, code, _ = ERRORS[RequestValidationError]
+    return _problem(status, code, _describe_validation(exc))
+
+
+async def _handle_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    response = _problem(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _problem(500, "internal_error", "internal server error; the cause is in the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for kind in ERRORS:
+        if kind is not RequestValidationError:
+            app.add_exception_handler(kind, _handle_known)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(Exception, _handle_unexpected)
+
+
+def problem_responses(*kinds: type[Exception]) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` documentation of a route that can raise `kinds`."""
+    described: dict[int, list[str]] = {}
+    for kind in kinds:
+        status, code, meaning = ERRORS[kind]
+        described.setdefault(status, []).append(f"`{code}`: {meaning}")
+    return {
+        status: {"model": Problem, "description": " ".join(lines)}
+        for status, lines in sorted(described.items())
+    }

@@ -1,0 +1,1 @@
+"""Inference: the exported models' manifest, onnxruntime sessions, and classification."""

@@ -1,0 +1,45 @@
+"""Every exported model, loaded once per process and looked up by name.
+
+registry = load_registry(Path("exported_models"), intra_op_threads=1)
+classifier = registry.classifier(None)   # the manifest's default
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.inference.classifier import Classifier, load_classifier
+from service.inference.manifest import Manifest, load_manifest
+
+
+class UnknownModel(LookupError):
+    """The requested model is not in the manifest."""
+
+
+class ModelRegistry:
+    def __init__(self, manifest: Manifest, classifiers: dict[str, Classifier]) -> None:
+        self.manifest = manifest
+        self._classifiers = classifiers
+
+    @property
+    def classifier_names(self) -> list[str]:
+        return list(self._classifiers)
+
+    def classifier(self, name: str | None) -> Classifier:
+        """The named classifier, or the manifest's default when `name` is None."""
+        wanted = self.manifest.default_classifier if name is None else name
+        try:
+            return self._classifiers[wanted]
+        except KeyError:
+            known = ", ".join(self.classifier_names)
+            raise UnknownModel(f"unknown model '{wanted}'; known models: {known}") from None
+
+
+def load_registry(models_dir: Path, intra_op_threads: int) -> ModelRegistry:
+    """Load and verify every classifier in the manifest; raises ModelsMissing or ManifestError."""
+    manifest = load_manifest(models_dir)
+    classifiers = {
+        entry.name: load_classifier(models_dir, entry, intra_op_threads)
+        for entry in manifest.classifiers
+    }
+    return ModelRegistry(manifest, classifiers)

@@ -1,0 +1,37 @@
+"""What a classification returns, over HTTP and from the Celery task alike."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Prediction(BaseModel):
+    label: str
+    score: float = Field(ge=0.0, le=1.0, description="Softmax probability of the label.")
+
+
+class VideoSummary(BaseModel):
+    duration_s: float = Field(description="Frames divided by fps; 0 when the fps is unknown.")
+    fps: float = Field(description="Frames per second the container reports; 0 when unknown.")
+    frames: int
+    width: int
+    height: int
+
+
+class Timings(BaseModel):
+    decode: float = Field(description="Milliseconds spent decoding and preparing frames.")
+    inference: float = Field(description="Milliseconds spent running the model.")
+    total: float = Field(
+        description="Milliseconds the server spent on the request, upload included."
+    )
+
+
+class ClassifyResponse(BaseModel):
+    model: str = Field(description="Name of the classifier that ran.")
+    predictions: list[Prediction] = Field(description="Most likely labels first.")
+    video: VideoSummary
+    timings_ms: Timings
+
+    def with_total_ms(self, total_ms: float) -> ClassifyResponse:
+        timings = self.timings_ms.model_copy(update={"total": round(total_ms, 2)})
+        return self.model_copy(update={"timings_ms": timings})

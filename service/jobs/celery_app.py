@@ -1,0 +1,39 @@
+"""The Celery application, configured from `Settings`; tasks live in service.jobs.tasks.
+
+Celery's command line needs a module-level app, so this module builds one from the environment
+when imported; building it opens no connection.
+
+    celery -A service.jobs.celery_app worker --concurrency 1 --loglevel info
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from service.settings import Settings
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    app = Celery("actionstyle", include=["service.jobs.tasks"])
+    app.conf.update(
+        broker_url=settings.redis_url,
+        result_backend=settings.redis_url,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        # A job is acknowledged only once done, and requeued if its worker dies mid-way.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.job_visibility_timeout_s},
+        task_time_limit=settings.job_time_limit_s,
+        task_soft_time_limit=settings.job_soft_time_limit_s,
+        task_track_started=True,
+        result_expires=settings.job_result_expires_s,
+        broker_connection_retry_on_startup=True,
+    )
+    return app
+
+
+app = create_celery_app(Settings())

@@ -1,0 +1,57 @@
+"""The service's configuration: one class, read from `ACTIONSTYLE_*` environment variables.
+
+Built by the app factory (or a test) and handed out through a dependency, never at import time.
+
+    settings = Settings(max_upload_bytes=10_000_000)   # keyword arguments win over the environment
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.video.decode import DecodeLimits
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ACTIONSTYLE_", extra="ignore", validate_by_name=True, frozen=True
+    )
+
+    models_dir: Path = Field(
+        default=REPO_ROOT / "exported_models",
+        description="Folder holding manifest.json and the ONNX files it names.",
+    )
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    temp_dir: Path | None = Field(
+        default=None, description="Where uploads are spooled while they are processed."
+    )
+    max_duration_s: float = Field(default=600.0, gt=0)
+    max_pixels: int = Field(default=3840 * 2160, gt=0)
+    max_frames: int = Field(default=60_000, gt=0)
+    ort_intra_op_threads: int = Field(
+        default=0, ge=0, description="Threads per onnxruntime session; 0 lets onnxruntime choose."
+    )
+    # REDIS_URL is what hosting platforms and docker-compose files usually set; honour it too.
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("ACTIONSTYLE_REDIS_URL", "REDIS_URL"),
+    )
+    readiness_timeout_s: float = Field(default=0.5, gt=0)
+    job_time_limit_s: int = Field(default=900, gt=0)
+    job_soft_time_limit_s: int = Field(default=840, gt=0)
+    job_visibility_timeout_s: int = Field(
+        default=3600, gt=0, description="Seconds before an unacknowledged job is redelivered."
+    )
+    job_result_expires_s: int = Field(default=24 * 3600, gt=0)
+
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(
+            max_duration_s=self.max_duration_s,
+            max_pixels=self.max_pixels,
+            max_frames=self.max_frames,
+        )

