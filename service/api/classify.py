@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from service.api.deps import ModelsDep, SettingsDep
-from service.api.routing import make_router
 from service.errors import problem_responses
 from service.inference.classifier import DEFAULT_TOP_K, InvalidTopK, classify, resolve_top_k
 from service.inference.manifest import ModelsMissing
@@ -28,7 +27,7 @@ from service.video.upload import (
     receive_video_upload,
 )
 
-router = make_router("/classify", "classify")
+router = APIRouter(prefix="/classify", tags=["classify"])
 
 # The body is streamed by hand (see service.video.upload), so FastAPI cannot infer its schema.
 _UPLOAD_BODY = {

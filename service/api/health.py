@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 import redis
-from fastapi import Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from service.api.deps import SettingsDep
-from service.api.routing import make_router
 
-router = make_router("", "health")
+router = APIRouter(prefix="", tags=["health"])
 
 OK = "ok"
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import status
+from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 from service.api.deps import ModelsDep
-from service.api.routing import make_router
 from service.errors import problem_responses
 from service.inference.manifest import ClassifierEntry, ModelsMissing
 
-router = make_router("/models", "models")
+router = APIRouter(prefix="/models", tags=["models"])
 
 
 class ModelsResponse(BaseModel):

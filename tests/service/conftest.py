@@ -28,7 +28,7 @@ def _require(path: Path, what: str) -> None:
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
-    """The exported models: the repo's exported_models/ unless ACTIONSTYLE_MODELS_DIR says otherwise."""
+    """The repo's exported_models/ (or the folder ACTIONSTYLE_MODELS_DIR names)."""
     path = Settings().models_dir
     _require(path / "manifest.json", "the exported model manifest")
     return path

@@ -1,0 +1,60 @@
+"""The app as a whole: its import boundaries and its committed OpenAPI document."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from service.app import create_app
+from service.openapi import render_openapi
+from service.settings import Settings
+from tests.utils.data import REPO_ROOT
+
+NO_TORCH = """
+import sys
+from service.app import create_app
+import service.devserver, service.jobs.celery_app, service.jobs.tasks, service.openapi
+create_app()
+bad = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "torchvision", "training"})
+assert not bad, bad
+"""
+
+VIDEO_IS_FRAMEWORK_FREE = """
+import sys
+import service.video.decode, service.video.preprocess, service.video.upload
+bad = sorted(m for m in sys.modules if m.split(".")[0] in {"fastapi", "starlette", "celery"})
+assert not bad, bad
+"""
+
+
+@pytest.mark.parametrize("script", [NO_TORCH, VIDEO_IS_FRAMEWORK_FREE], ids=["torch", "web"])
+def test_import_boundaries(script: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_committed_openapi_is_current() -> None:
+    committed = (REPO_ROOT / "openapi.yaml").read_text()
+    assert render_openapi(create_app(Settings())) == committed, (
+        "openapi.yaml is out of date: run `make openapi` and commit the result"
+    )
+
+
+def test_every_operation_is_documented() -> None:
+    schema = create_app(Settings()).openapi()
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            where = f"{method.upper()} {path}"
+            assert operation["operationId"] and operation["summary"], where
+            assert "description" not in operation or operation["description"], where
+            assert "200" in operation["responses"], where
+            errors = {code for code in operation["responses"] if code != "200"}
+            if path != "/healthz":
+                assert errors, f"{where} documents no error response"
+            for code in errors - {"503"} if path == "/readyz" else errors:
+                ref = operation["responses"][code]["content"]["application/json"]["schema"]
+                assert ref == {"$ref": "#/components/schemas/Problem"}, where

@@ -1,0 +1,93 @@
+"""`python -m service.devserver`: embedded Redis, a Celery worker and uvicorn, up and down."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.devserver import Supervisor, free_port
+from service.jobs.celery_app import create_celery_app
+from service.settings import Settings
+from tests.utils.data import CLIPS, REPO_ROOT, YOYO_CLIP
+from tests.utils.processes import (
+    OutputLog,
+    descendant_pids,
+    pid_alive,
+    port_is_open,
+    wait_until,
+)
+
+STARTUP_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def test_supervisor_stops_the_rest_when_a_child_dies() -> None:
+    supervisor = Supervisor()
+    sleeper = supervisor.start("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+    supervisor.start("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    try:
+        wait_until(lambda: supervisor.exited() is not None, 10, "the crasher exiting")
+        assert supervisor.wait() == 1
+    finally:
+        supervisor.stop_all(grace_s=5)
+    assert sleeper.process.returncode == -signal.SIGTERM
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@linux_only
+def test_devserver_serves_runs_jobs_and_stops_cleanly(models_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "ACTIONSTYLE_REDIS_URL"}}
+    env |= {"ACTIONSTYLE_MODELS_DIR": str(models_dir), "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1"}
+    argv = [sys.executable, "-m", "service.devserver", "--port", str(port)]
+    argv += ["--redis-dir", str(tmp_path / "redis")]
+    server = subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    log = OutputLog(server.stdout)
+    try:
+        wait_until(lambda: _ready(port), STARTUP_TIMEOUT_S, f"/readyz answering 200\n{log.text}")
+
+        clip = CLIPS / "hmdb51_drink.mp4"
+        with clip.open("rb") as video:
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/classify", files={"file": (clip.name, video)}, timeout=30
+            )
+        assert response.status_code == 200, response.text
+        assert response.json()["video"]["frames"] == 48
+
+        # The worker takes the real task through the embedded Redis.
+        redis_url = re.search(r"redis at (\S+) \(embedded\)", log.text).group(1)
+        jobs = create_celery_app(Settings(redis_url=redis_url))
+        job = jobs.send_task("actionstyle.classify_file", args=[str(YOYO_CLIP), None, 1])
+        result = job.get(timeout=STARTUP_TIMEOUT_S)
+        assert result["predictions"][0]["label"] == "YoYo"
+        jobs.close()
+
+        children = descendant_pids(server.pid)
+        assert len(children) >= 3, log.text  # redis, the worker (and its pool), uvicorn
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=STOP_TIMEOUT_S) == 0, log.text
+        wait_until(lambda: not any(map(pid_alive, children)), 10, "every child exiting")
+        redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+        assert not port_is_open(port)
+        assert not port_is_open(redis_port)
+        assert "redis stopped" in log.text and "worker stopped" in log.text
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=STOP_TIMEOUT_S)

@@ -1,0 +1,73 @@
+"""Container sniffing and file-name checks of uploads, without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.video.upload import (
+    UnsupportedVideo,
+    check_suffix,
+    describe_content,
+    describe_size,
+    sniff_container,
+)
+from tests.utils.data import CLIPS, YOYO_CLIP
+from tests.utils.media import image_bytes, random_bytes, wav_bytes
+
+
+@pytest.mark.parametrize(
+    ("head", "container"),
+    [
+        (b"RIFF\x10\x00\x00\x00AVI LIST", "avi"),
+        (b"\x00\x00\x00\x20ftypisom", "mp4"),
+        (b"\x00\x00\x00\x08wide\x00\x00", "mp4"),
+        (b"\x00\x01\x00\x00moov", "mp4"),
+        (b"\x00\x00\x01\xba\x44\x00", "mpeg-ps"),
+        ((b"\x47" + bytes(187)) * 2, "mpeg-ts"),
+        (b"RIFF\x10\x00\x00\x00WAVEfmt ", None),
+        (b"GET / HTTP/1.1\r\n", None),
+        (b"", None),
+    ],
+)
+def test_sniff_container(head: bytes, container: str | None) -> None:
+    assert sniff_container(head) == container
+
+
+def test_real_files_sniff_as_what_they_are() -> None:
+    assert sniff_container(YOYO_CLIP.read_bytes()[:512]) == "avi"
+    assert sniff_container((CLIPS / "bigbuckbunny.mp4").read_bytes()[:512]) == "mp4"
+    assert sniff_container(wav_bytes()[:512]) is None
+    assert sniff_container(image_bytes(".jpg")[:512]) is None
+    assert sniff_container(random_bytes(512)) is None
+
+
+def test_describe_content() -> None:
+    assert describe_content(wav_bytes()[:512]) == "WAV audio"
+    assert describe_content(image_bytes(".png")[:512]) == "a PNG image"
+    assert describe_content(b"hello") == "text"
+    assert describe_content(random_bytes(512)) == ""
+
+
+@pytest.mark.parametrize(
+    ("filename", "suffix"),
+    [
+        ("clip.AVI", ".avi"),
+        ("a/b/c.mp4", ".mp4"),
+        ("C:\\Users\\me\\x.MOV", ".mov"),
+        ("x.mpg", ".mpg"),
+    ],
+)
+def test_check_suffix_accepts_video_names(filename: str, suffix: str) -> None:
+    assert check_suffix(filename) == suffix
+
+
+@pytest.mark.parametrize("filename", ["clip.avi.txt", "clip", ".avi/evil", "x.webm", ""])
+def test_check_suffix_refuses_other_names(filename: str) -> None:
+    with pytest.raises(UnsupportedVideo, match="not accepted"):
+        check_suffix(filename)
+
+
+def test_describe_size() -> None:
+    assert describe_size(200 * 2**20) == "200 MiB"
+    assert describe_size(100_000) == "97.7 KiB"
+    assert describe_size(512) == "512 bytes"
