@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from service.api import classify, health, models
 from service.errors import install_error_handlers
-from service.inference.manifest import ModelsMissing
+from service.inference.manifest import ManifestError, ModelsMissing
 from service.inference.registry import load_registry
 from service.settings import Settings
 
@@ -29,7 +29,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     except ModelsMissing as exc:  # not yet exported: serve, but report not ready
         logger.warning("%s", exc)
         app.state.models, app.state.models_missing = None, str(exc)
-    # A ManifestError (bad manifest, checksum mismatch) propagates: the server refuses to start.
+    except ManifestError as exc:  # a bad manifest or checksum: refuse to start, saying why
+        logger.error("refusing to start: %s", exc)
+        raise
     yield
 
 

@@ -218,8 +218,8 @@ class _FileFieldReceiver:
         suffix = check_suffix(params.get(b"filename", b"").decode("utf-8", "replace"))
         if self._limits.temp_dir is not None:
             self._limits.temp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=self._limits.temp_dir)
-        self.path = Path(name)
+        fd, temp_name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=self._limits.temp_dir)
+        self.path = Path(temp_name)
         self._sink = os.fdopen(fd, "wb")
         self._writing = True
 

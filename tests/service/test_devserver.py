@@ -49,7 +49,10 @@ def _ready(port: int) -> bool:
 
 
 @linux_only
-def test_devserver_serves_runs_jobs_and_stops_cleanly(models_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_devserver_serves_runs_jobs_and_stops_cleanly(
+    models_dir: Path, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "ACTIONSTYLE_REDIS_URL"}}
     env |= {"ACTIONSTYLE_MODELS_DIR": str(models_dir), "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1"}
@@ -80,7 +83,7 @@ def test_devserver_serves_runs_jobs_and_stops_cleanly(models_dir: Path, tmp_path
 
         children = descendant_pids(server.pid)
         assert len(children) >= 3, log.text  # redis, the worker (and its pool), uvicorn
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(stop_signal)
         assert server.wait(timeout=STOP_TIMEOUT_S) == 0, log.text
         wait_until(lambda: not any(map(pid_alive, children)), 10, "every child exiting")
         redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])

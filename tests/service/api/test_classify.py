@@ -263,6 +263,18 @@ def test_chunked_upload_within_the_limit_works(client: TestClient) -> None:
     assert response.json()["video"]["frames"] == 187
 
 
+def test_upload_cut_short(client: TestClient, upload_dir: Path) -> None:
+    content_type, chunks = multipart_chunks("file", YOYO_CLIP.name, YOYO_CLIP.read_bytes())
+    body = b"".join(chunks)[:-1000]
+    response = client.post("/classify", content=body, headers={"content-type": content_type})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "the upload ended before the multipart body was complete",
+        "code": "malformed_upload",
+    }
+    assert list(upload_dir.iterdir()) == []
+
+
 def test_no_models_installed_is_503(make_settings: SettingsFactory, tmp_path: Path) -> None:
     settings = make_settings(models_dir=tmp_path / "empty")
     with TestClient(create_app(settings)) as client:
