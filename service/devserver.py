@@ -169,7 +169,7 @@ def run(host: str, port: int, redis_dir: Path) -> int:
         server = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
         server += ["--host", host, "--port", str(port), "--timeout-graceful-shutdown", "5"]
         supervisor.start("uvicorn", server, env)
-        logger.info("serving on http://%s:%d (Ctrl-C stops everything)", host, port)
+        logger.info("the API will answer on http://%s:%d (Ctrl-C stops everything)", host, port)
         return supervisor.wait()
     except StartupError as exc:
         logger.error("%s", exc)
