@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imported here so `--help` answers without loading torch.
     from training.export import export_classifier
-    from training.loops.classification import TrainOptions, evaluate_run, run_training
+    from training.loops import train
+    from training.loops.classification import TrainOptions, evaluate_run
 
     if args.command == "train":
         options = TrainOptions(
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             max_train_clips=args.max_train_clips,
         )
-        result = run_training(options)
+        result = train(options)
     elif args.command == "evaluate":
         result = evaluate_run(args.run_dir, args.data)
     else:

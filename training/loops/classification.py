@@ -95,7 +95,7 @@ def _loader(dataset: ClipDataset, batch_size: int, shuffle: bool) -> DataLoader:
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0)
 
 
-def _save(path: Path, state: dict) -> None:
+def save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # an interrupted save never corrupts the checkpoint a resume reads
@@ -127,10 +127,6 @@ def run_training(options: TrainOptions) -> dict:
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
-    steps = options.epochs * len(train_loader)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=options.lr, total_steps=max(1, steps), pct_start=0.15
-    )
     criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
     start_epoch, best, history, elapsed = 0, -1.0, [], 0.0
 
@@ -139,10 +135,20 @@ def run_training(options: TrainOptions) -> dict:
         state = torch.load(last_path, map_location=options.device, weights_only=False)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
         start_epoch, best = state["epoch"] + 1, state["best_metric"]
         history, elapsed = state["history"], state["training_time_s"]
         tqdm.write(f"resumed from {last_path} at epoch {start_epoch}")
+
+    # The schedule is a function of (step, total steps), rebuilt on resume, so a run can also be
+    # resumed with more epochs than it started with.
+    steps_done = start_epoch * len(train_loader)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser,
+        max_lr=options.lr,
+        total_steps=max(1, options.epochs * len(train_loader)),
+        pct_start=0.15,
+        last_epoch=steps_done - 1,
+    )
 
     for epoch in range(start_epoch, options.epochs):
         started = time.perf_counter()
@@ -164,7 +170,6 @@ def run_training(options: TrainOptions) -> dict:
         state = {
             "model": model.state_dict(),
             "optimiser": optimiser.state_dict(),
-            "scheduler": scheduler.state_dict(),
             "config": {"family": options.model, "labels": labels, "clip_spec": spec.to_manifest()},
             "options": options.to_json(),
             "epoch": epoch,
@@ -175,8 +180,8 @@ def run_training(options: TrainOptions) -> dict:
         # Ties go to the later epoch: the model has trained longer at a lower learning rate.
         if val["top1"] >= best:
             best = val["top1"]
-            _save(run_dir / "best.pt", state)
-        _save(last_path, state)
+            save_checkpoint(run_dir / "best.pt", state)
+        save_checkpoint(last_path, state)
         (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
     return evaluate_run(run_dir, options.data, split)

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from torch import nn
 
 from service.video.preprocess import ClipSpec
+from training.models.cnn_lstm import resnet_lstm, vgg_lstm
+from training.models.csn import csn_small
+from training.models.efficientnet_lite import LITE_MEAN, LITE_STD
+from training.models.effnet_temporal import effnet_temporal
 from training.models.r2plus1d import r2plus1d_small
 
 
@@ -19,10 +23,20 @@ class Family:
     builder: Callable[[int], nn.Module]
     display_name: str
     clip_spec: ClipSpec
+    loop: str = "end_to_end"  # or "frozen_features": a frozen encoder, head trained on cached features
 
 
 FAMILIES: dict[str, Family] = {
     "r2plus1d": Family(r2plus1d_small, "R(2+1)D ResNet (factorised 3D convolutions)", ClipSpec()),
+    "vgg_lstm": Family(vgg_lstm, "2D CNN + LSTM, VGG-style backbone", ClipSpec()),
+    "resnet_lstm": Family(resnet_lstm, "2D CNN + LSTM, ResNet-style backbone", ClipSpec()),
+    "csn": Family(csn_small, "Channel-separated network (ir-CSN)", ClipSpec()),
+    "effnet_temporal": Family(
+        effnet_temporal,
+        "EfficientNet-Lite0 (ImageNet, frozen) + temporal attention head",
+        ClipSpec(resize_short=160, crop=160, mean=LITE_MEAN, std=LITE_STD),
+        loop="frozen_features",
+    ),
 }
 
 

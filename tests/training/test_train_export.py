@@ -1,0 +1,70 @@
+"""A tiny real training run: resumable, evaluated on held-out groups, exported with parity."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from service.inference.manifest import Manifest
+from tests.utils.data import SHARED_DATA
+from training.export import check_parity, export_classifier, ParityError
+from training.loops.classification import TrainOptions, load_checkpoint, run_training
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> TrainOptions:
+    root = tmp_path_factory.mktemp("smoke")
+    options = TrainOptions(
+        model="r2plus1d",
+        data=SHARED_DATA,
+        run_dir=root / "run",
+        epochs=1,
+        batch_size=2,
+        max_train_clips=4,
+        cache_dir=root / "cache",
+    )
+    run_training(options)
+    return options
+
+
+def test_run_writes_checkpoints_and_metrics(smoke_run: TrainOptions) -> None:
+    run_dir = smoke_run.run_dir
+    assert {p.name for p in run_dir.iterdir()} >= {"options.json", "last.pt", "best.pt", "metrics.json"}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["clips"] == 4 and 0.0 <= metrics["top1"] <= 1.0
+    assert not set(metrics["test_groups"]) & {c for c in metrics["test_groups"] if c.endswith("/g20")}
+    state = torch.load(run_dir / "last.pt", weights_only=False)
+    assert {"model", "optimiser", "config", "epoch", "best_metric"} <= set(state)
+
+
+def test_training_resumes_from_last_checkpoint(smoke_run: TrainOptions) -> None:
+    first_epoch = torch.load(smoke_run.run_dir / "last.pt", weights_only=False)["history"][0]
+    smoke_run.epochs = 2
+    run_training(smoke_run)
+    state = torch.load(smoke_run.run_dir / "last.pt", weights_only=False)
+    # epoch 0 was not trained again: its record is carried over as it was
+    assert state["epoch"] == 1 and state["history"][0] == first_epoch
+    assert len(state["history"]) == 2
+
+
+def test_export_checks_parity_and_writes_manifest(smoke_run: TrainOptions, tmp_path: Path) -> None:
+    entry = export_classifier(smoke_run.run_dir, tmp_path, SHARED_DATA, name="smoke")
+    assert entry["metrics"]["onnx_parity_max_abs_diff"] <= 1e-4
+    manifest = Manifest.model_validate_json((tmp_path / "manifest.json").read_text())
+    assert manifest.default_classifier == "smoke"
+    session = ort.InferenceSession(str(tmp_path / "smoke.onnx"), providers=["CPUExecutionProvider"])
+    batch = np.zeros((3, 3, 8, 112, 112), np.float32)  # the batch axis is dynamic
+    assert session.run(None, {"clip": batch})[0].shape == (3, len(entry["labels"]))
+
+
+def test_parity_check_fails_on_a_different_model(smoke_run: TrainOptions, tmp_path: Path) -> None:
+    export_classifier(smoke_run.run_dir, tmp_path, SHARED_DATA, name="smoke")
+    model, _ = load_checkpoint(smoke_run.run_dir)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05)
+    with pytest.raises(ParityError, match="differ from torch"):
+        check_parity(model, tmp_path / "smoke.onnx", torch.randn(2, 3, 8, 112, 112))

@@ -1,0 +1,112 @@
+"""Train a temporal head on cached features of a frozen pretrained encoder.
+
+Per-frame features are computed once per clip (several augmented views of each training clip,
+the serving view of val/test clips), so the head trains in seconds; the checkpoint holds the
+whole model (encoder + head), so evaluation and export are those of any other family.
+
+    run_frozen_training(TrainOptions(model="effnet_temporal", data=Path("../shared/data"), ...))
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training.data.clip_cache import ClipCache
+from training.data.datasets import ClipDataset
+from training.loops.classification import (
+    TrainOptions,
+    evaluate_run,
+    prepare_split,
+    save_checkpoint,
+    seed_everything,
+)
+from training.models.registry import build_model, get_family
+
+TRAIN_VIEWS = 6  # augmented views per training clip
+
+
+@torch.no_grad()
+def _features(model: nn.Module, dataset: ClipDataset, views: int, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N * views, T, D) frame features and (N * views,) targets."""
+    model.eval()
+    features, targets = [], []
+    for _ in range(views):
+        for i in tqdm(range(len(dataset)), desc=desc, unit="clip", leave=False):
+            clip, target = dataset[i]
+            features.append(model.frame_features(clip[None])[0])
+            targets.append(target)
+    return torch.stack(features), torch.tensor(targets)
+
+
+def _cached_features(model, dataset, views, path: Path, desc: str):
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+        return saved["features"], saved["targets"]
+    features, targets = _features(model, dataset, views, desc)
+    torch.save({"features": features, "targets": targets}, path)
+    return features, targets
+
+
+def run_frozen_training(options: TrainOptions) -> dict:
+    seed_everything(options.seed)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    run_dir = Path(options.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "options.json").write_text(json.dumps(options.to_json(), indent=2))
+    family = get_family(options.model)
+    spec = family.clip_spec
+    split = prepare_split(options)
+    labels = split.labels
+    cache = ClipCache(options.cache_dir, spec.resize_short)
+    cache.warm(split.train + split.val + split.test)
+    model = build_model(options.model, len(labels))
+
+    started = time.perf_counter()
+    train_set = ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed)
+    val_set = ClipDataset(split.val, labels, spec, cache, train=False)
+    train_x, train_y = _cached_features(model, train_set, TRAIN_VIEWS, run_dir / "train_features.pt", "train features")
+    val_x, val_y = _cached_features(model, val_set, 1, run_dir / "val_features.pt", "val features")
+
+    head = model.head
+    optimiser = torch.optim.AdamW(head.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
+    generator = torch.Generator().manual_seed(options.seed)
+    best, history = -1.0, []
+    for epoch in tqdm(range(options.epochs), desc="head epochs", unit="epoch"):
+        head.train()
+        order = torch.randperm(len(train_x), generator=generator)
+        losses = []
+        for batch in order.split(options.batch_size):
+            loss = criterion(head(train_x[batch]), train_y[batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        head.eval()
+        with torch.no_grad():
+            val_top1 = float((head(val_x).argmax(1) == val_y).float().mean())
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_top1": val_top1})
+        state = {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "config": {"family": options.model, "labels": labels, "clip_spec": spec.to_manifest()},
+            "options": options.to_json(),
+            "epoch": epoch,
+            "best_metric": max(best, val_top1),
+            "history": history,
+            "training_time_s": time.perf_counter() - started,
+        }
+        if val_top1 >= best:
+            best = val_top1
+            save_checkpoint(run_dir / "best.pt", state)
+    save_checkpoint(run_dir / "last.pt", state)
+    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+    return evaluate_run(run_dir, options.data, split)
