@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ACTIONSTYLE_", extra="ignore", validate_by_name=True, frozen=True
+        env_prefix="ACTIONSTYLE_", extra="ignore", populate_by_name=True, frozen=True
     )
 
     models_dir: Path = Field(
