@@ -3,6 +3,8 @@
     python -m training train --model r2plus1d --data ../shared/data --run-dir runs/r2plus1d
     python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
     python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
+    python -m training report  # docs/models.md from exported_models/manifest.json
+    python -m training eda ../shared/data --out reports/eda
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=REPO_ROOT / "exported_models")
     export.add_argument("--name", help="model name in the manifest (default: the family)")
     export.add_argument("--default", action="store_true", help="make it the default classifier")
+
+    eda = commands.add_parser("eda", help="exploration report of a data root: PNGs + summary.json")
+    eda.add_argument("data", type=Path)
+    eda.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "eda")
+    eda.add_argument("--classes", nargs="+")
+    eda.add_argument("--max-clips-per-class", type=int, default=0)
+
+    report = commands.add_parser("report", help="comparison table + confusion matrices from the manifest")
+    report.add_argument("--models", type=Path, default=REPO_ROOT / "exported_models")
+    report.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
     return parser
 
 
@@ -73,9 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         result = train(options)
     elif args.command == "evaluate":
         result = evaluate_run(args.run_dir, args.data)
-    else:
+    elif args.command == "export":
         entry = export_classifier(args.run_dir, args.out, args.data, args.name, args.default)
         result = {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
+    elif args.command == "eda":
+        from training.eda import run_eda
+
+        result = run_eda(args.data, args.out, args.classes, args.max_clips_per_class)
+    else:
+        from training.reports import write_report
+
+        result = {"report": str(write_report(args.models, args.out))}
     print(json.dumps(result, indent=2))
     return 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
 from training.data.clip_cache import ClipCache
@@ -37,6 +37,8 @@ class TrainOptions:
     lr: float = 3e-3
     weight_decay: float = 5e-2
     label_smoothing: float = 0.1
+    mixup_alpha: float = 0.2  # 0 turns mixup off
+    balance_classes: bool = True  # sample clips so each class is seen equally often
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # 0: torch's default
@@ -95,6 +97,26 @@ def _loader(dataset: ClipDataset, batch_size: int, shuffle: bool) -> DataLoader:
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0)
 
 
+def _balanced_loader(dataset: ClipDataset, batch_size: int, seed: int) -> DataLoader:
+    """Draw clips with probability inversely proportional to their class size."""
+    counts = np.bincount(dataset.targets)
+    weights = torch.tensor([1.0 / counts[t] for t in dataset.targets], dtype=torch.double)
+    sampler = WeightedRandomSampler(
+        weights, len(dataset), replacement=True, generator=torch.Generator().manual_seed(seed)
+    )
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0)
+
+
+def _mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blend each clip with another of the batch; targets become the same blend of one-hots."""
+    targets = nn.functional.one_hot(y, classes).float()
+    if alpha <= 0 or len(x) < 2:
+        return x, targets
+    lam = float(np.random.beta(alpha, alpha))
+    order = torch.randperm(len(x))
+    return lam * x + (1 - lam) * x[order], lam * targets + (1 - lam) * targets[order]
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -116,11 +138,11 @@ def run_training(options: TrainOptions) -> dict:
 
     cache = ClipCache(options.cache_dir, spec.resize_short)
     cache.warm(split.train + split.val + split.test)
-    train_loader = _loader(
-        ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed),
-        options.batch_size,
-        shuffle=True,
-    )
+    train_set = ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed)
+    if options.balance_classes:
+        train_loader = _balanced_loader(train_set, options.batch_size, options.seed)
+    else:
+        train_loader = _loader(train_set, options.batch_size, shuffle=True)
     val_loader = _loader(ClipDataset(split.val, labels, spec, cache, False), 8, False)
 
     model = build_model(options.model, len(labels)).to(options.device)
@@ -156,7 +178,8 @@ def run_training(options: TrainOptions) -> dict:
         losses = []
         progress = tqdm(train_loader, desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch")
         for x, y in progress:
-            loss = criterion(model(x.to(options.device)), y.to(options.device))
+            x, targets = _mixup(x, y, options.mixup_alpha, len(labels))
+            loss = criterion(model(x.to(options.device)), targets.to(options.device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -214,11 +237,17 @@ def evaluate_run(run_dir: Path, data: Path, split: Split | None = None) -> dict:
     cache = ClipCache(Path(options["cache_dir"]), spec.resize_short)
     test_loader = _loader(ClipDataset(split.test, labels, spec, cache, False), 8, False)
     report = accuracy_report(*predict(model, test_loader, "cpu"), labels)
+    last_path = Path(run_dir) / "last.pt"
+    if last_path.exists():  # the whole run's time, not only up to the best epoch
+        state_time = torch.load(last_path, map_location="cpu", weights_only=False)
+        training_time_s = state_time["training_time_s"]
+    else:
+        training_time_s = state["training_time_s"]
     metrics = {
         **report,
         "labels": labels,
         "params": sum(p.numel() for p in model.parameters()),
-        "training_time_s": round(state["training_time_s"], 1),
+        "training_time_s": round(training_time_s, 1),
         "best_val_top1": state["best_metric"],
         "best_epoch": state["epoch"],
         "split": split.method,

@@ -77,7 +77,11 @@ def run_frozen_training(options: TrainOptions) -> dict:
 
     head = model.head
     optimiser = torch.optim.AdamW(head.parameters(), lr=options.lr, weight_decay=options.weight_decay)
-    criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
+    class_weights = None
+    if options.balance_classes:  # each class weighs the same in the loss, however few its clips
+        counts = torch.bincount(train_y, minlength=len(labels)).clamp(min=1).float()
+        class_weights = counts.sum() / (len(labels) * counts)
+    criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=options.label_smoothing)
     generator = torch.Generator().manual_seed(options.seed)
     best, history = -1.0, []
     for epoch in tqdm(range(options.epochs), desc="head epochs", unit="epoch"):

@@ -34,7 +34,7 @@ FAMILIES: dict[str, Family] = {
     "effnet_temporal": Family(
         effnet_temporal,
         "EfficientNet-Lite0 (ImageNet, frozen) + temporal attention head",
-        ClipSpec(resize_short=160, crop=160, mean=LITE_MEAN, std=LITE_STD),
+        ClipSpec(resize_short=224, crop=224, mean=LITE_MEAN, std=LITE_STD),
         loop="frozen_features",
     ),
 }

@@ -1,0 +1,26 @@
+import json
+from pathlib import Path
+
+from tests.utils.data import REPO_ROOT, SHARED_DATA
+from training.eda import run_eda
+from training.reports import write_report
+
+
+def test_eda_writes_the_study_plots_and_summary(tmp_path: Path) -> None:
+    summary = run_eda(SHARED_DATA, tmp_path, max_clips_per_class=2)
+    assert set(summary) == {"ApplyEyeMakeup", "Punch", "YoYo"}
+    assert summary["YoYo"]["clips"] == 2 and summary["YoYo"]["mean_duration_s"] > 1
+    assert summary["ApplyEyeMakeup"]["layout"] == ["frames"]
+    assert all(v["mean_flow_magnitude_px"] > 0 for v in summary.values())
+    for name in ("clips_per_class", "durations", "rgb_histograms", "flow_magnitude", "sample_frames"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+
+
+def test_report_has_a_row_and_a_confusion_matrix_per_classifier(tmp_path: Path) -> None:
+    manifest = json.loads((REPO_ROOT / "exported_models" / "manifest.json").read_text())
+    report = write_report(REPO_ROOT / "exported_models", tmp_path).read_text()
+    for entry in manifest["classifiers"]:
+        assert f"`{entry['name']}`" in report
+        assert (tmp_path / f"confusion_{entry['name']}.png").exists()
+    assert "study: CSN" in report
