@@ -1,10 +1,10 @@
 """Command line for the offline half: train, evaluate and export classifiers.
 
-    python -m training train --model r2plus1d --data ../shared/data --run-dir runs/r2plus1d
-    python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
-    python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
-    python -m training report  # docs/models.md from exported_models/manifest.json
-    python -m training eda ../shared/data --out reports/eda
+python -m training train --model r2plus1d --data ../shared/data --run-dir runs/r2plus1d
+python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
+python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
+python -m training report  # docs/models.md from exported_models/manifest.json
+python -m training eda ../shared/data --out reports/eda
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a classifier (resumes from RUN_DIR/last.pt)")
     train.add_argument("--model", choices=sorted(FAMILIES), required=True)
-    train.add_argument("--data", type=Path, required=True, help="data root (UCF-101 layout or frame folders)")
+    train.add_argument(
+        "--data", type=Path, required=True, help="data root (UCF-101 layout or frame folders)"
+    )
     train.add_argument("--run-dir", type=Path, help="default: runs/<model>")
-    train.add_argument("--classes", nargs="+", help="train on these classes only (default: all found)")
+    train.add_argument(
+        "--classes", nargs="+", help="train on these classes only (default: all found)"
+    )
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--batch-size", type=int, default=8)
     train.add_argument("--lr", type=float, default=3e-3)
@@ -54,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     eda.add_argument("--classes", nargs="+")
     eda.add_argument("--max-clips-per-class", type=int, default=0)
 
-    report = commands.add_parser("report", help="comparison table + confusion matrices from the manifest")
+    report = commands.add_parser(
+        "report", help="comparison table + confusion matrices from the manifest"
+    )
     report.add_argument("--models", type=Path, default=REPO_ROOT / "exported_models")
     report.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
     return parser

@@ -33,7 +33,9 @@ def _clip_stats(record: ClipRecord, dis: cv2.DISOpticalFlow) -> dict:
     frames = [resize_short_side(f, ANALYSIS_SIZE) for f in decode_clip(record)]
     duration = None
     if record.kind == "video":
-        duration = probe(record.path, DecodeLimits(max_duration_s=3600, max_frames=200_000)).duration_s
+        duration = probe(
+            record.path, DecodeLimits(max_duration_s=3600, max_frames=200_000)
+        ).duration_s
     histogram = np.zeros((3, 32))
     for frame in frames[:: max(1, len(frames) // 8)]:
         for channel in range(3):
@@ -109,7 +111,9 @@ def _save_grid(samples: dict[str, list[np.ndarray]], path: Path, per_class: int 
     plt.close(fig)
 
 
-def run_eda(data: Path, out_dir: Path, classes: list[str] | None = None, max_clips_per_class: int = 0) -> dict:
+def run_eda(
+    data: Path, out_dir: Path, classes: list[str] | None = None, max_clips_per_class: int = 0
+) -> dict:
     """Write the report's PNGs and `summary.json` to `out_dir`; returns the summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     records = discover_clips(data, classes)
@@ -121,7 +125,9 @@ def run_eda(data: Path, out_dir: Path, classes: list[str] | None = None, max_cli
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     summary, durations, histograms, samples = {}, {}, {}, {}
     for label in sorted(by_class):
-        stats = [_clip_stats(r, dis) for r in tqdm(by_class[label], desc=f"eda {label}", unit="clip")]
+        stats = [
+            _clip_stats(r, dis) for r in tqdm(by_class[label], desc=f"eda {label}", unit="clip")
+        ]
         clip_durations = [s["duration_s"] for s in stats if s["duration_s"] is not None]
         durations[label] = clip_durations
         histograms[label] = np.mean([s["rgb_histogram"] for s in stats], axis=0)
@@ -135,9 +141,16 @@ def run_eda(data: Path, out_dir: Path, classes: list[str] | None = None, max_cli
             # Frame folders hold frames sampled across the clip, so their "consecutive" frames are
             # further apart in time than a video's: compare flow within one layout.
             "mean_flow_magnitude_px": float(np.mean([s["flow_magnitude"] for s in stats])),
-            "mean_rgb": [float((histograms[label][c] * (np.arange(32) * 8 + 4)).sum()) for c in range(3)],
+            "mean_rgb": [
+                float((histograms[label][c] * (np.arange(32) * 8 + 4)).sum()) for c in range(3)
+            ],
         }
-    _plot_bars({k: v["clips"] for k, v in summary.items()}, "Clips per class", "clips", out_dir / "clips_per_class.png")
+    _plot_bars(
+        {k: v["clips"] for k, v in summary.items()},
+        "Clips per class",
+        "clips",
+        out_dir / "clips_per_class.png",
+    )
     _plot_durations(durations, out_dir / "durations.png")
     _plot_histograms(histograms, out_dir / "rgb_histograms.png")
     _plot_bars(

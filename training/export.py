@@ -3,7 +3,7 @@
 The manifest (`exported_models/manifest.json`) is the only thing the service reads: file,
 checksum, input spec, labels, metrics and what the model was trained on.
 
-    entry = export_classifier(Path("runs/r2plus1d"), Path("exported_models"), data=Path("../shared/data"))
+    entry = export_classifier(Path("runs/r2plus1d"), Path("exported_models"), DATA)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 from service.video.preprocess import ClipSpec
 from training.data.clip_cache import ClipCache
 from training.data.datasets import ClipDataset
-from training.loops.classification import load_checkpoint, prepare_split, TrainOptions
+from training.loops.classification import TrainOptions, load_checkpoint, prepare_split
 from training.models.registry import get_family
 
 OPSET = 17
@@ -114,7 +114,9 @@ def _parity_clips(state: dict, data: Path, spec: ClipSpec, count: int = 4) -> to
     )
     labels = state["config"]["labels"]
     cache = ClipCache(Path(options["cache_dir"]), spec.resize_short)
-    dataset = ClipDataset(split.test[::max(1, len(split.test) // count)][:count], labels, spec, cache, False)
+    dataset = ClipDataset(
+        split.test[:: max(1, len(split.test) // count)][:count], labels, spec, cache, False
+    )
     return torch.stack([dataset[i][0] for i in range(len(dataset))])
 
 
@@ -155,7 +157,7 @@ def export_classifier(
             "onnx_parity_max_abs_diff": parity,
         },
         "training": {
-            "data": "UCF101 clips in ../shared/data (YoYo, Punch as AVI; ApplyEyeMakeup as frame folders)",
+            "data": "UCF101 in ../shared/data: YoYo, Punch as AVI; ApplyEyeMakeup as frame folders",
             "classes": state["config"]["labels"],
             "split": metrics["split"],
             "test_groups": metrics["test_groups"],

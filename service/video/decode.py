@@ -116,7 +116,9 @@ def iter_frames(path: Path, limits: DecodeLimits | None = None) -> Iterator[np.n
             yield bgr_to_rgb(frame)
 
 
-def _decode_at(path: Path, wanted: list[int], resize_short: int) -> tuple[dict[int, np.ndarray], int]:
+def _decode_at(
+    path: Path, wanted: list[int], resize_short: int
+) -> tuple[dict[int, np.ndarray], int]:
     """Decode up to the last wanted index; returns the wanted frames and how many were decoded."""
     wanted_set, found = set(wanted), {}
     decoded = 0
@@ -146,7 +148,7 @@ def _count_frames(path: Path, limits: DecodeLimits) -> int:
 def read_sampled_frames(
     path: Path, count: int, resize_short: int, limits: DecodeLimits
 ) -> tuple[list[np.ndarray], VideoInfo]:
-    """`count` frames spread evenly over the video, each resized so its short side is `resize_short`.
+    """`count` frames spread evenly over the video, each resized to short side `resize_short`.
 
     Uses the container's frame count; when that is missing or overstated (a truncated file), the
     frames are counted by decoding and sampled again over the frames that really decode.

@@ -12,7 +12,13 @@ def test_eda_writes_the_study_plots_and_summary(tmp_path: Path) -> None:
     assert summary["YoYo"]["clips"] == 2 and summary["YoYo"]["mean_duration_s"] > 1
     assert summary["ApplyEyeMakeup"]["layout"] == ["frames"]
     assert all(v["mean_flow_magnitude_px"] > 0 for v in summary.values())
-    for name in ("clips_per_class", "durations", "rgb_histograms", "flow_magnitude", "sample_frames"):
+    for name in (
+        "clips_per_class",
+        "durations",
+        "rgb_histograms",
+        "flow_magnitude",
+        "sample_frames",
+    ):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
 

@@ -10,7 +10,7 @@ import torch
 
 from service.inference.manifest import Manifest
 from tests.utils.data import SHARED_DATA
-from training.export import check_parity, export_classifier, ParityError
+from training.export import ParityError, check_parity, export_classifier
 from training.loops.classification import TrainOptions, load_checkpoint, run_training
 
 
@@ -32,10 +32,17 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> TrainOptions:
 
 def test_run_writes_checkpoints_and_metrics(smoke_run: TrainOptions) -> None:
     run_dir = smoke_run.run_dir
-    assert {p.name for p in run_dir.iterdir()} >= {"options.json", "last.pt", "best.pt", "metrics.json"}
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "options.json",
+        "last.pt",
+        "best.pt",
+        "metrics.json",
+    }
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["clips"] == 4 and 0.0 <= metrics["top1"] <= 1.0
-    assert not set(metrics["test_groups"]) & {c for c in metrics["test_groups"] if c.endswith("/g20")}
+    assert not set(metrics["test_groups"]) & {
+        c for c in metrics["test_groups"] if c.endswith("/g20")
+    }
     state = torch.load(run_dir / "last.pt", weights_only=False)
     assert {"model", "optimiser", "config", "epoch", "best_metric"} <= set(state)
 

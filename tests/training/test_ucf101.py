@@ -34,7 +34,9 @@ def test_group_split_never_shares_a_group(fake_ucf: Path) -> None:
     assert not _groups(split.train) & _groups(split.val)
     assert not _groups(split.val) & _groups(split.test)
     # the lowest-numbered groups are held out, like UCF101's official test groups g01-g07
-    assert _groups(split.test) == {f"{c}/g0{g}" for c in ("YoYo", "Punch", "Basketball") for g in (1, 2, 3)}
+    assert _groups(split.test) == {
+        f"{c}/g0{g}" for c in ("YoYo", "Punch", "Basketball") for g in (1, 2, 3)
+    }
     assert len(split.train) + len(split.val) + len(split.test) == 60
 
 

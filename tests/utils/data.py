@@ -14,7 +14,9 @@ PUNCH_CLIP = UCF101 / "Punch" / "v_Punch_g01_c01.avi"
 AUDIO_CLIP = CLIPS / "v_ApplyEyeMakeup_g01_c01.avi"
 
 
-def make_fake_ucf101(root: Path, classes: dict[str, list[Path]], groups: int, per_group: int) -> Path:
+def make_fake_ucf101(
+    root: Path, classes: dict[str, list[Path]], groups: int, per_group: int
+) -> Path:
     """A `UCF-101/<Class>/v_<Class>_gNN_cMM.avi` tree of symlinks to real clips.
 
     Each class gets `groups` x `per_group` clips, cycling over the given source clips.

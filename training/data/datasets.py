@@ -1,6 +1,6 @@
 """Torch datasets over cached clips: augmented sampling for training, the serving path for eval.
 
-    train_set = ClipDataset(split.train, labels, spec, cache, train=True)
+train_set = ClipDataset(split.train, labels, spec, cache, train=True)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def random_segment_indices(total: int, count: int, rng: random.Random) -> list[i
 
 
 def random_crop_flip(frames: np.ndarray, crop: int, rng: random.Random) -> np.ndarray:
-    """Same random scale-jittered square crop, flip and colour for all (T, H, W, 3) frames of a clip."""
+    """One random scale-jittered square crop, flip and colour for all (T, H, W, 3) frames."""
     height, width = frames.shape[1:3]
     side = int(min(height, width) * rng.uniform(0.75, 1.0))
     top, left = rng.randint(0, height - side), rng.randint(0, width - side)
@@ -40,7 +40,9 @@ def colour_jitter(frames: np.ndarray, rng: random.Random, strength: float = 0.25
     """One random brightness, contrast and per-channel gain for all frames of a clip."""
     brightness = rng.uniform(-strength, strength) * 255
     contrast = rng.uniform(1 - strength, 1 + strength)
-    gains = np.array([rng.uniform(1 - strength / 2, 1 + strength / 2) for _ in range(3)], np.float32)
+    gains = np.array(
+        [rng.uniform(1 - strength / 2, 1 + strength / 2) for _ in range(3)], np.float32
+    )
     x = frames.astype(np.float32)
     x = (x - x.mean()) * contrast + x.mean() + brightness
     return np.clip(x * gains, 0, 255).astype(np.uint8)

@@ -88,7 +88,9 @@ def _discover_videos(video_root: Path) -> list[ClipRecord]:
             if official_test is not None:
                 subset = "test" if f.stem in official_test else "train"
             records.append(
-                ClipRecord(f, class_dir.name, f"{class_dir.name}/g{match['group']}", "video", subset)
+                ClipRecord(
+                    f, class_dir.name, f"{class_dir.name}/g{match['group']}", "video", subset
+                )
             )
     return records
 

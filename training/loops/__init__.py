@@ -1,6 +1,6 @@
 """Training loops, picked by the model family's `loop`.
 
-    metrics = train(options)
+metrics = train(options)
 """
 
 from __future__ import annotations

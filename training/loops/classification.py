@@ -3,7 +3,7 @@
 A run directory holds `options.json`, `last.pt` / `best.pt` checkpoints (model + optimiser +
 scheduler + config + epoch + best metric), `history.json` and, after evaluation, `metrics.json`.
 
-    run_training(TrainOptions(model="r2plus1d", data=Path("../shared/data"), run_dir=Path("runs/r2")))
+    run_training(TrainOptions("r2plus1d", data=Path("../shared/data"), run_dir=Path("runs/r2")))
 """
 
 from __future__ import annotations
@@ -107,7 +107,9 @@ def _balanced_loader(dataset: ClipDataset, batch_size: int, seed: int) -> DataLo
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0)
 
 
-def _mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _mixup(
+    x: torch.Tensor, y: torch.Tensor, alpha: float, classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Blend each clip with another of the batch; targets become the same blend of one-hots."""
     targets = nn.functional.one_hot(y, classes).float()
     if alpha <= 0 or len(x) < 2:

@@ -33,7 +33,9 @@ TRAIN_VIEWS = 6  # augmented views per training clip
 
 
 @torch.no_grad()
-def _features(model: nn.Module, dataset: ClipDataset, views: int, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _features(
+    model: nn.Module, dataset: ClipDataset, views: int, desc: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N * views, T, D) frame features and (N * views,) targets."""
     model.eval()
     features, targets = [], []
@@ -72,11 +74,15 @@ def run_frozen_training(options: TrainOptions) -> dict:
     started = time.perf_counter()
     train_set = ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed)
     val_set = ClipDataset(split.val, labels, spec, cache, train=False)
-    train_x, train_y = _cached_features(model, train_set, TRAIN_VIEWS, run_dir / "train_features.pt", "train features")
+    train_x, train_y = _cached_features(
+        model, train_set, TRAIN_VIEWS, run_dir / "train_features.pt", "train features"
+    )
     val_x, val_y = _cached_features(model, val_set, 1, run_dir / "val_features.pt", "val features")
 
     head = model.head
-    optimiser = torch.optim.AdamW(head.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    optimiser = torch.optim.AdamW(
+        head.parameters(), lr=options.lr, weight_decay=options.weight_decay
+    )
     class_weights = None
     if options.balance_classes:  # each class weighs the same in the loss, however few its clips
         counts = torch.bincount(train_y, minlength=len(labels)).clamp(min=1).float()

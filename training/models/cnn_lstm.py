@@ -24,7 +24,9 @@ class CnnLstmConfig:
 
 def _conv_bn_relu(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)
+        nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -73,7 +75,9 @@ class CnnLstm(nn.Module):
         build = {"vgg": vgg_backbone, "resnet": resnet_backbone}[config.backbone]
         self.backbone = build(config.widths)
         self.lstm = nn.LSTM(config.widths[-1], config.lstm_hidden, batch_first=True)
-        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.lstm_hidden, num_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(config.dropout), nn.Linear(config.lstm_hidden, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, classes)
         batch, channels, frames, height, width = x.shape
@@ -94,4 +98,6 @@ def vgg_lstm(num_classes: int) -> CnnLstm:
 
 def resnet_lstm(num_classes: int) -> CnnLstm:
     """ResNet-style backbone (32-256 channels) + LSTM: under 1 M parameters."""
-    return _cnn_lstm(CnnLstmConfig(backbone="resnet", widths=(32, 64, 128, 256), lstm_hidden=128), num_classes)
+    return _cnn_lstm(
+        CnnLstmConfig(backbone="resnet", widths=(32, 64, 128, 256), lstm_hidden=128), num_classes
+    )

@@ -34,7 +34,9 @@ class ChannelSeparatedBottleneck(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, norm_after_depthwise: bool) -> None:
         super().__init__()
         mid = out_ch // 4
-        self.reduce = nn.Sequential(nn.Conv3d(in_ch, mid, 1, bias=False), _bn(mid), nn.ReLU(inplace=True))
+        self.reduce = nn.Sequential(
+            nn.Conv3d(in_ch, mid, 1, bias=False), _bn(mid), nn.ReLU(inplace=True)
+        )
         depthwise = [nn.Conv3d(mid, mid, 3, stride, 1, groups=mid, bias=not norm_after_depthwise)]
         if norm_after_depthwise:
             depthwise.append(_bn(mid))
@@ -42,7 +44,9 @@ class ChannelSeparatedBottleneck(nn.Module):
         self.expand = nn.Sequential(nn.Conv3d(mid, out_ch, 1, bias=False), _bn(out_ch))
         self.shortcut = nn.Identity()
         if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(nn.Conv3d(in_ch, out_ch, 1, stride, bias=False), _bn(out_ch))
+            self.shortcut = nn.Sequential(
+                nn.Conv3d(in_ch, out_ch, 1, stride, bias=False), _bn(out_ch)
+            )
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W)
@@ -63,11 +67,16 @@ class Csn(nn.Module):
         for i, (width, count) in enumerate(zip(config.widths, config.blocks, strict=True)):
             for j in range(count):
                 stride = 2 if i > 0 and j == 0 else 1
-                blocks.append(ChannelSeparatedBottleneck(in_ch, width, stride, config.norm_after_depthwise))
+                blocks.append(
+                    ChannelSeparatedBottleneck(in_ch, width, stride, config.norm_after_depthwise)
+                )
                 in_ch = width
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Dropout(config.dropout), nn.Linear(in_ch, num_classes)
+            nn.AdaptiveAvgPool3d(1),
+            nn.Flatten(),
+            nn.Dropout(config.dropout),
+            nn.Linear(in_ch, num_classes),
         )
         if config.norm_after_depthwise:
             self._init_weights()

