@@ -11,10 +11,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api import classify, health, models
+from service.api import classify, health, jobs, models, stylize, web
 from service.errors import install_error_handlers
 from service.inference.manifest import ManifestError, ModelsMissing
 from service.inference.registry import load_registry
+from service.jobs.queue import JobQueue
 from service.settings import Settings
 
 API_VERSION = "0.1.0"
@@ -32,6 +33,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     except ManifestError as exc:  # a bad manifest or checksum: refuse to start, saying why
         logger.error("refusing to start: %s", exc)
         raise
+    app.state.jobs = JobQueue.from_settings(settings)
     yield
 
 
@@ -39,12 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="actionstyle",
         version=API_VERSION,
-        description="Recognise human actions in video clips.",
+        description="Recognise human actions in video clips and restyle them like a painter.",
         lifespan=_lifespan,
     )
     app.state.settings = settings or Settings()
     app.state.models, app.state.models_missing = None, "the models are still loading"
     install_error_handlers(app)
-    for router in (classify.router, models.router, health.router):
+    for router in (classify.router, stylize.router, jobs.router, models.router, health.router):
         app.include_router(router)
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
     return app

@@ -157,14 +157,8 @@ def run(host: str, port: int, redis_dir: Path) -> int:
             logger.info("redis at %s (embedded)", redis_url)
         env = _child_env(redis_url)
         worker = [sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker"]
-        worker += [
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "info",
-            "--without-gossip",
-            "--without-mingle",
-        ]
+        # Concurrency comes from ACTIONSTYLE_WORKER_CONCURRENCY (default 1), via the Celery app.
+        worker += ["--loglevel", "info", "--without-gossip", "--without-mingle"]
         supervisor.start("worker", worker, env)
         server = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
         server += ["--host", host, "--port", str(port), "--timeout-graceful-shutdown", "5"]

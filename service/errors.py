@@ -21,6 +21,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.inference.classifier import InvalidTopK
 from service.inference.manifest import ModelsMissing
 from service.inference.registry import UnknownModel
+from service.inference.styles import NoThumbnail, UnknownStyle
+from service.jobs.queue import (
+    InvalidStyleChoice,
+    InvalidStyleImage,
+    JobAlreadyFinished,
+    JobHasNoResult,
+    JobNotFinished,
+    JobNotFound,
+    QueueUnavailable,
+)
 from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (
     EmptyUpload,
@@ -54,6 +64,15 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     RequestValidationError: (422, "invalid_parameter", "A parameter is missing or invalid."),
     UnknownModel: (404, "unknown_model", "The requested model does not exist."),
     ModelsMissing: (503, "models_unavailable", "No model is installed yet."),
+    NoThumbnail: (404, "thumbnail_not_found", "The style does not exist or has no thumbnail."),
+    UnknownStyle: (422, "unknown_style", "The style is not installed."),
+    InvalidStyleChoice: (422, "invalid_style_choice", "Send one of `style`, `style_image`."),
+    InvalidStyleImage: (422, "invalid_style_image", "The style painting is not a readable image."),
+    JobNotFound: (404, "job_not_found", "No job has this id, or it has expired."),
+    JobNotFinished: (409, "job_not_finished", "The job is still queued or running."),
+    JobHasNoResult: (409, "job_has_no_result", "The job failed or was cancelled."),
+    JobAlreadyFinished: (409, "job_already_finished", "The job has already finished."),
+    QueueUnavailable: (503, "queue_unavailable", "The job queue (Redis) does not answer."),
 }
 
 

@@ -7,6 +7,7 @@ Built by the app factory (or a test) and handed out through a dependency, never 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -48,6 +49,30 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="Seconds before an unacknowledged job is redelivered."
     )
     job_result_expires_s: int = Field(default=24 * 3600, gt=0)
+    storage_dir: Path = Field(
+        default=REPO_ROOT / "storage",
+        description="Uploads and results of stylize jobs; shared by the API and the workers.",
+    )
+    result_ttl_s: int = Field(
+        default=24 * 3600, gt=0, description="Seconds a job, its upload and its result are kept."
+    )
+    stylize_max_side: int = Field(
+        default=1280, ge=16, description="Longest side of a stylised video; never upscaled."
+    )
+    stylize_batch_size: int = Field(default=4, ge=1, le=64)
+    stylize_smoothing: float = Field(
+        default=0.7, ge=0.0, lt=1.0, description="Weight of the flow-warped previous frame; 0: off."
+    )
+    max_style_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    worker_concurrency: int = Field(
+        default=1, ge=1, description="Celery worker processes; each gets its share of the cores."
+    )
+
+    def worker_threads(self) -> int:
+        """onnxruntime/OpenCV threads per worker process, so N workers do not oversubscribe."""
+        if self.ort_intra_op_threads:
+            return self.ort_intra_op_threads
+        return max(1, (os.cpu_count() or 1) // self.worker_concurrency)
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(

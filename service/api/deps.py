@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from service.inference.manifest import ModelsMissing
 from service.inference.registry import ModelRegistry
+from service.jobs.queue import JobQueue
 from service.settings import Settings
 
 
@@ -23,5 +24,11 @@ def get_models(request: Request) -> ModelRegistry:
     return models
 
 
+def get_jobs(request: Request) -> JobQueue:
+    """The job queue the lifespan built (Redis client, storage, Celery producer)."""
+    return request.app.state.jobs
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[ModelRegistry, Depends(get_models)]
+JobsDep = Annotated[JobQueue, Depends(get_jobs)]

@@ -1,23 +1,51 @@
-"""GET /models: the installed models, their labels and measured quality."""
+"""GET /models: the installed models, their labels and measured quality; style thumbnails."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 
 from service.api.deps import ModelsDep
 from service.errors import problem_responses
-from service.inference.manifest import ClassifierEntry, ModelsMissing
+from service.inference.manifest import ClassifierEntry, ModelsMissing, StyleEntry
+from service.inference.styles import NoThumbnail
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+StyleName = Annotated[str, Path(max_length=100, description="A style name from GET /models.")]
+
+
+class StyleSummary(BaseModel):
+    name: str = Field(description="What POST /stylize takes as `style`.")
+    display_name: str
+    kind: str
+    thumbnail_url: str | None = Field(description="A small picture of the style, if any.")
+    metrics: dict[str, Any] = Field(description="What training measured, passed through.")
+
+    @classmethod
+    def of(cls, entry: StyleEntry) -> StyleSummary:
+        thumbnail = f"/models/styles/{entry.name}/thumbnail" if entry.thumbnail else None
+        return cls(
+            name=entry.name,
+            display_name=entry.display_name,
+            kind=entry.kind,
+            thumbnail_url=thumbnail,
+            metrics=entry.metrics,
+        )
 
 
 class ModelsResponse(BaseModel):
     default_classifier: str
     classifiers: list[ClassifierEntry]
-    styles: list[dict[str, Any]]
+    styles: list[StyleSummary]
+    custom_style: bool = Field(
+        description="Whether POST /stylize takes your own painting as `style_image`."
+    )
 
 
 @router.get(
@@ -33,5 +61,22 @@ async def list_models(models: ModelsDep) -> ModelsResponse:
     return ModelsResponse(
         default_classifier=manifest.default_classifier,
         classifiers=manifest.classifiers,
-        styles=manifest.styles,
+        styles=[StyleSummary.of(entry) for entry in manifest.styles],
+        custom_style=manifest.arbitrary_style is not None,
     )
+
+
+@router.get(
+    "/styles/{name}/thumbnail",
+    response_class=FileResponse,
+    status_code=status.HTTP_200_OK,
+    operation_id="get_style_thumbnail",
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The picture."},
+        **problem_responses(NoThumbnail, RequestValidationError, ModelsMissing),
+    },
+)
+async def get_style_thumbnail(name: StyleName, models: ModelsDep) -> FileResponse:
+    """A small picture of a style, for a style picker."""
+    path = await run_in_threadpool(models.styles.thumbnail_path, name)
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})

@@ -11,15 +11,38 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from service.video.preprocess import ClipSpec
 
 MANIFEST_NAME = "manifest.json"
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+_SHA256_PATTERN = r"^[0-9a-f]{64}$"
+_PART_PATTERN = re.compile(_NAME_PATTERN)
+
+
+def _relative_file(value: str) -> str:
+    """A path inside the models folder: relative, '/'-separated, no '..', no hidden tricks."""
+    # Each '/'-separated part must be a plain name: no empty part (absolute, '//'), no '..'.
+    if not all(_PART_PATTERN.match(part) and part != ".." for part in value.split("/")):
+        raise ValueError(f"'{value}' must be a relative path inside the models folder")
+    return value
+
+
+RelativeFile = Annotated[str, AfterValidator(_relative_file)]
 
 
 class ModelsMissing(RuntimeError):
@@ -89,14 +112,65 @@ class ClassifierEntry(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)
 
 
+class StyleIO(BaseModel):
+    """The tensor a feed-forward style network takes and gives: the service builds only this."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    layout: Literal["NCHW"] = "NCHW"
+    color: Literal["RGB"] = "RGB"
+    range: tuple[float, float] = (0.0, 1.0)
+    size_multiple: int = Field(default=4, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _unit_range(self) -> StyleIO:
+        if tuple(self.range) != (0.0, 1.0):
+            raise ValueError(f"range {list(self.range)} is not supported; export with [0, 1]")
+        return self
+
+
+class StyleEntry(BaseModel):
+    """One named style: a feed-forward network trained on one painter."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(pattern=_NAME_PATTERN, max_length=100)
+    display_name: str
+    kind: Literal["feedforward"] = "feedforward"
+    file: RelativeFile = Field(description="ONNX file, relative to the models folder.")
+    sha256: str = Field(pattern=_SHA256_PATTERN)
+    input_name: str = "image"
+    output_name: str = "stylized"
+    io: StyleIO = Field(default_factory=StyleIO)
+    thumbnail: RelativeFile | None = None
+    # What training measured; passed through whole, whatever it holds.
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+
+
+class ArbitraryStyleEntry(BaseModel):
+    """The networks that take any painting as the style (Magenta's arbitrary stylisation)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    predict_file: RelativeFile
+    transform_file: RelativeFile
+    predict_sha256: str = Field(pattern=_SHA256_PATTERN)
+    transform_sha256: str = Field(pattern=_SHA256_PATTERN)
+    style_size: int = Field(default=256, gt=0)
+    content_size: int = Field(default=384, gt=0)
+    io: dict[str, Any] = Field(default_factory=dict)
+    source: str = ""
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     schema_version: Literal[1]
     default_classifier: str
     classifiers: list[ClassifierEntry] = Field(min_length=1)
-    # Style models arrive with the stylize issue; until then the list is passed through as is.
-    styles: list[dict[str, Any]] = Field(default_factory=list)
+    styles: list[StyleEntry] = Field(default_factory=list)
+    arbitrary_style: ArbitraryStyleEntry | None = None
 
     @model_validator(mode="after")
     def _names_resolve(self) -> Manifest:
@@ -105,6 +179,9 @@ class Manifest(BaseModel):
             raise ValueError(f"classifier names repeat: {names}")
         if self.default_classifier not in names:
             raise ValueError(f"default_classifier '{self.default_classifier}' is not in {names}")
+        styles = [entry.name for entry in self.styles]
+        if len(set(styles)) != len(styles):
+            raise ValueError(f"style names repeat: {styles}")
         return self
 
 
@@ -132,16 +209,21 @@ def load_manifest(models_dir: Path) -> Manifest:
         ) from exc
 
 
-def read_verified(models_dir: Path, entry: ClassifierEntry) -> bytes:
+def read_verified(models_dir: Path, entry: ClassifierEntry | StyleEntry) -> bytes:
     """The bytes of the entry's file, after checking them against the manifest's sha256."""
-    path = models_dir / entry.file
+    return read_file_verified(models_dir, entry.name, entry.file, entry.sha256)
+
+
+def read_file_verified(models_dir: Path, owner: str, file: str, sha256: str) -> bytes:
+    """The bytes of `models_dir/file`, checked against `sha256`; `owner` names it in errors."""
+    path = models_dir / file
     if not path.is_file():
-        raise ManifestError(f"model '{entry.name}': {path} named in the manifest does not exist")
+        raise ManifestError(f"model '{owner}': {path} named in the manifest does not exist")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if digest != entry.sha256:
+    if digest != sha256:
         raise ManifestError(
-            f"model '{entry.name}': {path} has sha256 {digest} but the manifest says "
-            f"{entry.sha256}; the file is corrupt or was replaced without re-exporting the manifest"
+            f"model '{owner}': {path} has sha256 {digest} but the manifest says "
+            f"{sha256}; the file is corrupt or was replaced without re-exporting the manifest"
         )
     return data

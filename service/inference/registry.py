@@ -10,6 +10,7 @@ from pathlib import Path
 
 from service.inference.classifier import Classifier, load_classifier
 from service.inference.manifest import Manifest, load_manifest
+from service.inference.styles import StyleCatalog
 
 
 class UnknownModel(LookupError):
@@ -17,9 +18,12 @@ class UnknownModel(LookupError):
 
 
 class ModelRegistry:
-    def __init__(self, manifest: Manifest, classifiers: dict[str, Classifier]) -> None:
+    def __init__(
+        self, manifest: Manifest, classifiers: dict[str, Classifier], styles: StyleCatalog
+    ) -> None:
         self.manifest = manifest
         self._classifiers = classifiers
+        self.styles = styles
 
     @property
     def classifier_names(self) -> list[str]:
@@ -36,10 +40,15 @@ class ModelRegistry:
 
 
 def load_registry(models_dir: Path, intra_op_threads: int) -> ModelRegistry:
-    """Load and verify every classifier in the manifest; raises ModelsMissing or ManifestError."""
+    """Load every classifier and verify every style file of the manifest.
+
+    Raises ModelsMissing or ManifestError. Style networks are not loaded here: the workers run them.
+    """
     manifest = load_manifest(models_dir)
     classifiers = {
         entry.name: load_classifier(models_dir, entry, intra_op_threads)
         for entry in manifest.classifiers
     }
-    return ModelRegistry(manifest, classifiers)
+    styles = StyleCatalog(models_dir, manifest)
+    styles.verify()
+    return ModelRegistry(manifest, classifiers, styles)

@@ -37,8 +37,9 @@ def _flow_gray(frame_rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]
     return gray, scale
 
 
-def backward_flow(dis: cv2.DISOpticalFlow, current: np.ndarray, previous: np.ndarray,
-                  max_side: int) -> np.ndarray:
+def backward_flow(
+    dis: cv2.DISOpticalFlow, current: np.ndarray, previous: np.ndarray, max_side: int
+) -> np.ndarray:
     """Per pixel of `current`, its displacement to where it was in `previous`, at full size."""
     cur_gray, scale = _flow_gray(current, max_side)
     prev_gray, _ = _flow_gray(previous, max_side)
@@ -52,8 +53,9 @@ def backward_flow(dis: cv2.DISOpticalFlow, current: np.ndarray, previous: np.nda
 def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`image` sampled at pixel + flow; also the mask of pixels whose source lies inside it."""
     height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32),
-                                 np.arange(height, dtype=np.float32))
+    grid_x, grid_y = np.meshgrid(
+        np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+    )
     map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
     inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
     warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -88,8 +90,9 @@ class FlowSmoother:
         return output
 
 
-def warping_error(sources: list[np.ndarray], outputs: list[np.ndarray],
-                  consistency_px: float = 1.0) -> float:
+def warping_error(
+    sources: list[np.ndarray], outputs: list[np.ndarray], consistency_px: float = 1.0
+) -> float:
     """Mean squared difference (on 0..1 values) between each output frame and the previous output
     warped onto it, over pixels where forward and backward source flow agree (not occluded).
 

@@ -3,7 +3,7 @@
 Celery's command line needs a module-level app, so this module builds one from the environment
 when imported; building it opens no connection.
 
-    celery -A service.jobs.celery_app worker --concurrency 1 --loglevel info
+    celery -A service.jobs.celery_app worker --loglevel info   # ACTIONSTYLE_WORKER_CONCURRENCY
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ def create_celery_app(settings: Settings) -> Celery:
         task_track_started=True,
         result_expires=settings.job_result_expires_s,
         broker_connection_retry_on_startup=True,
+        # Each process gets cores / concurrency onnxruntime threads (Settings.worker_threads).
+        worker_concurrency=settings.worker_concurrency,
+        # A redelivered job must not be refused as a duplicate: its job state decides instead.
+        worker_deduplicate_successful_tasks=False,
     )
     return app
 

@@ -1,19 +1,31 @@
 """Celery tasks: thin wrappers that call the same plain functions the HTTP routes call.
 
 app.send_task("actionstyle.classify_file", args=["/data/clip.avi", None, 3])
+app.send_task("actionstyle.stylize_video", args=[job_id, video_path, "vangogh", None])
 """
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cv2
+import redis
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from service.inference.classifier import classify, resolve_top_k
+from service.inference.manifest import load_manifest
 from service.inference.registry import ModelRegistry, load_registry
+from service.inference.styles import StyleEngines
+from service.inference.temporal import SmoothingOptions
+from service.jobs.state import JobState, JobStore
+from service.jobs.storage import LocalStorage
+from service.jobs.stylize import JobContext, StylizeRequest, fail_job, run_stylize_job
 from service.settings import Settings
+from service.video.transcode import TranscodeOptions
 
 
 @cache
@@ -45,3 +57,60 @@ def classify_file(
     _report(self, "classifying")
     result = classify(Path(path), classifier, count, _settings().decode_limits())
     return result.model_dump()
+
+
+@cache
+def _job_parts() -> tuple[JobStore, LocalStorage, StyleEngines]:
+    """Built on a worker process's first stylize job, then kept: one session per style."""
+    settings = _settings()
+    threads = settings.worker_threads()
+    cv2.setNumThreads(threads)  # optical flow and resizing share the process's cores too
+    store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl_s)
+    engines = StyleEngines(settings.models_dir, load_manifest(settings.models_dir), threads)
+    return store, LocalStorage(settings.storage_dir), engines
+
+
+@shared_task(name="actionstyle.stylize_video", bind=True)
+def stylize_video(
+    self: Task, job_id: str, video_path: str, style: str | None, style_image_path: str | None
+) -> str | None:
+    """Stylise the job's video (a file in the shared storage); returns the job's final state."""
+    settings = _settings()
+    store, storage, engines = _job_parts()
+    attempt = uuid.uuid4().hex
+    context = JobContext(
+        store=store,
+        storage=storage,
+        engines=engines,
+        transcode=TranscodeOptions(
+            max_side=settings.stylize_max_side, batch_size=settings.stylize_batch_size
+        ),
+        smoothing=SmoothingOptions(blend=settings.stylize_smoothing)
+        if settings.stylize_smoothing
+        else None,
+        worker=self.request.hostname or "",
+        on_progress=lambda done, total: _report_frames(self, done, total),
+    )
+    request = StylizeRequest(
+        job_id=job_id,
+        video=Path(video_path),
+        style=style,
+        style_image=Path(style_image_path) if style_image_path else None,
+    )
+    try:
+        outcome = run_stylize_job(request, attempt, context)
+    except SoftTimeLimitExceeded:
+        limit = settings.job_soft_time_limit_s
+        fail_job(store, job_id, attempt, f"the job took longer than the limit of {limit} s")
+        return JobState.FAILED.value
+    except Exception:
+        fail_job(store, job_id, attempt, "internal error while stylising; the cause is in the log")
+        raise
+    finally:
+        storage.purge_older_than(settings.result_ttl_s)
+    return outcome.value if outcome else None
+
+
+def _report_frames(task: Task, done: int, total: int) -> None:
+    if not (task.request.called_directly or task.request.is_eager):
+        task.update_state(state="PROGRESS", meta={"frames_done": done, "frames_total": total})

@@ -8,6 +8,10 @@ request's headers and an async iterator of body chunks.
 
     async with receive_video_upload(content_type, content_length, body, limits) as video:
         classify(video.path, ...)
+
+Small extra fields (a form value, a style image) can be kept too, in memory, each within its own
+cap: `UploadLimits(..., extra_fields={"style": 200, "style_image": 20 * 2**20})`, then
+`video.fields["style"].data`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -71,6 +76,19 @@ class UploadLimits:
     max_bytes: int
     temp_dir: Path | None = None
     field: str = "file"
+    # Other fields to keep, in memory, by name -> their size cap in bytes; the rest are dropped.
+    extra_fields: dict[str, int] = dataclass_field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """A small multipart field kept in memory: a form value, or a small file and its name."""
+
+    data: bytes
+    filename: str | None = None
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace").strip()
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ class ReceivedVideo:
     path: Path
     size: int
     container: str
+    fields: dict[str, FormField] = dataclass_field(default_factory=dict)
 
 
 def describe_size(size: int) -> str:
@@ -163,6 +182,8 @@ class _FileFieldReceiver:
         self._header_name = self._header_value = b""
         self._sink: BinaryIO | None = None
         self._writing = False
+        self._extra: tuple[str, str | None, bytearray] | None = None
+        self.extras: dict[str, FormField] = {}
         self.path: Path | None = None
         self.size = 0
         self.complete = False
@@ -188,7 +209,9 @@ class _FileFieldReceiver:
             what = describe_content(head)
             found = f"is {what}, not a video" if what else "matches no video format we accept"
             raise UnsupportedVideo(f"the file {found}; {_ACCEPTED}")
-        return ReceivedVideo(path=self.path, size=self.size, container=container)
+        return ReceivedVideo(
+            path=self.path, size=self.size, container=container, fields=dict(self.extras)
+        )
 
     def close(self) -> None:
         if self._sink is not None:
@@ -213,6 +236,10 @@ class _FileFieldReceiver:
     def _on_headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
+        if name in self._limits.extra_fields and name not in self.extras:
+            filename = params.get(b"filename")
+            self._extra = (name, None if filename is None else filename.decode(), bytearray())
+            return
         if name != self._limits.field or self.path is not None:
             return  # other fields, and repeats of ours, are read past and dropped
         suffix = check_suffix(params.get(b"filename", b"").decode("utf-8", "replace"))
@@ -224,6 +251,15 @@ class _FileFieldReceiver:
         self._writing = True
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._extra is not None:
+            name, _, buffer = self._extra
+            buffer += data[start:end]
+            cap = self._limits.extra_fields[name]
+            if len(buffer) > cap:
+                raise UploadTooLarge(
+                    f"the field '{name}' is larger than the limit of {describe_size(cap)}"
+                )
+            return
         if not self._writing or self._sink is None:
             return
         self.size += end - start
@@ -234,6 +270,11 @@ class _FileFieldReceiver:
         self._sink.write(data[start:end])
 
     def _on_part_end(self) -> None:
+        if self._extra is not None:
+            name, filename, buffer = self._extra
+            self.extras[name] = FormField(bytes(buffer), filename)
+            self._extra = None
+            return
         if self._writing and self._sink is not None:
             self._sink.close()
             self._writing = False
@@ -256,7 +297,7 @@ async def receive_video_upload(
 ) -> AsyncIterator[ReceivedVideo]:
     """Stream the multipart field `limits.field` to a temporary file; it is removed on exit."""
     boundary = _boundary(content_type, limits.field)
-    envelope_cap = limits.max_bytes + _ENVELOPE_BYTES
+    envelope_cap = limits.max_bytes + _ENVELOPE_BYTES + sum(limits.extra_fields.values())
     declared = _declared_length(content_length)
     if declared is not None and declared > envelope_cap:
         raise UploadTooLarge(_too_large(limits))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.settings import Settings
 from tests.utils.data import SHARED_DATA
-from tests.utils.processes import closed_port, running_redis
+from tests.utils.processes import OutputLog, closed_port, running_redis, running_worker
+from tests.utils.styles import build_models_dir
 
 
 def _require(path: Path, what: str) -> None:
@@ -82,3 +84,52 @@ def client(models_dir: Path, shared_data: Path, upload_dir: Path) -> Iterator[Te
     )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def style_models_dir(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The exported models plus test styles (a small conv net, the Magenta arbitrary networks)."""
+    return build_models_dir(tmp_path_factory.mktemp("models"), models_dir)
+
+
+@dataclass
+class JobStack:
+    """The API in-process, a real Redis and a real Celery worker process sharing a storage dir."""
+
+    settings: Settings
+    client: TestClient
+    worker_log: OutputLog
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.settings.storage_dir
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a worker process the same settings as `settings`."""
+    return {
+        "ACTIONSTYLE_MODELS_DIR": str(settings.models_dir),
+        "ACTIONSTYLE_STORAGE_DIR": str(settings.storage_dir),
+        "ACTIONSTYLE_REDIS_URL": str(settings.redis_url),
+        "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
+        "ACTIONSTYLE_JOB_VISIBILITY_TIMEOUT_S": str(settings.job_visibility_timeout_s),
+    }
+
+
+@pytest.fixture(scope="session")
+def job_stack(
+    style_models_dir: Path, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JobStack]:
+    root = tmp_path_factory.mktemp("jobs")
+    settings = Settings(
+        models_dir=style_models_dir,
+        storage_dir=root / "storage",
+        temp_dir=root / "uploads",
+        redis_url=redis_url,
+        ort_intra_op_threads=1,
+    )
+    with (
+        running_worker(worker_env(settings), "jobs") as (_, log),
+        TestClient(create_app(settings)) as client,
+    ):
+        yield JobStack(settings, client, log)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -100,3 +103,48 @@ def pid_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state != "Z"
+
+
+@contextmanager
+def running_worker(
+    env: dict[str, str], name: str, timeout_s: float = 60.0
+) -> Iterator[tuple[subprocess.Popen, OutputLog]]:
+    """A real Celery worker process (prefork, one child) in its own process group."""
+    argv = [sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker"]
+    argv += ["--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    argv += ["--concurrency", "1", "--hostname", f"{name}@%h"]
+    process = subprocess.Popen(
+        argv,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        process_group=0,
+    )
+    log = OutputLog(process.stdout)
+    try:
+        wait_until(
+            lambda: " ready." in log.text or process.poll() is not None,
+            timeout_s,
+            f"worker {name} ready",
+        )
+        if process.poll() is not None:
+            raise RuntimeError(f"worker {name} exited:\n{log.text}")
+        yield process, log
+    finally:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    """SIGTERM the process group `process` leads, SIGKILL it if it lingers."""
+    if process.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)

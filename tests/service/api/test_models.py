@@ -7,6 +7,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from tests.utils.styles import TEST_STYLE
+
 
 def test_models_lists_the_manifest(client: TestClient, models_dir: Path) -> None:
     manifest = json.loads((models_dir / "manifest.json").read_text())
@@ -15,7 +17,8 @@ def test_models_lists_the_manifest(client: TestClient, models_dir: Path) -> None
     assert response.status_code == 200
     body = response.json()
     assert body["default_classifier"] == manifest["default_classifier"]
-    assert body["styles"] == manifest["styles"]
+    assert [s["name"] for s in body["styles"]] == [s["name"] for s in manifest.get("styles", [])]
+    assert body["custom_style"] == ("arbitrary_style" in manifest)
     assert [c["name"] for c in body["classifiers"]] == [c["name"] for c in manifest["classifiers"]]
     for listed, exported in zip(body["classifiers"], manifest["classifiers"], strict=True):
         assert listed["labels"] == exported["labels"]
@@ -23,3 +26,27 @@ def test_models_lists_the_manifest(client: TestClient, models_dir: Path) -> None
         assert listed["input"]["frames"] == exported["input"]["frames"]
         # Metrics pass through whole, including any the service does not know by name.
         assert listed["metrics"] == exported["metrics"]
+
+
+def test_styles_are_listed_with_thumbnails(style_models_dir: Path, job_stack) -> None:
+    client = job_stack.client
+    manifest = json.loads((style_models_dir / "manifest.json").read_text())
+    body = client.get("/models").json()
+    assert body["custom_style"] is True
+    listed = {s["name"]: s for s in body["styles"]}
+    assert list(listed) == [s["name"] for s in manifest["styles"]]
+    style = listed[TEST_STYLE]
+    assert style["display_name"] == "Test convolutions (16 channels)"
+    assert style["metrics"] == {"note": "random weights, for tests"}
+    assert style["thumbnail_url"] == f"/models/styles/{TEST_STYLE}/thumbnail"
+
+    picture = client.get(style["thumbnail_url"])
+    assert picture.status_code == 200
+    assert picture.headers["content-type"] == "image/jpeg"
+    assert picture.content[:3] == b"\xff\xd8\xff"
+    missing = client.get("/models/styles/nope/thumbnail")
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "detail": "style 'nope' has no thumbnail",
+        "code": "thumbnail_not_found",
+    }

@@ -1,0 +1,119 @@
+"""POST /stylize: queue a video to be restyled with a named style or an uploaded painting."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+
+from service.api.deps import JobsDep, ModelsDep, SettingsDep
+from service.errors import problem_responses
+from service.inference.manifest import ModelsMissing
+from service.inference.styles import UnknownStyle
+from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, QueueUnavailable
+from service.jobs.schemas import JobCreated
+from service.video.decode import VideoDecodeError, VideoLimitExceeded, probe
+from service.video.upload import (
+    VIDEO_SUFFIXES,
+    EmptyUpload,
+    MalformedUpload,
+    MissingUpload,
+    UnsupportedVideo,
+    UploadLimits,
+    UploadTooLarge,
+    receive_video_upload,
+)
+
+router = APIRouter(prefix="/stylize", tags=["stylize"])
+
+STYLE_FIELD, PAINTING_FIELD = "style", "style_image"
+_STYLE_NAME_BYTES = 200
+
+# The body is streamed by hand (see service.video.upload), so FastAPI cannot infer its schema.
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "contentMediaType": "application/octet-stream",
+                            "description": "The video; its name must end in "
+                            + ", ".join(VIDEO_SUFFIXES),
+                        },
+                        STYLE_FIELD: {
+                            "type": "string",
+                            "maxLength": _STYLE_NAME_BYTES,
+                            "description": "A style name from GET /models (or send style_image).",
+                        },
+                        PAINTING_FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "contentMediaType": "application/octet-stream",
+                            "description": "Your own painting (JPEG, PNG, WebP) as the style.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    response_model=JobCreated,
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="stylize_video",
+    openapi_extra=_UPLOAD_BODY,
+    responses=problem_responses(
+        UploadTooLarge,
+        UnsupportedVideo,
+        RequestValidationError,
+        UnknownStyle,
+        InvalidStyleChoice,
+        InvalidStyleImage,
+        MissingUpload,
+        MalformedUpload,
+        EmptyUpload,
+        VideoDecodeError,
+        VideoLimitExceeded,
+        ModelsMissing,
+        QueueUnavailable,
+    ),
+)
+async def stylize_video(
+    request: Request, response: Response, settings: SettingsDep, models: ModelsDep, jobs: JobsDep
+) -> JobCreated:
+    """Queue a video to be restyled; poll the status URL, then fetch the result URL."""
+    limits = UploadLimits(
+        max_bytes=settings.max_upload_bytes,
+        temp_dir=settings.temp_dir,
+        extra_fields={
+            STYLE_FIELD: _STYLE_NAME_BYTES,
+            PAINTING_FIELD: settings.max_style_image_bytes,
+        },
+    )
+    async with receive_video_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        limits,
+    ) as video:
+        style = video.fields.get(STYLE_FIELD)
+        painting = video.fields.get(PAINTING_FIELD)
+        # Refuse what cannot play before queueing it: opening the file takes milliseconds.
+        await run_in_threadpool(probe, video.path, settings.decode_limits())
+        record = await run_in_threadpool(
+            jobs.submit, video, style.text() if style else None, painting, models.styles
+        )
+    status_url = f"/jobs/{record.job_id}"
+    response.headers["Location"] = status_url
+    return JobCreated(
+        job_id=record.job_id, status_url=status_url, result_url=f"{status_url}/result"
+    )

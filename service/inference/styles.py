@@ -1,0 +1,118 @@
+"""The style models of the manifest: checked when the service starts, loaded once per worker.
+
+The API only checks the files (they exist, their sha256 matches) and looks styles up by name; a
+worker process builds an onnxruntime session for a style the first time a job needs it and keeps
+it for the jobs that follow.
+
+    styles = StyleCatalog(models_dir, manifest)          # API: names, thumbnails, validation
+    engine = StyleEngines(models_dir, manifest, threads=2).named("vangogh")   # worker
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from service.inference.manifest import (
+    ArbitraryStyleEntry,
+    Manifest,
+    StyleEntry,
+    read_file_verified,
+)
+from service.inference.stylize import ArbitraryStyle, FeedForwardStyle, FramesFn
+
+ARBITRARY = "arbitrary"
+
+
+class UnknownStyle(LookupError):
+    """The requested style is not installed."""
+
+
+class NoThumbnail(LookupError):
+    """The style does not exist or has no thumbnail image."""
+
+
+class StyleCatalog:
+    """Which styles exist, with their files verified; loads no network."""
+
+    def __init__(self, models_dir: Path, manifest: Manifest) -> None:
+        self.models_dir = models_dir
+        self.entries = {entry.name: entry for entry in manifest.styles}
+        self.arbitrary = manifest.arbitrary_style
+
+    def verify(self) -> None:
+        """Raise ManifestError when a style file is missing or does not match its sha256."""
+        for entry in self.entries.values():
+            read_file_verified(self.models_dir, entry.name, entry.file, entry.sha256)
+        if self.arbitrary is not None:
+            for file, digest in _arbitrary_files(self.arbitrary):
+                read_file_verified(self.models_dir, ARBITRARY, file, digest)
+
+    def style(self, name: str) -> StyleEntry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            known = ", ".join(self.entries) or "none are installed"
+            raise UnknownStyle(f"unknown style '{name}'; known styles: {known}") from None
+
+    def require_arbitrary(self) -> ArbitraryStyleEntry:
+        if self.arbitrary is None:
+            raise UnknownStyle(
+                "styling with your own painting is not available: no arbitrary-style model "
+                "is installed; pick a named style instead"
+            )
+        return self.arbitrary
+
+    def thumbnail_path(self, name: str) -> Path:
+        entry = self.entries.get(name)
+        path = self.models_dir / entry.thumbnail if entry and entry.thumbnail else None
+        if path is None or not path.is_file():
+            raise NoThumbnail(f"style '{name}' has no thumbnail")
+        return path
+
+
+def _arbitrary_files(entry: ArbitraryStyleEntry) -> list[tuple[str, str]]:
+    return [
+        (entry.predict_file, entry.predict_sha256),
+        (entry.transform_file, entry.transform_sha256),
+    ]
+
+
+class StyleEngines:
+    """One onnxruntime session per style per process, built on first use."""
+
+    def __init__(self, models_dir: Path, manifest: Manifest, threads: int) -> None:
+        self.catalog = StyleCatalog(models_dir, manifest)
+        self.threads = threads
+        self._named: dict[str, FeedForwardStyle] = {}
+        self._arbitrary: ArbitraryStyle | None = None
+
+    def named(self, name: str) -> FramesFn:
+        if name not in self._named:
+            entry = self.catalog.style(name)
+            # The session is built from the very bytes whose sha256 was checked.
+            model = read_file_verified(
+                self.catalog.models_dir, entry.name, entry.file, entry.sha256
+            )
+            self._named[name] = FeedForwardStyle(
+                model,
+                self.threads,
+                size_multiple=entry.io.size_multiple,
+                input_name=entry.input_name,
+                output_name=entry.output_name,
+            )
+        return self._named[name]
+
+    def painting(self, painting_rgb: np.ndarray) -> FramesFn:
+        """A style engine for any painting (the arbitrary-style networks)."""
+        if self._arbitrary is None:
+            entry = self.catalog.require_arbitrary()
+            predict, transform = (
+                read_file_verified(self.catalog.models_dir, ARBITRARY, file, digest)
+                for file, digest in _arbitrary_files(entry)
+            )
+            self._arbitrary = ArbitraryStyle(
+                predict, transform, self.threads, entry.style_size, entry.content_size
+            )
+        return self._arbitrary.with_style(self._arbitrary.style_vector(painting_rgb))

@@ -1,0 +1,179 @@
+"""The API's side of stylize jobs: submit, look up, fetch the result, cancel.
+
+The route handlers call these plain methods; the worker side is `service.jobs.stylize`.
+
+    jobs = JobQueue.from_settings(settings)
+    record = jobs.submit(video, style="vangogh", painting=None, styles=registry.styles)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from service.inference.styles import StyleCatalog
+from service.jobs.celery_app import create_celery_app
+from service.jobs.state import JobRecord, JobState, JobStore
+from service.jobs.storage import JobStorage, LocalStorage
+from service.settings import Settings
+from service.video.upload import FormField, ReceivedVideo
+
+STYLIZE_TASK = "actionstyle.stylize_video"
+PAINTING = "painting"
+_MAX_PAINTING_PIXELS = 64_000_000
+
+
+class InvalidStyleChoice(ValueError):
+    """Neither a style nor a painting was given, or both were."""
+
+
+class InvalidStyleImage(ValueError):
+    """The painting uploaded as the style is not a readable image."""
+
+
+class JobNotFound(LookupError):
+    """No job has this id, or it expired."""
+
+
+class JobNotFinished(RuntimeError):
+    """The job has no result yet."""
+
+
+class JobHasNoResult(RuntimeError):
+    """The job failed or was cancelled: it never will have a result."""
+
+
+class JobAlreadyFinished(RuntimeError):
+    """A finished job cannot be cancelled."""
+
+
+class QueueUnavailable(RuntimeError):
+    """Redis (the queue and the job states) does not answer."""
+
+
+@contextmanager
+def _queue_errors() -> Iterator[None]:
+    try:
+        yield
+    except (redis.RedisError, OperationalError) as exc:
+        raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
+
+
+def check_painting(field: FormField) -> None:
+    """Refuse a painting OpenCV cannot decode, before any job is queued."""
+    array = np.frombuffer(field.data, np.uint8)
+    image = cv2.imdecode(array, cv2.IMREAD_COLOR) if array.size else None
+    if image is None:
+        raise InvalidStyleImage(
+            "the style painting is not an image we can read; upload a JPEG, PNG or WebP"
+        )
+    if image.shape[0] * image.shape[1] > _MAX_PAINTING_PIXELS:
+        raise InvalidStyleImage("the style painting is too large; send one under 64 megapixels")
+
+
+class JobQueue:
+    def __init__(self, store: JobStore, storage: JobStorage, celery: Celery, ttl_s: int) -> None:
+        self.store, self.storage, self.celery, self.ttl_s = store, storage, celery, ttl_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobQueue:
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=5,
+            socket_connect_timeout=settings.readiness_timeout_s,
+        )
+        return cls(
+            JobStore(client, settings.result_ttl_s),
+            LocalStorage(settings.storage_dir),
+            create_celery_app(settings),
+            settings.result_ttl_s,
+        )
+
+    def submit(
+        self,
+        video: ReceivedVideo,
+        style: str | None,
+        painting: FormField | None,
+        styles: StyleCatalog,
+    ) -> JobRecord:
+        """Check the style, move the upload into storage, record the job and queue it."""
+        if (style is None) == (painting is None):
+            raise InvalidStyleChoice(
+                "send either the form field 'style' (a name from GET /models) or a "
+                "'style_image' file with your own painting"
+                + (", not both" if style is not None else "")
+            )
+        if style is not None:
+            styles.style(style)
+        else:
+            styles.require_arbitrary()
+            check_painting(painting)
+        job_id = uuid.uuid4().hex
+        video_path = self.storage.put(job_id, f"input{video.path.suffix}", video.path)
+        painting_path = self._save_painting(job_id, painting)
+        try:
+            with _queue_errors():
+                record = self.store.create(job_id, style or PAINTING)
+                self.celery.send_task(
+                    STYLIZE_TASK,
+                    args=[job_id, str(video_path), style, painting_path],
+                    task_id=job_id,
+                )
+        except QueueUnavailable:
+            self.storage.delete(job_id)
+            raise
+        self.storage.purge_older_than(self.ttl_s)
+        return record
+
+    def _save_painting(self, job_id: str, painting: FormField | None) -> str | None:
+        if painting is None:
+            return None
+        path = self.storage.path(job_id, "style.img")
+        path.write_bytes(painting.data)
+        return str(path)
+
+    def status(self, job_id: str) -> JobRecord:
+        with _queue_errors():
+            record = self.store.get(job_id)
+        if record is None:
+            raise JobNotFound(f"no job '{job_id}': the id is unknown or the job has expired")
+        return record
+
+    def result(self, job_id: str) -> Path:
+        record = self.status(job_id)
+        if record.state in (JobState.QUEUED, JobState.RUNNING):
+            raise JobNotFinished(
+                f"job '{job_id}' is {record.state.value} ({record.progress:.0%}); "
+                "its result is ready once the state is 'succeeded'"
+            )
+        if record.state is not JobState.SUCCEEDED:
+            why = f": {record.error}" if record.error else ""
+            raise JobHasNoResult(f"job '{job_id}' {record.state.value}{why}; it has no result")
+        path = self.storage.result(job_id)
+        if path is None:
+            raise JobNotFound(f"the result of job '{job_id}' has expired")
+        return path
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a queued job (it never starts) or a running one (its worker stops, cleans up)."""
+        with _queue_errors():
+            applied, previous = self.store.cancel(job_id)
+        if previous is None:
+            raise JobNotFound(f"no job '{job_id}': the id is unknown or the job has expired")
+        if not applied:
+            raise JobAlreadyFinished(
+                f"job '{job_id}' is already {previous.value}; "
+                "only queued or running jobs can be cancelled"
+            )
+        if previous is JobState.QUEUED:
+            self.storage.delete(job_id)  # the worker will skip it; nobody reads these files now
+        # A running job's worker sees the cancel at its next frame and removes the files.
+        return self.status(job_id)

@@ -1,0 +1,49 @@
+"""What the job routes return."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from service.jobs.state import JobRecord, JobState
+
+
+class JobCreated(BaseModel):
+    job_id: str = Field(description="32 hexadecimal digits.")
+    status_url: str = Field(description="GET it for the state and progress.")
+    result_url: str = Field(description="GET it for the MP4 once the state is 'succeeded'.")
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    state: JobState
+    style: str = Field(description="The named style, or 'painting' for an uploaded painting.")
+    progress: float = Field(ge=0.0, le=1.0, description="Frames done / frames total; 1 when done.")
+    frames_done: int
+    frames_total: int = Field(description="0 until the worker has opened the video.")
+    eta_s: float | None = Field(description="Seconds left, estimated while running; else null.")
+    error: str | None = Field(description="Why the job failed, for a person to read.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, record: JobRecord) -> JobStatus:
+        return cls(
+            job_id=record.job_id,
+            state=record.state,
+            style=record.style,
+            progress=round(record.progress, 4),
+            frames_done=record.frames_done,
+            frames_total=record.frames_total,
+            eta_s=None if record.eta_s is None else round(record.eta_s, 1),
+            error=record.error,
+            created_at=_time(record.created_at),
+            started_at=_time(record.started_at),
+            finished_at=_time(record.finished_at),
+        )
+
+
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)

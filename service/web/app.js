@@ -1,0 +1,288 @@
+// The actionstyle page: pick a video, classify it, stylise it with a job, play and download it.
+// Plain browser JavaScript, no framework and no build step. Server values are always written
+// with textContent or as element properties, never as HTML.
+"use strict";
+
+const MAX_BYTES = 200 * 1024 * 1024;
+const VIDEO_SUFFIXES = [".mp4", ".m4v", ".avi", ".mov", ".mpeg", ".mpg"];
+const POLL_MS = 500;
+const OWN_PAINTING = "__painting__";
+
+const $ = (id) => document.getElementById(id);
+const state = { file: null, jobId: null, polling: null };
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function describeSize(bytes) {
+  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(0)} KB`;
+  return `${bytes} bytes`;
+}
+
+function formatSeconds(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+}
+
+// The reason an error response gives (a Problem body), or a plain description of the status.
+async function problemOf(response) {
+  try {
+    const body = await response.json();
+    if (body && typeof body.detail === "string") return body.detail;
+  } catch (error) {
+    // not JSON: fall through
+  }
+  return `the server answered ${response.status} ${response.statusText}`;
+}
+
+async function request(url, options) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (error) {
+    throw new Error("the server cannot be reached; check that it is running");
+  }
+  if (!response.ok) throw new Error(await problemOf(response));
+  return response.json();
+}
+
+function checkFile(file) {
+  const name = file.name.toLowerCase();
+  if (!VIDEO_SUFFIXES.some((suffix) => name.endsWith(suffix))) {
+    return `"${file.name}" is not a video we accept: choose an MP4, AVI, MOV or MPEG file`;
+  }
+  if (file.size === 0) return `"${file.name}" is empty`;
+  if (file.size > MAX_BYTES) {
+    return `"${file.name}" is ${describeSize(file.size)}; the limit is 200 MB per file`;
+  }
+  return "";
+}
+
+function chooseFile(file) {
+  showError("");
+  const problem = checkFile(file);
+  state.file = problem ? null : file;
+  $("file-name").textContent = problem ? "" : `${file.name} (${describeSize(file.size)})`;
+  $("predictions").replaceChildren();
+  $("classify-button").disabled = !state.file;
+  updateStylizeButton();
+  if (problem) showError(problem);
+}
+
+function selectedStyle() {
+  const checked = document.querySelector('input[name="style"]:checked');
+  return checked ? checked.value : null;
+}
+
+function updateStylizeButton() {
+  const style = selectedStyle();
+  const paintingReady = style !== OWN_PAINTING || $("painting-input").files.length > 0;
+  $("stylize-button").disabled = !(state.file && style && paintingReady) || Boolean(state.jobId);
+  $("painting-row").hidden = style !== OWN_PAINTING;
+}
+
+function styleCard(value, label, thumbnailUrl) {
+  const card = document.createElement("label");
+  card.className = "style-card";
+  const input = document.createElement("input");
+  input.type = "radio";
+  input.name = "style";
+  input.value = value;
+  input.addEventListener("change", updateStylizeButton);
+  let picture;
+  if (thumbnailUrl) {
+    picture = document.createElement("img");
+    picture.src = thumbnailUrl;
+    picture.alt = "";
+  } else {
+    picture = document.createElement("div");
+    picture.className = "swatch";
+  }
+  const caption = document.createElement("span");
+  caption.textContent = label;
+  card.append(input, picture, caption);
+  return card;
+}
+
+async function loadStyles() {
+  const box = $("styles");
+  try {
+    const models = await request("/models");
+    const cards = models.styles.map((s) => styleCard(s.name, s.display_name, s.thumbnail_url));
+    if (models.custom_style) cards.push(styleCard(OWN_PAINTING, "Use my own painting", null));
+    if (cards.length === 0) {
+      const empty = document.createElement("p");
+      empty.textContent = "No style is installed yet.";
+      cards.push(empty);
+    }
+    box.replaceChildren(...cards);
+  } catch (error) {
+    showError(`The styles could not be loaded: ${error.message}`);
+  }
+}
+
+function uploadForm() {
+  const form = new FormData();
+  form.append("file", state.file, state.file.name);
+  return form;
+}
+
+async function classify() {
+  showError("");
+  const button = $("classify-button");
+  button.disabled = true;
+  button.textContent = "Classifying…";
+  const list = $("predictions");
+  list.replaceChildren();
+  try {
+    const result = await request("/classify?top_k=3", { method: "POST", body: uploadForm() });
+    for (const prediction of result.predictions) {
+      const item = document.createElement("li");
+      const label = document.createElement("strong");
+      label.textContent = prediction.label;
+      const meter = document.createElement("meter");
+      meter.min = 0;
+      meter.max = 1;
+      meter.value = prediction.score;
+      const score = document.createElement("span");
+      score.className = "score";
+      score.textContent = `${(prediction.score * 100).toFixed(1)} %`;
+      item.append(label, meter, score);
+      list.append(item);
+    }
+  } catch (error) {
+    showError(`Classification failed: ${error.message}`);
+  } finally {
+    button.textContent = "Classify the action";
+    button.disabled = !state.file;
+  }
+}
+
+function setProgress(fraction, text) {
+  $("progress-box").hidden = false;
+  $("progress").value = fraction;
+  $("progress-text").textContent = text;
+}
+
+function finishJob() {
+  clearTimeout(state.polling);
+  state.polling = null;
+  state.jobId = null;
+  $("cancel-button").hidden = true;
+  updateStylizeButton();
+}
+
+async function stylize() {
+  showError("");
+  $("result-box").hidden = true;
+  const form = uploadForm();
+  const style = selectedStyle();
+  if (style === OWN_PAINTING) {
+    const painting = $("painting-input").files[0];
+    form.append("style_image", painting, painting.name);
+  } else {
+    form.append("style", style);
+  }
+  $("stylize-button").disabled = true;
+  setProgress(0, "Uploading…");
+  try {
+    const job = await request("/stylize", { method: "POST", body: form });
+    state.jobId = job.job_id;
+    $("cancel-button").hidden = false;
+    poll(job.status_url, job.result_url);
+  } catch (error) {
+    $("progress-box").hidden = true;
+    showError(`The video could not be submitted: ${error.message}`);
+    finishJob();
+  }
+}
+
+async function poll(statusUrl, resultUrl) {
+  let job;
+  try {
+    job = await request(statusUrl);
+  } catch (error) {
+    showError(`Lost track of the job: ${error.message}`);
+    finishJob();
+    return;
+  }
+  if (job.state === "queued") {
+    setProgress(0, "Waiting for a free worker…");
+  } else if (job.state === "running") {
+    const eta = job.eta_s === null ? "" : ` — about ${formatSeconds(job.eta_s)} left`;
+    const percent = Math.floor(job.progress * 100);
+    setProgress(job.progress, `Processing video, this may take a while… ${percent} %${eta}`);
+  } else if (job.state === "succeeded") {
+    setProgress(1, "Style transfer complete!");
+    showResult(resultUrl);
+    finishJob();
+    return;
+  } else {
+    setProgress(job.progress, job.state === "cancelled" ? "Cancelled." : "Failed.");
+    if (job.state === "failed") showError(`Stylisation failed: ${job.error || "unknown error"}`);
+    finishJob();
+    return;
+  }
+  state.polling = setTimeout(() => poll(statusUrl, resultUrl), POLL_MS);
+}
+
+function showResult(resultUrl) {
+  const video = $("result-video");
+  video.src = resultUrl;
+  $("download-link").href = resultUrl;
+  $("result-box").hidden = false;
+  video.load();
+}
+
+async function cancel() {
+  if (!state.jobId) return;
+  try {
+    await request(`/jobs/${encodeURIComponent(state.jobId)}`, { method: "DELETE" });
+  } catch (error) {
+    showError(`The job could not be cancelled: ${error.message}`);
+  }
+}
+
+function wireDropZone() {
+  const zone = $("drop-zone");
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    zone.addEventListener(name, () => zone.classList.remove("dragging"));
+  }
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const files = event.dataTransfer.files;
+    if (files.length !== 1) {
+      showError("Drop one video file at a time.");
+      return;
+    }
+    chooseFile(files[0]);
+  });
+  zone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") $("file-input").click();
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  wireDropZone();
+  $("file-input").addEventListener("change", (event) => {
+    if (event.target.files.length) chooseFile(event.target.files[0]);
+  });
+  $("painting-input").addEventListener("change", updateStylizeButton);
+  $("classify-button").addEventListener("click", classify);
+  $("stylize-button").addEventListener("click", stylize);
+  $("cancel-button").addEventListener("click", cancel);
+  $("result-video").addEventListener("error", () => {
+    showError("The stylised video cannot be played in this browser; download it instead.");
+  });
+  loadStyles();
+});

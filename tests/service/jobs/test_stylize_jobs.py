@@ -1,0 +1,253 @@
+"""Stylize jobs end to end: the API in-process, a real Redis, a real Celery worker process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.service.conftest import JobStack
+from tests.utils.data import AUDIO_CLIP, CLIPS
+from tests.utils.media import image_bytes
+from tests.utils.styles import SLOW_STYLE, TEST_STYLE
+
+JOB_TIMEOUT_S = 120
+CANCEL_WITHIN_S = 2.0
+
+
+def submit(client: TestClient, clip: Path, style: str | None = None, **files: Any) -> dict:
+    data = {"style": style} if style is not None else {}
+    with clip.open("rb") as video:
+        response = client.post("/stylize", files={"file": (clip.name, video), **files}, data=data)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def job(client: TestClient, job_id: str) -> dict:
+    response = client.get(f"/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_for_job(
+    client: TestClient,
+    job_id: str,
+    until,
+    timeout_s: float = JOB_TIMEOUT_S,
+    seen: list[dict] | None = None,
+) -> dict:
+    """Poll the job until `until(status)`; every status seen is appended to `seen`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = job(client, job_id)
+        if seen is not None:
+            seen.append(status)
+        if until(status):
+            return status
+        time.sleep(0.05)
+    raise TimeoutError(f"job {job_id} did not get there within {timeout_s} s: {status}")
+
+
+def finished(status: dict) -> bool:
+    return status["state"] in {"succeeded", "failed", "cancelled"}
+
+
+def running_with_progress(status: dict) -> bool:
+    assert status["state"] in {"queued", "running"}, status
+    return status["state"] == "running" and status["frames_done"] > 0
+
+
+def test_full_cycle_on_a_clip_with_audio(job_stack: JobStack, tmp_path: Path) -> None:
+    client = job_stack.client
+    created = submit(client, AUDIO_CLIP, TEST_STYLE)
+    job_id = created["job_id"]
+    assert created["status_url"] == f"/jobs/{job_id}"
+    assert created["result_url"] == f"/jobs/{job_id}/result"
+
+    seen: list[dict] = []
+    final = wait_for_job(client, job_id, finished, seen=seen)
+    assert final["state"] == "succeeded", (final, job_stack.worker_log.text[-3000:])
+    assert final["progress"] == 1.0 and final["frames_done"] == final["frames_total"] == 164
+    assert final["error"] is None and final["finished_at"] >= final["created_at"]
+    assert any(0 < s["progress"] < 1 and s["state"] == "running" for s in seen), seen
+    assert any(s["eta_s"] is not None and s["eta_s"] > 0 for s in seen), seen
+
+    response = client.get(created["result_url"])
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "video/mp4"
+    result = tmp_path / "result.mp4"
+    result.write_bytes(response.content)
+    with av.open(str(result)) as output, av.open(str(AUDIO_CLIP)) as source:
+        video, source_video = output.streams.video[0], source.streams.video[0]
+        assert video.codec_context.name == "h264"
+        assert video.codec_context.pix_fmt == "yuv420p"
+        assert (video.width, video.height) == (320, 240)
+        assert video.average_rate == source_video.average_rate
+        assert len(output.streams.audio) == 1
+        assert sum(1 for _ in output.decode(video=0)) == 164
+    # The index comes first (+faststart): a browser starts playing before the download ends.
+    data = result.read_bytes()
+    assert 0 < data.find(b"moov") < data.find(b"mdat")
+
+    # Seeking: a byte range comes back as 206 with exactly those bytes.
+    ranged = client.get(created["result_url"], headers={"Range": "bytes=100-199"})
+    assert ranged.status_code == 206
+    assert ranged.headers["content-range"] == f"bytes 100-199/{len(response.content)}"
+    assert ranged.content == response.content[100:200]
+    # The upload is gone once the result exists; only the result stays, until the TTL.
+    assert sorted(p.name for p in (job_stack.storage_dir / job_id).iterdir()) == ["result.mp4"]
+
+
+def test_a_painting_as_the_style(job_stack: JobStack) -> None:
+    painting = CLIPS.parent / "styles" / "reference" / "starry_night.jpg"
+    with painting.open("rb") as image:
+        created = submit(
+            job_stack.client, CLIPS / "hmdb51_drink.mp4", style_image=(painting.name, image)
+        )
+    final = wait_for_job(job_stack.client, created["job_id"], finished)
+    assert final["state"] == "succeeded", final
+    assert final["style"] == "painting" and final["frames_total"] == 48
+
+
+def test_cancel_a_running_job(job_stack: JobStack) -> None:
+    client = job_stack.client
+    job_id = submit(client, AUDIO_CLIP, SLOW_STYLE)["job_id"]
+    wait_for_job(client, job_id, running_with_progress, timeout_s=60)
+
+    response = client.delete(f"/jobs/{job_id}")
+    cancelled_at = time.monotonic()
+    assert response.status_code == 200
+    assert response.json()["state"] == "cancelled"
+    # The worker stops at its next frame and removes every file of the job, partial output too.
+    folder = job_stack.storage_dir / job_id
+    while folder.exists() and time.monotonic() - cancelled_at < CANCEL_WITHIN_S:
+        time.sleep(0.02)
+    assert not folder.exists(), sorted(p.name for p in folder.iterdir())
+    status = job(client, job_id)
+    assert status["state"] == "cancelled" and status["progress"] < 1
+    assert client.get(f"/jobs/{job_id}/result").status_code == 409
+    again = client.delete(f"/jobs/{job_id}")
+    assert again.status_code == 409
+    assert again.json() == {
+        "detail": f"job '{job_id}' is already cancelled; "
+        "only queued or running jobs can be cancelled",
+        "code": "job_already_finished",
+    }
+
+
+def test_cancel_a_queued_job_it_never_starts(job_stack: JobStack) -> None:
+    client = job_stack.client
+    blocker = submit(client, AUDIO_CLIP, SLOW_STYLE)["job_id"]
+    wait_for_job(client, blocker, running_with_progress, timeout_s=60)
+    queued = submit(client, AUDIO_CLIP, TEST_STYLE)["job_id"]
+    assert job(client, queued)["state"] == "queued"
+    result = client.get(f"/jobs/{queued}/result")
+    assert result.status_code == 409 and result.json()["code"] == "job_not_finished"
+
+    response = client.delete(f"/jobs/{queued}")
+    assert response.status_code == 200 and response.json()["state"] == "cancelled"
+    assert not (job_stack.storage_dir / queued).exists()
+    assert client.delete(f"/jobs/{blocker}").status_code == 200
+
+    # The worker, free again, takes the cancelled job off the queue and skips it.
+    marker = f"Task actionstyle.stylize_video[{queued}] succeeded"
+    deadline = time.monotonic() + 30
+    while marker not in job_stack.worker_log.text and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker in job_stack.worker_log.text
+    status = job(client, queued)
+    assert status["state"] == "cancelled"
+    assert status["started_at"] is None and status["frames_done"] == 0
+
+
+def test_a_video_that_breaks_off_fails_with_a_message(job_stack: JobStack, tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(AUDIO_CLIP.read_bytes()[: AUDIO_CLIP.stat().st_size // 2])
+    job_id = submit(job_stack.client, truncated, TEST_STYLE)["job_id"]
+    final = wait_for_job(job_stack.client, job_id, finished)
+    assert final["state"] == "failed"
+    assert final["error"] == (
+        "the video breaks off after frame 77 of the 164 its header declares; "
+        "the file is truncated or damaged"
+    )
+    response = job_stack.client.get(f"/jobs/{job_id}/result")
+    assert response.status_code == 409
+    assert response.json()["code"] == "job_has_no_result"
+    assert not list((job_stack.storage_dir / job_id).glob("*"))
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status", "code"),
+    [
+        ("/jobs/" + "0" * 32, "get", 404, "job_not_found"),
+        ("/jobs/" + "0" * 32 + "/result", "get", 404, "job_not_found"),
+        ("/jobs/" + "0" * 32, "delete", 404, "job_not_found"),
+        ("/jobs/not-a-job", "get", 422, "invalid_parameter"),
+        ("/jobs/" + "A" * 32 + "/result", "get", 422, "invalid_parameter"),
+        ("/jobs/../etc", "delete", 404, "not_found"),
+    ],
+)
+def test_job_lookups_that_fail(
+    job_stack: JobStack, path: str, method: str, status: int, code: str
+) -> None:
+    response = getattr(job_stack.client, method)(path)
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "code", "detail"),
+    [
+        (
+            {"style": "nope"},
+            {},
+            "unknown_style",
+            "unknown style 'nope'; known styles: ",
+        ),
+        (
+            {},
+            {},
+            "invalid_style_choice",
+            "send either the form field 'style' (a name from GET /models) or a "
+            "'style_image' file with your own painting",
+        ),
+        (
+            {"style": TEST_STYLE},
+            {"style_image": ("p.png", image_bytes(".png"))},
+            "invalid_style_choice",
+            "send either the form field 'style' (a name from GET /models) or a "
+            "'style_image' file with your own painting, not both",
+        ),
+        (
+            {},
+            {"style_image": ("p.png", b"not an image at all")},
+            "invalid_style_image",
+            "the style painting is not an image we can read; upload a JPEG, PNG or WebP",
+        ),
+    ],
+    ids=["unknown-style", "no-style", "both", "bad-painting"],
+)
+def test_stylize_refuses_a_bad_style(
+    job_stack: JobStack, data: dict, files: dict, code: str, detail: str
+) -> None:
+    with AUDIO_CLIP.open("rb") as video:
+        response = job_stack.client.post(
+            "/stylize", files={"file": (AUDIO_CLIP.name, video), **files}, data=data
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == code
+    assert response.json()["detail"].startswith(detail)
+
+
+def test_stylize_refuses_what_is_not_a_video(job_stack: JobStack) -> None:
+    response = job_stack.client.post(
+        "/stylize", files={"file": ("clip.mp4", image_bytes(".jpg"))}, data={"style": TEST_STYLE}
+    )
+    assert response.status_code == 415
+    assert response.json()["detail"] == (
+        "the file is a JPEG image, not a video; upload an AVI, MP4, MOV or MPEG video"
+    )
