@@ -18,19 +18,29 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from service.video.preprocess import ClipSpec
+from service.video.decode import DecodeLimits, read_sampled_frames
+from service.video.preprocess import ClipSpec, frames_to_input
 from training.data.clip_cache import ClipCache
 from training.data.datasets import ClipDataset
+from training.data.ucf101 import VIDEO_SUFFIXES, Split
 from training.loops.classification import TrainOptions, load_checkpoint, prepare_split
 from training.models.registry import get_family
+from training.open_set import (
+    METHOD,
+    OpenSetModel,
+    choose_threshold,
+    class_centroids,
+    embeddings,
+)
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 MANIFEST_NAME = "manifest.json"
+OUTPUTS = ["logits", "ood_distance"]
 
 
 class ParityError(RuntimeError):
-    """The ONNX model's logits differ from torch's by more than the tolerance."""
+    """The ONNX model's outputs differ from torch's by more than the tolerance."""
 
 
 def sha256_of(path: Path) -> str:
@@ -48,8 +58,8 @@ def export_onnx(model: torch.nn.Module, spec: ClipSpec, path: Path) -> None:
         (dummy,),
         str(path),
         input_names=["clip"],
-        output_names=["logits"],
-        dynamic_axes={"clip": {0: "batch"}, "logits": {0: "batch"}},
+        output_names=OUTPUTS,
+        dynamic_axes={name: {0: "batch"} for name in ["clip", *OUTPUTS]},
         opset_version=OPSET,
         dynamo=False,
     )
@@ -62,13 +72,14 @@ def _session(path: Path) -> ort.InferenceSession:
 
 
 def check_parity(model: torch.nn.Module, path: Path, clips: torch.Tensor) -> float:
-    """Max |logit difference| between torch and onnxruntime on real clips; raises past tolerance."""
+    """Max |difference| of every output between torch and onnxruntime on real clips; raises past
+    the tolerance."""
     with torch.no_grad():
-        expected = model.eval()(clips).numpy()
-    actual = _session(path).run(["logits"], {"clip": clips.numpy()})[0]
-    diff = float(np.abs(expected - actual).max())
+        expected = model.eval()(clips)
+    actual = _session(path).run(OUTPUTS, {"clip": clips.numpy()})
+    diff = max(float(np.abs(e.numpy() - a).max()) for e, a in zip(expected, actual, strict=True))
     if diff > PARITY_TOLERANCE:
-        raise ParityError(f"ONNX logits differ from torch by {diff:.2e} > {PARITY_TOLERANCE:.0e}")
+        raise ParityError(f"ONNX outputs differ from torch by {diff:.2e} > {PARITY_TOLERANCE:.0e}")
     return diff
 
 
@@ -101,23 +112,69 @@ def write_manifest_entry(out_dir: Path, entry: dict, make_default: bool) -> None
     (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def _parity_clips(state: dict, data: Path, spec: ClipSpec, count: int = 4) -> torch.Tensor:
+def _run_split(state: dict, data: Path) -> Split:
     options = state["options"]
-    split = prepare_split(
+    return prepare_split(
         TrainOptions(
             model=options["model"],
             data=data,
             run_dir=Path("."),
             classes=options["classes"],
             seed=options["seed"],
+            max_train_clips=options["max_train_clips"],
         )
     )
+
+
+def _eval_inputs(
+    state: dict, records: list, spec: ClipSpec
+) -> tuple[list[torch.Tensor], list[int]]:
+    """The serving-path input tensor of each clip, and its class index."""
     labels = state["config"]["labels"]
-    cache = ClipCache(Path(options["cache_dir"]), spec.resize_short)
-    dataset = ClipDataset(
-        split.test[:: max(1, len(split.test) // count)][:count], labels, spec, cache, False
+    cache = ClipCache(Path(state["options"]["cache_dir"]), spec.resize_short)
+    dataset = ClipDataset(records, labels, spec, cache, False)
+    return [dataset[i][0] for i in range(len(dataset))], dataset.targets
+
+
+def _unseen_action_clips(data: Path, labels: list[str], spec: ClipSpec) -> list[torch.Tensor]:
+    """Clips in `data/clips` whose action is none of `labels` (HMDB51, Kinetics, other UCF101)."""
+    folder = data / "clips"
+    clips = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.suffix.lower() in VIDEO_SUFFIXES and not any(
+            f"_{lab}_" in path.name for lab in labels
+        ):
+            frames, _ = read_sampled_frames(path, spec.frames, spec.resize_short, DecodeLimits())
+            clips.append(torch.from_numpy(frames_to_input(frames, spec)[0]))
+    return clips
+
+
+def build_open_set(model: torch.nn.Module, state: dict, split: Split, spec: ClipSpec, data: Path):
+    """Wrap the model with its class centroids; choose and measure the threshold."""
+    train_clips, train_targets = _eval_inputs(state, split.train, spec)
+    centroids = class_centroids(
+        embeddings(model, train_clips), train_targets, len(state["config"]["labels"])
     )
-    return torch.stack([dataset[i][0] for i in range(len(dataset))])
+    wrapped = OpenSetModel(model, centroids).eval()
+
+    def distances(clips: list[torch.Tensor]) -> np.ndarray:
+        if not clips:
+            return np.zeros(0)
+        with torch.no_grad():
+            return wrapped(torch.stack(clips))[1].numpy()
+
+    threshold = choose_threshold(distances(_eval_inputs(state, split.val, spec)[0]))
+    test_distances = distances(_eval_inputs(state, split.test, spec)[0])
+    unseen = distances(_unseen_action_clips(data, state["config"]["labels"], spec))
+    summary = {
+        "method": METHOD,
+        "output_name": "ood_distance",
+        "threshold": round(threshold, 6),
+        "test_in_class_confident": float((test_distances <= threshold).mean()),
+        "unseen_action_clips": int(len(unseen)),
+        "unseen_actions_flagged": float((unseen > threshold).mean()) if len(unseen) else None,
+    }
+    return wrapped, summary
 
 
 def export_classifier(
@@ -131,8 +188,11 @@ def export_classifier(
     name = name or family_name
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{name}.onnx"
-    export_onnx(model, spec, onnx_path)
-    parity = check_parity(model, onnx_path, _parity_clips(state, Path(data), spec))
+    split = _run_split(state, Path(data))
+    wrapped, open_set = build_open_set(model, state, split, spec, Path(data))
+    export_onnx(wrapped, spec, onnx_path)
+    test_clips = _eval_inputs(state, split.test[:: max(1, len(split.test) // 4)][:4], spec)[0]
+    parity = check_parity(wrapped, onnx_path, torch.stack(test_clips))
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
     options = state["options"]
     entry = {
@@ -143,6 +203,7 @@ def export_classifier(
         "sha256": sha256_of(onnx_path),
         "input_name": "clip",
         "output_name": "logits",
+        "open_set": open_set,
         "input": spec.to_manifest(),
         "labels": state["config"]["labels"],
         "metrics": {

@@ -12,6 +12,7 @@ from service.inference.manifest import Manifest
 from tests.utils.data import SHARED_DATA
 from training.export import ParityError, check_parity, export_classifier
 from training.loops.classification import TrainOptions, load_checkpoint, run_training
+from training.open_set import OpenSetModel
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,12 @@ def test_export_checks_parity_and_writes_manifest(smoke_run: TrainOptions, tmp_p
     assert manifest.default_classifier == "smoke"
     session = ort.InferenceSession(str(tmp_path / "smoke.onnx"), providers=["CPUExecutionProvider"])
     batch = np.zeros((3, 3, 8, 112, 112), np.float32)  # the batch axis is dynamic
-    assert session.run(None, {"clip": batch})[0].shape == (3, len(entry["labels"]))
+    logits, distance = session.run(["logits", "ood_distance"], {"clip": batch})
+    assert logits.shape == (3, len(entry["labels"])) and distance.shape == (3,)
+    open_set = entry["open_set"]
+    assert open_set["output_name"] == "ood_distance" and 0 <= open_set["threshold"] <= 2
+    # the shared clips hold six actions outside the three classes
+    assert open_set["unseen_action_clips"] == 6
 
 
 def test_parity_check_fails_on_a_different_model(smoke_run: TrainOptions, tmp_path: Path) -> None:
@@ -73,5 +79,8 @@ def test_parity_check_fails_on_a_different_model(smoke_run: TrainOptions, tmp_pa
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05)
+    wrapped = OpenSetModel(
+        model, torch.randn(len(model.head[-1].weight), model.head[-1].in_features)
+    )
     with pytest.raises(ParityError, match="differ from torch"):
-        check_parity(model, tmp_path / "smoke.onnx", torch.randn(2, 3, 8, 112, 112))
+        check_parity(wrapped, tmp_path / "smoke.onnx", torch.randn(2, 3, 8, 112, 112))

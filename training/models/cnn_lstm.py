@@ -79,12 +79,18 @@ class CnnLstm(nn.Module):
             nn.Dropout(config.dropout), nn.Linear(config.lstm_hidden, num_classes)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, classes)
+    def embed(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, hidden)
         batch, channels, frames, height, width = x.shape
         per_frame = x.transpose(1, 2).reshape(batch * frames, channels, height, width)
         features = self.backbone(per_frame).reshape(batch, frames, -1)  # (B, T, C)
         sequence, _ = self.lstm(features)  # (B, T, hidden)
-        return self.head(sequence.mean(1))
+        return sequence.mean(1)
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:  # (B, hidden) -> (B, classes)
+        return self.head(embedding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed(x))
 
 
 def _cnn_lstm(config: CnnLstmConfig, num_classes: int) -> CnnLstm:
@@ -99,5 +105,5 @@ def vgg_lstm(num_classes: int) -> CnnLstm:
 def resnet_lstm(num_classes: int) -> CnnLstm:
     """ResNet-style backbone (32-256 channels) + LSTM: under 1 M parameters."""
     return _cnn_lstm(
-        CnnLstmConfig(backbone="resnet", widths=(32, 64, 128, 256), lstm_hidden=128), num_classes
+        CnnLstmConfig(backbone="resnet", widths=(24, 48, 96, 192), lstm_hidden=128), num_classes
     )

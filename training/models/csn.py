@@ -20,7 +20,7 @@ from torch import nn
 @dataclass(frozen=True)
 class CsnConfig:
     stem_width: int = 24
-    widths: tuple[int, ...] = (64, 128, 256, 384)  # block outputs; bottleneck = width // 4
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # block outputs; bottleneck = width // 4
     blocks: tuple[int, ...] = (1, 1, 2, 1)
     dropout: float = 0.3
     norm_after_depthwise: bool = True  # False reproduces the collapse-prone variant
@@ -72,12 +72,8 @@ class Csn(nn.Module):
                 )
                 in_ch = width
         self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool3d(1),
-            nn.Flatten(),
-            nn.Dropout(config.dropout),
-            nn.Linear(in_ch, num_classes),
-        )
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(in_ch, num_classes))
         if config.norm_after_depthwise:
             self._init_weights()
 
@@ -89,8 +85,14 @@ class Csn(nn.Module):
         for block in self.blocks:
             nn.init.zeros_(block.expand[1].weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, classes)
-        return self.head(self.blocks(self.stem(x)))
+    def embed(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, C)
+        return self.pool(self.blocks(self.stem(x)))
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:  # (B, C) -> (B, classes)
+        return self.head(embedding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed(x))
 
 
 def _csn(config: CsnConfig, num_classes: int) -> Csn:

@@ -70,8 +70,14 @@ class EffNetTemporal(nn.Module):
         per_frame = x.transpose(1, 2).reshape(batch * frames, channels, height, width)
         return self.encoder.features(per_frame).reshape(batch, frames, FEATURE_DIM)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, hidden)
+        return self.head.embed(self.frame_features(x))
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.head.classifier(embedding)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.frame_features(x))
+        return self.classify(self.embed(x))
 
 
 def _effnet_temporal(

@@ -87,9 +87,15 @@ class VideoResNet(nn.Module):
         for block in self.layers:
             nn.init.zeros_(block.conv2[1].weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, classes)
+    def embed(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, C)
         x = self.layers(self.stem(x))  # (B, C, T/8, H/16, W/16)
-        return self.head(self.pool(x).flatten(1))
+        return self.pool(x).flatten(1)
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:  # (B, C) -> (B, classes)
+        return self.head(embedding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed(x))
 
 
 def _video_resnet(config: R2Plus1DConfig, num_classes: int) -> VideoResNet:
