@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from training.models.registry import FAMILIES
+from training.styles.cli import add_style_commands, run_style_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,11 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--models", type=Path, default=REPO_ROOT / "exported_models")
     report.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
+    add_style_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(args, "style_handler"):
+        print(json.dumps(run_style_command(args), indent=2))
+        return 0
     # Imported here so `--help` answers without loading torch.
     from training.export import export_classifier
     from training.loops import train

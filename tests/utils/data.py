@@ -41,3 +41,8 @@ def write_official_testlist(ucf: Path, test_groups: set[int]) -> None:
         (test if group in test_groups else train).append(f"{clip.parent.name}/{clip.name}")
     (split_dir / "testlist01.txt").write_text("\n".join(test) + "\n")
     (split_dir / "trainlist01.txt").write_text("\n".join(f"{t} 1" for t in train) + "\n")
+
+
+# Style transfer data (paintings per painter, landscape photos).
+STYLES_DATA = SHARED_DATA / "styles"
+PHOTOS = SHARED_DATA / "photos"

@@ -1,0 +1,101 @@
+"""Frames per second at 320x240 of every shipped style student, the teacher, the 26-style network
+and the published-size CycleGAN generator, measured side by side in one run on this CPU.
+
+    python benchmarks/style_fps.py [--models exported_models] [--threads 2] [--repeats 20]
+
+Students, the Magenta arbitrary transformer (the teacher; its 384x384 input is what a 320x240 frame
+becomes) and multistyle26 run in onnxruntime with intra_op_num_threads=THREADS; the ResNet-9
+generator (ngf 64, 9 blocks, random weights: only the timing matters) runs in torch eager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from training.models.cyclegan import UnitRangeGenerator, cyclegan_generator_published  # noqa: E402
+from training.styles.metrics import onnx_fps, ort_session, time_fps  # noqa: E402
+from training.styles.teacher import (  # noqa: E402
+    CONTENT_SIZE,
+    MULTISTYLE_FILE,
+    TRANSFORM_FILE,
+    magenta_model_dir,
+)
+
+HEIGHT, WIDTH = 240, 320
+
+
+def teacher_fps(threads: int, repeats: int) -> float:
+    session = ort_session(magenta_model_dir() / TRANSFORM_FILE, threads)
+    content, vector = (i.name for i in session.get_inputs())
+    feeds = {
+        content: np.random.default_rng(0).random(
+            (1, CONTENT_SIZE, CONTENT_SIZE, 3), dtype=np.float32
+        ),
+        vector: np.zeros((1, 1, 1, 100), np.float32),
+    }
+    return time_fps(lambda: session.run(None, feeds), repeats=repeats)
+
+
+def multistyle_fps(threads: int, repeats: int) -> float:
+    session = ort_session(magenta_model_dir() / MULTISTYLE_FILE, threads)
+    weights = np.zeros(26, np.float32)
+    weights[0] = 1.0
+    feeds = {
+        "image": np.random.default_rng(0).random((1, 3, HEIGHT, WIDTH), dtype=np.float32),
+        "style_weights": weights,
+    }
+    return time_fps(lambda: session.run(None, feeds), repeats=repeats)
+
+
+def published_eager_fps(threads: int, repeats: int) -> float:
+    torch.set_num_threads(threads)
+    model = UnitRangeGenerator(cyclegan_generator_published()).eval()
+    x = torch.rand(1, 3, HEIGHT, WIDTH)
+    with torch.inference_mode():
+        return time_fps(lambda: model(x), repeats=repeats, warmup=1, max_seconds=20.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=Path, default=REPO_ROOT / "exported_models")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+
+    manifest = json.loads((args.models / "manifest.json").read_text())
+    rows: dict[str, float] = {}
+    for entry in manifest.get("styles", []):
+        rows[f"student {entry['name']} (onnxruntime)"] = onnx_fps(
+            args.models / entry["file"], HEIGHT, WIDTH, args.threads, args.repeats
+        )
+    rows["teacher: Magenta arbitrary transform 384x384 (onnxruntime)"] = teacher_fps(
+        args.threads, args.repeats
+    )
+    rows["multistyle26 (onnxruntime)"] = multistyle_fps(args.threads, args.repeats)
+    rows["published ResNet-9 CycleGAN generator (torch eager)"] = published_eager_fps(
+        args.threads, 3
+    )
+
+    reference = rows["published ResNet-9 CycleGAN generator (torch eager)"]
+    multistyle = rows["multistyle26 (onnxruntime)"]
+    print(f"fps at {WIDTH}x{HEIGHT}, {args.threads} threads, median of up to {args.repeats} runs")
+    print(f"{'network':<64}{'fps':>8}{'x published':>13}{'x multistyle26':>16}")
+    for name, fps in rows.items():
+        print(f"{name:<64}{fps:>8.2f}{fps / reference:>13.1f}{fps / multistyle:>16.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"threads": args.threads, "fps": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

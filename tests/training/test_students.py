@@ -1,0 +1,115 @@
+"""Students: size budget, a smoke distillation run + export, and the shipped ONNX files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from tests.utils.data import REPO_ROOT, SHARED_DATA
+from training.export import sha256_of
+from training.loops.distillation import DistillOptions, run_distillation
+from training.models.student import student_small, student_tiny
+from training.styles.metrics import count_gmac
+from training.styles.pipeline import export_student
+
+EXPORTED = REPO_ROOT / "exported_models"
+SHIPPED_STYLES = ("vangogh", "ukiyoe", "monet", "cezanne")
+
+
+def test_shipped_student_size_is_within_budget():
+    model = student_small()
+    assert count_gmac(model, 256, 256) <= 3.0
+    x = torch.rand(1, 3, 240, 320)
+    with torch.no_grad():
+        y = model.eval()(x)
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_distillation_smoke_step_resume_and_export(tmp_path):
+    options = DistillOptions(
+        style="cezanne",
+        data=SHARED_DATA,
+        run_dir=tmp_path / "run",
+        cache_dir=tmp_path / "cache",
+        teacher_vector="painting:00010.jpg",
+        student="tiny",
+        iterations=2,
+        batch_size=2,
+        crop=32,
+        w_style=1.0,
+        threads=2,
+        checkpoint_every=1,
+        time_limit_s=1e-9,
+        limit=2,
+    )
+    first = run_distillation(options)
+    assert first["iterations"] == 1 and not first["finished"]
+    options.time_limit_s = 0.0
+    result = run_distillation(options)
+    assert result["iterations"] == 2 and result["finished"]
+    assert {"pixel", "perceptual", "style"} <= set(result["losses"])
+    assert 0 < result["heldout"]["ssim_vs_teacher"] <= 1
+
+    out = tmp_path / "models"
+    entry = export_student(options, out)
+    assert entry["file"] == "styles/cezanne.onnx" and entry["sha256"] == sha256_of(
+        out / entry["file"]
+    )
+    assert (out / "styles" / "cezanne.jpg").exists()
+    assert entry["training"]["iterations"] == 2
+    for key in (
+        "fps_320x240",
+        "psnr_vs_teacher",
+        "ssim_vs_teacher",
+        "kid_output_vs_paintings",
+        "gmac_256",
+    ):
+        assert key in entry["metrics"]
+    assert json.loads((out / "manifest.json").read_text())["styles"][0]["name"] == "cezanne"
+
+
+def test_tiny_student_trains_on_a_fixed_pair():
+    # The loss must go down on one repeated pair: the wiring (sigmoid output, optimiser) works.
+    torch.manual_seed(0)
+    model = student_tiny()
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(20):
+        loss = torch.nn.functional.l1_loss(model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0]
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return json.loads((EXPORTED / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("name", SHIPPED_STYLES)
+def test_shipped_student_onnx(manifest, name):
+    (entry,) = [s for s in manifest["styles"] if s["name"] == name]
+    path = EXPORTED / entry["file"]
+    assert path.stat().st_size <= 10 * 1024 * 1024
+    assert sha256_of(path) == entry["sha256"]
+    assert (EXPORTED / entry["thumbnail"]).exists()
+    assert entry["metrics"]["gmac_256"] <= 3.0
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((1, 3, 240, 320), dtype=np.float32)
+    y = session.run([entry["output_name"]], {entry["input_name"]: x})[0]
+    assert y.shape == (1, 3, 240, 320) and y.dtype == np.float32
+    assert y.min() >= 0.0 and y.max() <= 1.0
+
+
+def test_shipped_arbitrary_style_files(manifest):
+    arbitrary = manifest["arbitrary_style"]
+    assert sha256_of(EXPORTED / arbitrary["predict_file"]) == arbitrary["predict_sha256"]
+    assert sha256_of(EXPORTED / arbitrary["transform_file"]) == arbitrary["transform_sha256"]
+    assert (EXPORTED / "styles" / "LICENSE-NOTE").exists()

