@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     job_visibility_timeout_s: int = Field(
         default=3600, gt=0, description="Seconds before an unacknowledged job is redelivered."
     )
+    job_redelivery_check_s: int = Field(
+        default=60,
+        gt=0,
+        description="How often workers look for jobs whose worker died (older than the "
+        "visibility timeout) to run them again.",
+    )
     job_result_expires_s: int = Field(default=24 * 3600, gt=0)
     storage_dir: Path = Field(
         default=REPO_ROOT / "storage",

@@ -26,7 +26,12 @@ def create_celery_app(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.job_visibility_timeout_s},
+        broker_transport_options={
+            "visibility_timeout": settings.job_visibility_timeout_s,
+            # Kombu's default scans for them only every 100 s; scan every check interval.
+            "unacked_restore_interval": settings.job_redelivery_check_s,
+            "unacked_restore_throttle": 1,
+        },
         task_time_limit=settings.job_time_limit_s,
         task_soft_time_limit=settings.job_soft_time_limit_s,
         task_track_started=True,

@@ -78,6 +78,9 @@ class LocalStorage:
     def commit_result(self, job_id: str, scratch: Path) -> Path:
         target = self._file(job_id, RESULT_NAME)
         os.replace(scratch, target)
+        # Attempts whose worker died left their scratch files: the job is done, drop them.
+        for stale in (*target.parent.glob("result-*.mp4"), *target.parent.glob(".result-*")):
+            stale.unlink(missing_ok=True)
         return target
 
     def result(self, job_id: str) -> Path | None:

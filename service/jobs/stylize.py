@@ -131,6 +131,10 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
         return _stopped(request, context)
     except (VideoDecodeError, StyleImageError, UnknownStyle, av.error.FFmpegError) as exc:
         return _failed(request, attempt, context, _message(exc))
+    except OSError:
+        if run.should_stop():  # another attempt owns the job now and tidied its folder
+            return _stopped(request, context)
+        raise
     finally:
         scratch.unlink(missing_ok=True)
     if store.finish(job_id, attempt, JobState.SUCCEEDED):

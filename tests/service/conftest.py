@@ -113,6 +113,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "ACTIONSTYLE_REDIS_URL": str(settings.redis_url),
         "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
         "ACTIONSTYLE_JOB_VISIBILITY_TIMEOUT_S": str(settings.job_visibility_timeout_s),
+        "ACTIONSTYLE_JOB_REDELIVERY_CHECK_S": str(settings.job_redelivery_check_s),
     }
 
 

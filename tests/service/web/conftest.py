@@ -1,0 +1,94 @@
+"""Fixtures for the page: the whole service as `make run` starts it, and Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.devserver import free_port
+from tests.utils.data import REPO_ROOT
+from tests.utils.processes import OutputLog, stop_group, wait_until
+
+CHROMIUM = Path(os.environ.get("ACTIONSTYLE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+STARTUP_TIMEOUT_S = 60
+
+
+def _missing(what: str) -> None:
+    """A missing browser fails in CI (it installs one) and skips on a developer's machine."""
+    if os.environ.get("CI"):
+        pytest.fail(
+            f"{what}; CI must provide it (apt-get install chromium, pip install playwright)"
+        )
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed")
+    if not os.access(CHROMIUM, os.X_OK):
+        _missing(f"no chromium at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        # Debian's chromium, never a browser that playwright would download.
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def live_service(style_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m service.devserver` (embedded Redis, a worker, uvicorn); yields its base URL."""
+    root = tmp_path_factory.mktemp("live")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "ACTIONSTYLE_REDIS_URL"}}
+    env |= {
+        "ACTIONSTYLE_MODELS_DIR": str(style_models_dir),
+        "ACTIONSTYLE_STORAGE_DIR": str(root / "storage"),
+        "ACTIONSTYLE_TEMP_DIR": str(root / "uploads"),
+        "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
+    }
+    argv = [sys.executable, "-m", "service.devserver", "--port", str(port)]
+    argv += ["--redis-dir", str(root / "redis")]
+    server = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        process_group=0,
+    )
+    log = OutputLog(server.stdout)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _ready(base_url), STARTUP_TIMEOUT_S, f"/readyz answering\n{log.text}")
+        yield base_url
+    finally:
+        stop_group(server, timeout_s=20)

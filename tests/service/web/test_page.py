@@ -1,0 +1,96 @@
+"""The web page in a real browser: upload, classify, stylise, play and download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import httpx
+
+from tests.utils.data import AUDIO_CLIP
+from tests.utils.media import image_bytes
+from tests.utils.styles import TEST_STYLE
+
+TIMEOUT_MS = 120_000
+
+
+def test_the_page_classifies_stylises_plays_and_downloads(
+    browser, live_service: str, tmp_path: Path
+) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(live_service)
+        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        assert page.locator(".style-card img").first.evaluate("img => img.naturalWidth") > 0
+        page.set_input_files("#file-input", str(AUDIO_CLIP))
+        assert AUDIO_CLIP.name in page.text_content("#file-name")
+
+        page.click("#classify-button")
+        page.wait_for_selector("#predictions li", timeout=TIMEOUT_MS)
+        labels = page.locator("#predictions li strong").all_text_contents()
+        scores = page.locator("#predictions li .score").all_text_contents()
+        assert len(labels) == 3 and "ApplyEyeMakeup" in labels
+        assert all(score.endswith(" %") for score in scores)
+
+        page.locator(".style-card", has_text="16 channels").click()
+        page.click("#stylize-button")
+        # The progress bar moves while the job runs, then the result plays inline.
+        page.wait_for_function(
+            "() => { const p = document.getElementById('progress');"
+            " return p.value > 0 && p.value < 1; }",
+            timeout=TIMEOUT_MS,
+            polling=20,
+        )
+        page.wait_for_selector("#result-box:not([hidden])", timeout=TIMEOUT_MS)
+        assert page.text_content("#progress-text") == "Style transfer complete!"
+        page.wait_for_function(
+            "() => { const v = document.getElementById('result-video');"
+            " return v.readyState >= 2 && v.duration > 6; }",
+            timeout=30_000,
+        )
+        duration = page.evaluate("document.getElementById('result-video').duration")
+        assert abs(duration - 164 / 25) < 0.2
+        assert page.is_hidden("#error")
+
+        with page.expect_download(timeout=30_000) as download_info:
+            page.click("#download-link")
+        downloaded = tmp_path / "download.mp4"
+        download_info.value.save_as(downloaded)
+        with av.open(str(downloaded)) as output:
+            assert output.streams.video[0].codec_context.name == "h264"
+            assert len(output.streams.audio) == 1
+    finally:
+        page.close()
+
+
+def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(live_service)
+        picture = tmp_path / "holiday.jpg"
+        picture.write_bytes(image_bytes(".jpg"))
+        page.set_input_files("#file-input", str(picture))
+        assert page.text_content("#error") == (
+            '"holiday.jpg" is not a video we accept: choose an MP4, AVI, MOV or MPEG file'
+        )
+        assert page.is_disabled("#classify-button")
+
+        # A file that claims to be a video: the server's reason is shown as plain text.
+        fake = tmp_path / "fake.mp4"
+        fake.write_bytes(image_bytes(".png"))
+        page.set_input_files("#file-input", str(fake))
+        page.click("#classify-button")
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.text_content("#error") == (
+            "Classification failed: the file is a PNG image, not a video; "
+            "upload an AVI, MP4, MOV or MPEG video"
+        )
+    finally:
+        page.close()
+
+
+def test_the_page_serves_no_third_party_code(live_service: str) -> None:
+    html = httpx.get(live_service, timeout=10).text
+    assert "http://" not in html and "https://" not in html
+    script = httpx.get(f"{live_service}/static/app.js", timeout=10)
+    assert script.status_code == 200 and "innerHTML" not in script.text
