@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     try:
-        app.state.models = load_registry(settings.models_dir, settings.ort_intra_op_threads)
+        app.state.models = load_registry(
+            settings.models_dir, settings.ort_intra_op_threads, settings.open_set_thresholds
+        )
     except ModelsMissing as exc:  # not yet exported: serve, but report not ready
         logger.warning("%s", exc)
         app.state.models, app.state.models_missing = None, str(exc)

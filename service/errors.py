@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.inference.classifier import InvalidTopK
+from service.inference.classifier import InvalidTopK, TooManySegments
 from service.inference.manifest import ModelsMissing
 from service.inference.registry import UnknownModel
 from service.inference.styles import NoThumbnail, UnknownStyle
@@ -61,6 +61,7 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     VideoTooShort: (422, "video_too_short", "The video has too few decodable frames."),
     VideoDecodeError: (422, "undecodable_video", "The video cannot be decoded."),
     InvalidTopK: (422, "invalid_parameter", "A parameter is out of range."),
+    TooManySegments: (422, "too_many_segments", "`window_s` is too short for this video."),
     RequestValidationError: (422, "invalid_parameter", "A parameter is missing or invalid."),
     UnknownModel: (404, "unknown_model", "The requested model does not exist."),
     ModelsMissing: (503, "models_unavailable", "No model is installed yet."),

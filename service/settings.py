@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("ACTIONSTYLE_REDIS_URL", "REDIS_URL"),
     )
+    open_set_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-model override of the open-set threshold chosen on validation data "
+        '(JSON, e.g. {"effnet_temporal": 0.2}); larger flags fewer clips as unknown.',
+    )
     readiness_timeout_s: float = Field(default=0.5, gt=0)
     job_time_limit_s: int = Field(default=900, gt=0)
     job_soft_time_limit_s: int = Field(default=840, gt=0)

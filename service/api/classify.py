@@ -11,7 +11,13 @@ from fastapi.exceptions import RequestValidationError
 
 from service.api.deps import ModelsDep, SettingsDep
 from service.errors import problem_responses
-from service.inference.classifier import DEFAULT_TOP_K, InvalidTopK, classify, resolve_top_k
+from service.inference.classifier import (
+    DEFAULT_TOP_K,
+    InvalidTopK,
+    TooManySegments,
+    classify,
+    resolve_top_k,
+)
 from service.inference.manifest import ModelsMissing
 from service.inference.registry import UnknownModel
 from service.inference.schemas import ClassifyResponse
@@ -67,6 +73,16 @@ TopKQuery = Annotated[
 ]
 
 
+SegmentsQuery = Annotated[
+    bool,
+    Query(description="Also answer for each window of `window_s` seconds over the whole video."),
+]
+WindowQuery = Annotated[
+    float,
+    Query(gt=0.2, le=600, description="Window length in seconds for `segments=true`."),
+]
+
+
 @router.post(
     "",
     response_model=ClassifyResponse,
@@ -79,6 +95,7 @@ TopKQuery = Annotated[
         UnsupportedVideo,
         RequestValidationError,
         InvalidTopK,
+        TooManySegments,
         MissingUpload,
         MalformedUpload,
         EmptyUpload,
@@ -94,8 +111,10 @@ async def classify_video(
     models: ModelsDep,
     model: ModelQuery = None,
     top_k: TopKQuery = None,
+    segments: SegmentsQuery = False,
+    window_s: WindowQuery = 2.0,
 ) -> ClassifyResponse:
-    """Recognise the action in an uploaded video clip."""
+    """Recognise the action in an uploaded video clip (and, if asked, in each window of it)."""
     started = time.perf_counter()
     classifier = models.classifier(model)
     count = resolve_top_k(top_k, classifier)
@@ -108,6 +127,11 @@ async def classify_video(
     ) as video:
         # Decoding and inference block for tens of milliseconds or more: keep them off the loop.
         result = await run_in_threadpool(
-            classify, video.path, classifier, count, settings.decode_limits()
+            classify,
+            video.path,
+            classifier,
+            count,
+            settings.decode_limits(),
+            window_s if segments else None,
         )
     return result.with_total_ms((time.perf_counter() - started) * 1000)

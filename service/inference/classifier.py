@@ -16,11 +16,19 @@ import numpy as np
 import onnxruntime as ort
 
 from service.inference.manifest import ClassifierEntry, ManifestError, read_verified
-from service.inference.schemas import ClassifyResponse, Prediction, Timings, VideoSummary
-from service.video.decode import DecodeLimits, read_sampled_frames
-from service.video.preprocess import ClipSpec, frames_to_input
+from service.inference.schemas import ClassifyResponse, Prediction, Segment, Timings, VideoSummary
+from service.video.decode import DecodeLimits, probe, read_frame_groups
+from service.video.preprocess import ClipSpec, frames_to_input, sample_indices
 
 DEFAULT_TOP_K = 5
+UNKNOWN_LABEL = "unknown"
+BATCH_SIZE = 16  # clips per onnxruntime call in segment mode
+MAX_SEGMENTS = 600
+ASSUMED_FPS = 25.0  # for containers that do not say
+
+
+class TooManySegments(ValueError):
+    """window_s is so short the video would make more segments than allowed."""
 
 
 class InvalidTopK(ValueError):
@@ -32,6 +40,7 @@ class Classifier:
     entry: ClassifierEntry
     spec: ClipSpec
     session: ort.InferenceSession
+    threshold: float | None = None  # open-set distance threshold; None: always confident
 
     @property
     def name(self) -> str:
@@ -61,6 +70,10 @@ def _check_signature(entry: ClassifierEntry, session: ort.InferenceSession) -> N
         problem = f"has no input '{entry.input_name}' (inputs: {sorted(inputs)})"
     elif entry.output_name not in outputs:
         problem = f"has no output '{entry.output_name}' (outputs: {sorted(outputs)})"
+    elif entry.open_set and entry.open_set.output_name not in outputs:
+        problem = (
+            f"has no open-set output '{entry.open_set.output_name}' (outputs: {sorted(outputs)})"
+        )
     else:
         spec = entry.input
         expected = (None, 3, spec.frames, spec.crop, spec.crop)
@@ -75,7 +88,12 @@ def _check_signature(entry: ClassifierEntry, session: ort.InferenceSession) -> N
         raise ManifestError(f"model '{entry.name}' ({entry.file}) {problem}")
 
 
-def load_classifier(models_dir: Path, entry: ClassifierEntry, intra_op_threads: int) -> Classifier:
+def load_classifier(
+    models_dir: Path,
+    entry: ClassifierEntry,
+    intra_op_threads: int,
+    threshold_override: float | None = None,
+) -> Classifier:
     """Verify the entry's file and open one onnxruntime session for it."""
     data = read_verified(models_dir, entry)
     try:
@@ -87,7 +105,10 @@ def load_classifier(models_dir: Path, entry: ClassifierEntry, intra_op_threads: 
             f"model '{entry.name}': onnxruntime cannot load {entry.file}: {exc}"
         ) from exc
     _check_signature(entry, session)
-    return Classifier(entry=entry, spec=entry.input.clip_spec(), session=session)
+    threshold = entry.open_set.threshold if entry.open_set else None
+    if threshold_override is not None and entry.open_set:
+        threshold = threshold_override
+    return Classifier(entry, entry.input.clip_spec(), session, threshold)
 
 
 def resolve_top_k(top_k: int | None, classifier: Classifier) -> int:
@@ -108,24 +129,93 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
+def _verdict(
+    classifier: Classifier, logits: np.ndarray, distance: float | None, top_k: int
+) -> dict:
+    scores = softmax(logits)
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    predictions = [Prediction(label=classifier.labels[i], score=float(scores[i])) for i in order]
+    threshold = classifier.threshold
+    confident = distance is None or threshold is None or distance <= threshold
+    return {
+        "predictions": predictions,
+        "confident": confident,
+        "top_label": predictions[0].label if confident else UNKNOWN_LABEL,
+        "ood_distance": None if distance is None else round(float(distance), 6),
+    }
+
+
+def _run(classifier: Classifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits and, for models with an open-set output, distances; in batches of BATCH_SIZE."""
+    entry = classifier.entry
+    outputs = [entry.output_name] + ([entry.open_set.output_name] if entry.open_set else [])
+    logits, distances = [], []
+    for start in range(0, len(batch), BATCH_SIZE):
+        result = classifier.session.run(
+            outputs, {entry.input_name: batch[start : start + BATCH_SIZE]}
+        )
+        logits.append(result[0])
+        distances.append(result[1] if entry.open_set else None)
+    return np.concatenate(logits), None if entry.open_set is None else np.concatenate(distances)
+
+
+def segment_bounds(total: int, fps: float, window_s: float) -> list[tuple[int, int]]:
+    """[start, end) frame ranges of `window_s` seconds; a last piece under half a window joins
+    the one before it."""
+    window = max(1, round(window_s * (fps or ASSUMED_FPS)))
+    bounds = [(start, min(total, start + window)) for start in range(0, total, window)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < window / 2:
+        bounds[-2:] = [(bounds[-2][0], total)]
+    return bounds
+
+
 def classify(
-    path: Path, classifier: Classifier, top_k: int, limits: DecodeLimits
+    path: Path,
+    classifier: Classifier,
+    top_k: int,
+    limits: DecodeLimits,
+    window_s: float | None = None,
 ) -> ClassifyResponse:
-    """The `top_k` most likely actions in the video at `path`, most likely first."""
+    """The `top_k` most likely actions in the video at `path`, most likely first.
+
+    With `window_s`, also one answer per window of that many seconds; every frame any answer
+    needs is decoded in the same single pass.
+    """
     spec = classifier.spec
     started = time.perf_counter()
-    frames, info = read_sampled_frames(path, spec.frames, spec.resize_short, limits)
-    batch = frames_to_input(frames, spec)
+    fps = probe(path, limits).fps
+    bounds: list[tuple[int, int]] = []
+
+    def plan(total: int) -> list[list[int]]:
+        bounds[:] = segment_bounds(total, fps, window_s) if window_s else []
+        if len(bounds) > MAX_SEGMENTS:
+            raise TooManySegments(
+                f"window_s={window_s} cuts this video into {len(bounds)} segments, more than "
+                f"{MAX_SEGMENTS}; choose a longer window"
+            )
+        whole = sample_indices(total, spec.frames)
+        return [whole] + [[a + i for i in sample_indices(b - a, spec.frames)] for a, b in bounds]
+
+    groups, info = read_frame_groups(path, plan, spec.resize_short, limits)
+    batch = np.concatenate([frames_to_input(group, spec) for group in groups])
     decoded = time.perf_counter()
-    (logits,) = classifier.session.run(
-        [classifier.entry.output_name], {classifier.entry.input_name: batch}
-    )
+    logits, distances = _run(classifier, batch)
     finished = time.perf_counter()
-    scores = softmax(logits[0])
-    order = np.argsort(-scores, kind="stable")[:top_k]
+    distance_of = (lambda i: None) if distances is None else (lambda i: float(distances[i]))
+    seconds = (lambda frame: frame / info.fps) if info.fps else (lambda frame: frame / ASSUMED_FPS)
+    segments = None
+    if window_s:
+        segments = [
+            Segment(
+                start_s=round(seconds(a), 3),
+                end_s=round(seconds(b), 3),
+                **_verdict(classifier, logits[i + 1], distance_of(i + 1), top_k),
+            )
+            for i, (a, b) in enumerate(bounds)
+        ]
     return ClassifyResponse(
         model=classifier.name,
-        predictions=[Prediction(label=classifier.labels[i], score=float(scores[i])) for i in order],
+        **_verdict(classifier, logits[0], distance_of(0), top_k),
         video=VideoSummary(
             duration_s=round(info.duration_s, 3),
             fps=round(info.fps, 3),
@@ -138,4 +228,5 @@ def classify(
             inference=round((finished - decoded) * 1000, 2),
             total=round((finished - started) * 1000, 2),
         ),
+        segments=segments,
     )

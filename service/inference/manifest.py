@@ -94,6 +94,16 @@ class ClassifierMetrics(BaseModel):
     cpu_latency_ms: float | None = None
 
 
+class OpenSetSpec(BaseModel):
+    """How the model tells actions it never saw: a second output compared with a threshold."""
+
+    model_config = ConfigDict(extra="allow")
+
+    output_name: str
+    threshold: float = Field(ge=0.0, description="Above this distance the clip is not confident.")
+    method: str = ""
+
+
 class ClassifierEntry(BaseModel):
     """One exported action classifier."""
 
@@ -110,6 +120,7 @@ class ClassifierEntry(BaseModel):
     labels: list[str] = Field(min_length=1)
     metrics: ClassifierMetrics = Field(default_factory=ClassifierMetrics)
     training: dict[str, Any] = Field(default_factory=dict)
+    open_set: OpenSetSpec | None = None
 
 
 class StyleIO(BaseModel):

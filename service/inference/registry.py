@@ -39,14 +39,17 @@ class ModelRegistry:
             raise UnknownModel(f"unknown model '{wanted}'; known models: {known}") from None
 
 
-def load_registry(models_dir: Path, intra_op_threads: int) -> ModelRegistry:
+def load_registry(
+    models_dir: Path, intra_op_threads: int, open_set_thresholds: dict[str, float] | None = None
+) -> ModelRegistry:
     """Load every classifier and verify every style file of the manifest.
 
     Raises ModelsMissing or ManifestError. Style networks are not loaded here: the workers run them.
     """
     manifest = load_manifest(models_dir)
+    overrides = open_set_thresholds or {}
     classifiers = {
-        entry.name: load_classifier(models_dir, entry, intra_op_threads)
+        entry.name: load_classifier(models_dir, entry, intra_op_threads, overrides.get(entry.name))
         for entry in manifest.classifiers
     }
     styles = StyleCatalog(models_dir, manifest)

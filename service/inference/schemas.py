@@ -26,11 +26,36 @@ class Timings(BaseModel):
     )
 
 
-class ClassifyResponse(BaseModel):
-    model: str = Field(description="Name of the classifier that ran.")
+class Verdict(BaseModel):
+    """The ranked labels of a clip or segment, and whether the action looks like a known one."""
+
     predictions: list[Prediction] = Field(description="Most likely labels first.")
+    confident: bool = Field(
+        description="False when the clip is far from every action the model was trained on "
+        "(an unseen action); always true for a model without an open-set output."
+    )
+    top_label: str = Field(
+        description="The first prediction's label, or `unknown` when not confident."
+    )
+    ood_distance: float | None = Field(
+        default=None,
+        description="Distance to the nearest known action (0 = typical); compared with the "
+        "model's threshold to decide `confident`.",
+    )
+
+
+class Segment(Verdict):
+    start_s: float
+    end_s: float
+
+
+class ClassifyResponse(Verdict):
+    model: str = Field(description="Name of the classifier that ran.")
     video: VideoSummary
     timings_ms: Timings
+    segments: list[Segment] | None = Field(
+        default=None, description="Per-window answers, when asked for with `segments=true`."
+    )
 
     def with_total_ms(self, total_ms: float) -> ClassifyResponse:
         timings = self.timings_ms.model_copy(update={"total": round(total_ms, 2)})

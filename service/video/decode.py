@@ -8,7 +8,7 @@ service uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,27 +145,42 @@ def _count_frames(path: Path, limits: DecodeLimits) -> int:
     return count
 
 
-def read_sampled_frames(
-    path: Path, count: int, resize_short: int, limits: DecodeLimits
-) -> tuple[list[np.ndarray], VideoInfo]:
-    """`count` frames spread evenly over the video, each resized to short side `resize_short`.
+IndexPlan = Callable[[int], list[list[int]]]
 
-    Uses the container's frame count; when that is missing or overstated (a truncated file), the
-    frames are counted by decoding and sampled again over the frames that really decode.
+
+def read_frame_groups(
+    path: Path, plan: IndexPlan, resize_short: int, limits: DecodeLimits
+) -> tuple[list[list[np.ndarray]], VideoInfo]:
+    """Groups of frames picked by `plan(total_frames)`, all in one decoding pass.
+
+    Each frame is resized to short side `resize_short`. Uses the container's frame count; when
+    that is missing or overstated (a truncated file), the frames are counted by decoding and the
+    plan is made again over the frames that really decode.
     """
     info = probe(path, limits)
     total = info.frames or _count_frames(path, limits)
     for _attempt in range(2):
         if total < limits.min_frames:
             break
-        wanted = sample_indices(total, count)
+        groups = plan(total)
+        wanted = sorted({i for group in groups for i in group})
         found, decoded = _decode_at(path, wanted, resize_short)
-        if len(found) == len(set(wanted)):
+        if len(found) == len(wanted):
             info = VideoInfo(frames=total, fps=info.fps, width=info.width, height=info.height)
-            return [found[i] for i in wanted], info
+            return [[found[i] for i in group] for group in groups], info
         total = decoded if decoded < total else _count_frames(path, limits)
     if total < 1:
         raise VideoDecodeError("the file holds no decodable video frame")
     raise VideoTooShort(
         f"the video has {total} decodable frame(s); at least {limits.min_frames} are needed"
     )
+
+
+def read_sampled_frames(
+    path: Path, count: int, resize_short: int, limits: DecodeLimits
+) -> tuple[list[np.ndarray], VideoInfo]:
+    """`count` frames spread evenly over the video, each resized to short side `resize_short`."""
+    groups, info = read_frame_groups(
+        path, lambda total: [sample_indices(total, count)], resize_short, limits
+    )
+    return groups[0], info
