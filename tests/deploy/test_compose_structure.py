@@ -67,5 +67,6 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_models_and_healthcheck() -
     # the service's own dependencies only: no training code, no extras (torch is in `training`)
     assert "COPY training" not in DOCKERFILE and "pip install ." in DOCKERFILE
     assert ".[" not in DOCKERFILE
-    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    ignored = [line for line in lines if line and not line.startswith("#")]
     assert ignored[0] == "*" and "!service/" in ignored and "!exported_models/" in ignored
