@@ -139,6 +139,10 @@ class JobStore:
         )
         return applied
 
+    def count_attempt(self, job_id: str) -> int:
+        """One more start of the job; how many there have been."""
+        return int(self.client.hincrby(self.key(job_id), "attempts", 1))
+
     def progress(
         self, job_id: str, attempt: str, done: int, total: int, eta_s: float | None
     ) -> bool:

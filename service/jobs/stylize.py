@@ -29,6 +29,8 @@ from service.video.transcode import TranscodeCancelled, TranscodeOptions, restyl
 
 logger = logging.getLogger(__name__)
 
+MAX_ATTEMPTS = 3
+
 
 class StyleImageError(ValueError):
     """The painting given as the style cannot be read as an image."""
@@ -113,6 +115,13 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
             storage.delete(job_id)
         logger.info("job %s not started: %s", job_id, record.state if record else "expired")
         return None
+    if store.count_attempt(job_id) > MAX_ATTEMPTS:
+        # Each earlier attempt's worker died mid-job (killed, out of memory): stop retrying.
+        message = (
+            f"the job was started {MAX_ATTEMPTS} times and its worker stopped each time "
+            "(out of memory?); try a shorter or smaller video"
+        )
+        return _failed(request, attempt, context, message)
     run = _Attempt(request, attempt, context)
     smoother = FlowSmoother(context.smoothing) if context.smoothing else None
     scratch = storage.scratch(job_id, attempt)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from service.video.upload import (
+    FormField,
     UnsupportedVideo,
+    UploadLimits,
+    UploadTooLarge,
     check_suffix,
     describe_content,
     describe_size,
+    receive_video_upload,
     sniff_container,
 )
 from tests.utils.data import CLIPS, YOYO_CLIP
@@ -71,3 +77,49 @@ def test_describe_size() -> None:
     assert describe_size(200 * 2**20) == "200 MiB"
     assert describe_size(100_000) == "97.7 KiB"
     assert describe_size(512) == "512 bytes"
+
+
+def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0undary") -> bytes:
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        body += content + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+async def _receive(body: bytes, limits: UploadLimits) -> tuple[str, dict]:
+    async def chunks():
+        yield body
+
+    content_type = "multipart/form-data; boundary=b0undary"
+    async with receive_video_upload(content_type, str(len(body)), chunks(), limits) as video:
+        return video.container, video.fields
+
+
+def test_small_extra_fields_are_kept_in_memory(tmp_path) -> None:
+    painting = image_bytes(".png")
+    body = _multipart(
+        [
+            ("style", None, b" vangogh "),
+            ("file", "clip.avi", YOYO_CLIP.read_bytes()),
+            ("style_image", "me.png", painting),
+            ("ignored", None, b"x" * 1000),
+        ]
+    )
+    limits = UploadLimits(
+        max_bytes=10**7, temp_dir=tmp_path, extra_fields={"style": 100, "style_image": 10**6}
+    )
+    container, fields = asyncio.run(_receive(body, limits))
+    assert container == "avi"
+    assert fields["style"].text() == "vangogh" and fields["style"].filename is None
+    assert fields["style_image"] == FormField(painting, "me.png")
+    assert set(fields) == {"style", "style_image"}
+
+
+def test_an_extra_field_over_its_cap_is_refused(tmp_path) -> None:
+    body = _multipart([("file", "clip.avi", YOYO_CLIP.read_bytes()), ("style", None, b"x" * 101)])
+    limits = UploadLimits(max_bytes=10**7, temp_dir=tmp_path, extra_fields={"style": 100})
+    with pytest.raises(UploadTooLarge, match="^the field 'style' is larger than the limit of 100 "):
+        asyncio.run(_receive(body, limits))
+    assert not list(tmp_path.iterdir())  # the spooled video is removed too

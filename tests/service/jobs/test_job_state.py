@@ -1,0 +1,154 @@
+"""The pieces of a stylize job without a broker: job states in a real Redis, the storage folder,
+and the job function the Celery task calls."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from service.inference.manifest import load_manifest
+from service.inference.styles import StyleEngines
+from service.inference.temporal import SmoothingOptions
+from service.jobs.state import JobState, JobStore
+from service.jobs.storage import LocalStorage
+from service.jobs.stylize import JobContext, StylizeRequest, run_stylize_job
+from service.jobs.tasks import stylize_video
+from service.video.transcode import TranscodeOptions
+from tests.utils.media import write_mjpg_avi
+from tests.utils.styles import TEST_STYLE
+
+
+@pytest.fixture
+def store(redis_url: str) -> JobStore:
+    return JobStore(redis.Redis.from_url(redis_url), ttl_s=600)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def test_a_cancelled_job_cannot_start_or_finish(store: JobStore) -> None:
+    job_id = new_id()
+    assert store.create(job_id, TEST_STYLE).state is JobState.QUEUED
+    assert store.cancel(job_id) == (True, JobState.QUEUED)
+    assert not store.start(job_id, "a", "w")
+    assert not store.progress(job_id, "a", 1, 2, 1.0)
+    assert not store.finish(job_id, "a", JobState.SUCCEEDED)
+    record = store.get(job_id)
+    assert record.state is JobState.CANCELLED and record.finished_at is not None
+    assert store.cancel(job_id) == (False, JobState.CANCELLED)
+    assert store.cancel(new_id()) == (False, None)
+
+
+def test_a_redelivered_job_belongs_to_its_newest_attempt(store: JobStore) -> None:
+    job_id = new_id()
+    store.create(job_id, TEST_STYLE)
+    assert store.start(job_id, "first", "w1")
+    assert store.progress(job_id, "first", 10, 100, 9.0)
+    assert store.start(job_id, "second", "w2")  # the first worker died; the job came back
+    assert not store.progress(job_id, "first", 20, 100, 8.0)
+    assert not store.owned_by(job_id, "first") and store.owned_by(job_id, "second")
+    assert store.progress(job_id, "second", 50, 100, 1.0)
+    assert store.get(job_id).progress == 0.5
+    assert store.finish(job_id, "second", JobState.SUCCEEDED)
+    record = store.get(job_id)
+    assert record.state is JobState.SUCCEEDED and record.progress == 1.0
+    assert store.worker(job_id) == "w2"
+    assert 0 < store.client.ttl(store.key(job_id)) <= 600
+
+
+def test_a_job_expires_after_its_ttl(redis_url: str) -> None:
+    store = JobStore(redis.Redis.from_url(redis_url), ttl_s=1)
+    job_id = new_id()
+    store.create(job_id, TEST_STYLE)
+    deadline = time.monotonic() + 5
+    while store.get(job_id) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.get(job_id) is None
+
+
+def test_storage_keeps_jobs_apart_and_purges_old_ones(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    old, fresh = new_id(), new_id()
+    for job_id in (old, fresh):
+        upload = tmp_path / f"{job_id}.avi"
+        upload.write_bytes(b"video")
+        assert storage.put(job_id, "input.avi", upload) == storage.path(job_id, "input.avi")
+        assert not upload.exists()
+    scratch = storage.scratch(fresh, "attempt")
+    scratch.write_bytes(b"mp4")
+    assert storage.commit_result(fresh, scratch) == storage.result(fresh)
+    assert storage.result(old) is None
+    long_ago = time.time() - 7200
+    for path in (storage.path(old, "input.avi"), storage.path(old, "input.avi").parent):
+        os.utime(path, (long_ago, long_ago))
+    assert storage.purge_older_than(3600) == 1
+    assert not storage.path(old, "input.avi").parent.exists()
+    assert storage.result(fresh) is not None
+    with pytest.raises(ValueError, match="is not a job id"):
+        storage.path("../etc", "passwd")
+
+
+@pytest.fixture
+def context(store: JobStore, style_models_dir: Path, tmp_path: Path) -> JobContext:
+    engines = StyleEngines(style_models_dir, load_manifest(style_models_dir), threads=1)
+    return JobContext(
+        store=store,
+        storage=LocalStorage(tmp_path / "storage"),
+        engines=engines,
+        transcode=TranscodeOptions(batch_size=4),
+        smoothing=SmoothingOptions(),
+    )
+
+
+def queued_job(context: JobContext, tmp_path: Path, style: str = TEST_STYLE) -> StylizeRequest:
+    job_id = new_id()
+    clip = write_mjpg_avi(tmp_path / f"{job_id}.avi", 64, 48, frames=10)
+    video = context.storage.put(job_id, "input.avi", clip)
+    context.store.create(job_id, style)
+    return StylizeRequest(job_id=job_id, video=video, style=style)
+
+
+def test_the_job_function_runs_without_a_broker(context: JobContext, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    context.on_progress = lambda done, total: seen.append((done, total))
+    request = queued_job(context, tmp_path)
+    assert run_stylize_job(request, "attempt", context) is JobState.SUCCEEDED
+    assert seen == [(4, 10), (8, 10), (10, 10)]
+    assert context.storage.result(request.job_id) is not None
+    assert not request.video.exists()  # the upload goes once the result is there
+    record = context.store.get(request.job_id)
+    assert (record.state, record.frames_done, record.frames_total) == (JobState.SUCCEEDED, 10, 10)
+
+
+def test_a_job_cancelled_while_queued_is_skipped(context: JobContext, tmp_path: Path) -> None:
+    request = queued_job(context, tmp_path)
+    context.store.cancel(request.job_id)
+    assert run_stylize_job(request, "attempt", context) is None
+    assert not request.video.parent.exists()
+
+
+def test_an_unknown_style_fails_the_job(context: JobContext, tmp_path: Path) -> None:
+    request = queued_job(context, tmp_path, style="removed")
+    assert run_stylize_job(request, "attempt", context) is JobState.FAILED
+    assert context.store.get(request.job_id).error.startswith("unknown style 'removed'")
+
+
+def test_a_job_whose_workers_keep_dying_fails(context: JobContext, tmp_path: Path) -> None:
+    request = queued_job(context, tmp_path)
+    for _ in range(3):  # three starts whose worker never came back
+        context.store.count_attempt(request.job_id)
+    assert run_stylize_job(request, "attempt", context) is JobState.FAILED
+    assert context.store.get(request.job_id).error == (
+        "the job was started 3 times and its worker stopped each time (out of memory?); "
+        "try a shorter or smaller video"
+    )
+
+
+def test_the_task_has_an_explicit_name() -> None:
+    assert stylize_video.name == "actionstyle.stylize_video"
