@@ -6,7 +6,10 @@ PORT ?= 8000
 SERVICE_STAMP := $(VENV)/.installed-service
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint openapi bench clean-venv
+DATA ?= ../shared/data
+FAMILIES := effnet_temporal r2plus1d csn resnet_lstm vgg_lstm
+
+.PHONY: run test lint openapi bench models clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +38,15 @@ lint: $(DEV_STAMP)
 ## Regenerate openapi.yaml from the app (a test fails when the committed file differs).
 openapi: $(DEV_STAMP)
 	$(BIN)/python -m service.openapi > openapi.yaml
+
+## Train (or resume) and export every classifier family, then regenerate docs/models.md.
+models: $(DEV_STAMP)
+	for family in $(FAMILIES); do \
+		$(BIN)/python -m training train --model $$family --data $(DATA) && \
+		$(BIN)/python -m training export --run-dir runs/$$family --data $(DATA) || exit 1; \
+	done
+	$(BIN)/python -m training export --run-dir runs/effnet_temporal --data $(DATA) --default
+	$(BIN)/python -m training report
 
 clean-venv:
 	rm -rf $(VENV)

@@ -33,9 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--classes", nargs="+", help="train on these classes only (default: all found)"
     )
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--epochs", type=int, help="default: the family's")
+    train.add_argument("--batch-size", type=int, help="default: the family's")
+    train.add_argument("--lr", type=float, help="peak learning rate; default: the family's")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -79,14 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     from training.loops.classification import TrainOptions, evaluate_run
 
     if args.command == "train":
+        family = FAMILIES[args.model]
         options = TrainOptions(
             model=args.model,
             data=args.data,
             run_dir=args.run_dir or REPO_ROOT / "runs" / args.model,
             classes=args.classes,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
+            epochs=args.epochs or family.epochs,
+            batch_size=args.batch_size or family.batch_size,
+            lr=args.lr or family.lr,
             seed=args.seed,
             device=args.device,
             threads=args.threads,

@@ -23,21 +23,26 @@ class Family:
     builder: Callable[[int], nn.Module]
     display_name: str
     clip_spec: ClipSpec
-    loop: str = (
-        "end_to_end"  # or "frozen_features": a frozen encoder, head trained on cached features
-    )
+    # "frozen_features": a frozen pretrained encoder, the head trained on cached features.
+    loop: str = "end_to_end"
+    epochs: int = 30
+    lr: float = 3e-3
+    batch_size: int = 8
 
 
 FAMILIES: dict[str, Family] = {
     "r2plus1d": Family(r2plus1d_small, "R(2+1)D ResNet (factorised 3D convolutions)", ClipSpec()),
-    "vgg_lstm": Family(vgg_lstm, "2D CNN + LSTM, VGG-style backbone", ClipSpec()),
-    "resnet_lstm": Family(resnet_lstm, "2D CNN + LSTM, ResNet-style backbone", ClipSpec()),
-    "csn": Family(csn_small, "Channel-separated network (ir-CSN)", ClipSpec()),
+    "vgg_lstm": Family(vgg_lstm, "2D CNN + LSTM, VGG-style backbone", ClipSpec(), lr=1e-3),
+    "resnet_lstm": Family(resnet_lstm, "2D CNN + LSTM, ResNet-style backbone", ClipSpec(), lr=2e-3),
+    "csn": Family(csn_small, "Channel-separated network (ir-CSN)", ClipSpec(), epochs=40),
     "effnet_temporal": Family(
         effnet_temporal,
         "EfficientNet-Lite0 (ImageNet, frozen) + temporal attention head",
         ClipSpec(resize_short=224, crop=224, mean=LITE_MEAN, std=LITE_STD),
         loop="frozen_features",
+        epochs=60,
+        lr=1e-3,
+        batch_size=32,
     ),
 }
 
