@@ -76,3 +76,25 @@ def multipart_chunks(
     body = head + content + f"\r\n--{boundary}--\r\n".encode()
     chunks = (body[i : i + chunk_size] for i in range(0, len(body), chunk_size))
     return f"multipart/form-data; boundary={boundary}", chunks
+
+
+def cut_clip(source: Path, target: Path, frames: int) -> Path:
+    """The first `frames` frames of a real clip, as an MJPEG AVI at the source's size and rate."""
+    capture = cv2.VideoCapture(str(source))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    writer = None
+    try:
+        for _ in range(frames):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if writer is None:
+                height, width = frame.shape[:2]
+                fourcc = cv2.VideoWriter_fourcc(*"MJPG")
+                writer = cv2.VideoWriter(str(target), fourcc, fps, (width, height))
+            writer.write(frame)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    return target
