@@ -12,6 +12,13 @@ from tests.utils.media import image_bytes
 from tests.utils.styles import TEST_STYLE
 
 TIMEOUT_MS = 120_000
+# Drops a file made of text on the drop zone, as a person dragging it from their desktop would.
+DROP = """([name, text]) => {
+  const files = new DataTransfer();
+  files.items.add(new File([text], name));
+  const drop = new DragEvent("drop", {dataTransfer: files, bubbles: true, cancelable: true});
+  document.getElementById("drop-zone").dispatchEvent(drop);
+}"""
 
 
 def test_the_page_classifies_stylises_plays_and_downloads(
@@ -74,6 +81,15 @@ def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path)
             '"holiday.jpg" is not a video we accept: choose an MP4, AVI, MOV or MPEG file'
         )
         assert page.is_disabled("#classify-button")
+
+        # Dropped on the drop zone: the same checks, and the name is shown as text, not markup.
+        page.evaluate(DROP, ["<b>notes</b>.txt", "hello"])
+        assert page.text_content("#error") == (
+            '"<b>notes</b>.txt" is not a video we accept: choose an MP4, AVI, MOV or MPEG file'
+        )
+        page.evaluate(DROP, ["clip.mov", "not really a movie"])
+        assert page.is_hidden("#error") and page.is_enabled("#classify-button")
+        assert page.text_content("#file-name") == "clip.mov (18 bytes)"
 
         # A file that claims to be a video: the server's reason is shown as plain text.
         fake = tmp_path / "fake.mp4"
