@@ -10,9 +10,12 @@ import av
 import pytest
 from fastapi.testclient import TestClient
 
+from service.app import create_app
+from service.settings import Settings
 from tests.service.conftest import JobStack
 from tests.utils.data import AUDIO_CLIP, CLIPS
 from tests.utils.media import image_bytes
+from tests.utils.processes import closed_port
 from tests.utils.styles import SLOW_STYLE, TEST_STYLE
 
 JOB_TIMEOUT_S = 120
@@ -251,3 +254,27 @@ def test_stylize_refuses_what_is_not_a_video(job_stack: JobStack) -> None:
     assert response.json()["detail"] == (
         "the file is a JPEG image, not a video; upload an AVI, MP4, MOV or MPEG video"
     )
+
+
+def test_stylize_without_redis_is_503_and_keeps_nothing(
+    style_models_dir: Path, tmp_path: Path
+) -> None:
+    settings = Settings(
+        models_dir=style_models_dir,
+        storage_dir=tmp_path / "storage",
+        temp_dir=tmp_path / "uploads",
+        redis_url=f"redis://127.0.0.1:{closed_port()}/0",
+        ort_intra_op_threads=1,
+    )
+    started = time.monotonic()
+    with TestClient(create_app(settings)) as client, AUDIO_CLIP.open("rb") as video:
+        response = client.post(
+            "/stylize", files={"file": (AUDIO_CLIP.name, video)}, data={"style": TEST_STYLE}
+        )
+        assert response.status_code == 503
+        assert response.json()["code"] == "queue_unavailable"
+        assert response.json()["detail"].startswith("the job queue is unavailable: ")
+        assert client.get("/jobs/" + "0" * 32).status_code == 503
+    assert time.monotonic() - started < 15
+    assert not list((tmp_path / "storage").glob("*/*"))
+    assert not list((tmp_path / "uploads").glob("*"))
