@@ -14,10 +14,12 @@ import redis
 from service.inference.manifest import load_manifest
 from service.inference.styles import StyleEngines
 from service.inference.temporal import SmoothingOptions
+from service.jobs.celery_app import create_celery_app
 from service.jobs.state import JobState, JobStore
 from service.jobs.storage import LocalStorage
 from service.jobs.stylize import JobContext, StylizeRequest, run_stylize_job
 from service.jobs.tasks import stylize_video
+from service.settings import Settings
 from service.video.transcode import TranscodeOptions
 from tests.utils.media import write_mjpg_avi
 from tests.utils.styles import TEST_STYLE
@@ -152,3 +154,25 @@ def test_a_job_whose_workers_keep_dying_fails(context: JobContext, tmp_path: Pat
 
 def test_the_task_has_an_explicit_name() -> None:
     assert stylize_video.name == "actionstyle.stylize_video"
+
+
+def test_the_queue_is_configured_not_to_lose_jobs() -> None:
+    settings = Settings(
+        redis_url="redis://127.0.0.1:1/0",
+        worker_concurrency=2,
+        job_visibility_timeout_s=3600,
+        job_redelivery_check_s=30,
+    )
+    conf = create_celery_app(settings).conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1 and conf.worker_concurrency == 2
+    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+    assert conf.broker_transport_options == {
+        "visibility_timeout": 3600,
+        "unacked_restore_interval": 30,
+        "unacked_restore_throttle": 1,
+    }
+    assert conf.task_time_limit == settings.job_time_limit_s < 3600
+    # Two worker processes share the cores instead of each taking all of them.
+    assert settings.worker_threads() == max(1, (os.cpu_count() or 1) // 2)
+    assert Settings(ort_intra_op_threads=3, worker_concurrency=2).worker_threads() == 3
