@@ -6,13 +6,19 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
+from service.api.auth import ClientDep
 from service.api.deps import JobsDep, ModelsDep, SettingsDep
 from service.errors import problem_responses
 from service.inference.manifest import ModelsMissing
 from service.inference.styles import UnknownStyle
 from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, QueueUnavailable
 from service.jobs.schemas import JobCreated
-from service.video.decode import VideoDecodeError, VideoLimitExceeded, probe
+from service.video.decode import (
+    VideoDecodeError,
+    VideoLimitExceeded,
+    VideoTooShort,
+    check_playable,
+)
 from service.video.upload import (
     VIDEO_SUFFIXES,
     EmptyUpload,
@@ -83,12 +89,18 @@ _UPLOAD_BODY = {
         EmptyUpload,
         VideoDecodeError,
         VideoLimitExceeded,
+        VideoTooShort,
         ModelsMissing,
         QueueUnavailable,
     ),
 )
 async def stylize_video(
-    request: Request, response: Response, settings: SettingsDep, models: ModelsDep, jobs: JobsDep
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    models: ModelsDep,
+    jobs: JobsDep,
+    client: ClientDep,
 ) -> JobCreated:
     """Queue a video to be restyled; poll the status URL, then fetch the result URL."""
     limits = UploadLimits(
@@ -107,10 +119,11 @@ async def stylize_video(
     ) as video:
         style = video.fields.get(STYLE_FIELD)
         painting = video.fields.get(PAINTING_FIELD)
-        # Refuse what cannot play before queueing it: opening the file takes milliseconds.
-        await run_in_threadpool(probe, video.path, settings.decode_limits())
+        # Refuse what cannot play before queueing it: opening the file and decoding its first
+        # frames takes milliseconds.
+        await run_in_threadpool(check_playable, video.path, settings.decode_limits())
         record = await run_in_threadpool(
-            jobs.submit, video, style.text() if style else None, painting, models.styles
+            jobs.submit, video, style.text() if style else None, painting, models.styles, client
         )
     status_url = f"/jobs/{record.job_id}"
     response.headers["Location"] = status_url

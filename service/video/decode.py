@@ -40,6 +40,8 @@ class DecodeLimits:
     max_pixels: int = 3840 * 2160
     max_frames: int = 60_000
     min_frames: int = 2
+    # Below this a frame holds too little picture to recognise or restyle anything.
+    min_side: int = 32
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,11 @@ def _reported_info(capture: cv2.VideoCapture) -> VideoInfo:
 def _check_limits(info: VideoInfo, limits: DecodeLimits) -> None:
     if info.width < 1 or info.height < 1:
         raise VideoDecodeError("the file has no video stream with a picture size")
+    if min(info.width, info.height) < limits.min_side:
+        raise VideoLimitExceeded(
+            f"frames of {info.width}x{info.height} are smaller than the minimum of "
+            f"{limits.min_side} pixels a side; send a larger video"
+        )
     if info.width * info.height > limits.max_pixels:
         raise VideoLimitExceeded(
             f"frames of {info.width}x{info.height} are larger than the limit of "
@@ -101,6 +108,22 @@ def probe(path: Path, limits: DecodeLimits) -> VideoInfo:
     with _capture(path) as capture:
         info = _reported_info(capture)
     _check_limits(info, limits)
+    return info
+
+
+def check_playable(path: Path, limits: DecodeLimits) -> VideoInfo:
+    """`probe`, then decode the first `limits.min_frames` frames: refuses files that break off."""
+    info = probe(path, limits)
+    with _capture(path) as capture:
+        decoded = 0
+        while decoded < limits.min_frames and capture.grab():
+            decoded += 1
+    if decoded < 1:
+        raise VideoDecodeError("the file holds no decodable video frame")
+    if decoded < limits.min_frames:
+        raise VideoTooShort(
+            f"the video has {decoded} decodable frame(s); at least {limits.min_frames} are needed"
+        )
     return info
 
 
