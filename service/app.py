@@ -9,13 +9,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from service.api import classify, health, jobs, models, stylize, web
-from service.errors import install_error_handlers
+from service.api import classify, health, jobs, metrics, models, stylize, web
+from service.api.auth import ApiKeyRequired, TooManyJobs, limit_new_jobs, require_api_key
+from service.errors import install_error_handlers, problem_responses
 from service.inference.manifest import ManifestError, ModelsMissing
 from service.inference.registry import load_registry
 from service.jobs.queue import JobQueue
+from service.observability.logs import configure_logging
+from service.observability.metrics import ObservabilityMiddleware
 from service.settings import Settings
 
 API_VERSION = "0.1.0"
@@ -46,11 +49,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Recognise human actions in video clips and restyle them like a painter.",
         lifespan=_lifespan,
     )
-    app.state.settings = settings or Settings()
+    app.state.settings = settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
     app.state.models, app.state.models_missing = None, "the models are still loading"
     install_error_handlers(app)
-    for router in (classify.router, stylize.router, jobs.router, models.router, health.router):
+    app.add_middleware(ObservabilityMiddleware)
+    # The API needs a key when keys are configured; the page, health and metrics never do.
+    key = [Depends(require_api_key)]
+    app.include_router(
+        classify.router, dependencies=key, responses=problem_responses(ApiKeyRequired)
+    )
+    app.include_router(
+        stylize.router,
+        dependencies=[*key, Depends(limit_new_jobs)],
+        responses=problem_responses(ApiKeyRequired, TooManyJobs),
+    )
+    for router in (jobs.router, models.router):
+        app.include_router(router, dependencies=key, responses=problem_responses(ApiKeyRequired))
+    for router in (health.router, metrics.router, web.router):
         app.include_router(router)
-    app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")
     return app

@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.auth import ApiKeyRequired, TooManyJobs
+from service.api.ranges import RangeNotSatisfiable
 from service.inference.classifier import InvalidTopK, TooManySegments
 from service.inference.manifest import ModelsMissing
 from service.inference.registry import UnknownModel
@@ -74,6 +76,9 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     JobHasNoResult: (409, "job_has_no_result", "The job failed or was cancelled."),
     JobAlreadyFinished: (409, "job_already_finished", "The job has already finished."),
     QueueUnavailable: (503, "queue_unavailable", "The job queue (Redis) does not answer."),
+    ApiKeyRequired: (401, "api_key_required", "No valid API key in the X-API-Key header."),
+    TooManyJobs: (429, "too_many_jobs", "The key's stylize jobs per minute are used up."),
+    RangeNotSatisfiable: (416, "range_not_satisfiable", "The byte range is outside the file."),
 }
 
 
@@ -85,7 +90,9 @@ async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
     for kind in type(exc).__mro__:
         if kind in ERRORS:
             status, code, _ = ERRORS[kind]
-            return _problem(status, code, str(exc))
+            response = _problem(status, code, str(exc))
+            response.headers.update(getattr(exc, "headers", None) or {})  # Retry-After etc.
+            return response
     raise exc  # unreachable: handlers are registered only for the types above
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,29 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=1, ge=1, description="Celery worker processes; each gets its share of the cores."
     )
+    storage_url: str = Field(
+        default="",
+        description="Where job files live when not in `storage_dir`: s3://bucket/prefix "
+        "(any S3-compatible store), so workers on other hosts need no shared disk.",
+    )
+    s3_endpoint_url: str = Field(
+        default="", description="S3 endpoint for MinIO, Ceph, R2...; empty: AWS from the region."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="JSON lines (one object per line) or plain text."
+    )
+    log_level: str = Field(default="INFO")
+    api_keys: str = Field(
+        default="",
+        repr=False,
+        description="Comma-separated API keys; when set, every API route needs X-API-Key.",
+    )
+    stylize_jobs_per_minute: int = Field(
+        default=0, ge=0, description="New stylize jobs per API key per minute; 0: no limit."
+    )
+
+    def api_key_set(self) -> frozenset[str]:
+        return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
 
     def worker_threads(self) -> int:
         """onnxruntime/OpenCV threads per worker process, so N workers do not oversubscribe."""

@@ -21,6 +21,7 @@ from service.inference.classifier import (
 from service.inference.manifest import ModelsMissing
 from service.inference.registry import UnknownModel
 from service.inference.schemas import ClassifyResponse
+from service.observability.metrics import record_classify
 from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (
     VIDEO_SUFFIXES,
@@ -134,4 +135,5 @@ async def classify_video(
             settings.decode_limits(),
             window_s if segments else None,
         )
+    record_classify(result.model, result.timings_ms.decode, result.timings_ms.inference)
     return result.with_total_ms((time.perf_counter() - started) * 1000)

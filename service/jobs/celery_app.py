@@ -8,9 +8,22 @@ when imported; building it opens no connection.
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
 
+from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from service.observability.logs import reformat_handlers
 from service.settings import Settings
+
+
+def _use_our_log_format(logger: logging.Logger, **_: object) -> None:
+    """Celery sets up the worker's handlers; give them our format (JSON lines by default)."""
+    reformat_handlers(logger, Settings().log_format)
+
+
+after_setup_logger.connect(_use_our_log_format, weak=False)
+after_setup_task_logger.connect(_use_our_log_format, weak=False)
 
 
 def create_celery_app(settings: Settings) -> Celery:

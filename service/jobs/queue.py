@@ -22,7 +22,8 @@ from kombu.exceptions import OperationalError
 from service.inference.styles import StyleCatalog
 from service.jobs.celery_app import create_celery_app
 from service.jobs.state import JobRecord, JobState, JobStore
-from service.jobs.storage import JobStorage, LocalStorage
+from service.jobs.storage import JobStorage, RemoteFile, open_storage
+from service.observability.logs import current_request_id
 from service.settings import Settings
 from service.video.upload import FormField, ReceivedVideo
 
@@ -92,7 +93,7 @@ class JobQueue:
         )
         return cls(
             JobStore(client, settings.result_ttl_s),
-            LocalStorage(settings.storage_dir),
+            open_storage(settings),
             create_celery_app(settings),
             settings.result_ttl_s,
         )
@@ -103,6 +104,7 @@ class JobQueue:
         style: str | None,
         painting: FormField | None,
         styles: StyleCatalog,
+        client: str = "",
     ) -> JobRecord:
         """Check the style, move the upload into storage, record the job and queue it."""
         if (style is None) == (painting is None):
@@ -121,10 +123,11 @@ class JobQueue:
         painting_path = self._save_painting(job_id, painting)
         try:
             with _queue_errors():
-                record = self.store.create(job_id, style or PAINTING)
+                record = self.store.create(job_id, style or PAINTING, client)
                 self.celery.send_task(
                     STYLIZE_TASK,
                     args=[job_id, str(video_path), style, painting_path],
+                    kwargs={"request_id": current_request_id()},
                     task_id=job_id,
                 )
         except QueueUnavailable:
@@ -136,19 +139,18 @@ class JobQueue:
     def _save_painting(self, job_id: str, painting: FormField | None) -> str | None:
         if painting is None:
             return None
-        path = self.storage.path(job_id, "style.img")
-        path.write_bytes(painting.data)
-        return str(path)
+        return str(self.storage.put_bytes(job_id, "style.img", painting.data))
 
-    def status(self, job_id: str) -> JobRecord:
+    def status(self, job_id: str, client: str = "") -> JobRecord:
+        """The job's record; another API key's job is reported as unknown, so ids do not leak."""
         with _queue_errors():
             record = self.store.get(job_id)
-        if record is None:
+        if record is None or record.client != client:
             raise JobNotFound(f"no job '{job_id}': the id is unknown or the job has expired")
         return record
 
-    def result(self, job_id: str) -> Path:
-        record = self.status(job_id)
+    def result(self, job_id: str, client: str = "") -> Path | RemoteFile:
+        record = self.status(job_id, client)
         if record.state in (JobState.QUEUED, JobState.RUNNING):
             raise JobNotFinished(
                 f"job '{job_id}' is {record.state.value} ({record.progress:.0%}); "
@@ -162,8 +164,9 @@ class JobQueue:
             raise JobNotFound(f"the result of job '{job_id}' has expired")
         return path
 
-    def cancel(self, job_id: str) -> JobRecord:
+    def cancel(self, job_id: str, client: str = "") -> JobRecord:
         """Cancel a queued job (it never starts) or a running one (its worker stops, cleans up)."""
+        self.status(job_id, client)  # another key's job: 404, and it is left alone
         with _queue_errors():
             applied, previous = self.store.cancel(job_id)
         if previous is None:
@@ -176,4 +179,4 @@ class JobQueue:
         if previous is JobState.QUEUED:
             self.storage.delete(job_id)  # the worker will skip it; nobody reads these files now
         # A running job's worker sees the cancel at its next frame and removes the files.
-        return self.status(job_id)
+        return self.status(job_id, client)

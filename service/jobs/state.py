@@ -58,6 +58,7 @@ class JobRecord:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    client: str = ""  # hash of the API key that created the job; '' without keys
 
     @property
     def progress(self) -> float:
@@ -84,6 +85,7 @@ def _record(job_id: str, fields: dict[str, str]) -> JobRecord:
         created_at=float(fields["created_at"]),
         started_at=_float(fields.get("started_at")),
         finished_at=_float(fields.get("finished_at")),
+        client=fields.get("client", ""),
     )
 
 
@@ -97,8 +99,9 @@ class JobStore:
     def key(job_id: str) -> str:
         return KEY_PREFIX + job_id
 
-    def create(self, job_id: str, style: str) -> JobRecord:
+    def create(self, job_id: str, style: str, client: str = "") -> JobRecord:
         fields = {"state": JobState.QUEUED.value, "style": style, "created_at": repr(time.time())}
+        fields["client"] = client
         with self.client.pipeline() as pipe:
             pipe.hset(self.key(job_id), mapping=fields)
             pipe.expire(self.key(job_id), self.ttl_s)

@@ -1,12 +1,14 @@
 """Where the files of a job live: its upload, its style painting, its result.
 
-A tiny interface with one backend today, a local folder the API and the workers share
-(`ACTIONSTYLE_STORAGE_DIR`); an object-store backend can implement the same methods. Workers
-always get local paths: a remote backend would download inputs and upload the result.
+A tiny interface with two backends: a local folder the API and the workers share
+(`ACTIONSTYLE_STORAGE_DIR`, a compose volume) and S3-compatible object storage
+(`ACTIONSTYLE_STORAGE_URL=s3://bucket/prefix`, `service.jobs.s3storage`). Workers always get
+local paths: the S3 backend downloads the inputs to a temporary folder and uploads the result.
 
-    storage = LocalStorage(Path("storage"))
+    storage = open_storage(settings)
     storage.put(job_id, "input.avi", uploaded_path)
-    restyle_video(storage.path(job_id, "input.avi"), storage.scratch(job_id, attempt), ...)
+    with storage.local_copies(job_id, ["input.avi"]) as local:
+        restyle_video(local["input.avi"], storage.scratch(job_id, attempt), ...)
     storage.commit_result(job_id, scratch)
 """
 
@@ -16,19 +18,50 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 RESULT_NAME = "result.mp4"
 _FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_names(job_id: str, name: str | None = None) -> None:
+    """Refuse anything but a job id and a plain file name: they become paths and object keys."""
+    if not _JOB_ID.fullmatch(job_id):
+        raise ValueError(f"'{job_id}' is not a job id")
+    if name is not None and not _FILE_NAME.match(name):
+        raise ValueError(f"'{name}' is not a storage file name")
+
+
+class RemoteFile(Protocol):
+    """A result held elsewhere (an object store): its size, and its bytes read by range."""
+
+    size: int
+
+    def iter_range(self, start: int, end: int) -> Iterator[bytes]:
+        """The bytes start..end (inclusive), in chunks."""
 
 
 class JobStorage(Protocol):
-    def put(self, job_id: str, name: str, source: Path) -> Path:
+    def put(self, job_id: str, name: str, source: Path) -> Path | str:
         """Move `source` in as the job's file `name`; returns where it now is."""
 
-    def path(self, job_id: str, name: str) -> Path:
-        """A local path of the job's file `name` (it may not exist)."""
+    def put_bytes(self, job_id: str, name: str, data: bytes) -> Path | str:
+        """Store `data` as the job's file `name`; returns where it now is."""
+
+    def local_copies(
+        self, job_id: str, names: list[str]
+    ) -> AbstractContextManager[dict[str, Path]]:
+        """Local paths of the job's files `names`, valid inside the block."""
+
+    def discard(self, job_id: str, names: Iterable[str]) -> None:
+        """Remove some of the job's files (its inputs, once the result exists)."""
 
     def scratch(self, job_id: str, attempt: str) -> Path:
         """Where one attempt writes its result before `commit_result`."""
@@ -36,8 +69,8 @@ class JobStorage(Protocol):
     def commit_result(self, job_id: str, scratch: Path) -> Path:
         """Make a finished scratch file the job's result, atomically."""
 
-    def result(self, job_id: str) -> Path | None:
-        """The finished result, or None."""
+    def result(self, job_id: str) -> Path | RemoteFile | None:
+        """The finished result (a local file or a remote object), or None."""
 
     def delete(self, job_id: str) -> None:
         """Remove every file of the job; nothing to remove is fine."""
@@ -53,13 +86,11 @@ class LocalStorage:
         self.root = root
 
     def _dir(self, job_id: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
-            raise ValueError(f"'{job_id}' is not a job id")
+        check_names(job_id)
         return self.root / job_id
 
     def _file(self, job_id: str, name: str) -> Path:
-        if not _FILE_NAME.match(name):
-            raise ValueError(f"'{name}' is not a storage file name")
+        check_names(job_id, name)
         return self._dir(job_id) / name
 
     def put(self, job_id: str, name: str, source: Path) -> Path:
@@ -68,8 +99,22 @@ class LocalStorage:
         shutil.move(source, target)
         return target
 
+    def put_bytes(self, job_id: str, name: str, data: bytes) -> Path:
+        target = self._file(job_id, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return target
+
     def path(self, job_id: str, name: str) -> Path:
         return self._file(job_id, name)
+
+    @contextmanager
+    def local_copies(self, job_id: str, names: list[str]) -> Iterator[dict[str, Path]]:
+        yield {name: self._file(job_id, name) for name in names}  # already local: no copy
+
+    def discard(self, job_id: str, names: Iterable[str]) -> None:
+        for name in names:
+            self._file(job_id, name).unlink(missing_ok=True)
 
     def scratch(self, job_id: str, attempt: str) -> Path:
         # One file per attempt: a redelivered job never writes into a file another attempt owns.
@@ -109,3 +154,15 @@ def _newest_mtime(folder: Path) -> float:
     times = [folder.stat().st_mtime]
     times += [entry.stat().st_mtime for entry in folder.iterdir()]
     return max(times)
+
+
+def open_storage(settings: Settings) -> JobStorage:
+    """The backend `ACTIONSTYLE_STORAGE_URL` names (s3://bucket/prefix), else the shared folder."""
+    url = settings.storage_url
+    if not url:
+        return LocalStorage(settings.storage_dir)
+    if url.startswith("s3://"):
+        from service.jobs.s3storage import S3Storage  # boto3 loads only when it is used
+
+        return S3Storage.from_url(url, settings.s3_endpoint_url or None, settings.temp_dir)
+    raise ValueError(f"unsupported storage url '{url}': use s3://bucket/prefix, or leave it empty")

@@ -55,6 +55,8 @@ class JobContext:
     smoothing: SmoothingOptions | None  # None: frame-by-frame
     worker: str = ""
     on_progress: Callable[[int, int], None] = field(default=lambda done, total: None)
+    # Frames stylised and seconds spent by a successful attempt (for the metrics).
+    on_finished: Callable[[int, float], None] = field(default=lambda frames, seconds: None)
 
 
 def read_painting(path: Path) -> np.ndarray:
@@ -65,12 +67,18 @@ def read_painting(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _engine(request: StylizeRequest, engines: StyleEngines) -> FramesFn:
-    if request.style_image is not None:
-        return engines.painting(read_painting(request.style_image))
-    if request.style is None:
+def _engine(style: str | None, painting: Path | None, engines: StyleEngines) -> FramesFn:
+    if painting is not None:
+        return engines.painting(read_painting(painting))
+    if style is None:
         raise UnknownStyle("the job names no style")
-    return engines.named(request.style)
+    return engines.named(style)
+
+
+def _inputs(request: StylizeRequest) -> list[str]:
+    """The job's input files by their names in its storage (the paths' last parts)."""
+    names = [request.video.name]
+    return names + ([request.style_image.name] if request.style_image is not None else [])
 
 
 class _Attempt:
@@ -80,6 +88,7 @@ class _Attempt:
         self.request, self.attempt, self.context = request, attempt, context
         self.started = time.monotonic()
         self.lost = False  # cancelled, or handed to another attempt
+        self.frames_done = 0
 
     def should_stop(self) -> bool:
         if not self.lost:
@@ -87,6 +96,7 @@ class _Attempt:
         return self.lost
 
     def report(self, done: int, total: int) -> None:
+        self.frames_done = done
         elapsed = time.monotonic() - self.started
         eta = elapsed / done * (total - done) if done else None
         if not self.context.store.progress(self.request.job_id, self.attempt, done, total, eta):
@@ -125,16 +135,21 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
     run = _Attempt(request, attempt, context)
     smoother = FlowSmoother(context.smoothing) if context.smoothing else None
     scratch = storage.scratch(job_id, attempt)
+    started = time.monotonic()
+    logger.info("job %s started on %s", job_id, context.worker or "this process")
     try:
-        engine = _engine(request, context.engines)
-        restyle_video(
-            request.video,
-            scratch,
-            run.transform(engine, smoother),
-            context.transcode,
-            on_progress=run.report,
-            should_stop=run.should_stop,
-        )
+        # A remote backend downloads the inputs here; the shared folder hands out its paths.
+        with storage.local_copies(job_id, _inputs(request)) as local:
+            painting = local[request.style_image.name] if request.style_image else None
+            engine = _engine(request.style, painting, context.engines)
+            restyle_video(
+                local[request.video.name],
+                scratch,
+                run.transform(engine, smoother),
+                context.transcode,
+                on_progress=run.report,
+                should_stop=run.should_stop,
+            )
         storage.commit_result(job_id, scratch)
     except TranscodeCancelled:
         return _stopped(request, context)
@@ -147,9 +162,9 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
     finally:
         scratch.unlink(missing_ok=True)
     if store.finish(job_id, attempt, JobState.SUCCEEDED):
-        for name in (request.video, request.style_image):
-            if name is not None:
-                name.unlink(missing_ok=True)  # the inputs are no longer needed
+        storage.discard(job_id, _inputs(request))  # the inputs are no longer needed
+        context.on_finished(run.frames_done, time.monotonic() - started)
+        logger.info("job %s succeeded: %d frames", job_id, run.frames_done)
         return JobState.SUCCEEDED
     return _stopped(request, context)
 
@@ -165,9 +180,8 @@ def _failed(
 ) -> JobState | None:
     if not context.store.finish(request.job_id, attempt, JobState.FAILED, message):
         return _stopped(request, context)
-    for name in (request.video, request.style_image):
-        if name is not None:
-            name.unlink(missing_ok=True)
+    context.storage.discard(request.job_id, _inputs(request))
+    logger.info("job %s failed: %s", request.job_id, message)
     return JobState.FAILED
 
 

@@ -1,7 +1,8 @@
 """Celery tasks: thin wrappers that call the same plain functions the HTTP routes call.
 
 app.send_task("actionstyle.classify_file", args=["/data/clip.avi", None, 3])
-app.send_task("actionstyle.stylize_video", args=[job_id, video_path, "vangogh", None])
+app.send_task("actionstyle.stylize_video", args=[job_id, video_path, "vangogh", None],
+              kwargs={"request_id": "..."})   # the id of the POST that created the job
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from service.inference.registry import ModelRegistry, load_registry
 from service.inference.styles import StyleEngines
 from service.inference.temporal import SmoothingOptions
 from service.jobs.state import JobState, JobStore
-from service.jobs.storage import LocalStorage
+from service.jobs.storage import JobStorage, open_storage
 from service.jobs.stylize import JobContext, StylizeRequest, fail_job, run_stylize_job
+from service.observability.logs import request_id_context
+from service.observability.metrics import record_stylized
 from service.settings import Settings
 from service.video.transcode import TranscodeOptions
 
@@ -37,7 +40,9 @@ def _settings() -> Settings:
 def _registry() -> ModelRegistry:
     """Models load on a worker process's first job, once, then stay loaded."""
     settings = _settings()
-    return load_registry(settings.models_dir, settings.ort_intra_op_threads)
+    return load_registry(
+        settings.models_dir, settings.ort_intra_op_threads, settings.open_set_thresholds
+    )
 
 
 def _report(task: Task, stage: str) -> None:
@@ -60,21 +65,37 @@ def classify_file(
 
 
 @cache
-def _job_parts() -> tuple[JobStore, LocalStorage, StyleEngines]:
+def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     """Built on a worker process's first stylize job, then kept: one session per style."""
     settings = _settings()
     threads = settings.worker_threads()
     cv2.setNumThreads(threads)  # optical flow and resizing share the process's cores too
     store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl_s)
     engines = StyleEngines(settings.models_dir, load_manifest(settings.models_dir), threads)
-    return store, LocalStorage(settings.storage_dir), engines
+    return store, open_storage(settings), engines
 
 
 @shared_task(name="actionstyle.stylize_video", bind=True)
 def stylize_video(
+    self: Task,
+    job_id: str,
+    video_path: str,
+    style: str | None,
+    style_image_path: str | None,
+    request_id: str | None = None,
+) -> str | None:
+    """Stylise the job's video (a file in the job storage); returns the job's final state.
+
+    The paths' last parts name the job's files in its storage (a shared folder or a bucket);
+    `request_id` is the id of the POST that created the job, carried into every log line.
+    """
+    with request_id_context(request_id):
+        return _stylize_video(self, job_id, video_path, style, style_image_path)
+
+
+def _stylize_video(
     self: Task, job_id: str, video_path: str, style: str | None, style_image_path: str | None
 ) -> str | None:
-    """Stylise the job's video (a file in the shared storage); returns the job's final state."""
     settings = _settings()
     store, storage, engines = _job_parts()
     attempt = uuid.uuid4().hex
@@ -90,6 +111,7 @@ def stylize_video(
         else None,
         worker=self.request.hostname or "",
         on_progress=lambda done, total: _report_frames(self, done, total),
+        on_finished=lambda frames, seconds: record_stylized(store.client, frames, seconds),
     )
     request = StylizeRequest(
         job_id=job_id,

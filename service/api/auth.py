@@ -1,0 +1,90 @@
+"""Optional API keys (`ACTIONSTYLE_API_KEYS`) and the per-key limit on new stylize jobs.
+
+With no keys configured every route is open and every caller is the same anonymous client.
+With keys, the API routes need `X-API-Key`; jobs remember a hash of the key that created them,
+so one key never sees another's jobs. The limit is counted in Redis, shared by every API process.
+
+    app.include_router(stylize.router, dependencies=[Depends(require_api_key)])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Annotated
+
+import redis
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from service.api.deps import JobsDep, SettingsDep
+from service.jobs.queue import QueueUnavailable
+
+API_KEY_HEADER = "X-API-Key"
+ANONYMOUS = ""
+_RATE_KEY = "actionstyle:rate:stylize:{client}:{window}"
+_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="One of the API keys.")
+
+
+class ApiKeyRequired(PermissionError):
+    """API keys are configured and the request has none, or an unknown one."""
+
+
+class TooManyJobs(RuntimeError):
+    """The key has created its quota of stylize jobs for this minute."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+def client_id(key: str) -> str:
+    """What jobs store instead of the key itself: a hash that cannot be turned back into it."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def require_api_key(
+    request: Request,
+    settings: SettingsDep,
+    key: Annotated[str | None, Security(_header)] = None,
+) -> str:
+    """The caller's client id (anonymous when keys are off); 401 without a valid key."""
+    keys = settings.api_key_set()
+    if not keys:
+        request.state.client = ANONYMOUS
+        return ANONYMOUS
+    if not key:
+        raise ApiKeyRequired(
+            f"this server needs an API key: send it in the {API_KEY_HEADER} header"
+        )
+    if not any(hmac.compare_digest(key.encode(), known.encode()) for known in keys):
+        raise ApiKeyRequired(f"the {API_KEY_HEADER} header does not hold a valid API key")
+    request.state.client = client_id(key)
+    return request.state.client
+
+
+ClientDep = Annotated[str, Depends(require_api_key)]
+
+
+def limit_new_jobs(client: ClientDep, settings: SettingsDep, jobs: JobsDep) -> None:
+    """Count one new stylize job against the caller's per-minute quota (a fixed window)."""
+    limit = settings.stylize_jobs_per_minute
+    if not limit:
+        return
+    now = time.time()
+    window = int(now // 60)
+    key = _RATE_KEY.format(client=client or "anonymous", window=window)
+    try:
+        with jobs.store.client.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count, _ = pipe.execute()
+    except redis.RedisError as exc:
+        raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
+    if count > limit:
+        retry_after = max(1, int((window + 1) * 60 - now + 0.999))
+        raise TooManyJobs(
+            f"this key may create {limit} stylize jobs per minute; try again in {retry_after} s",
+            retry_after,
+        )
