@@ -114,6 +114,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
         "ACTIONSTYLE_JOB_VISIBILITY_TIMEOUT_S": str(settings.job_visibility_timeout_s),
         "ACTIONSTYLE_JOB_REDELIVERY_CHECK_S": str(settings.job_redelivery_check_s),
+        "ACTIONSTYLE_STORAGE_URL": settings.storage_url,
+        "ACTIONSTYLE_S3_ENDPOINT_URL": settings.s3_endpoint_url,
     }
 
 
