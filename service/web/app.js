@@ -39,15 +39,34 @@ async function problemOf(response) {
   return `the server answered ${response.status} ${response.statusText}`;
 }
 
-async function request(url, options) {
-  let response;
+// The API key, when the server asks for one (ACTIONSTYLE_API_KEYS); kept in this browser only.
+const KEY_STORAGE = "actionstyle-api-key";
+
+function authHeaders() {
+  const key = localStorage.getItem(KEY_STORAGE);
+  return key ? { "X-API-Key": key } : {};
+}
+
+async function send(url, options = {}) {
   try {
-    response = await fetch(url, options);
+    return await fetch(url, { ...options, headers: { ...authHeaders(), ...options.headers } });
   } catch (error) {
     throw new Error("the server cannot be reached; check that it is running");
   }
+}
+
+async function request(url, options) {
+  const response = await send(url, options);
   if (!response.ok) throw new Error(await problemOf(response));
   return response.json();
+}
+
+// <img> and <video> cannot send the key header: with a key, fetch the file and show a blob.
+async function mediaUrl(url) {
+  if (!localStorage.getItem(KEY_STORAGE)) return url;
+  const response = await send(url);
+  if (!response.ok) throw new Error(await problemOf(response));
+  return URL.createObjectURL(await response.blob());
 }
 
 function checkFile(file) {
@@ -96,8 +115,8 @@ function styleCard(value, label, thumbnailUrl) {
   let picture;
   if (thumbnailUrl) {
     picture = document.createElement("img");
-    picture.src = thumbnailUrl;
     picture.alt = "";
+    mediaUrl(thumbnailUrl).then((url) => { picture.src = url; }, () => {});
   } else {
     picture = document.createElement("div");
     picture.className = "swatch";
@@ -230,10 +249,17 @@ async function poll(statusUrl, resultUrl) {
   state.polling = setTimeout(() => poll(statusUrl, resultUrl), POLL_MS);
 }
 
-function showResult(resultUrl) {
+async function showResult(resultUrl) {
   const video = $("result-video");
-  video.src = resultUrl;
-  $("download-link").href = resultUrl;
+  let url;
+  try {
+    url = await mediaUrl(resultUrl);
+  } catch (error) {
+    showError(`The stylised video could not be fetched: ${error.message}`);
+    return;
+  }
+  video.src = url;
+  $("download-link").href = url;
   $("result-box").hidden = false;
   video.load();
 }
@@ -281,6 +307,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("classify-button").addEventListener("click", classify);
   $("stylize-button").addEventListener("click", stylize);
   $("cancel-button").addEventListener("click", cancel);
+  $("api-key").value = localStorage.getItem(KEY_STORAGE) || "";
+  $("api-key").addEventListener("change", (event) => {
+    const key = event.target.value.trim();
+    if (key) localStorage.setItem(KEY_STORAGE, key);
+    else localStorage.removeItem(KEY_STORAGE);
+    showError("");
+    loadStyles();
+  });
   $("result-video").addEventListener("error", () => {
     showError("The stylised video cannot be played in this browser; download it instead.");
   });

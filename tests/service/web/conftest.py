@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -62,17 +63,17 @@ def _ready(base_url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def live_service(style_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def _live(root: Path, models_dir: Path, extra_env: dict[str, str]) -> Iterator[str]:
     """`python -m service.devserver` (embedded Redis, a worker, uvicorn); yields its base URL."""
-    root = tmp_path_factory.mktemp("live")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "ACTIONSTYLE_REDIS_URL"}}
     env |= {
-        "ACTIONSTYLE_MODELS_DIR": str(style_models_dir),
+        "ACTIONSTYLE_MODELS_DIR": str(models_dir),
         "ACTIONSTYLE_STORAGE_DIR": str(root / "storage"),
         "ACTIONSTYLE_TEMP_DIR": str(root / "uploads"),
         "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
+        **extra_env,
     }
     argv = [sys.executable, "-m", "service.devserver", "--port", str(port)]
     argv += ["--redis-dir", str(root / "redis")]
@@ -92,3 +93,23 @@ def live_service(style_models_dir: Path, tmp_path_factory: pytest.TempPathFactor
         yield base_url
     finally:
         stop_group(server, timeout_s=20)
+
+
+@pytest.fixture(scope="module")
+def live_service(style_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The whole service as `make run` starts it; yields its base URL."""
+    with _live(tmp_path_factory.mktemp("live"), style_models_dir, {}) as base_url:
+        yield base_url
+
+
+PAGE_API_KEY = "page-test-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_live_service(
+    style_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The same, with ACTIONSTYLE_API_KEYS set: every API call needs PAGE_API_KEY."""
+    extra = {"ACTIONSTYLE_API_KEYS": f"{PAGE_API_KEY},another-key"}
+    with _live(tmp_path_factory.mktemp("keyed"), style_models_dir, extra) as base_url:
+        yield base_url
