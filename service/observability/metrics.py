@@ -199,5 +199,10 @@ class ObservabilityMiddleware:
                     method,
                     scope["path"],
                     status,
-                    extra={"route": route, "status": status, "duration_ms": elapsed * 1000},
+                    extra={
+                        "request_id": request_id,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
                 )
