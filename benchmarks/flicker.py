@@ -1,0 +1,66 @@
+"""Flicker of stylised video: warping error per-frame vs flow-smoothed, for each style, on the
+shared clips. Prints a table; not a test.
+
+    python benchmarks/flicker.py [--frames 90] [--blend 0.7]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from service.inference.manifest import load_manifest
+from service.inference.styles import StyleEngines
+from service.inference.temporal import FlowSmoother, SmoothingOptions, warping_error
+from service.video.decode import iter_frames
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+CLIPS = [
+    DATA / "clips" / "v_ApplyEyeMakeup_g01_c01.avi",
+    DATA / "clips" / "v_Basketball_g01_c01.avi",
+    DATA / "clips" / "hmdb51_handstand.mp4",
+    DATA / "clips" / "kinetics_demo.mp4",
+    DATA / "ucf101" / "Punch" / "v_Punch_g01_c01.avi",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=90)
+    parser.add_argument("--blend", type=float, default=SmoothingOptions().blend)
+    args = parser.parse_args()
+    models = REPO / "exported_models"
+    engines = StyleEngines(models, load_manifest(models), threads=2)
+    styles = {s.name: engines.named(s.name) for s in engines.catalog.entries.values()}
+    painting = cv2.cvtColor(
+        cv2.imread(str(DATA / "styles" / "reference" / "starry_night.jpg")), cv2.COLOR_BGR2RGB
+    )
+    if engines.catalog.arbitrary is not None:
+        styles["starry_night (any painting)"] = engines.painting(painting)
+    print(f"warping error x1000 (first {args.frames} frames), blend {args.blend}; MAD = mean |ours")
+    print("- per-frame| on 0..255\n")
+    print("| clip | source | style | per-frame | ours | change | MAD |")
+    print("|---|---|---|---|---|---|---|")
+    for clip in CLIPS:
+        sources = [f for _, f in zip(range(args.frames), iter_frames(clip), strict=False)]
+        source_error = 1000 * warping_error(sources, sources)
+        for name, engine in styles.items():
+            per_frame = [engine([f])[0] for f in sources]
+            ours = FlowSmoother(SmoothingOptions(blend=args.blend))(sources, per_frame)
+            before = 1000 * warping_error(sources, per_frame)
+            after = 1000 * warping_error(sources, ours)
+            mad = np.mean(
+                [np.abs(a.astype(float) - b).mean() for a, b in zip(ours, per_frame, strict=True)]
+            )
+            print(
+                f"| {clip.name} | {source_error:.2f} | {name} | {before:.2f} | {after:.2f} "
+                f"| {100 * (after - before) / before:+.0f} % | {mad:.1f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
