@@ -9,9 +9,11 @@ another attempt after a redelivery), leaving no partial file.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,17 @@ from service.jobs.state import JobState, JobStore
 from service.jobs.storage import JobStorage
 from service.video.decode import VideoDecodeError
 from service.video.transcode import TranscodeCancelled, TranscodeOptions, restyle_video
+
+# Errors that say the job's storage is full or cannot be written, rather than a bad video.
+_STORAGE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EFBIG,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTDIR,
+}
 
 logger = logging.getLogger(__name__)
 
@@ -153,20 +166,29 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
         storage.commit_result(job_id, scratch)
     except TranscodeCancelled:
         return _stopped(request, context)
-    except (VideoDecodeError, StyleImageError, UnknownStyle, av.error.FFmpegError) as exc:
-        return _failed(request, attempt, context, _message(exc))
-    except OSError:
+    except OSError as exc:  # FFmpeg's I/O errors included: it writes the result too
         if run.should_stop():  # another attempt owns the job now and tidied its folder
             return _stopped(request, context)
+        if exc.errno in _STORAGE_ERRNOS:
+            return _failed(request, attempt, context, _storage_message(exc))
+        if isinstance(exc, av.error.FFmpegError):
+            return _failed(request, attempt, context, _message(exc))
         raise
+    except (VideoDecodeError, StyleImageError, UnknownStyle, av.error.FFmpegError) as exc:
+        return _failed(request, attempt, context, _message(exc))
     finally:
-        scratch.unlink(missing_ok=True)
+        with suppress(NotADirectoryError):  # the storage is broken: nothing was written there
+            scratch.unlink(missing_ok=True)
     if store.finish(job_id, attempt, JobState.SUCCEEDED):
         storage.discard(job_id, _inputs(request))  # the inputs are no longer needed
         context.on_finished(run.frames_done, time.monotonic() - started)
         logger.info("job %s succeeded: %d frames", job_id, run.frames_done)
         return JobState.SUCCEEDED
     return _stopped(request, context)
+
+
+def _storage_message(exc: OSError) -> str:
+    return f"the result could not be written: {exc.strerror or exc}"
 
 
 def _message(exc: Exception) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -142,7 +143,8 @@ def restyle_video(
         os.replace(partial, dst)
         return frames_done
     finally:
-        partial.unlink(missing_ok=True)
+        with suppress(NotADirectoryError):  # a broken storage must not hide the first error
+            partial.unlink(missing_ok=True)
 
 
 def _run(source, partial, transform, options, on_progress, should_stop) -> int:

@@ -148,3 +148,74 @@ def stop_group(process: subprocess.Popen, timeout_s: float = 15.0) -> None:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+class RedisServer:
+    """A redis-server that a test can stop and start again on the same port and data dir.
+
+    With `appendonly`, every write goes to an append-only file in `data_dir`, so what was
+    queued survives a restart.
+    """
+
+    def __init__(self, data_dir: Path, appendonly: bool = False) -> None:
+        self.data_dir, self.appendonly = data_dir, appendonly
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen | None = None
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
+        except redis.ConnectionError:
+            return False
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        argv = [str(redis_server_binary()), "--bind", "127.0.0.1", "--port", str(self.port)]
+        argv += ["--dir", str(self.data_dir), "--save", ""]
+        argv += ["--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always"]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        wait_until(self.answers, timeout_s, "redis-server answering PING")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        self._process.wait(timeout=timeout_s)
+        self._process = None
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def running_api(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[str]:
+    """The API as its own uvicorn process on a free loopback port; yields its base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(
+        argv,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        process_group=0,
+    )
+    log = OutputLog(process.stdout)
+    try:
+        wait_until(
+            lambda: port_is_open(port) or process.poll() is not None, timeout_s, "api listening"
+        )
+        if process.poll() is not None:
+            raise RuntimeError(f"the api exited:\n{log.text}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_group(process)

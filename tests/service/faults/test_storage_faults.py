@@ -1,0 +1,92 @@
+"""The job storage fills up or cannot be written: the job ends `failed`, saying why."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from tests.service.conftest import worker_env
+from tests.service.faults.conftest import JobSettings
+from tests.service.faults.test_redis_faults import post_stylize
+from tests.service.jobs.test_stylize_jobs import finished, wait_for_job
+from tests.utils.processes import running_worker
+
+TMPFS_BYTES = 4 * 2**20
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: a disk that really fills up (needs the right to mount; skipped without)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(folder: Path) -> None:
+    """Write zeros into `folder` until its filesystem has no room left."""
+    with (folder / "filler").open("wb") as filler:
+        try:
+            while True:
+                filler.write(bytes(64 * 1024))
+                filler.flush()
+                os.fsync(filler.fileno())
+        except OSError:
+            pass
+
+
+def test_a_full_disk_fails_the_job_with_a_message(
+    redis_url: str, job_settings: JobSettings, tiny_filesystem: Path
+) -> None:
+    settings = job_settings(redis_url.rsplit("/", 1)[0] + "/3", storage_dir=tiny_filesystem)
+    with TestClient(create_app(settings)) as client:
+        created = post_stylize(client)
+        assert created.status_code == 202, created.text
+        fill(tiny_filesystem)  # the input is stored; the result will find no room
+        with running_worker(worker_env(settings), "full"):
+            final = wait_for_job(client, created.json()["job_id"], finished)
+    assert final["state"] == "failed"
+    assert final["error"] == "the result could not be written: No space left on device"
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """`folder` bound read-only over itself: root cannot write there either (file modes would
+    not stop root). Skips the test where mounting is not allowed."""
+    bound = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_read_only_storage_fails_the_job_with_a_message(
+    redis_url: str, job_settings: JobSettings
+) -> None:
+    settings = job_settings(redis_url.rsplit("/", 1)[0] + "/4")
+    with TestClient(create_app(settings)) as client:
+        created = post_stylize(client)
+        assert created.status_code == 202, created.text
+        with read_only(settings.storage_dir), running_worker(worker_env(settings), "ro"):
+            final = wait_for_job(client, created.json()["job_id"], finished)
+    assert final["state"] == "failed"
+    assert final["error"] == "the result could not be written: Read-only file system"
