@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("ACTIONSTYLE_REDIS_URL", "REDIS_URL"),
     )
+    broker_url: str = Field(
+        default="",
+        description="Celery broker when it is not the Redis above (e.g. amqp://... for "
+        "RabbitMQ); job states, results and the rate limit stay in that Redis.",
+    )
     open_set_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Per-model override of the open-set threshold chosen on validation data "

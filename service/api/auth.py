@@ -15,7 +15,7 @@ import time
 from typing import Annotated
 
 import redis
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader
 
 from service.api.deps import JobsDep, SettingsDep
@@ -45,14 +45,11 @@ def client_id(key: str) -> str:
 
 
 def require_api_key(
-    request: Request,
-    settings: SettingsDep,
-    key: Annotated[str | None, Security(_header)] = None,
+    settings: SettingsDep, key: Annotated[str | None, Security(_header)] = None
 ) -> str:
     """The caller's client id (anonymous when keys are off); 401 without a valid key."""
     keys = settings.api_key_set()
     if not keys:
-        request.state.client = ANONYMOUS
         return ANONYMOUS
     if not key:
         raise ApiKeyRequired(
@@ -60,15 +57,15 @@ def require_api_key(
         )
     if not any(hmac.compare_digest(key.encode(), known.encode()) for known in keys):
         raise ApiKeyRequired(f"the {API_KEY_HEADER} header does not hold a valid API key")
-    request.state.client = client_id(key)
-    return request.state.client
+    return client_id(key)
 
 
 ClientDep = Annotated[str, Depends(require_api_key)]
 
 
 def limit_new_jobs(client: ClientDep, settings: SettingsDep, jobs: JobsDep) -> None:
-    """Count one new stylize job against the caller's per-minute quota (a fixed window)."""
+    """Count one new stylize job against the caller's per-minute quota (a fixed window);
+    without API keys every caller shares one quota."""
     limit = settings.stylize_jobs_per_minute
     if not limit:
         return

@@ -29,7 +29,7 @@ after_setup_task_logger.connect(_use_our_log_format, weak=False)
 def create_celery_app(settings: Settings) -> Celery:
     app = Celery("actionstyle", include=["service.jobs.tasks"])
     app.conf.update(
-        broker_url=settings.redis_url,
+        broker_url=settings.broker_url or settings.redis_url,
         result_backend=settings.redis_url,
         task_serializer="json",
         result_serializer="json",

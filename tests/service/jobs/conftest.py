@@ -35,6 +35,9 @@ def s3_job_stack(
 ) -> Iterator[JobStack]:
     """The API in-process and a real worker process sharing only Redis and the bucket."""
     root = tmp_path_factory.mktemp("s3jobs")
+    # Its own database, so its worker and job_stack's (alive in the same session) never take
+    # each other's jobs: they share no storage.
+    redis_url = redis_url.rsplit("/", 1)[0] + "/5"
     settings = Settings(
         models_dir=style_models_dir,
         storage_dir=root / "never-used",

@@ -176,3 +176,12 @@ def test_the_queue_is_configured_not_to_lose_jobs() -> None:
     # Two worker processes share the cores instead of each taking all of them.
     assert settings.worker_threads() == max(1, (os.cpu_count() or 1) // 2)
     assert Settings(ort_intra_op_threads=3, worker_concurrency=2).worker_threads() == 3
+
+
+def test_the_broker_can_be_another_than_the_job_state_redis() -> None:
+    redis_url = "redis://127.0.0.1:1/0"
+    assert create_celery_app(Settings(redis_url=redis_url)).conf.broker_url == redis_url
+    rabbit = Settings(redis_url=redis_url, broker_url="amqp://user:pw@rabbit:5672//")
+    conf = create_celery_app(rabbit).conf
+    assert conf.broker_url == "amqp://user:pw@rabbit:5672//"
+    assert conf.result_backend == redis_url  # results and job states stay in Redis
