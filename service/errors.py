@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.api.auth import ApiKeyRequired, TooManyJobs
 from service.api.ranges import RangeNotSatisfiable
@@ -36,6 +37,7 @@ from service.jobs.queue import (
 from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (
     EmptyUpload,
+    FieldTooLong,
     MalformedUpload,
     MissingUpload,
     UnsupportedVideo,
@@ -59,6 +61,7 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     MissingUpload: (422, "missing_file", "The request has no multipart field `file`."),
     MalformedUpload: (422, "malformed_upload", "The multipart body is broken or incomplete."),
     EmptyUpload: (422, "empty_file", "The uploaded file is empty."),
+    FieldTooLong: (422, "invalid_parameter", "A form field is longer than its limit."),
     VideoLimitExceeded: (422, "video_limit_exceeded", "The video is beyond a decode limit."),
     VideoTooShort: (422, "video_too_short", "The video has too few decodable frames."),
     VideoDecodeError: (422, "undecodable_video", "The video cannot be decoded."),
@@ -111,10 +114,25 @@ async def _handle_validation(request: Request, exc: RequestValidationError) -> J
     return _problem(status, code, _describe_validation(exc))
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
 async def _handle_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     response = _problem(exc.status_code, code, str(exc.detail))
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        response.headers["Allow"] = allowed
     return response
 
 

@@ -22,6 +22,7 @@ from service.video.decode import (
 from service.video.upload import (
     VIDEO_SUFFIXES,
     EmptyUpload,
+    FieldTooLong,
     MalformedUpload,
     MissingUpload,
     UnsupportedVideo,
@@ -87,6 +88,7 @@ _UPLOAD_BODY = {
         MissingUpload,
         MalformedUpload,
         EmptyUpload,
+        FieldTooLong,
         VideoDecodeError,
         VideoLimitExceeded,
         VideoTooShort,

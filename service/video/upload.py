@@ -71,6 +71,10 @@ class MalformedUpload(UploadError):
     """The multipart body is broken or ends early."""
 
 
+class FieldTooLong(UploadError):
+    """A form value (not a file) is longer than its cap: an invalid value, not a large upload."""
+
+
 @dataclass(frozen=True)
 class UploadLimits:
     max_bytes: int
@@ -256,9 +260,8 @@ class _FileFieldReceiver:
             buffer += data[start:end]
             cap = self._limits.extra_fields[name]
             if len(buffer) > cap:
-                raise UploadTooLarge(
-                    f"the field '{name}' is larger than the limit of {describe_size(cap)}"
-                )
+                kind = UploadTooLarge if self._extra[1] is not None else FieldTooLong
+                raise kind(f"the field '{name}' is larger than the limit of {describe_size(cap)}")
             return
         if not self._writing or self._sink is None:
             return

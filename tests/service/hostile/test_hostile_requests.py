@@ -96,9 +96,9 @@ def test_style_name_over_its_cap(sandbox: Sandbox) -> None:
         files={"file": (YOYO_CLIP.name, YOYO_CLIP.read_bytes())},
         data={"style": "s" * 201},
     )
-    assert response.status_code == 413
+    assert response.status_code == 422
     assert response.json() == {
-        "code": "upload_too_large",
+        "code": "invalid_parameter",
         "detail": "the field 'style' is larger than the limit of 200 bytes",
     }
     assert_nothing_kept(sandbox)
@@ -153,3 +153,20 @@ def test_hostile_file_name_on_a_real_video(sandbox: Sandbox, endpoint: str, file
         assert [str(p) for p in stored] == [job_id, f"{job_id}/input.avi"]
         assert sandbox.client.delete(f"/jobs/{job_id}").json()["state"] == "cancelled"
     assert_nothing_kept(sandbox)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("options", "/jobs/" + JOB, "DELETE, GET"),
+        ("put", "/jobs/" + JOB + "/result", "GET"),
+        ("get", "/stylize", "POST"),
+    ],
+)
+def test_wrong_method_names_every_allowed_one(
+    sandbox: Sandbox, method: str, path: str, allow: str
+) -> None:
+    response = sandbox.client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.json() == {"code": "method_not_allowed", "detail": "Method Not Allowed"}

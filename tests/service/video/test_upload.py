@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from service.video.upload import (
+    FieldTooLong,
     FormField,
     UnsupportedVideo,
     UploadLimits,
-    UploadTooLarge,
     check_suffix,
     describe_content,
     describe_size,
@@ -120,6 +120,6 @@ def test_small_extra_fields_are_kept_in_memory(tmp_path) -> None:
 def test_an_extra_field_over_its_cap_is_refused(tmp_path) -> None:
     body = _multipart([("file", "clip.avi", YOYO_CLIP.read_bytes()), ("style", None, b"x" * 101)])
     limits = UploadLimits(max_bytes=10**7, temp_dir=tmp_path, extra_fields={"style": 100})
-    with pytest.raises(UploadTooLarge, match="^the field 'style' is larger than the limit of 100 "):
+    with pytest.raises(FieldTooLong, match="^the field 'style' is larger than the limit of 100 "):
         asyncio.run(_receive(body, limits))
     assert not list(tmp_path.iterdir())  # the spooled video is removed too
