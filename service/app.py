@@ -18,7 +18,7 @@ from service.inference.manifest import ManifestError, ModelsMissing
 from service.inference.registry import load_registry
 from service.jobs.queue import JobQueue
 from service.observability.logs import configure_logging
-from service.observability.metrics import ObservabilityMiddleware
+from service.observability.middleware import ObservabilityMiddleware
 from service.settings import Settings
 
 API_VERSION = "0.1.0"
