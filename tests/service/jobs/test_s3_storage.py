@@ -16,7 +16,7 @@ from tests.utils.data import AUDIO_CLIP
 from tests.utils.jobs import job_worker, json_lines, submit_job, wait_for_status
 from tests.utils.processes import wait_until
 from tests.utils.s3 import keys_under, s3_client
-from tests.utils.styles import TEST_STYLE
+from tests.utils.styles import SLOW_STYLE, TEST_STYLE
 
 
 @pytest.fixture
@@ -120,3 +120,20 @@ def test_a_job_through_the_bucket(s3_job_stack: JobStack, s3_endpoint: str) -> N
         f"job {job_id} succeeded: 164 frames",
     }
     assert all(e["level"] and e["time"] and e["logger"] for e in mine)
+
+
+def test_a_cancelled_job_leaves_nothing_in_the_bucket(
+    s3_job_stack: JobStack, s3_endpoint: str
+) -> None:
+    client = s3_job_stack.client
+    job_id = submit_job(client, AUDIO_CLIP, SLOW_STYLE)["job_id"]
+    wait_for_status(client, job_id, lambda s: s["state"] == "running" and s["frames_done"] > 0)
+    assert client.delete(f"/jobs/{job_id}").json()["state"] == "cancelled"
+    bucket = s3_client(s3_endpoint)
+    # The worker sees the cancel at its next frame and removes the job's objects.
+    wait_until(
+        lambda: keys_under(bucket, BUCKET, f"{PREFIX}/{job_id}/") == [],
+        10,
+        "the cancelled job's objects removed",
+    )
+    assert client.get(f"/jobs/{job_id}").json()["state"] == "cancelled"
