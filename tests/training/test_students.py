@@ -113,3 +113,10 @@ def test_shipped_arbitrary_style_files(manifest):
     assert sha256_of(EXPORTED / arbitrary["predict_file"]) == arbitrary["predict_sha256"]
     assert sha256_of(EXPORTED / arbitrary["transform_file"]) == arbitrary["transform_sha256"]
     assert (EXPORTED / "styles" / "LICENSE-NOTE").exists()
+
+
+def test_unknown_teacher_vector_spec_is_refused():
+    from training.styles.teacher import teacher_vector
+
+    with pytest.raises(ValueError, match="unknown teacher vector spec 'median'"):
+        teacher_vector(None, SHARED_DATA / "styles" / "cezanne", "median")

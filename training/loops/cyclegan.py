@@ -156,7 +156,7 @@ def train_step(
     (d_a + d_b).backward()
     opt_d.step()
     parts.update(d_a=d_a, d_b=d_b)
-    return {k: float(v) for k, v in parts.items()}
+    return {k: float(v.detach()) for k, v in parts.items()}
 
 
 def sample_grid(nets: CycleGAN, real_a: torch.Tensor, real_b: torch.Tensor, path: Path) -> None:

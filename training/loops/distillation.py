@@ -262,7 +262,7 @@ def run_distillation(options: DistillOptions) -> dict:
         optimiser.step()
         iteration += 1
         for k, v in parts.items():
-            running[k] = 0.9 * running.get(k, float(v)) + 0.1 * float(v)
+            running[k] = 0.9 * running.get(k, float(v.detach())) + 0.1 * float(v.detach())
         progress.update(1)
         progress.set_postfix({k: f"{v:.4f}" for k, v in running.items()})
         train_time = session_start_time + time.perf_counter() - started

@@ -202,7 +202,7 @@ def styles_figure(
     cache_dir: Path,
     path: Path,
     frames_per_style: int = 2,
-    tile: tuple[int, int] = (192, 144),
+    tile: tuple[int, int] = (160, 120),
 ) -> Path:
     """Rows per style: real held-out UCF101 frame | teacher | student, two frames per style."""
     content = load_content(data_root, cache_dir)

@@ -81,24 +81,34 @@ def teacher_vector(teacher: MagentaTeacher, painting_dir: Path, spec: str) -> np
 
     `mean`: mean vector of the set; `extrapolate:A`: the set's mean pushed A times as far from the
     mean of all sibling painters' sets (exaggerates what sets this painter apart);
-    `painting:NAME`: the vector of one painting of the set.
+    `painting:NAME`: the vector of one painting of the set; `painting:NAME@A`: that vector plus
+    A times (the set's mean - the mean of all sets).
     """
     from training.styles.data import load_images
 
     kind, _, arg = spec.partition(":")
-    if kind == "painting":
-        return teacher.style_vector(
-            load_images(painting_dir / arg.split("/")[-1].strip(), size=None)[0]
+    if kind not in ("mean", "extrapolate", "painting"):
+        raise ValueError(
+            f"unknown teacher vector spec {spec!r}; use mean, extrapolate:A, painting:NAME[@A]"
         )
+    if kind == "painting":
+        name, _, amount = arg.partition("@")
+        one = teacher.style_vector(load_images(painting_dir / Path(name).name, size=None)[0])
+        if not amount:
+            return one
+        return (one + float(amount) * _painter_direction(teacher, painting_dir)).astype(np.float32)
     own = teacher.painter_vector(load_images(painting_dir))
     if kind == "mean":
         return own
-    if kind == "extrapolate":
-        siblings = [
-            d for d in sorted(painting_dir.parent.iterdir()) if d.is_dir() and d.name != "reference"
-        ]
-        overall = np.mean([teacher.painter_vector(load_images(d)) for d in siblings], axis=0)
-        return (overall + float(arg) * (own - overall)).astype(np.float32)
-    raise ValueError(
-        f"unknown teacher vector spec {spec!r}; use mean, extrapolate:A or painting:NAME"
-    )
+    return (own + (float(arg) - 1.0) * _painter_direction(teacher, painting_dir)).astype(np.float32)
+
+
+def _painter_direction(teacher: MagentaTeacher, painting_dir: Path) -> np.ndarray:
+    """This painter's mean vector minus the mean over all painters' sets beside it."""
+    from training.styles.data import load_images
+
+    siblings = [
+        d for d in sorted(painting_dir.parent.iterdir()) if d.is_dir() and d.name != "reference"
+    ]
+    means = {d.name: teacher.painter_vector(load_images(d)) for d in siblings}
+    return means[painting_dir.name] - np.mean(list(means.values()), axis=0)
