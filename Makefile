@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 DATA ?= ../shared/data
 FAMILIES := effnet_temporal r2plus1d csn resnet_lstm vgg_lstm
 
-.PHONY: run test lint openapi bench models clean-venv
+.PHONY: run test lint openapi bench load models clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ lint: $(DEV_STAMP)
 ## Regenerate openapi.yaml from the app (a test fails when the committed file differs).
 openapi: $(DEV_STAMP)
 	$(BIN)/python -m service.openapi > openapi.yaml
+
+## Speed and memory, side by side in one run on this machine (a table; not a test).
+bench: $(DEV_STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+## 200 concurrent /classify and 50 stylize jobs against 2 workers, on loopback.
+load: $(DEV_STAMP)
+	$(BIN)/python scripts/load.py
 
 ## Train (or resume) and export every classifier family, then regenerate docs/models.md.
 models: $(DEV_STAMP)
