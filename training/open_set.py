@@ -1,10 +1,10 @@
 """Open-set recognition: say "not confident" for actions the model never saw.
 
 Softmax scores alone do not separate unseen actions (they still get 0.6-0.97). Instead the
-exported model also outputs the cosine distance of the clip's embedding to the nearest
-training-class centroid; the threshold is the 97.5th percentile of that distance over the
-in-class *validation* clips, so about 97 % of known actions stay confident by construction and
-anything far from every class is flagged.
+exported model also outputs the cosine distance of the clip's embedding (for a pretrained
+encoder, its frozen ImageNet features) to the nearest training-class centroid; the threshold is
+the 97.5th percentile of that distance over the in-class *validation* clips, so about 97 % of
+known actions stay confident by construction and anything far from every class is flagged.
 
     wrapped = OpenSetModel(model, class_centroids(embeddings, targets, num_classes))
     logits, ood_distance = wrapped(clips)
@@ -33,16 +33,26 @@ class OpenSetModel(nn.Module):
         self.register_buffer("centroids", F.normalize(centroids, dim=1))  # (K, D)
 
     def forward(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.model.embed(clip)  # (B, D)
-        logits = self.model.classify(embedding)
+        logits, embedding = logits_and_ood_embedding(self.model, clip)  # (B, K), (B, D)
         similarity = F.normalize(embedding, dim=1) @ self.centroids.T  # (B, K)
         return logits, 1.0 - similarity.max(dim=1).values
 
 
+def logits_and_ood_embedding(
+    model: nn.Module, clip: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A model's own `logits_and_ood_embedding` where it has one, else its `embed` output."""
+    if hasattr(model, "logits_and_ood_embedding"):
+        return model.logits_and_ood_embedding(clip)
+    embedding = model.embed(clip)
+    return model.classify(embedding), embedding
+
+
 @torch.no_grad()
 def embeddings(model: nn.Module, clips: list[torch.Tensor]) -> torch.Tensor:
+    """The embeddings the open-set distance is measured on."""
     model.eval()
-    return torch.cat([model.embed(clip[None]) for clip in clips])
+    return torch.cat([logits_and_ood_embedding(model, clip[None])[1] for clip in clips])
 
 
 def class_centroids(embedded: torch.Tensor, targets: list[int], num_classes: int) -> torch.Tensor:

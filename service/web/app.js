@@ -157,8 +157,14 @@ async function classify() {
   button.textContent = "Classifying…";
   const list = $("predictions");
   list.replaceChildren();
+  $("verdict").hidden = true;
   try {
     const result = await request("/classify?top_k=3", { method: "POST", body: uploadForm() });
+    if (!result.confident) {
+      $("verdict").textContent =
+        "Not confident: this looks like none of the actions the model knows. Its closest guesses:";
+      $("verdict").hidden = false;
+    }
     for (const prediction of result.predictions) {
       const item = document.createElement("li");
       const label = document.createElement("strong");

@@ -76,6 +76,13 @@ class EffNetTemporal(nn.Module):
     def classify(self, embedding: torch.Tensor) -> torch.Tensor:
         return self.head.classifier(embedding)
 
+    def logits_and_ood_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits, and the frozen ImageNet features averaged over frames (B, 1280) for the
+        open-set distance: unlike the head's embedding, trained to pull three classes apart,
+        they still describe what an unseen action looks like. One encoder pass for both."""
+        features = self.frame_features(x)  # (B, T, 1280)
+        return self.head(features), features.mean(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.embed(x))
 
