@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from service.api.deps import ModelsDep, SettingsDep
+from service.api.upload_body import video_upload_body
 from service.errors import problem_responses
 from service.inference.classifier import (
     DEFAULT_TOP_K,
@@ -24,7 +25,6 @@ from service.inference.schemas import ClassifyResponse
 from service.observability.metrics import record_classify
 from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (
-    VIDEO_SUFFIXES,
     EmptyUpload,
     MalformedUpload,
     MissingUpload,
@@ -36,29 +36,7 @@ from service.video.upload import (
 
 router = APIRouter(prefix="/classify", tags=["classify"])
 
-# The body is streamed by hand (see service.video.upload), so FastAPI cannot infer its schema.
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "contentMediaType": "application/octet-stream",
-                            "description": "The video; its name must end in "
-                            + ", ".join(VIDEO_SUFFIXES),
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD_BODY = video_upload_body()
 
 ModelQuery = Annotated[
     str | None,

@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 
 from service.api.auth import ClientDep
 from service.api.deps import JobsDep, ModelsDep, SettingsDep
+from service.api.upload_body import video_upload_body
 from service.errors import problem_responses
 from service.inference.manifest import ModelsMissing
 from service.inference.styles import UnknownStyle
@@ -20,7 +21,6 @@ from service.video.decode import (
     check_playable,
 )
 from service.video.upload import (
-    VIDEO_SUFFIXES,
     EmptyUpload,
     FieldTooLong,
     MalformedUpload,
@@ -36,40 +36,21 @@ router = APIRouter(prefix="/stylize", tags=["stylize"])
 STYLE_FIELD, PAINTING_FIELD = "style", "style_image"
 _STYLE_NAME_BYTES = 200
 
-# The body is streamed by hand (see service.video.upload), so FastAPI cannot infer its schema.
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "contentMediaType": "application/octet-stream",
-                            "description": "The video; its name must end in "
-                            + ", ".join(VIDEO_SUFFIXES),
-                        },
-                        STYLE_FIELD: {
-                            "type": "string",
-                            "maxLength": _STYLE_NAME_BYTES,
-                            "description": "A style name from GET /models (or send style_image).",
-                        },
-                        PAINTING_FIELD: {
-                            "type": "string",
-                            "format": "binary",
-                            "contentMediaType": "application/octet-stream",
-                            "description": "Your own painting (JPEG, PNG, WebP) as the style.",
-                        },
-                    },
-                }
-            }
+_UPLOAD_BODY = video_upload_body(
+    {
+        STYLE_FIELD: {
+            "type": "string",
+            "maxLength": _STYLE_NAME_BYTES,
+            "description": "A style name from GET /models (or send style_image).",
+        },
+        PAINTING_FIELD: {
+            "type": "string",
+            "format": "binary",
+            "contentMediaType": "application/octet-stream",
+            "description": "Your own painting (JPEG, PNG, WebP) as the style.",
         },
     }
-}
+)
 
 
 @router.post(
