@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
+from service.video.preprocess import ClipSpec
 from training.data.clip_cache import ClipCache
 from training.data.datasets import ClipDataset
 from training.data.ucf101 import Split, discover_clips, split_by_group
@@ -125,21 +126,41 @@ def save_checkpoint(path: Path, state: dict) -> None:
     tmp.replace(path)  # an interrupted save never corrupts the checkpoint a resume reads
 
 
-def run_training(options: TrainOptions) -> dict:
-    """Train (resuming from `run_dir/last.pt` when present) and return the final test metrics."""
+@dataclass
+class RunSetup:
+    run_dir: Path
+    spec: ClipSpec
+    split: Split
+    labels: list[str]
+    cache: ClipCache
+
+
+def start_run(options: TrainOptions) -> RunSetup:
+    """What every training loop does first: seed, threads, run folder with options.json, the
+    split, and every clip decoded into the cache."""
     seed_everything(options.seed)
     if options.threads:
         torch.set_num_threads(options.threads)
     run_dir = Path(options.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    family = get_family(options.model)
-    spec = family.clip_spec
-    split = prepare_split(options)
-    labels = split.labels
     (run_dir / "options.json").write_text(json.dumps(options.to_json(), indent=2))
-
+    spec = get_family(options.model).clip_spec
+    split = prepare_split(options)
     cache = ClipCache(options.cache_dir, spec.resize_short)
     cache.warm(split.train + split.val + split.test)
+    return RunSetup(run_dir, spec, split, split.labels, cache)
+
+
+def run_training(options: TrainOptions) -> dict:
+    """Train (resuming from `run_dir/last.pt` when present) and return the final test metrics."""
+    setup = start_run(options)
+    run_dir, spec, split, labels, cache = (
+        setup.run_dir,
+        setup.spec,
+        setup.split,
+        setup.labels,
+        setup.cache,
+    )
     train_set = ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed)
     if options.balance_classes:
         train_loader = _balanced_loader(train_set, options.batch_size, options.seed)

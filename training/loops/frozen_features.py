@@ -18,16 +18,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.data.clip_cache import ClipCache
 from training.data.datasets import ClipDataset
 from training.loops.classification import (
     TrainOptions,
     evaluate_run,
-    prepare_split,
     save_checkpoint,
-    seed_everything,
+    start_run,
 )
-from training.models.registry import build_model, get_family
+from training.models.registry import build_model
 
 TRAIN_VIEWS = 6  # augmented views per training clip
 
@@ -57,18 +55,14 @@ def _cached_features(model, dataset, views, path: Path, desc: str):
 
 
 def run_frozen_training(options: TrainOptions) -> dict:
-    seed_everything(options.seed)
-    if options.threads:
-        torch.set_num_threads(options.threads)
-    run_dir = Path(options.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "options.json").write_text(json.dumps(options.to_json(), indent=2))
-    family = get_family(options.model)
-    spec = family.clip_spec
-    split = prepare_split(options)
-    labels = split.labels
-    cache = ClipCache(options.cache_dir, spec.resize_short)
-    cache.warm(split.train + split.val + split.test)
+    setup = start_run(options)
+    run_dir, spec, split, labels, cache = (
+        setup.run_dir,
+        setup.spec,
+        setup.split,
+        setup.labels,
+        setup.cache,
+    )
     model = build_model(options.model, len(labels))
 
     started = time.perf_counter()
