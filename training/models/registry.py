@@ -12,7 +12,7 @@ from torch import nn
 
 from service.video.preprocess import ClipSpec
 from training.models.cnn_lstm import resnet_lstm, vgg_lstm
-from training.models.csn import csn_small
+from training.models.csn import csn_small, csn_unnormalised
 from training.models.efficientnet_lite import LITE_MEAN, LITE_STD
 from training.models.effnet_temporal import effnet_temporal
 from training.models.r2plus1d import r2plus1d_small
@@ -42,6 +42,11 @@ FAMILIES: dict[str, Family] = {
     ),
     "resnet_lstm": Family(resnet_lstm, "2D CNN + LSTM, ResNet-style backbone", ClipSpec(), lr=2e-3),
     "csn": Family(csn_small, "Channel-separated network (ir-CSN)", ClipSpec(), epochs=40),
+    # Ablation, not shipped: CSN without BN after its depthwise convolutions and with default
+    # init, the set-up that collapses (the study's 18 %). Compare with `csn`.
+    "csn_unnormalised": Family(
+        csn_unnormalised, "ablation: CSN without depthwise BN / init fixes", ClipSpec(), epochs=40
+    ),
     "effnet_temporal": Family(
         effnet_temporal,
         "EfficientNet-Lite0 (ImageNet, frozen) + temporal attention head",

@@ -23,13 +23,19 @@ from tests.utils.media import (
 ACCEPTED = "upload an AVI, MP4, MOV or MPEG video"
 
 
+def default_entry(client: TestClient) -> dict:
+    """The manifest entry of the classifier /classify runs when no model is named."""
+    models = client.get("/models").json()
+    return next(c for c in models["classifiers"] if c["name"] == models["default_classifier"])
+
+
 def post_video(client: TestClient, name: str, content: bytes, query: str = "") -> dict:
     response = client.post(f"/classify{query}", files={"file": (name, content, "video/x-msvideo")})
     return {"status": response.status_code, **response.json()}
 
 
 def test_yoyo_clip_gets_every_label_ranked(client: TestClient, upload_dir: Path) -> None:
-    labels = client.get("/models").json()["classifiers"][0]["labels"]
+    labels = default_entry(client)["labels"]
     body = post_video(client, YOYO_CLIP.name, YOYO_CLIP.read_bytes(), f"?top_k={len(labels)}")
 
     assert body["status"] == 200
@@ -55,7 +61,7 @@ GOOD_CLASS_ACCURACY = 0.9
 
 
 def test_yoyo_clip_ranks_yoyo_first_when_the_model_is_good(client: TestClient) -> None:
-    entry = client.get("/models").json()["classifiers"][0]
+    entry = default_entry(client)
     accuracy = entry["metrics"]["per_class"].get("YoYo", 0.0)
     if accuracy < GOOD_CLASS_ACCURACY:
         pytest.skip(
@@ -85,7 +91,7 @@ def test_mp4_clip_with_explicit_model_and_top_k(client: TestClient) -> None:
 
 
 def test_default_top_k_is_clamped_to_the_labels(client: TestClient) -> None:
-    labels = client.get("/models").json()["classifiers"][0]["labels"]
+    labels = default_entry(client)["labels"]
     body = post_video(client, YOYO_CLIP.name, YOYO_CLIP.read_bytes())
     assert len(body["predictions"]) == min(5, len(labels))
 
@@ -229,7 +235,7 @@ def test_body_that_is_not_multipart(client: TestClient) -> None:
     ],
 )
 def test_bad_top_k(client: TestClient, top_k: str, detail: str) -> None:
-    entry = client.get("/models").json()["classifiers"][0]
+    entry = default_entry(client)
     body = post_video(client, YOYO_CLIP.name, YOYO_CLIP.read_bytes(), f"?top_k={top_k}")
     expected = detail.format(labels=len(entry["labels"]), model=entry["name"])
     assert body == {"status": 422, "code": "invalid_parameter", "detail": expected}
