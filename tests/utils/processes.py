@@ -105,14 +105,8 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
-@contextmanager
-def running_worker(
-    env: dict[str, str], name: str, timeout_s: float = 60.0
-) -> Iterator[tuple[subprocess.Popen, OutputLog]]:
-    """A real Celery worker process (prefork, one child) in its own process group."""
-    argv = [sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker"]
-    argv += ["--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    argv += ["--concurrency", "1", "--hostname", f"{name}@%h"]
+def _spawn_logged(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, OutputLog]:
+    """A child process in the repo root, in its own process group, its output collected."""
     process = subprocess.Popen(
         argv,
         cwd=Path(__file__).resolve().parents[2],
@@ -122,7 +116,18 @@ def running_worker(
         text=True,
         process_group=0,
     )
-    log = OutputLog(process.stdout)
+    return process, OutputLog(process.stdout)
+
+
+@contextmanager
+def running_worker(
+    env: dict[str, str], name: str, timeout_s: float = 60.0
+) -> Iterator[tuple[subprocess.Popen, OutputLog]]:
+    """A real Celery worker process (prefork, one child) in its own process group."""
+    argv = [sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker"]
+    argv += ["--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    argv += ["--concurrency", "1", "--hostname", f"{name}@%h"]
+    process, log = _spawn_logged(argv, env)
     try:
         wait_until(
             lambda: " ready." in log.text or process.poll() is not None,
@@ -200,16 +205,7 @@ def running_api(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[str]:
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(
-        argv,
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        process_group=0,
-    )
-    log = OutputLog(process.stdout)
+    process, log = _spawn_logged(argv, env)
     try:
         wait_until(
             lambda: port_is_open(port) or process.poll() is not None, timeout_s, "api listening"

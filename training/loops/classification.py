@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from training.data.clip_cache import ClipCache
 from training.data.datasets import ClipDataset
 from training.data.ucf101 import Split, discover_clips, split_by_group
 from training.models.registry import build_model, get_family
+from training.runs import options_json, prepare_run_dir
 
 
 @dataclass
@@ -48,7 +49,7 @@ class TrainOptions:
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return options_json(self)
 
 
 def seed_everything(seed: int) -> None:
@@ -139,11 +140,7 @@ def start_run(options: TrainOptions) -> RunSetup:
     """What every training loop does first: seed, threads, run folder with options.json, the
     split, and every clip decoded into the cache."""
     seed_everything(options.seed)
-    if options.threads:
-        torch.set_num_threads(options.threads)
-    run_dir = Path(options.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "options.json").write_text(json.dumps(options.to_json(), indent=2))
+    run_dir = prepare_run_dir(options)
     spec = get_family(options.model).clip_spec
     split = prepare_split(options)
     cache = ClipCache(options.cache_dir, spec.resize_short)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training.models.cyclegan import GeneratorConfig, PatchDiscriminator, cyclegan_generator
+from training.runs import options_json, prepare_run_dir
 from training.styles.data import load_content, load_images
 
 
@@ -177,17 +178,9 @@ def _lr_factor(options: CycleGANOptions, epoch: int) -> float:
     return 1.0 - max(0, epoch - options.epochs + 1) / float(options.decay_epochs + 1)
 
 
-def _options_json(options: CycleGANOptions) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
-
-
 def run_cyclegan(options: CycleGANOptions) -> dict:
     """Train (or resume) one CycleGAN; returns the metrics also written to RUN_DIR/metrics.json."""
-    if options.threads:
-        torch.set_num_threads(options.threads)
-    torch.manual_seed(options.seed)
-    options.run_dir.mkdir(parents=True, exist_ok=True)
-    (options.run_dir / "options.json").write_text(json.dumps(_options_json(options), indent=2))
+    prepare_run_dir(options)
     content = load_content(options.data, options.cache_dir, limit=options.limit)
     domain_a = list(content.photos) + list(content.train_frames)  # never the held-out frames
     domain_b = load_images(options.data / "styles" / options.style, limit=options.limit)
@@ -253,7 +246,7 @@ def run_cyclegan(options: CycleGANOptions) -> dict:
                     "model": nets.state_dict(),
                     "optimiser_g": opt_g.state_dict(),
                     "optimiser_d": opt_d.state_dict(),
-                    "config": _options_json(options),
+                    "config": options_json(options),
                     "epoch": epoch,
                     "iteration": iteration,
                     "train_time_s": train_time,

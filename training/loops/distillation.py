@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from training.models.student import (
     student_small,
     student_tiny,
 )
+from training.runs import options_json, prepare_run_dir
 from training.styles.data import ContentSet, load_content, load_images
 from training.styles.losses import LiteLosses
 from training.styles.metrics import psnr, ssim
@@ -173,7 +174,7 @@ def save_checkpoint(
             "model": student.state_dict(),
             "optimiser": optimiser.state_dict(),
             "config": config_dict(student.config),
-            "options": _options_json(options),
+            "options": options_json(options),
             "iteration": iteration,
             "train_time_s": train_time_s,
         },
@@ -189,12 +190,6 @@ def load_student(path: Path) -> tuple[Student, dict]:
     return student.eval(), state
 
 
-def _options_json(options: DistillOptions) -> dict:
-    return {
-        k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items() if k != "log"
-    }
-
-
 def _lr_at(options: DistillOptions, iteration: int) -> float:
     # Constant for the first half, then linear decay to 10 %.
     half = options.iterations / 2
@@ -205,11 +200,7 @@ def _lr_at(options: DistillOptions, iteration: int) -> float:
 
 def run_distillation(options: DistillOptions) -> dict:
     """Train (or resume) one student; returns the metrics also written to RUN_DIR/metrics.json."""
-    if options.threads:
-        torch.set_num_threads(options.threads)
-    torch.manual_seed(options.seed)
-    options.run_dir.mkdir(parents=True, exist_ok=True)
-    (options.run_dir / "options.json").write_text(json.dumps(_options_json(options), indent=2))
+    prepare_run_dir(options)
 
     pairs = teacher_pairs(options)
     losses = LiteLosses(efficientnet_lite0(weights=default_weights_path()))
