@@ -5,7 +5,13 @@ for the discriminators, Adam 2e-4 (beta1 0.5), constant then linear decay to 0. 
 `epoch_iterations` iterations (one iteration = both generators and both discriminators, forward
 and backward). Resumes from RUN_DIR/last.pt; writes a sample grid PNG per epoch.
 
+With `time_budget_s` the schedule is set by training time instead of iterations: the full
+learning rate for the first half of the budget, then linear decay to 0 at its end. That is how a
+lent GPU's fixed minutes are spent (`--device cuda --bf16`), whatever its speed turns out to be.
+
     python -m training cyclegan train --style vangogh --run-dir runs/cyclegan/vangogh --size 128
+    python -m training cyclegan train --style vangogh --ngf 64 --n-blocks 9 --size 256 \
+        --device cuda --bf16 --batch-size 4 --time-budget-s 300
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ class CycleGANOptions:
     seed: int = 0
     threads: int = 0
     time_limit_s: float = 0.0  # stop (resumably) after this much time in this call; 0: none
+    time_budget_s: float = 0.0  # schedule by training time (see the module doc); 0: by iterations
+    batch_size: int = 1
+    device: str = "cpu"
+    bf16: bool = False  # bfloat16 autocast on CUDA
     limit: int = 0  # smoke runs: only this many images per domain
 
 
@@ -98,10 +108,10 @@ class UnpairedSampler:
             crop = crop[:, ::-1]
         return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 127.5 - 1.0
 
-    def pair(self) -> tuple[torch.Tensor, torch.Tensor]:  # 2 x (1, 3, size, size)
-        a = self.a[self.rng.integers(len(self.a))]
-        b = self.b[self.rng.integers(len(self.b))]
-        return self._crop(a)[None], self._crop(b)[None]
+    def pair(self, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:  # 2 x (B, 3, size, size)
+        a = [self._crop(self.a[self.rng.integers(len(self.a))]) for _ in range(batch)]
+        b = [self._crop(self.b[self.rng.integers(len(self.b))]) for _ in range(batch)]
+        return torch.stack(a), torch.stack(b)
 
 
 class CycleGAN(nn.Module):
@@ -116,8 +126,14 @@ class CycleGAN(nn.Module):
 
 
 def _lsgan(prediction: torch.Tensor, real: bool) -> torch.Tensor:
+    prediction = prediction.float()
     target = torch.ones_like(prediction) if real else torch.zeros_like(prediction)
     return nn.functional.mse_loss(prediction, target)
+
+
+def _autocast(options: CycleGANOptions) -> torch.autocast:
+    enabled = options.bf16 and options.device.startswith("cuda")
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
 
 
 def train_step(
@@ -131,19 +147,20 @@ def train_step(
 ) -> dict[str, float]:
     """One iteration: update both generators, then both discriminators."""
     lam, lam_id = options.lambda_cycle, options.lambda_cycle * options.lambda_identity
-    fake_b, fake_a = nets.g_ab(real_a), nets.g_ba(real_b)
-    nets.d_a.requires_grad_(False)
-    nets.d_b.requires_grad_(False)
-    l1 = nn.functional.l1_loss
-    parts = {
-        "g_ab": _lsgan(nets.d_b(fake_b), True),
-        "g_ba": _lsgan(nets.d_a(fake_a), True),
-        "cycle_a": l1(nets.g_ba(fake_b), real_a) * lam,
-        "cycle_b": l1(nets.g_ab(fake_a), real_b) * lam,
-    }
-    if lam_id > 0:
-        parts["idt_a"] = l1(nets.g_ba(real_a), real_a) * lam_id
-        parts["idt_b"] = l1(nets.g_ab(real_b), real_b) * lam_id
+    with _autocast(options):
+        fake_b, fake_a = nets.g_ab(real_a), nets.g_ba(real_b)
+        nets.d_a.requires_grad_(False)
+        nets.d_b.requires_grad_(False)
+        l1 = nn.functional.l1_loss
+        parts = {
+            "g_ab": _lsgan(nets.d_b(fake_b), True),
+            "g_ba": _lsgan(nets.d_a(fake_a), True),
+            "cycle_a": l1(nets.g_ba(fake_b).float(), real_a) * lam,
+            "cycle_b": l1(nets.g_ab(fake_a).float(), real_b) * lam,
+        }
+        if lam_id > 0:
+            parts["idt_a"] = l1(nets.g_ba(real_a).float(), real_a) * lam_id
+            parts["idt_b"] = l1(nets.g_ab(real_b).float(), real_b) * lam_id
     opt_g.zero_grad(set_to_none=True)
     sum(parts.values()).backward()
     opt_g.step()
@@ -151,8 +168,9 @@ def train_step(
     nets.d_a.requires_grad_(True)
     nets.d_b.requires_grad_(True)
     pool_b, pool_a = pools[0].query(fake_b), pools[1].query(fake_a)
-    d_b = 0.5 * (_lsgan(nets.d_b(real_b), True) + _lsgan(nets.d_b(pool_b), False))
-    d_a = 0.5 * (_lsgan(nets.d_a(real_a), True) + _lsgan(nets.d_a(pool_a), False))
+    with _autocast(options):
+        d_b = 0.5 * (_lsgan(nets.d_b(real_b), True) + _lsgan(nets.d_b(pool_b), False))
+        d_a = 0.5 * (_lsgan(nets.d_a(real_a), True) + _lsgan(nets.d_a(pool_a), False))
     opt_d.zero_grad(set_to_none=True)
     (d_a + d_b).backward()
     opt_d.step()
@@ -168,14 +186,22 @@ def sample_grid(nets: CycleGAN, real_a: torch.Tensor, real_b: torch.Tensor, path
             torch.cat([real_a, fake_b, nets.g_ba(fake_b)], dim=3),
             torch.cat([real_b, fake_a, nets.g_ab(fake_a)], dim=3),
         ]
-    grid = torch.cat([r[0] for r in rows], dim=1)  # (3, 2H, 3W)
+    grid = torch.cat([r[0] for r in rows], dim=1).float().cpu()  # (3, 2H, 3W)
     image = ((grid.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
-def _lr_factor(options: CycleGANOptions, epoch: int) -> float:
+def _lr_factor(options: CycleGANOptions, epoch: int, train_time_s: float) -> float:
+    if options.time_budget_s:
+        return min(1.0, 2.0 * (1.0 - train_time_s / options.time_budget_s))
     # The reference's "linear" policy: 1 for `epochs`, then linearly down to 0 over `decay_epochs`.
     return 1.0 - max(0, epoch - options.epochs + 1) / float(options.decay_epochs + 1)
+
+
+def _done(options: CycleGANOptions, iteration: int, total: int, train_time_s: float) -> bool:
+    if options.time_budget_s:
+        return train_time_s >= options.time_budget_s
+    return iteration >= total
 
 
 def run_cyclegan(options: CycleGANOptions) -> dict:
@@ -185,7 +211,9 @@ def run_cyclegan(options: CycleGANOptions) -> dict:
     domain_a = list(content.photos) + list(content.train_frames)  # never the held-out frames
     domain_b = load_images(options.data / "styles" / options.style, limit=options.limit)
 
-    nets = CycleGAN(options)
+    device = torch.device(options.device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed crop size
+    nets = CycleGAN(options).to(device)
     opt_g = torch.optim.Adam(
         chain(nets.g_ab.parameters(), nets.g_ba.parameters()),
         lr=options.lr,
@@ -206,30 +234,35 @@ def run_cyclegan(options: CycleGANOptions) -> dict:
         iteration, train_time, history = state["iteration"], state["train_time_s"], state["history"]
 
     total = (options.epochs + options.decay_epochs) * options.epoch_iterations
+    if options.time_budget_s:
+        total = 0  # unknown until the budget is spent
     sampler = UnpairedSampler(domain_a, domain_b, options.size, options.seed + iteration)
     rng = random.Random(options.seed + iteration)
     pools = (ImagePool(options.pool_size, rng), ImagePool(options.pool_size, rng))
     started, base_time = time.perf_counter(), train_time
-    progress = tqdm(total=total, initial=iteration, desc=f"cyclegan {options.style}")
+    progress = tqdm(total=total or None, initial=iteration, desc=f"cyclegan {options.style}")
     running: dict[str, float] = {}
-    while iteration < total:
+    while not _done(options, iteration, total, train_time):
         epoch = iteration // options.epoch_iterations
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
-                group["lr"] = options.lr * _lr_factor(options, epoch)
+                group["lr"] = options.lr * _lr_factor(options, epoch, train_time)
         nets.train()
-        parts = train_step(nets, opt_g, opt_d, pools, *sampler.pair(), options)
+        real_a, real_b = (x.to(device) for x in sampler.pair(options.batch_size))
+        parts = train_step(nets, opt_g, opt_d, pools, real_a, real_b, options)
         iteration += 1
         running = {k: 0.95 * running.get(k, v) + 0.05 * v for k, v in parts.items()}
         progress.update(1)
         progress.set_postfix({k: f"{v:.3f}" for k, v in running.items() if not k.startswith("idt")})
         train_time = base_time + time.perf_counter() - started
-        epoch_end = iteration % options.epoch_iterations == 0 or iteration == total
+        finished = _done(options, iteration, total, train_time)
+        epoch_end = iteration % options.epoch_iterations == 0 or finished
         out_of_time = options.time_limit_s and time.perf_counter() - started > options.time_limit_s
         if epoch_end:
             nets.eval()
+            sample_a, sample_b = (x.to(device) for x in sampler.pair())
             sample_grid(
-                nets, *sampler.pair(), options.run_dir / f"samples_epoch{epoch + 1:03d}.png"
+                nets, sample_a, sample_b, options.run_dir / f"samples_epoch{epoch + 1:03d}.png"
             )
             history.append(
                 {
@@ -250,6 +283,7 @@ def run_cyclegan(options: CycleGANOptions) -> dict:
                     "epoch": epoch,
                     "iteration": iteration,
                     "train_time_s": train_time,
+                    "device_name": _device_name(device),
                     "history": history,
                 },
                 tmp,
@@ -261,11 +295,19 @@ def run_cyclegan(options: CycleGANOptions) -> dict:
     result = {
         "style": options.style,
         "iterations": iteration,
-        "total_iterations": total,
-        "finished": iteration >= total,
+        "total_iterations": total or iteration,
+        "finished": _done(options, iteration, total, train_time),
+        "batch_size": options.batch_size,
+        "device": _device_name(device),
         "train_time_s": round(train_time, 1),
         "seconds_per_iteration": round(train_time / max(1, iteration), 3),
         "losses": running,
     }
     (options.run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"

@@ -1,11 +1,15 @@
-"""Distil a painter's style from the Magenta arbitrary network into a compact student.
+"""Distil a painter's style from a teacher into a compact student.
 
-Teacher outputs on photos and UCF101 frames are computed once and cached under `.cache/styles/`.
+The teacher is the Magenta arbitrary network with a painter's style vector, or (with
+`teacher_checkpoint`) a CycleGAN generator trained on that painter's set. Teacher outputs on
+photos and UCF101 frames are computed once and cached under `.cache/styles/`.
 The student learns them with pixel L1 + perceptual loss on EfficientNet-Lite0 feature maps, plus
 (optionally) a Gram style loss against the painter's set. Runs resume from RUN_DIR/last.pt and stop
 cleanly at `time_limit_s`, so long runs can be cut into pieces on a shared CPU.
 
     python -m training distill train --style vangogh --run-dir runs/styles/vangogh
+    python -m training distill train --style vangogh --teacher-checkpoint \
+        runs/cyclegan/vangogh/last.pt --device cuda --time-budget-s 150
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from training.runs import options_json, prepare_run_dir
 from training.styles.data import ContentSet, load_content, load_images
 from training.styles.losses import LiteLosses
 from training.styles.metrics import psnr, ssim
-from training.styles.teacher import MagentaTeacher, teacher_vector
+from training.styles.teacher import CycleGANTeacher, MagentaTeacher, teacher_vector
 
 STUDENT_SIZES = {"small": student_small, "tiny": student_tiny}
 
@@ -43,6 +47,7 @@ class DistillOptions:
     run_dir: Path
     cache_dir: Path = Path(".cache/styles")
     teacher_vector: str = "mean"  # see training.styles.teacher.teacher_vector
+    teacher_checkpoint: str = ""  # a CycleGAN checkpoint: the teacher instead of Magenta's network
     student: str = "small"
     iterations: int = 1500
     batch_size: int = 4
@@ -56,6 +61,9 @@ class DistillOptions:
     time_limit_s: float = (
         0.0  # stop (resumably) after this much training time in this call; 0: none
     )
+    time_budget_s: float = 0.0  # schedule by training time instead of iterations; 0: iterations
+    init_from: str = ""  # a student checkpoint to start from (fine-tuning with other losses)
+    device: str = "cpu"
     checkpoint_every: int = 100
     limit: int = 0  # smoke runs: only this many photos / clips
     log: list = field(default_factory=list, repr=False)
@@ -70,8 +78,18 @@ class PairSet:
 
 
 def teacher_cache_name(options: DistillOptions) -> str:
-    spec = options.teacher_vector.replace(":", "-").replace("/", "-")
+    if options.teacher_checkpoint:
+        # runs/cyclegan/<run>/last.pt -> cyclegan-<run>: retraining that run needs a fresh cache.
+        spec = "cyclegan-" + Path(options.teacher_checkpoint).parent.name
+    else:
+        spec = options.teacher_vector.replace(":", "-").replace("/", "-")
     return f"teacher_{options.style}_{spec}_{options.limit}.npz"
+
+
+def teacher_record(options: DistillOptions) -> dict:
+    """How the teacher was made, as the distillation run recorded it (RUN_DIR/teacher.json)."""
+    path = options.run_dir / "teacher.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def teacher_pairs(options: DistillOptions) -> PairSet:
@@ -81,25 +99,34 @@ def teacher_pairs(options: DistillOptions) -> PairSet:
     if cache.exists():
         with np.load(cache) as z:
             return PairSet(content, ContentSet(z["photos"], z["train_frames"], z["heldout_frames"]))
-    teacher = MagentaTeacher.from_package()
-    vector = teacher_vector(
-        teacher, options.data / "styles" / options.style, options.teacher_vector
-    )
     outputs = {}
-    for name in ("photos", "train_frames", "heldout_frames"):
-        images = getattr(content, name)
-        outputs[name] = (
-            np.stack(
-                [
-                    teacher.stylise(im, vector)
-                    for im in tqdm(images, desc=f"teacher {options.style} {name}")
-                ]
-            )
-            if len(images)
-            else images.copy()
+    if options.teacher_checkpoint:
+        cyclegan = CycleGANTeacher.from_checkpoint(Path(options.teacher_checkpoint), options.device)
+        for name in ("photos", "train_frames", "heldout_frames"):
+            outputs[name] = cyclegan.stylise_many(getattr(content, name))
+        extra = {"checkpoint": options.teacher_checkpoint}
+        options.run_dir.mkdir(parents=True, exist_ok=True)
+        (options.run_dir / "teacher.json").write_text(json.dumps(cyclegan.record, indent=2))
+    else:
+        teacher = MagentaTeacher.from_package()
+        vector = teacher_vector(
+            teacher, options.data / "styles" / options.style, options.teacher_vector
         )
+        for name in ("photos", "train_frames", "heldout_frames"):
+            images = getattr(content, name)
+            outputs[name] = (
+                np.stack(
+                    [
+                        teacher.stylise(im, vector)
+                        for im in tqdm(images, desc=f"teacher {options.style} {name}")
+                    ]
+                )
+                if len(images)
+                else images.copy()
+            )
+        extra = {"vector": vector}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, vector=vector, **outputs)
+    np.savez(cache, **extra, **outputs)
     return PairSet(content, ContentSet(**outputs))
 
 
@@ -112,6 +139,13 @@ class PairSampler:
             (pairs.content.train_frames, pairs.teacher.train_frames),
         ]
         self.sources = [s for s in self.sources if len(s[0])]
+        for content, target in self.sources:
+            if len(content) != len(target):
+                raise ValueError(
+                    f"the teacher cache holds {len(target)} outputs for {len(content)} images "
+                    "(a cache with held-out outputs only is for evaluation); delete it and "
+                    "rerun with the teacher available"
+                )
         self.crop = crop
         self.rng = np.random.default_rng(seed)
 
@@ -140,11 +174,13 @@ def stylise_batch(student: Student, images: np.ndarray, batch: int = 8) -> np.nd
     """(N, H, W, 3) uint8 -> (N, H, W, 3) uint8 through the student (H, W multiples of 4)."""
     out = []
     student.eval()
+    device = next(student.parameters()).device
     with torch.no_grad():
         for start in range(0, len(images), batch):
-            x = torch.from_numpy(images[start : start + batch]).permute(0, 3, 1, 2).float() / 255.0
-            y = student(x).clamp(0, 1).mul(255).add(0.5).to(torch.uint8)
-            out.append(y.permute(0, 2, 3, 1).numpy())
+            x = torch.from_numpy(images[start : start + batch]).to(device)
+            y = student(x.permute(0, 3, 1, 2).float() / 255.0)
+            y = y.clamp(0, 1).mul(255).add(0.5).to(torch.uint8)
+            out.append(y.permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(out) if out else images.copy()
 
 
@@ -190,25 +226,32 @@ def load_student(path: Path) -> tuple[Student, dict]:
     return student.eval(), state
 
 
-def _lr_at(options: DistillOptions, iteration: int) -> float:
+def _progress(options: DistillOptions, iteration: int, train_time_s: float) -> float:
+    """How far through the run (0..1): by training time with a time budget, else by iterations."""
+    if options.time_budget_s:
+        return train_time_s / options.time_budget_s
+    return iteration / max(1, options.iterations)
+
+
+def _lr_at(options: DistillOptions, progress: float) -> float:
     # Constant for the first half, then linear decay to 10 %.
-    half = options.iterations / 2
-    if iteration < half:
+    if progress < 0.5:
         return options.lr
-    return options.lr * (1.0 - 0.9 * (iteration - half) / max(1.0, half))
+    return options.lr * (1.0 - 0.9 * min(1.0, (progress - 0.5) / 0.5))
 
 
 def run_distillation(options: DistillOptions) -> dict:
     """Train (or resume) one student; returns the metrics also written to RUN_DIR/metrics.json."""
     prepare_run_dir(options)
 
+    device = torch.device(options.device)
     pairs = teacher_pairs(options)
-    losses = LiteLosses(efficientnet_lite0(weights=default_weights_path()))
+    losses = LiteLosses(efficientnet_lite0(weights=default_weights_path())).to(device)
     grams = None
     if options.w_style > 0:
         grams = losses.gram_targets(load_images(options.data / "styles" / options.style))
 
-    student = STUDENT_SIZES[options.student]()
+    student = STUDENT_SIZES[options.student]().to(device)
     optimiser = torch.optim.Adam(student.parameters(), lr=options.lr)
     last = options.run_dir / "last.pt"
     iteration, train_time = 0, 0.0
@@ -221,17 +264,20 @@ def run_distillation(options: DistillOptions) -> dict:
         student.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         iteration, train_time = state["iteration"], state["train_time_s"]
+    elif options.init_from:
+        student.load_state_dict(load_student(Path(options.init_from))[0].state_dict())
 
     sampler = PairSampler(pairs, options.crop, options.seed + iteration)
     started = time.perf_counter()
     session_start_time = train_time
-    progress = tqdm(total=options.iterations, initial=iteration, desc=f"distil {options.style}")
+    bar_total = None if options.time_budget_s else options.iterations
+    progress = tqdm(total=bar_total, initial=iteration, desc=f"distil {options.style}")
     running: dict[str, float] = {}
     student.train()
-    while iteration < options.iterations:
+    while _progress(options, iteration, train_time) < 1.0:
         for group in optimiser.param_groups:
-            group["lr"] = _lr_at(options, iteration)
-        x, y = sampler.batch(options.batch_size)
+            group["lr"] = _lr_at(options, _progress(options, iteration, train_time))
+        x, y = (t.to(device) for t in sampler.batch(options.batch_size))
         out = student(x)
         out_maps = losses.maps(out)
         with torch.no_grad():
@@ -258,11 +304,8 @@ def run_distillation(options: DistillOptions) -> dict:
         progress.set_postfix({k: f"{v:.4f}" for k, v in running.items()})
         train_time = session_start_time + time.perf_counter() - started
         out_of_time = options.time_limit_s and time.perf_counter() - started > options.time_limit_s
-        if (
-            iteration % options.checkpoint_every == 0
-            or iteration == options.iterations
-            or out_of_time
-        ):
+        finished = _progress(options, iteration, train_time) >= 1.0
+        if iteration % options.checkpoint_every == 0 or finished or out_of_time:
             history.append(
                 {"iteration": iteration, "train_time_s": round(train_time, 1), **running}
             )
@@ -275,7 +318,7 @@ def run_distillation(options: DistillOptions) -> dict:
     result = {
         "style": options.style,
         "iterations": iteration,
-        "finished": iteration >= options.iterations,
+        "finished": _progress(options, iteration, train_time) >= 1.0,
         "train_time_s": round(train_time, 1),
         "losses": running,
     }

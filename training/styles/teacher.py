@@ -112,3 +112,60 @@ def _painter_direction(teacher: MagentaTeacher, painting_dir: Path) -> np.ndarra
     ]
     means = {d.name: teacher.painter_vector(load_images(d)) for d in siblings}
     return means[painting_dir.name] - np.mean(list(means.values()), axis=0)
+
+
+class CycleGANTeacher:
+    """A CycleGAN photo -> painting generator as teacher: a run's last.pt or a published .pth.
+
+    teacher = CycleGANTeacher.from_checkpoint(Path("runs/cyclegan/vangogh/last.pt"), "cuda")
+    stylised = teacher.stylise_many(frames)             # (N, H, W, 3) uint8 -> same shape
+    """
+
+    def __init__(self, generator, device: str = "cpu", record: dict | None = None) -> None:
+        import torch
+
+        from training.models.cyclegan import UnitRangeGenerator
+
+        self.device = torch.device(device)
+        self.model = UnitRangeGenerator(generator).eval().to(self.device)
+        self.record = record or {}
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, device: str = "cpu") -> CycleGANTeacher:
+        import torch
+
+        from training.models.cyclegan import load_published_generator
+
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        model = state.get("model") if isinstance(state, dict) else None
+        if isinstance(model, dict) and any(k.startswith("g_ab.") for k in model):
+            # A run of `python -m training cyclegan train`: G_AB is the photo -> painting side.
+            weights = {
+                k.removeprefix("g_ab."): v for k, v in model.items() if k.startswith("g_ab.")
+            }
+            record = {
+                "source": str(path),
+                "options": state.get("config", {}),
+                "iterations": state.get("iteration"),
+                "train_time_s": round(float(state.get("train_time_s", 0.0)), 1),
+                "device_name": state.get("device_name"),
+                "history": state.get("history", [])[-1:],
+            }
+        else:
+            from training.styles.importer import read_checkpoint
+
+            weights, record = read_checkpoint(path), {"source": str(path), "published": True}
+        return cls(load_published_generator(weights), device, record)
+
+    def stylise_many(self, images: np.ndarray, batch: int = 8) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB (H, W multiples of 4) -> stylised, same shape."""
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(images), batch):
+                x = torch.from_numpy(images[start : start + batch]).to(self.device)
+                x = x.permute(0, 3, 1, 2).float() / 255.0
+                y = self.model(x).clamp(0, 1).mul(255).add(0.5).to(torch.uint8)
+                out.append(y.permute(0, 2, 3, 1).cpu().numpy())
+        return np.concatenate(out) if out else images.copy()
