@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="Per-model override of the open-set threshold chosen on validation data "
         '(JSON, e.g. {"effnet_temporal": 0.2}); larger flags fewer clips as unknown.',
     )
+    open_set_min_top1: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-model override of the lowest top-1 probability still confident, chosen "
+        'on validation data (JSON, e.g. {"effnet_temporal": 0.5}); 0 turns that check off.',
+    )
     readiness_timeout_s: float = Field(default=0.5, gt=0)
     job_time_limit_s: int = Field(default=900, gt=0)
     job_soft_time_limit_s: int = Field(default=840, gt=0)

@@ -5,6 +5,7 @@ python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
 python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
 python -m training report  # docs/models.md from exported_models/manifest.json
 python -m training eda ../shared/data --out reports/eda
+python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data  # thresholds only
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="model name in the manifest (default: the family)")
     export.add_argument("--default", action="store_true", help="make it the default classifier")
 
+    open_set = commands.add_parser(
+        "open-set", help="recompute an exported model's open-set thresholds (ONNX unchanged)"
+    )
+    open_set.add_argument("--run-dir", type=Path, required=True)
+    open_set.add_argument("--data", type=Path, required=True)
+    open_set.add_argument("--out", type=Path, default=REPO_ROOT / "exported_models")
+    open_set.add_argument("--name", help="model name in the manifest (default: the family)")
+
     eda = commands.add_parser("eda", help="exploration report of a data root: PNGs + summary.json")
     eda.add_argument("data", type=Path)
     eda.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "eda")
@@ -100,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "export":
         entry = export_classifier(args.run_dir, args.out, args.data, args.name, args.default)
         result = {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
+    elif args.command == "open-set":
+        from training.export import update_open_set
+
+        result = update_open_set(args.run_dir, args.out, args.data, args.name)
     elif args.command == "eda":
         from training.eda import run_eda
 

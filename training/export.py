@@ -28,9 +28,10 @@ from training.models.registry import get_family
 from training.open_set import (
     METHOD,
     OpenSetModel,
-    choose_threshold,
+    choose_thresholds,
     class_centroids,
     embeddings,
+    is_confident,
 )
 
 OPSET = 17
@@ -150,31 +151,48 @@ def _unseen_action_clips(data: Path, labels: list[str], spec: ClipSpec) -> list[
 
 
 def build_open_set(model: torch.nn.Module, state: dict, split: Split, spec: ClipSpec, data: Path):
-    """Wrap the model with its class centroids; choose and measure the threshold."""
+    """Wrap the model with its class centroids; choose and measure the open-set thresholds."""
     train_clips, train_targets = _eval_inputs(state, split.train, spec)
     centroids = class_centroids(
         embeddings(model, train_clips), train_targets, len(state["config"]["labels"])
     )
     wrapped = OpenSetModel(model, centroids).eval()
 
-    def distances(clips: list[torch.Tensor]) -> np.ndarray:
+    def scores(clips: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:  # distance, top-1
         if not clips:
-            return np.zeros(0)
+            return np.zeros(0), np.zeros(0)
         with torch.no_grad():
-            return wrapped(torch.stack(clips))[1].numpy()
+            logits, distance = wrapped(torch.stack(clips))
+        return distance.numpy(), torch.softmax(logits, 1).max(1).values.numpy()
 
-    threshold = choose_threshold(distances(_eval_inputs(state, split.val, spec)[0]))
-    test_distances = distances(_eval_inputs(state, split.test, spec)[0])
-    unseen = distances(_unseen_action_clips(data, state["config"]["labels"], spec))
+    threshold, min_top1 = choose_thresholds(*scores(_eval_inputs(state, split.val, spec)[0]))
+    test = is_confident(*scores(_eval_inputs(state, split.test, spec)[0]), threshold, min_top1)
+    unseen_clips = _unseen_action_clips(data, state["config"]["labels"], spec)
+    unseen = is_confident(*scores(unseen_clips), threshold, min_top1)
     summary = {
         "method": METHOD,
         "output_name": "ood_distance",
         "threshold": round(threshold, 6),
-        "test_in_class_confident": float((test_distances <= threshold).mean()),
+        "min_top1_probability": round(min_top1, 6),
+        "test_in_class_confident": float(test.mean()),
         "unseen_action_clips": int(len(unseen)),
-        "unseen_actions_flagged": float((unseen > threshold).mean()) if len(unseen) else None,
+        "unseen_actions_flagged": float((~unseen).mean()) if len(unseen) else None,
     }
     return wrapped, summary
+
+
+def update_open_set(run_dir: Path, out_dir: Path, data: Path, name: str | None = None) -> dict:
+    """Recompute an exported model's open-set thresholds and numbers; the ONNX stays as it is
+    (its outputs do not depend on the thresholds, which live in the manifest)."""
+    model, state = load_checkpoint(run_dir)
+    name = name or state["config"]["family"]
+    spec = get_family(state["config"]["family"]).clip_spec
+    _, open_set = build_open_set(model, state, _run_split(state, Path(data)), spec, Path(data))
+    manifest = read_manifest(out_dir)
+    (entry,) = [c for c in manifest.get("classifiers", []) if c["name"] == name]
+    entry["open_set"] = open_set
+    write_manifest_entry(out_dir, entry, make_default=manifest.get("default_classifier") == name)
+    return open_set
 
 
 def export_classifier(

@@ -33,6 +33,14 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
+def _open_set(open_set: dict | None) -> str:
+    if not open_set or open_set.get("unseen_actions_flagged") is None:
+        return "–"
+    flagged = round(open_set["unseen_actions_flagged"] * open_set["unseen_action_clips"])
+    confident = _pct(open_set.get("test_in_class_confident"))
+    return f"{confident} / {flagged} of {open_set['unseen_action_clips']}"
+
+
 def comparison_table(manifest: dict) -> str:
     """Markdown: one row per exported classifier, then the study's rows for reference."""
     labels = sorted({label for entry in manifest["classifiers"] for label in entry["labels"]})
@@ -44,6 +52,7 @@ def comparison_table(manifest: dict) -> str:
         "file",
         "training time (2 CPU cores)",
         "CPU latency / clip",
+        "open set: in-class confident / unseen flagged",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in sorted(manifest["classifiers"], key=lambda e: -(e["metrics"].get("top1") or 0)):
@@ -57,12 +66,15 @@ def comparison_table(manifest: dict) -> str:
             f"{metrics.get('file_size_bytes', 0) / 1e6:.1f} MB",
             _duration(metrics.get("training_time_s")),
             f"{metrics.get('cpu_latency_ms', 0):.0f} ms",
+            _open_set(entry.get("open_set")),
         ]
         lines.append("| " + " | ".join(row) + " |")
     blanks = ["–"] * len(labels)
     for name, acc, params, size, time in STUDY_ROWS:
         lines.append(
-            "| " + " | ".join([name, f"{acc} (9 classes)", *blanks, params, size, time, "–"]) + " |"
+            "| "
+            + " | ".join([name, f"{acc} (9 classes)", *blanks, params, size, time, "–", "–"])
+            + " |"
         )
     return "\n".join(lines)
 

@@ -41,6 +41,7 @@ class Classifier:
     spec: ClipSpec
     session: ort.InferenceSession
     threshold: float | None = None  # open-set distance threshold; None: always confident
+    min_top1: float | None = None  # below this top-1 probability: not confident; None: no floor
 
     @property
     def name(self) -> str:
@@ -93,6 +94,7 @@ def load_classifier(
     entry: ClassifierEntry,
     intra_op_threads: int,
     threshold_override: float | None = None,
+    min_top1_override: float | None = None,
 ) -> Classifier:
     """Verify the entry's file and open one onnxruntime session for it."""
     data = read_verified(models_dir, entry)
@@ -106,9 +108,12 @@ def load_classifier(
         ) from exc
     _check_signature(entry, session)
     threshold = entry.open_set.threshold if entry.open_set else None
+    min_top1 = entry.open_set.min_top1_probability if entry.open_set else None
     if threshold_override is not None and entry.open_set:
         threshold = threshold_override
-    return Classifier(entry, entry.input.clip_spec(), session, threshold)
+    if min_top1_override is not None and entry.open_set:
+        min_top1 = min_top1_override
+    return Classifier(entry, entry.input.clip_spec(), session, threshold, min_top1)
 
 
 def resolve_top_k(top_k: int | None, classifier: Classifier) -> int:
@@ -135,8 +140,10 @@ def _verdict(
     scores = softmax(logits)
     order = np.argsort(-scores, kind="stable")[:top_k]
     predictions = [Prediction(label=classifier.labels[i], score=float(scores[i])) for i in order]
-    threshold = classifier.threshold
-    confident = distance is None or threshold is None or distance <= threshold
+    threshold, min_top1 = classifier.threshold, classifier.min_top1
+    near_a_known_action = distance is None or threshold is None or distance <= threshold
+    decided = min_top1 is None or float(scores[order[0]]) >= min_top1
+    confident = near_a_known_action and decided
     return {
         "predictions": predictions,
         "confident": confident,

@@ -101,6 +101,9 @@ class OpenSetSpec(BaseModel):
 
     output_name: str
     threshold: float = Field(ge=0.0, description="Above this distance the clip is not confident.")
+    min_top1_probability: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Below this top-1 probability: not confident."
+    )
     method: str = ""
 
 

@@ -40,16 +40,25 @@ class ModelRegistry:
 
 
 def load_registry(
-    models_dir: Path, intra_op_threads: int, open_set_thresholds: dict[str, float] | None = None
+    models_dir: Path,
+    intra_op_threads: int,
+    open_set_thresholds: dict[str, float] | None = None,
+    open_set_min_top1: dict[str, float] | None = None,
 ) -> ModelRegistry:
     """Load every classifier and verify every style file of the manifest.
 
     Raises ModelsMissing or ManifestError. Style networks are not loaded here: the workers run them.
     """
     manifest = load_manifest(models_dir)
-    overrides = open_set_thresholds or {}
+    thresholds, floors = open_set_thresholds or {}, open_set_min_top1 or {}
     classifiers = {
-        entry.name: load_classifier(models_dir, entry, intra_op_threads, overrides.get(entry.name))
+        entry.name: load_classifier(
+            models_dir,
+            entry,
+            intra_op_threads,
+            thresholds.get(entry.name),
+            floors.get(entry.name),
+        )
         for entry in manifest.classifiers
     }
     styles = StyleCatalog(models_dir, manifest)

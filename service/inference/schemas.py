@@ -31,8 +31,9 @@ class Verdict(BaseModel):
 
     predictions: list[Prediction] = Field(description="Most likely labels first.")
     confident: bool = Field(
-        description="False when the clip is far from every action the model was trained on "
-        "(an unseen action); always true for a model without an open-set output."
+        description="False when the clip is far from every action the model was trained on, "
+        "or the model is more torn between labels than on almost every clip it was validated "
+        "on (an unseen action); always true for a model without an open-set output."
     )
     top_label: str = Field(
         description="The first prediction's label, or `unknown` when not confident."

@@ -30,3 +30,14 @@ def test_report_has_a_row_and_a_confusion_matrix_per_classifier(tmp_path: Path) 
         assert f"`{entry['name']}`" in report
         assert (tmp_path / f"confusion_{entry['name']}.png").exists()
     assert "study: CSN" in report
+
+
+def test_report_shows_each_models_open_set_numbers(tmp_path: Path) -> None:
+    manifest = json.loads((REPO_ROOT / "exported_models" / "manifest.json").read_text())
+    report = write_report(REPO_ROOT / "exported_models", tmp_path).read_text()
+    assert "unseen flagged" in report
+    for entry in manifest["classifiers"]:
+        open_set = entry["open_set"]
+        flagged = round(open_set["unseen_actions_flagged"] * open_set["unseen_action_clips"])
+        row = next(line for line in report.splitlines() if f"`{entry['name']}`" in line)
+        assert row.endswith(f"/ {flagged} of {open_set['unseen_action_clips']} |")

@@ -79,8 +79,8 @@ def test_known_action_is_confident(client: TestClient) -> None:
 def test_unseen_actions_are_flagged_not_confident(client: TestClient) -> None:
     verdicts = {name: classify(client, CLIPS / name) for name in UNSEEN_ACTIONS}
     flagged = [name for name, body in verdicts.items() if not body["confident"]]
-    # The default model flags 4 of these 6 (the target is 80 %: not reached yet).
-    assert len(flagged) >= 4, {
+    # The target: at least 80 % of unseen actions flagged (the shipped default flags all 6).
+    assert len(flagged) >= 5, {
         name: (body["top_label"], body["ood_distance"]) for name, body in verdicts.items()
     }
     for name in flagged:
