@@ -30,7 +30,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     try:
         app.state.models = load_registry(
-            settings.models_dir, settings.ort_intra_op_threads, settings.open_set_thresholds
+            settings.models_dir,
+            settings.ort_intra_op_threads,
+            settings.open_set_thresholds,
+            settings.ort_memory_arena,
         )
     except ModelsMissing as exc:  # not yet exported: serve, but report not ready
         logger.warning("%s", exc)

@@ -41,7 +41,10 @@ def _registry() -> ModelRegistry:
     """Models load on a worker process's first job, once, then stay loaded."""
     settings = _settings()
     return load_registry(
-        settings.models_dir, settings.ort_intra_op_threads, settings.open_set_thresholds
+        settings.models_dir,
+        settings.ort_intra_op_threads,
+        settings.open_set_thresholds,
+        settings.ort_memory_arena,
     )
 
 
