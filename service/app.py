@@ -34,6 +34,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.ort_intra_op_threads,
             settings.open_set_thresholds,
             settings.open_set_min_top1,
+            settings.ort_memory_arena,
         )
     except ModelsMissing as exc:  # not yet exported: serve, but report not ready
         logger.warning("%s", exc)

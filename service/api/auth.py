@@ -44,10 +44,11 @@ def client_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep, key: Annotated[str | None, Security(_header)] = None
 ) -> str:
     """The caller's client id (anonymous when keys are off); 401 without a valid key."""
+    # async: no I/O here, and a plain def would cost every API request a threadpool hop.
     keys = settings.api_key_set()
     if not keys:
         return ANONYMOUS

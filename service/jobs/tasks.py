@@ -45,6 +45,7 @@ def _registry() -> ModelRegistry:
         settings.ort_intra_op_threads,
         settings.open_set_thresholds,
         settings.open_set_min_top1,
+        settings.ort_memory_arena,
     )
 
 

@@ -185,6 +185,7 @@ class _FileFieldReceiver:
         self._headers: dict[bytes, bytes] = {}
         self._header_name = self._header_value = b""
         self._sink: BinaryIO | None = None
+        self._head = bytearray()  # the file's first bytes, to sniff without reading it back
         self._writing = False
         self._extra: tuple[str, str | None, bytearray] | None = None
         self.extras: dict[str, FormField] = {}
@@ -206,8 +207,7 @@ class _FileFieldReceiver:
             raise MalformedUpload("the upload ended before the multipart body was complete")
         if self.size == 0:
             raise EmptyUpload(f"the uploaded file is empty; {_ACCEPTED}")
-        with self.path.open("rb") as file:
-            head = file.read(_SNIFF_BYTES)
+        head = bytes(self._head)
         container = sniff_container(head)
         if container is None:
             what = describe_content(head)
@@ -268,9 +268,12 @@ class _FileFieldReceiver:
         self.size += end - start
         if self.size > self._limits.max_bytes:
             raise UploadTooLarge(_too_large(self._limits))
+        piece = memoryview(data)[start:end]  # no copy of a chunk that can be 256 KiB
+        if len(self._head) < _SNIFF_BYTES:
+            self._head += piece[: _SNIFF_BYTES - len(self._head)]
         # A plain blocking write: chunks are small and local disks fast, so a thread hop per
         # chunk would cost more than it saves.
-        self._sink.write(data[start:end])
+        self._sink.write(piece)
 
     def _on_part_end(self) -> None:
         if self._extra is not None:

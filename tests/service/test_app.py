@@ -1,11 +1,14 @@
-"""The app as a whole: its import boundaries and its committed OpenAPI document."""
+"""The app as a whole: its import boundaries, its committed OpenAPI document, its settings."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from service.app import create_app
 from service.openapi import render_openapi
@@ -59,3 +62,20 @@ def test_every_operation_is_documented() -> None:
             for code in errors - {"503"} if path == "/readyz" else errors:
                 ref = operation["responses"][code]["content"]["application/json"]["schema"]
                 assert ref == {"$ref": "#/components/schemas/Problem"}, where
+
+
+def test_the_memory_arena_setting_reaches_the_loaded_models(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with TestClient(create_app(make_settings(ort_memory_arena="off"))) as client:
+        registry = client.app.state.models
+        for name in registry.classifier_names:
+            assert not registry.classifier(name).session.get_session_options().enable_cpu_mem_arena
+
+
+def test_the_memory_arena_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTIONSTYLE_ORT_MEMORY_ARENA", "per_session")
+    assert Settings().ort_memory_arena == "per_session"
+    monkeypatch.setenv("ACTIONSTYLE_ORT_MEMORY_ARENA", "none")
+    with pytest.raises(ValidationError, match="'shared', 'per_session' or 'off'"):
+        Settings()

@@ -1,0 +1,79 @@
+"""Loading the classifiers: where their sessions take working memory from (the
+`ort_memory_arena` setting), the same answers whichever it is, and the heap handed back after."""
+
+from __future__ import annotations
+
+import ctypes.util
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from service.inference.classifier import Classifier, classify, load_classifier
+from service.inference.manifest import load_manifest
+from service.inference.registry import load_registry, release_freed_heap
+from service.video.decode import DecodeLimits
+from tests.utils.data import YOYO_CLIP
+
+SMALL_MODEL = "resnet_lstm"
+
+
+def _options(classifier: Classifier) -> ort.SessionOptions:
+    return classifier.session.get_session_options()
+
+
+def _uses_env_allocators(options: ort.SessionOptions) -> bool:
+    try:
+        return options.get_session_config_entry("session.use_env_allocators") == "1"
+    except RuntimeError:  # onnxruntime's answer for an entry never set
+        return False
+
+
+def _load(models_dir: Path, arena: str) -> Classifier:
+    entry = next(e for e in load_manifest(models_dir).classifiers if e.name == SMALL_MODEL)
+    return load_classifier(models_dir, entry, intra_op_threads=1, arena=arena)
+
+
+def test_shared_arena_is_every_classifiers_default(models_dir: Path) -> None:
+    registry = load_registry(models_dir, 1)
+    for name in registry.classifier_names:
+        options = _options(registry.classifier(name))
+        assert _uses_env_allocators(options), name
+        assert options.enable_mem_pattern is False, name
+
+
+def test_a_second_registry_shares_the_same_arena(models_dir: Path) -> None:
+    # onnxruntime refuses to register a second environment allocator; loading again must not try.
+    first, second = _load(models_dir, "shared"), _load(models_dir, "shared")
+    assert _uses_env_allocators(_options(second))
+    assert first.session is not second.session
+
+
+@pytest.mark.parametrize(("arena", "own_arena"), [("per_session", True), ("off", False)])
+def test_other_arena_choices_keep_off_the_shared_one(
+    models_dir: Path, arena: str, own_arena: bool
+) -> None:
+    options = _options(_load(models_dir, arena))
+    assert options.enable_cpu_mem_arena is own_arena
+    assert not _uses_env_allocators(options)
+
+
+def test_every_arena_choice_gives_the_same_answer(models_dir: Path, shared_data: Path) -> None:
+    answers = {
+        arena: classify(YOYO_CLIP, _load(models_dir, arena), 5, DecodeLimits())
+        for arena in ("shared", "per_session", "off")
+    }
+    labels = {arena: [p.label for p in a.predictions] for arena, a in answers.items()}
+    assert labels["shared"] == labels["per_session"] == labels["off"]
+    scores = {arena: [p.score for p in a.predictions] for arena, a in answers.items()}
+    np.testing.assert_allclose(scores["shared"], scores["per_session"], atol=1e-5)
+    np.testing.assert_allclose(scores["shared"], scores["off"], atol=1e-5)
+
+
+def test_the_freed_heap_goes_back_where_the_c_library_can(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert release_freed_heap() is (ctypes.util.find_library("c") == "libc.so.6")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libnot-a-libc.so.0")
+    assert release_freed_heap() is False
