@@ -25,7 +25,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 
 ## Start the whole service (embedded Redis unless REDIS_URL is set, one Celery worker, uvicorn).
 run: $(SERVICE_STAMP)
-	exec $(BIN)/python -m service.devserver --host 127.0.0.1 --port $(PORT)
+	MALLOC_ARENA_MAX=2 exec $(BIN)/python -m service.devserver --host 127.0.0.1 --port $(PORT)
 
 ## Install the dev + training extras and run every test.
 test: $(DEV_STAMP)

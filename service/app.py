@@ -6,6 +6,7 @@ uvicorn service.app:create_app --factory
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.error("refusing to start: %s", exc)
         raise
     app.state.jobs = JobQueue.from_settings(settings)
+    app.state.inference_slots = threading.BoundedSemaphore(settings.inference_slots())
     yield
 
 

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     ort_intra_op_threads: int = Field(
         default=0, ge=0, description="Threads per onnxruntime session; 0 lets onnxruntime choose."
     )
+    inference_concurrency: int = Field(
+        default=0,
+        ge=0,
+        description="Classifier inferences run at once per API process; more wait their turn "
+        "(decoding goes on meanwhile). Bounds the inference memory in flight, which otherwise "
+        "grows with concurrent requests. 0: the number of CPU cores.",
+    )
     ort_memory_arena: MemoryArena = Field(
         default="shared",
         description="Where the classifiers' onnxruntime sessions take their working memory from. "
@@ -128,6 +135,9 @@ class Settings(BaseSettings):
         if self.ort_intra_op_threads:
             return self.ort_intra_op_threads
         return max(1, (os.cpu_count() or 1) // self.worker_concurrency)
+
+    def inference_slots(self) -> int:
+        return self.inference_concurrency or os.cpu_count() or 1
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(

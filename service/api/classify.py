@@ -112,6 +112,7 @@ async def classify_video(
             count,
             settings.decode_limits(),
             window_s if segments else None,
+            request.app.state.inference_slots,
         )
     record_classify(result.model, result.timings_ms.decode, result.timings_ms.inference)
     return result.with_total_ms((time.perf_counter() - started) * 1000)

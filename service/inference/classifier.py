@@ -8,7 +8,9 @@ A plain function, shared by the HTTP route and the Celery task:
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -178,15 +180,19 @@ def _verdict(
     }
 
 
-def _run(classifier: Classifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Logits and, for models with an open-set output, distances; in batches of BATCH_SIZE."""
+def _run(classifier: Classifier, groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits and, for models with an open-set output, distances of each group of frames.
+
+    Groups become float input BATCH_SIZE at a time: a long video in short windows would
+    otherwise hold every window's float32 input (4.8 MB each at 224 px) at once.
+    """
     entry = classifier.entry
     outputs = [entry.output_name] + ([entry.open_set.output_name] if entry.open_set else [])
     logits, distances = [], []
-    for start in range(0, len(batch), BATCH_SIZE):
-        result = classifier.session.run(
-            outputs, {entry.input_name: batch[start : start + BATCH_SIZE]}
-        )
+    for start in range(0, len(groups), BATCH_SIZE):
+        chunk = groups[start : start + BATCH_SIZE]
+        batch = np.concatenate([frames_to_input(group, classifier.spec) for group in chunk])
+        result = classifier.session.run(outputs, {entry.input_name: batch})
         logits.append(result[0])
         distances.append(result[1] if entry.open_set else None)
     return np.concatenate(logits), None if entry.open_set is None else np.concatenate(distances)
@@ -208,11 +214,13 @@ def classify(
     top_k: int,
     limits: DecodeLimits,
     window_s: float | None = None,
+    inference_slots: threading.Semaphore | None = None,
 ) -> ClassifyResponse:
     """The `top_k` most likely actions in the video at `path`, most likely first.
 
     With `window_s`, also one answer per window of that many seconds; every frame any answer
-    needs is decoded in the same single pass.
+    needs is decoded in the same single pass. With `inference_slots`, inference waits for a slot
+    (decoding does not), so concurrent requests do not each grow onnxruntime's working memory.
     """
     spec = classifier.spec
     started = time.perf_counter()
@@ -230,9 +238,9 @@ def classify(
         return [whole] + [[a + i for i in sample_indices(b - a, spec.frames)] for a, b in bounds]
 
     groups, info = read_frame_groups(path, plan, spec.resize_short, limits)
-    batch = np.concatenate([frames_to_input(group, spec) for group in groups])
     decoded = time.perf_counter()
-    logits, distances = _run(classifier, batch)
+    with inference_slots or nullcontext():
+        logits, distances = _run(classifier, groups)
     finished = time.perf_counter()
     distance_of = (lambda i: None) if distances is None else (lambda i: float(distances[i]))
     seconds = (lambda frame: frame / info.fps) if info.fps else (lambda frame: frame / ASSUMED_FPS)
