@@ -41,6 +41,7 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
         batch_size=2,
         crop=32,
         w_style=1.0,
+        w_adversarial=0.1,
         threads=2,
         checkpoint_every=1,
         time_limit_s=1e-9,
@@ -51,7 +52,9 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     options.time_limit_s = 0.0
     result = run_distillation(options)
     assert result["iterations"] == 2 and result["finished"]
-    assert {"pixel", "perceptual", "style"} <= set(result["losses"])
+    assert {"pixel", "perceptual", "style", "adversarial", "critic"} <= set(result["losses"])
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert set(saved["critic"]) == {"net", "optimiser"}  # the critic resumes too
     assert 0 < result["heldout"]["ssim_vs_teacher"] <= 1
 
     out = tmp_path / "models"
@@ -61,6 +64,7 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     )
     assert (out / "styles" / "cezanne.jpg").exists()
     assert entry["training"]["iterations"] == 2
+    assert "PatchGAN critic vs the paintings (w 0.1)" in entry["training"]["recipe"]
     for key in (
         "fps_320x240",
         "psnr_vs_teacher",

@@ -33,7 +33,7 @@ from training.models.student import (
 )
 from training.runs import options_json, prepare_run_dir
 from training.styles.data import ContentSet, load_content, load_images
-from training.styles.losses import LiteLosses
+from training.styles.losses import LiteLosses, PaintingCritic
 from training.styles.metrics import psnr, ssim
 from training.styles.teacher import CycleGANTeacher, MagentaTeacher, teacher_vector
 
@@ -56,6 +56,7 @@ class DistillOptions:
     w_pixel: float = 1.0
     w_perceptual: float = 0.01  # raw feature MSE is ~50x the pixel L1 at the start
     w_style: float = 0.0
+    w_adversarial: float = 0.0  # a PatchGAN critic against the painter's set (least squares)
     seed: int = 0
     threads: int = 0
     time_limit_s: float = (
@@ -203,6 +204,7 @@ def save_checkpoint(
     options: DistillOptions,
     iteration: int,
     train_time_s: float,
+    critic: PaintingCritic | None = None,
 ) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -213,6 +215,7 @@ def save_checkpoint(
             "options": options_json(options),
             "iteration": iteration,
             "train_time_s": train_time_s,
+            **({"critic": critic.state_dict()} if critic else {}),
         },
         tmp,
     )
@@ -248,8 +251,13 @@ def run_distillation(options: DistillOptions) -> dict:
     pairs = teacher_pairs(options)
     losses = LiteLosses(efficientnet_lite0(weights=default_weights_path())).to(device)
     grams = None
+    if options.w_style > 0 or options.w_adversarial > 0:
+        paintings = load_images(options.data / "styles" / options.style)
     if options.w_style > 0:
-        grams = losses.gram_targets(load_images(options.data / "styles" / options.style))
+        grams = losses.gram_targets(paintings)
+    critic = None
+    if options.w_adversarial > 0:
+        critic = PaintingCritic(paintings, options.crop, device, options.seed)
 
     student = STUDENT_SIZES[options.student]().to(device)
     optimiser = torch.optim.Adam(student.parameters(), lr=options.lr)
@@ -264,6 +272,8 @@ def run_distillation(options: DistillOptions) -> dict:
         student.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         iteration, train_time = state["iteration"], state["train_time_s"]
+        if critic and "critic" in state:
+            critic.load_state_dict(state["critic"])
     elif options.init_from:
         student.load_state_dict(load_student(Path(options.init_from))[0].state_dict())
 
@@ -288,15 +298,20 @@ def run_distillation(options: DistillOptions) -> dict:
         }
         if grams is not None:
             parts["style"] = losses.style(out_maps, grams)
+        if critic is not None:
+            parts["adversarial"] = critic.generator_loss(out)
         weights = {
             "pixel": options.w_pixel,
             "perceptual": options.w_perceptual,
             "style": options.w_style,
+            "adversarial": options.w_adversarial,
         }
         loss = sum(weights[k] * v for k, v in parts.items())
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        if critic is not None:
+            parts["critic"] = torch.tensor(critic.step(out))
         iteration += 1
         for k, v in parts.items():
             running[k] = 0.9 * running.get(k, float(v.detach())) + 0.1 * float(v.detach())
@@ -309,7 +324,7 @@ def run_distillation(options: DistillOptions) -> dict:
             history.append(
                 {"iteration": iteration, "train_time_s": round(train_time, 1), **running}
             )
-            save_checkpoint(last, student, optimiser, options, iteration, train_time)
+            save_checkpoint(last, student, optimiser, options, iteration, train_time, critic)
             history_path.write_text(json.dumps(history, indent=1))
         if out_of_time:
             break

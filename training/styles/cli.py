@@ -83,6 +83,9 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--w-perceptual", type=float, default=0.01)
     train.add_argument("--w-style", type=float, default=0.0)
+    train.add_argument(
+        "--w-adversarial", type=float, default=0.0, help="PatchGAN critic vs the paintings"
+    )
     train.add_argument("--time-limit-s", type=float, default=0.0, help="pause (resumable)")
     train.add_argument(
         "--time-budget-s", type=float, default=0.0, help="schedule the whole run by time"
@@ -195,6 +198,7 @@ def _distill_options(args: argparse.Namespace):  # -> DistillOptions
         lr=args.lr,
         w_perceptual=args.w_perceptual,
         w_style=args.w_style,
+        w_adversarial=args.w_adversarial,
         threads=args.threads,
         time_limit_s=args.time_limit_s,
         time_budget_s=args.time_budget_s,

@@ -75,3 +75,58 @@ class LiteLosses(nn.Module):
             for k, i in enumerate(STYLE_MAPS):
                 sums[k] = sums[k] + gram(maps[i]).sum(0, keepdim=True)
         return [s / len(paintings) for s in sums]
+
+
+class PaintingCritic:
+    """A PatchGAN that tells the painter's canvases from the student's output (least squares).
+
+    The student gets `generator_loss(out)`; `step(out)` then trains the critic on random crops of
+    the paintings against the (detached) output, as in CycleGAN's discriminator update.
+    """
+
+    def __init__(
+        self, paintings: np.ndarray, crop: int, device: torch.device, seed: int = 0, lr=2e-4
+    ) -> None:
+        from training.models.cyclegan import PatchDiscriminator
+
+        self.paintings, self.crop = paintings, min(crop, *paintings.shape[1:3])
+        self.net = PatchDiscriminator(ndf=32).to(device)
+        self.optimiser = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(0.5, 0.999))
+        self.rng, self.device = np.random.default_rng(seed), device
+
+    def _real(self, count: int) -> torch.Tensor:
+        crops = []
+        h, w = self.paintings.shape[1:3]
+        for _ in range(count):
+            i = self.rng.integers(len(self.paintings))
+            top, left = self.rng.integers(h - self.crop + 1), self.rng.integers(w - self.crop + 1)
+            crop = self.paintings[i, top : top + self.crop, left : left + self.crop]
+            crops.append(crop[:, ::-1] if self.rng.random() < 0.5 else crop)
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(crops))).to(self.device)
+        return x.permute(0, 3, 1, 2).float() / 255.0
+
+    def _score(self, images: torch.Tensor) -> torch.Tensor:  # [0, 1] in, as CycleGAN's [-1, 1]
+        return self.net(images * 2.0 - 1.0)
+
+    def generator_loss(self, out: torch.Tensor) -> torch.Tensor:
+        self.net.requires_grad_(False)
+        score = self._score(out)
+        self.net.requires_grad_(True)
+        return F.mse_loss(score, torch.ones_like(score))
+
+    def step(self, out: torch.Tensor) -> float:
+        real, fake = self._score(self._real(len(out))), self._score(out.detach())
+        loss = 0.5 * (
+            F.mse_loss(real, torch.ones_like(real)) + F.mse_loss(fake, torch.zeros_like(fake))
+        )
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        return float(loss.detach())
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optimiser": self.optimiser.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimiser.load_state_dict(state["optimiser"])

@@ -75,6 +75,8 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
     )
     if options.w_style:
         recipe += f" + Gram style loss vs the painter's set (w {options.w_style})"
+    if options.w_adversarial:
+        recipe += f" + least-squares PatchGAN critic vs the paintings (w {options.w_adversarial})"
     recipe += f"; Adam {options.lr}, batch {options.batch_size}, random {options.crop}px crops"
     if options.init_from:
         recipe += f"; fine-tuned from {options.init_from}"
