@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from service.inference import classifier as classifier_module
 from service.app import create_app
+from service.inference import classifier as classifier_module
 from tests.utils.data import YOYO_CLIP
 
 
