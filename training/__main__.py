@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     train.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "clips")
     train.add_argument("--max-train-clips", type=int, default=0, help="smoke runs only")
+    train.add_argument(
+        "--teacher-run", default="", help="also learn this trained run's predictions (distillation)"
+    )
+    train.add_argument("--distill-weight", type=float, default=0.5)
 
     evaluate = commands.add_parser("evaluate", help="held-out test metrics of RUN_DIR/best.pt")
     evaluate.add_argument("--run-dir", type=Path, required=True)
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             cache_dir=args.cache_dir,
             max_train_clips=args.max_train_clips,
+            teacher_run=args.teacher_run,
+            distill_weight=args.distill_weight,
         )
         result = train(options)
     elif args.command == "evaluate":

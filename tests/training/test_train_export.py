@@ -84,3 +84,28 @@ def test_parity_check_fails_on_a_different_model(smoke_run: TrainOptions, tmp_pa
     )
     with pytest.raises(ParityError, match="differ from torch"):
         check_parity(wrapped, tmp_path / "smoke.onnx", torch.randn(2, 3, 8, 112, 112))
+
+
+def test_a_run_can_learn_from_a_teacher_run(smoke_run: TrainOptions, tmp_path: Path) -> None:
+    from training.loops.classification import prepare_split, teacher_soft_targets
+
+    split = prepare_split(smoke_run)
+    soft = teacher_soft_targets(smoke_run.run_dir, split, temperature=4.0)
+    assert soft.shape == (len(split.train), len(split.labels))
+    assert torch.allclose(soft.sum(1), torch.ones(len(split.train)))
+
+    student = TrainOptions(
+        model="csn",
+        data=SHARED_DATA,
+        run_dir=tmp_path / "student",
+        epochs=1,
+        batch_size=2,
+        max_train_clips=4,
+        cache_dir=smoke_run.cache_dir,
+        teacher_run=str(smoke_run.run_dir),
+        distill_weight=0.7,
+    )
+    metrics = run_training(student)
+    assert 0.0 <= metrics["top1"] <= 1.0
+    saved = json.loads((student.run_dir / "options.json").read_text())
+    assert saved["teacher_run"] == str(smoke_run.run_dir) and saved["distill_weight"] == 0.7

@@ -46,6 +46,9 @@ class TrainOptions:
     threads: int = 0  # 0: torch's default
     cache_dir: Path = Path(".cache/clips")
     max_train_clips: int = 0  # > 0 only for smoke runs
+    teacher_run: str = ""  # a trained run whose predictions the model also learns (distillation)
+    distill_weight: float = 0.5  # share of the loss that matches the teacher, with a teacher
+    distill_temperature: float = 4.0
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -110,15 +113,53 @@ def _balanced_loader(dataset: ClipDataset, batch_size: int, seed: int) -> DataLo
 
 
 def _mixup(
-    x: torch.Tensor, y: torch.Tensor, alpha: float, classes: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Blend each clip with another of the batch; targets become the same blend of one-hots."""
+    x: torch.Tensor, y: torch.Tensor, alpha: float, classes: int, soft: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Blend each clip with another of the batch; targets (and the teacher's soft targets, when
+    given) become the same blend."""
     targets = nn.functional.one_hot(y, classes).float()
     if alpha <= 0 or len(x) < 2:
-        return x, targets
+        return x, targets, soft
     lam = float(np.random.beta(alpha, alpha))
     order = torch.randperm(len(x))
-    return lam * x + (1 - lam) * x[order], lam * targets + (1 - lam) * targets[order]
+    blend = lambda t: None if t is None else lam * t + (1 - lam) * t[order]  # noqa: E731
+    return blend(x), blend(targets), blend(soft)
+
+
+class _Indexed(torch.utils.data.Dataset):
+    """A dataset's items with their index, to look up per-clip teacher targets."""
+
+    def __init__(self, dataset: ClipDataset) -> None:
+        self.dataset = dataset
+        self.targets = dataset.targets
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        return (*self.dataset[i], i)
+
+
+@torch.no_grad()
+def teacher_soft_targets(teacher_run: Path, split: Split, temperature: float) -> torch.Tensor:
+    """The teacher run's temperature-softened probabilities for each training clip, (N, K)."""
+    teacher, state = load_checkpoint(teacher_run)
+    spec = get_family(state["config"]["family"]).clip_spec
+    cache = ClipCache(Path(state["options"]["cache_dir"]), spec.resize_short)
+    cache.warm(split.train)
+    clips = ClipDataset(split.train, state["config"]["labels"], spec, cache, False)
+    logits, _ = predict(teacher, _loader(clips, 8, False), "cpu")
+    return torch.softmax(torch.from_numpy(logits).float() / temperature, dim=1)
+
+
+def _with_teacher(
+    loss: torch.Tensor, logits: torch.Tensor, soft: torch.Tensor, options: TrainOptions
+) -> torch.Tensor:
+    """Hinton et al.'s distillation: the labels' loss blended with KL to the teacher at T."""
+    t = options.distill_temperature
+    log_p = nn.functional.log_softmax(logits / t, dim=1)
+    kd = nn.functional.kl_div(log_p, soft, reduction="batchmean") * t * t
+    return (1 - options.distill_weight) * loss + options.distill_weight * kd
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -158,7 +199,14 @@ def run_training(options: TrainOptions) -> dict:
         setup.labels,
         setup.cache,
     )
-    train_set = ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed)
+    train_set = _Indexed(
+        ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed)
+    )
+    soft_targets = None
+    if options.teacher_run:
+        soft_targets = teacher_soft_targets(
+            Path(options.teacher_run), split, options.distill_temperature
+        )
     if options.balance_classes:
         train_loader = _balanced_loader(train_set, options.batch_size, options.seed)
     else:
@@ -197,9 +245,13 @@ def run_training(options: TrainOptions) -> dict:
         model.train()
         losses = []
         progress = tqdm(train_loader, desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch")
-        for x, y in progress:
-            x, targets = _mixup(x, y, options.mixup_alpha, len(labels))
-            loss = criterion(model(x.to(options.device)), targets.to(options.device))
+        for x, y, index in progress:
+            soft = None if soft_targets is None else soft_targets[index]
+            x, targets, soft = _mixup(x, y, options.mixup_alpha, len(labels), soft)
+            logits = model(x.to(options.device))
+            loss = criterion(logits, targets.to(options.device))
+            if soft is not None:
+                loss = _with_teacher(loss, logits, soft.to(options.device), options)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
