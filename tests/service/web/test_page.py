@@ -12,6 +12,10 @@ from tests.utils.media import image_bytes
 from tests.utils.styles import TEST_STYLE
 
 TIMEOUT_MS = 120_000
+THUMBNAIL_LOADED = """() => {
+  const img = document.querySelector(".style-card img");
+  return img !== null && img.complete && img.naturalWidth > 0;
+}"""
 # Drops a file made of text on the drop zone, as a person dragging it from their desktop would.
 DROP = """([name, text]) => {
   const files = new DataTransfer();
@@ -28,7 +32,8 @@ def test_the_page_classifies_stylises_plays_and_downloads(
     try:
         page.goto(live_service)
         page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
-        assert page.locator(".style-card img").first.evaluate("img => img.naturalWidth") > 0
+        # Thumbnails are fetched after the cards appear: wait for the first to have loaded.
+        page.wait_for_function(THUMBNAIL_LOADED, timeout=TIMEOUT_MS)
         page.set_input_files("#file-input", str(AUDIO_CLIP))
         assert AUDIO_CLIP.name in page.text_content("#file-name")
 
