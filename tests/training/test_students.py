@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -74,6 +75,27 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     ):
         assert key in entry["metrics"]
     assert json.loads((out / "manifest.json").read_text())["styles"][0]["name"] == "cezanne"
+
+    # A fine-tune from that run: its record tells both runs, and hand-written notes survive.
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["styles"][0]["training"]["teacher_vector_selection"] = "picked by hand"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    tuned = dataclasses.replace(
+        options,
+        run_dir=tmp_path / "tuned",
+        init_from=str(tmp_path / "run" / "last.pt"),
+        iterations=1,
+        w_style=5.0,
+        w_adversarial=0.0,
+    )
+    assert run_distillation(tuned)["finished"]
+    training = export_student(tuned, out)["training"]
+    assert training["iterations"] == 3 and training["fine_tuned_from"] == tuned.init_from
+    assert "for 2 iterations, then 1 more from there with:" in training["recipe"]
+    assert training["recipe"].endswith(
+        "Gram style loss vs the painter's set (w 5.0); Adam 0.002, batch 2, random 32px crops"
+    )
+    assert training["teacher_vector_selection"] == "picked by hand"
 
 
 def test_tiny_student_trains_on_a_fixed_pair():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from training.loops.distillation import (
     DistillOptions,
@@ -36,6 +37,7 @@ from training.styles.export import (
 from training.styles.metrics import kernel_inception_distance, lite_features, onnx_fps
 
 PARITY_TOLERANCE = 1e-3
+KEPT_NOTES = ("teacher_vector_selection",)  # written by hand, not by any run
 THUMBNAIL_FRAME = 0  # index into the held-out frames
 
 
@@ -78,8 +80,6 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
     if options.w_adversarial:
         recipe += f" + least-squares PatchGAN critic vs the paintings (w {options.w_adversarial})"
     recipe += f"; Adam {options.lr}, batch {options.batch_size}, random {options.crop}px crops"
-    if options.init_from:
-        recipe += f"; fine-tuned from {options.init_from}"
     record = {
         "recipe": recipe,
         "data": "300 landscape photos + 3 frames each of UCF101 YoYo/Punch clips in groups g04+ "
@@ -102,7 +102,27 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
             f"style vector {options.teacher_vector} of ../shared/data/styles/{options.style}",
             teacher_vector=options.teacher_vector,
         )
+    if options.init_from:
+        record = _after_base_run(record, Path(options.init_from), options)
     return record
+
+
+def _after_base_run(record: dict, base_checkpoint: Path, options: DistillOptions) -> dict:
+    """A fine-tuned student's record: the run it started from, then what this run added."""
+    values = json.loads((base_checkpoint.parent / "options.json").read_text())
+    values.update(data=options.data, run_dir=base_checkpoint.parent, cache_dir=options.cache_dir)
+    base = _training_record(
+        DistillOptions(**values),
+        torch.load(base_checkpoint, map_location="cpu", weights_only=False),
+    )
+    return {
+        **record,
+        "recipe": f"{base['recipe']} for {base['iterations']} iterations, then "
+        f"{record['iterations']} more from there with: {record['recipe']}",
+        "iterations": base["iterations"] + record["iterations"],
+        "training_time_s": round(base["training_time_s"] + record["training_time_s"], 1),
+        "fine_tuned_from": str(base_checkpoint),
+    }
 
 
 def _cyclegan_description(style: str, made: dict) -> str:
@@ -125,6 +145,17 @@ def _cyclegan_description(style: str, made: dict) -> str:
         f"{made.get('train_time_s')} s on {made.get('device_name') or o.get('device')}{bf16}; "
         f"{schedule}"
     )
+
+
+def _with_earlier_notes(record: dict, manifest: dict, style: str) -> dict:
+    """Keep what the style's previous entry said beyond what export writes (such as how its
+    teacher vector was chosen), as long as the teacher is the same."""
+    (earlier,) = [s["training"] for s in manifest.get("styles", []) if s["name"] == style] or [{}]
+    same_teacher = all(
+        earlier.get(k) == record.get(k) for k in ("teacher_vector", "teacher_checkpoint")
+    )
+    notes = {k: earlier[k] for k in KEPT_NOTES if k in earlier and same_teacher}
+    return {**record, **notes}
 
 
 def export_student(options: DistillOptions, out_dir: Path) -> dict:
@@ -154,7 +185,10 @@ def export_student(options: DistillOptions, out_dir: Path) -> dict:
         "heldout_frames": len(frames),
         "onnx_max_abs_diff_vs_torch": float(f"{diff:.2e}"),
     }
-    entry = style_entry(out_dir, options.style, student, metrics, _training_record(options, state))
+    training = _with_earlier_notes(
+        _training_record(options, state), read_manifest(out_dir), options.style
+    )
+    entry = style_entry(out_dir, options.style, student, metrics, training)
     write_style_entry(out_dir, entry)
     return entry
 
