@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(default=600.0, gt=0)
     max_pixels: int = Field(default=3840 * 2160, gt=0)
     max_frames: int = Field(default=60_000, gt=0)
+    max_decoded_mb: int = Field(
+        default=512,
+        gt=0,
+        description="Decoded frames one /classify request may hold at once; segment mode with "
+        "a window so short that it needs more is refused (422 too_many_segments).",
+    )
     ort_intra_op_threads: int = Field(
         default=0, ge=0, description="Threads per onnxruntime session; 0 lets onnxruntime choose."
     )
@@ -144,4 +150,5 @@ class Settings(BaseSettings):
             max_duration_s=self.max_duration_s,
             max_pixels=self.max_pixels,
             max_frames=self.max_frames,
+            max_decoded_bytes=self.max_decoded_mb * 2**20,
         )

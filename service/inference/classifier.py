@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from service.inference.manifest import ClassifierEntry, ManifestError, read_verified
 from service.inference.schemas import ClassifyResponse, Prediction, Segment, Timings, VideoSummary
-from service.video.decode import DecodeLimits, probe, read_frame_groups
+from service.video.decode import DecodeLimits, VideoInfo, probe, read_frame_groups
 from service.video.preprocess import ClipSpec, frames_to_input, sample_indices
 
 if TYPE_CHECKING:
@@ -208,6 +208,22 @@ def segment_bounds(total: int, fps: float, window_s: float) -> list[tuple[int, i
     return bounds
 
 
+def _check_decoded_size(
+    groups: list[list[int]], info: VideoInfo, resize_short: int, limits: DecodeLimits, window_s
+) -> None:
+    """Refuse a plan whose decoded frames would hold more memory than one request may."""
+    short, long = sorted((max(1, info.width), max(1, info.height)))
+    frame_bytes = resize_short * round(resize_short * long / short) * 3
+    frames = len({i for group in groups for i in group})
+    if frames * frame_bytes > limits.max_decoded_bytes:
+        raise TooManySegments(
+            f"window_s={window_s} needs {frames} decoded frames of this video (about "
+            f"{frames * frame_bytes / 2**20:.0f} MB), more than the "
+            f"{limits.max_decoded_bytes / 2**20:.0f} MB one request may hold; "
+            "choose a longer window"
+        )
+
+
 def classify(
     path: Path,
     classifier: Classifier,
@@ -224,7 +240,8 @@ def classify(
     """
     spec = classifier.spec
     started = time.perf_counter()
-    fps = probe(path, limits).fps
+    reported = probe(path, limits)
+    fps = reported.fps
     bounds: list[tuple[int, int]] = []
 
     def plan(total: int) -> list[list[int]]:
@@ -235,7 +252,10 @@ def classify(
                 f"{MAX_SEGMENTS}; choose a longer window"
             )
         whole = sample_indices(total, spec.frames)
-        return [whole] + [[a + i for i in sample_indices(b - a, spec.frames)] for a, b in bounds]
+        groups = [whole] + [[a + i for i in sample_indices(b - a, spec.frames)] for a, b in bounds]
+        if window_s:
+            _check_decoded_size(groups, reported, spec.resize_short, limits, window_s)
+        return groups
 
     groups, info = read_frame_groups(path, plan, spec.resize_short, limits)
     decoded = time.perf_counter()

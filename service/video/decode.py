@@ -42,6 +42,8 @@ class DecodeLimits:
     min_frames: int = 2
     # Below this a frame holds too little picture to recognise or restyle anything.
     min_side: int = 32
+    # Decoded frames one request may hold at once (segment mode picks 8 per window).
+    max_decoded_bytes: int = 512 * 2**20
 
 
 @dataclass(frozen=True)

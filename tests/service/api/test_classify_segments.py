@@ -85,3 +85,20 @@ def test_unseen_actions_are_flagged_not_confident(client: TestClient) -> None:
     }
     for name in flagged:
         assert verdicts[name]["top_label"] == "unknown"
+
+
+def test_a_window_needing_more_decoded_memory_than_allowed_is_refused(make_settings) -> None:
+    from service.app import create_app
+
+    video = (CLIPS / "kinetics_demo.mp4").read_bytes()
+    # 10 s at 340x256: windows of 2 s need 48 frames of ~200 KB each at 224 px, over 4 MB.
+    with TestClient(create_app(make_settings(max_decoded_mb=4))) as small:
+        refused = small.post(
+            "/classify?segments=true&window_s=2", files={"file": ("kinetics_demo.mp4", video)}
+        )
+        assert refused.status_code == 422, refused.text
+        body = refused.json()
+        assert body["code"] == "too_many_segments" and "MB one request may hold" in body["detail"]
+        # The whole-clip answer needs only its 8 frames: still served.
+        whole = small.post("/classify", files={"file": ("kinetics_demo.mp4", video)})
+        assert whole.status_code == 200, whole.text
