@@ -15,7 +15,7 @@ from training.export import sha256_of
 from training.loops.distillation import DistillOptions, run_distillation
 from training.models.student import student_small, student_tiny
 from training.styles.metrics import count_gmac
-from training.styles.pipeline import export_student
+from training.styles.pipeline import compare_on_training_frames, export_student
 
 EXPORTED = REPO_ROOT / "exported_models"
 SHIPPED_STYLES = ("vangogh", "ukiyoe", "monet", "cezanne")
@@ -96,6 +96,12 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
         "Gram style loss vs the painter's set (w 5.0); Adam 0.002, batch 2, random 32px crops"
     )
     assert training["teacher_vector_selection"] == "picked by hand"
+
+    kid = compare_on_training_frames(
+        "cezanne", [options.run_dir, tuned.run_dir], SHARED_DATA, options.cache_dir, limit=2
+    )
+    assert list(kid) == [str(options.run_dir), str(tuned.run_dir)]
+    assert all(np.isfinite(v) for v in kid.values())
 
 
 def test_tiny_student_trains_on_a_fixed_pair():

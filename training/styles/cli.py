@@ -92,6 +92,7 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     train.add_argument("--init-from", default="", help="a student last.pt to fine-tune from")
+    train.add_argument("--seed", type=int, default=0)
     _common(train)
     train.set_defaults(style_handler=_distill_train)
 
@@ -114,6 +115,13 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--write-manifest", action="store_true", help="store KID in the entries")
     _common(evaluate)
     evaluate.set_defaults(style_handler=_evaluate)
+    compare = sub.add_parser(
+        "compare", help="candidate students' KID on training-group frames (to choose among runs)"
+    )
+    compare.add_argument("--style", required=True)
+    compare.add_argument("run_dirs", nargs="+", type=Path)
+    _common(compare)
+    compare.set_defaults(style_handler=_compare)
     bundle = sub.add_parser("bundle", help="style training data as JPEGs, for another machine")
     bundle.add_argument("--dest", type=Path, required=True)
     _common(bundle)
@@ -204,6 +212,7 @@ def _distill_options(args: argparse.Namespace):  # -> DistillOptions
         time_budget_s=args.time_budget_s,
         device=args.device,
         init_from=args.init_from,
+        seed=args.seed,
         limit=args.limit,
     )
 
@@ -252,3 +261,11 @@ def _unbundle(args: argparse.Namespace) -> dict:
     from training.styles.bundle import read_bundle
 
     return {"data": str(read_bundle(args.bundle, args.cache_dir))}
+
+
+def _compare(args: argparse.Namespace) -> dict:
+    from training.styles.pipeline import compare_on_training_frames
+
+    return compare_on_training_frames(
+        args.style, args.run_dirs, args.data, args.cache_dir, args.limit
+    )

@@ -18,6 +18,7 @@ from training.loops.distillation import (
     DistillOptions,
     agreement,
     load_student,
+    stylise_batch,
     teacher_cache_name,
     teacher_pairs,
     teacher_record,
@@ -268,6 +269,29 @@ def _kid_summary(table: dict) -> dict:
             "nearest_painter": min(cols, key=cols.get),
         }
     return out
+
+
+def compare_on_training_frames(
+    style: str, run_dirs: list[Path], data_root: Path, cache_dir: Path, limit: int = 0
+) -> dict[str, float]:
+    """KID to the painter's set of each candidate student's output on training-group frames.
+
+    For choosing among runs without looking at the held-out frames that the reported KID uses.
+    """
+    picked = load_content(data_root, cache_dir, limit=limit).train_frames
+    features = _Features(cache_dir)
+    painters = features.painters(data_root, limit)
+    result = {}
+    for run_dir in run_dirs:
+        student, _ = load_student(run_dir / "last.pt")
+        outputs = stylise_batch(student, picked)
+        result[str(run_dir)] = round(
+            kernel_inception_distance(
+                features(f"candidate_{style}", outputs, False), painters[style]
+            ),
+            4,
+        )
+    return result
 
 
 def styles_figure(
