@@ -28,11 +28,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from training.loops.distillation import teacher_cache_file  # noqa: E402
 from training.styles.bundle import EFFNET_WEIGHTS  # noqa: E402
 from training.styles.data import STYLES  # noqa: E402
 
 RUNS = Path("runs/gpu")
 HELDOUT_DIR = "teacher_heldout"
+
+
+def _teacher(style: str) -> str:
+    """The CycleGAN checkpoint a style's student learns from."""
+    return str(RUNS / "cyclegan" / style / "last.pt")
 
 
 def _spawn(args: list[str], log: Path, env: dict) -> subprocess.Popen:
@@ -63,7 +69,7 @@ def _distill_args(opts: argparse.Namespace, style: str, budget_s: float) -> list
     return [
         "distill", "train", "--style", style, "--data", str(opts.bundle / "data"),
         "--cache-dir", str(opts.cache_dir), "--run-dir", str(RUNS / "students" / style),
-        "--teacher-checkpoint", str(RUNS / "cyclegan" / style / "last.pt"),
+        "--teacher-checkpoint", _teacher(style),
         "--device", opts.device, "--time-budget-s", f"{budget_s:.0f}",
         "--batch-size", str(opts.distill_batch), "--threads", str(opts.threads),
     ]  # fmt: skip
@@ -107,7 +113,7 @@ def train(opts: argparse.Namespace) -> dict:
     summary["cyclegan_rc"] = codes
 
     # Students, from whichever teachers finished.
-    ready = [s for s in opts.styles if (RUNS / "cyclegan" / s / "last.pt").exists()]
+    ready = [s for s in opts.styles if Path(_teacher(s)).exists()]
     budget = max(10.0, min(opts.distill_s, left() - opts.reserve_s))
     runs = {
         s: _spawn(_distill_args(opts, s, budget), logs / f"distill_{s}.log", env) for s in ready
@@ -124,7 +130,6 @@ def train(opts: argparse.Namespace) -> dict:
 
 def pack_style(opts: argparse.Namespace, style: str) -> dict:
     """One tar per style: student run, teacher record + last grid, teacher's held-out outputs."""
-    from training.loops.distillation import DistillOptions, teacher_cache_name
     from training.styles.bundle import write_heldout_outputs
 
     cyclegan, student = RUNS / "cyclegan" / style, RUNS / "students" / style
@@ -132,12 +137,7 @@ def pack_style(opts: argparse.Namespace, style: str) -> dict:
     for name, run in (("cyclegan", cyclegan), ("student", student)):
         path = run / "metrics.json"
         metrics[name] = json.loads(path.read_text()) if path.exists() else None
-    checkpoint = str(cyclegan / "last.pt")
-    options = DistillOptions(
-        style=style, data=Path(), run_dir=student, cache_dir=opts.cache_dir,
-        teacher_checkpoint=checkpoint,
-    )  # fmt: skip
-    cache = opts.cache_dir / teacher_cache_name(options)
+    cache = opts.cache_dir / teacher_cache_file(style, teacher_checkpoint=_teacher(style))
     if cache.exists():
         write_heldout_outputs(cache, student / HELDOUT_DIR)
     grids = sorted(cyclegan.glob("samples_epoch*.png"))
@@ -152,7 +152,6 @@ def pack_style(opts: argparse.Namespace, style: str) -> dict:
 
 def unpack(out: Path, cache_dir: Path) -> list[str]:
     """Here: runs under runs/gpu/, and an evaluation-only teacher cache per style."""
-    from training.loops.distillation import DistillOptions, teacher_cache_name
     from training.styles.bundle import read_heldout_outputs
 
     unpacked = []
@@ -162,11 +161,8 @@ def unpack(out: Path, cache_dir: Path) -> list[str]:
         style = tar_path.stem
         heldout = REPO / RUNS / "students" / style / HELDOUT_DIR
         if style in STYLES and heldout.exists():
-            options = DistillOptions(
-                style=style, data=Path(), run_dir=Path(), cache_dir=cache_dir,
-                teacher_checkpoint=str(RUNS / "cyclegan" / style / "last.pt"),
-            )  # fmt: skip
-            read_heldout_outputs(heldout, cache_dir / teacher_cache_name(options))
+            cache = cache_dir / teacher_cache_file(style, teacher_checkpoint=_teacher(style))
+            read_heldout_outputs(heldout, cache)
             unpacked.append(style)
     return unpacked
 

@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -168,8 +169,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
     tmp.replace(path)  # an interrupted save never corrupts the checkpoint a resume reads
 
 
-@dataclass
-class RunSetup:
+class RunSetup(NamedTuple):
     run_dir: Path
     spec: ClipSpec
     split: Split
@@ -191,14 +191,7 @@ def start_run(options: TrainOptions) -> RunSetup:
 
 def run_training(options: TrainOptions) -> dict:
     """Train (resuming from `run_dir/last.pt` when present) and return the final test metrics."""
-    setup = start_run(options)
-    run_dir, spec, split, labels, cache = (
-        setup.run_dir,
-        setup.spec,
-        setup.split,
-        setup.labels,
-        setup.cache,
-    )
+    run_dir, spec, split, labels, cache = start_run(options)
     train_set = _Indexed(
         ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed)
     )

@@ -78,13 +78,22 @@ class PairSet:
     teacher: ContentSet
 
 
-def teacher_cache_name(options: DistillOptions) -> str:
-    if options.teacher_checkpoint:
+def teacher_cache_file(
+    style: str, teacher_vector: str = "mean", teacher_checkpoint: str = "", limit: int = 0
+) -> str:
+    """File name of the cached teacher outputs for this style and teacher."""
+    if teacher_checkpoint:
         # runs/cyclegan/<run>/last.pt -> cyclegan-<run>: retraining that run needs a fresh cache.
-        spec = "cyclegan-" + Path(options.teacher_checkpoint).parent.name
+        spec = "cyclegan-" + Path(teacher_checkpoint).parent.name
     else:
-        spec = options.teacher_vector.replace(":", "-").replace("/", "-")
-    return f"teacher_{options.style}_{spec}_{options.limit}.npz"
+        spec = teacher_vector.replace(":", "-").replace("/", "-")
+    return f"teacher_{style}_{spec}_{limit}.npz"
+
+
+def teacher_cache_name(options: DistillOptions) -> str:
+    return teacher_cache_file(
+        options.style, options.teacher_vector, options.teacher_checkpoint, options.limit
+    )
 
 
 def teacher_record(options: DistillOptions) -> dict:

@@ -55,14 +55,7 @@ def _cached_features(model, dataset, views, path: Path, desc: str):
 
 
 def run_frozen_training(options: TrainOptions) -> dict:
-    setup = start_run(options)
-    run_dir, spec, split, labels, cache = (
-        setup.run_dir,
-        setup.spec,
-        setup.split,
-        setup.labels,
-        setup.cache,
-    )
+    run_dir, spec, split, labels, cache = start_run(options)
     model = build_model(options.model, len(labels))
 
     started = time.perf_counter()

@@ -19,7 +19,7 @@ from training.loops.distillation import (
     agreement,
     load_student,
     stylise_batch,
-    teacher_cache_name,
+    teacher_cache_file,
     teacher_pairs,
     teacher_record,
 )
@@ -242,16 +242,7 @@ def _teacher_cache(cache_dir: Path, entry: dict, limit: int) -> Path | None:
     spec, checkpoint = training.get("teacher_vector"), training.get("teacher_checkpoint")
     if not spec and not checkpoint:
         return None
-    options = DistillOptions(
-        style=entry["name"],
-        data=Path(),
-        run_dir=Path(),
-        cache_dir=cache_dir,
-        teacher_vector=spec or "mean",
-        teacher_checkpoint=checkpoint or "",
-        limit=limit,
-    )
-    path = cache_dir / teacher_cache_name(options)
+    path = cache_dir / teacher_cache_file(entry["name"], spec or "mean", checkpoint or "", limit)
     return path if path.exists() else None
 
 
