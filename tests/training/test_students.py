@@ -97,11 +97,18 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     )
     assert training["teacher_vector_selection"] == "picked by hand"
 
-    kid = compare_on_training_frames(
+    compared = compare_on_training_frames(
         "cezanne", [options.run_dir, tuned.run_dir], SHARED_DATA, options.cache_dir, limit=2
     )
-    assert list(kid) == [str(options.run_dir), str(tuned.run_dir)]
-    assert all(np.isfinite(v) for v in kid.values())
+    runs = compared["runs"]
+    assert list(runs) == [str(options.run_dir), str(tuned.run_dir)]
+    for run in runs.values():
+        assert set(run["by_painter"]) == {"vangogh", "ukiyoe", "monet", "cezanne"}
+        assert all(np.isfinite(v) for v in run["by_painter"].values())
+        assert run["kid"] == run["by_painter"]["cezanne"]
+        assert run["by_painter"][run["nearest"]] == min(run["by_painter"].values())
+        assert 0 < run["content_ssim"] <= 1
+    assert compared["chosen"] in runs
 
 
 def test_tiny_student_trains_on_a_fixed_pair():

@@ -81,6 +81,7 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int, default=4)
     train.add_argument("--crop", type=int, default=192)
     train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--w-pixel", type=float, default=1.0, help="L1 to the teacher's output")
     train.add_argument("--w-perceptual", type=float, default=0.01)
     train.add_argument("--w-style", type=float, default=0.0)
     train.add_argument(
@@ -204,6 +205,7 @@ def _distill_options(args: argparse.Namespace):  # -> DistillOptions
         batch_size=args.batch_size,
         crop=args.crop,
         lr=args.lr,
+        w_pixel=args.w_pixel,
         w_perceptual=args.w_perceptual,
         w_style=args.w_style,
         w_adversarial=args.w_adversarial,
