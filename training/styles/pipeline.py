@@ -246,6 +246,11 @@ def _teacher_cache(cache_dir: Path, entry: dict, limit: int) -> Path | None:
     return path if path.exists() else None
 
 
+def kid_cut_percent(output_kid: float, input_kid: float) -> float:
+    """How much stylising lowered the KID to a painter's set, in percent of the input's KID."""
+    return round(100 * (1 - output_kid / input_kid), 1)
+
+
 def _kid_summary(table: dict) -> dict:
     """Per style: KID cut vs the input frames, and whether its own painter is the nearest set."""
     out = {}
@@ -256,7 +261,7 @@ def _kid_summary(table: dict) -> dict:
         if name not in cols:
             continue
         out[row] = {
-            "kid_cut_percent": round(100 * (1 - cols[name] / table["input"][name]), 1),
+            "kid_cut_percent": kid_cut_percent(cols[name], table["input"][name]),
             "nearest_painter": min(cols, key=cols.get),
         }
     return out
@@ -302,7 +307,7 @@ def compare_on_training_frames(
         }
         runs[str(run_dir)] = {
             "kid": kid[style],
-            "kid_cut_percent": round(100 * (1 - kid[style] / input_kid), 1),
+            "kid_cut_percent": kid_cut_percent(kid[style], input_kid),
             "nearest": min(kid, key=kid.get),
             "content_ssim": round(content_ssim(outputs, picked), 4),
             "by_painter": kid,
