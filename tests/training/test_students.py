@@ -45,6 +45,7 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
         w_adversarial=0.1,
         threads=2,
         checkpoint_every=1,
+        keep_snapshots=True,
         time_limit_s=1e-9,
         limit=2,
     )
@@ -56,6 +57,9 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     assert {"pixel", "perceptual", "style", "adversarial", "critic"} <= set(result["losses"])
     saved = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert set(saved["critic"]) == {"net", "optimiser"}  # the critic resumes too
+    snapshots = sorted((tmp_path / "run" / "snapshots").iterdir())
+    assert [p.name for p in snapshots] == ["iter_000001.pt", "iter_000002.pt"]
+    assert torch.load(snapshots[0], weights_only=False)["iteration"] == 1
     assert 0 < result["heldout"]["ssim_vs_teacher"] <= 1
 
     out = tmp_path / "models"
@@ -75,6 +79,10 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     ):
         assert key in entry["metrics"]
     assert json.loads((out / "manifest.json").read_text())["styles"][0]["name"] == "cezanne"
+    snapshot = export_student(options, tmp_path / "from_snapshot", snapshots[0])["training"]
+    assert (
+        snapshot["iterations"] == 1 and "iteration 1 of a 2-iteration run" in snapshot["snapshot"]
+    )
 
     # A fine-tune from that run: its record tells both runs, and hand-written notes survive.
     manifest = json.loads((out / "manifest.json").read_text())
@@ -97,11 +105,12 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     )
     assert training["teacher_vector_selection"] == "picked by hand"
 
+    candidates = [options.run_dir, tuned.run_dir, snapshots[0]]
     compared = compare_on_training_frames(
-        "cezanne", [options.run_dir, tuned.run_dir], SHARED_DATA, options.cache_dir, limit=2
+        "cezanne", candidates, SHARED_DATA, options.cache_dir, limit=2
     )
     runs = compared["runs"]
-    assert list(runs) == [str(options.run_dir), str(tuned.run_dir)]
+    assert list(runs) == [str(c) for c in candidates]
     for run in runs.values():
         assert set(run["by_painter"]) == {"vangogh", "ukiyoe", "monet", "cezanne"}
         assert all(np.isfinite(v) for v in run["by_painter"].values())

@@ -15,6 +15,7 @@ cleanly at `time_limit_s`, so long runs can be cut into pieces on a shared CPU.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,9 @@ class DistillOptions:
     init_from: str = ""  # a student checkpoint to start from (fine-tuning with other losses)
     device: str = "cpu"
     checkpoint_every: int = 100
+    # Also keep every checkpoint as RUN_DIR/snapshots/iter_NNNNNN.pt: adversarial fine-tunes end
+    # at an arbitrary point of the critic game, so candidates along the run are compared.
+    keep_snapshots: bool = False
     limit: int = 0  # smoke runs: only this many photos / clips
     log: list = field(default_factory=list, repr=False)
 
@@ -334,6 +338,10 @@ def run_distillation(options: DistillOptions) -> dict:
                 {"iteration": iteration, "train_time_s": round(train_time, 1), **running}
             )
             save_checkpoint(last, student, optimiser, options, iteration, train_time, critic)
+            if options.keep_snapshots:
+                snapshot = options.run_dir / "snapshots" / f"iter_{iteration:06d}.pt"
+                snapshot.parent.mkdir(exist_ok=True)
+                shutil.copyfile(last, snapshot)
             history_path.write_text(json.dumps(history, indent=1))
         if out_of_time:
             break

@@ -94,12 +94,20 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     train.add_argument("--init-from", default="", help="a student last.pt to fine-tune from")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--keep-snapshots",
+        action="store_true",
+        help="keep every checkpoint in RUN_DIR/snapshots/, to compare them afterwards",
+    )
     _common(train)
     train.set_defaults(style_handler=_distill_train)
 
     export = sub.add_parser("export", help="student ONNX + thumbnail + metrics + manifest entry")
     export.add_argument("--style", required=True)
     export.add_argument("--run-dir", type=Path)
+    export.add_argument(
+        "--checkpoint", type=Path, help="one of the run's snapshots (default: RUN_DIR/last.pt)"
+    )
     export.add_argument("--out", type=Path, default=DEFAULT_OUT)
     _common(export)
     export.set_defaults(style_handler=_distill_export)
@@ -120,7 +128,9 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
         "compare", help="candidate students' KID on training-group frames (to choose among runs)"
     )
     compare.add_argument("--style", required=True)
-    compare.add_argument("run_dirs", nargs="+", type=Path)
+    compare.add_argument(
+        "candidates", nargs="+", type=Path, help="run folders (their last.pt) or checkpoint files"
+    )
     _common(compare)
     compare.set_defaults(style_handler=_compare)
     bundle = sub.add_parser("bundle", help="style training data as JPEGs, for another machine")
@@ -215,6 +225,7 @@ def _distill_options(args: argparse.Namespace):  # -> DistillOptions
         device=args.device,
         init_from=args.init_from,
         seed=args.seed,
+        keep_snapshots=args.keep_snapshots,
         limit=args.limit,
     )
 
@@ -228,7 +239,7 @@ def _distill_train(args: argparse.Namespace) -> dict:
 def _distill_export(args: argparse.Namespace) -> dict:
     from training.styles.pipeline import export_student
 
-    entry = export_student(_distill_options(args), args.out)
+    entry = export_student(_distill_options(args), args.out, args.checkpoint)
     return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
 
 
@@ -269,5 +280,5 @@ def _compare(args: argparse.Namespace) -> dict:
     from training.styles.pipeline import compare_on_training_frames
 
     return compare_on_training_frames(
-        args.style, args.run_dirs, args.data, args.cache_dir, args.limit
+        args.style, args.candidates, args.data, args.cache_dir, args.limit
     )

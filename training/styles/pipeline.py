@@ -159,9 +159,10 @@ def _with_earlier_notes(record: dict, manifest: dict, style: str) -> dict:
     return {**record, **notes}
 
 
-def export_student(options: DistillOptions, out_dir: Path) -> dict:
-    """ONNX + parity + thumbnail + held-out metrics + manifest entry for one trained student."""
-    student, state = load_student(options.run_dir / "last.pt")
+def export_student(options: DistillOptions, out_dir: Path, checkpoint: Path | None = None) -> dict:
+    """ONNX + parity + thumbnail + held-out metrics + manifest entry for one trained student:
+    the run's last.pt, or `checkpoint` (one of its snapshots)."""
+    student, state = load_student(checkpoint or options.run_dir / "last.pt")
     path = out_dir / STYLE_DIR / f"{options.style}.onnx"
     export_style_onnx(student, path)
     diff = parity(student, path)
@@ -189,6 +190,10 @@ def export_student(options: DistillOptions, out_dir: Path) -> dict:
     training = _with_earlier_notes(
         _training_record(options, state), read_manifest(out_dir), options.style
     )
+    if checkpoint:
+        training["snapshot"] = (
+            f"{checkpoint}: iteration {state['iteration']} of a {options.iterations}-iteration run"
+        )
     entry = style_entry(out_dir, options.style, student, metrics, training)
     write_style_entry(out_dir, entry)
     return entry
@@ -281,9 +286,11 @@ def content_ssim(outputs: np.ndarray, frames: np.ndarray) -> float:
 
 
 def compare_on_training_frames(
-    style: str, run_dirs: list[Path], data_root: Path, cache_dir: Path, limit: int = 0
+    style: str, candidates: list[Path], data_root: Path, cache_dir: Path, limit: int = 0
 ) -> dict:
     """Each candidate student's KID to every painter's set and its content SSIM, on training frames.
+
+    A candidate is a run folder (its last.pt) or a checkpoint file (a run's snapshot).
 
     For choosing among runs without looking at the held-out frames that the reported numbers use.
     `chosen`: among the runs whose output is nearest its own painter and cuts KID by at least
@@ -297,15 +304,15 @@ def compare_on_training_frames(
         features(f"train_frames_{limit}", picked), painters[style]
     )
     runs = {}
-    for run_dir in run_dirs:
-        student, _ = load_student(run_dir / "last.pt")
+    for candidate in candidates:
+        student, _ = load_student(candidate / "last.pt" if candidate.is_dir() else candidate)
         outputs = stylise_batch(student, picked)
         output_features = features(f"candidate_{style}", outputs, False)
         kid = {
             painter: round(kernel_inception_distance(output_features, reference), 4)
             for painter, reference in painters.items()
         }
-        runs[str(run_dir)] = {
+        runs[str(candidate)] = {
             "kid": kid[style],
             "kid_cut_percent": kid_cut_percent(kid[style], input_kid),
             "nearest": min(kid, key=kid.get),
