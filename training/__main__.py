@@ -4,7 +4,7 @@ python -m training train --model r2plus1d --data ../shared/data --run-dir runs/r
 python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
 python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
 python -m training report  # docs/models.md from exported_models/manifest.json
-python -m training eda ../shared/data --out reports/eda
+python -m training eda ../shared/data  # docs/eda/
 python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data  # thresholds only
 """
 
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     eda = commands.add_parser("eda", help="exploration report of a data root: PNGs + summary.json")
     eda.add_argument("data", type=Path)
-    eda.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "eda")
+    eda.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "eda")
     eda.add_argument("--classes", nargs="+")
     eda.add_argument("--max-clips-per-class", type=int, default=0)
 

@@ -67,27 +67,35 @@ def _plot_bars(values: dict[str, float], title: str, ylabel: str, path: Path) ->
 
 
 def _plot_durations(durations: dict[str, list[float]], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    longest = max((max(v) for v in durations.values() if v), default=1.0)
+    bins = np.linspace(0, longest, 25)
     for label, values in durations.items():
-        if values:
-            ax.hist(values, bins=20, alpha=0.6, label=label)
+        if values:  # outlines, so that nine classes stay readable on one axis
+            ax.hist(values, bins=bins, histtype="step", linewidth=1.5, label=label)
     ax.set_xlabel("clip duration (s)")
     ax.set_ylabel("clips")
     ax.set_title("Clip durations (video clips)")
-    ax.legend()
+    ax.legend(fontsize="small", ncols=2)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
 def _plot_histograms(histograms: dict[str, np.ndarray], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(histograms), figsize=(3.5 * len(histograms), 3), squeeze=False)
+    columns = min(3, len(histograms))
+    rows = -(-len(histograms) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(3.5 * columns, 2.6 * rows), squeeze=False, sharey=True
+    )
     centres = np.arange(32) * 8 + 4
-    for ax, (label, histogram) in zip(axes[0], histograms.items(), strict=True):
+    for ax, (label, histogram) in zip(axes.flat, histograms.items(), strict=False):
         for channel, colour in enumerate(("red", "green", "blue")):
             ax.plot(centres, histogram[channel], color=colour)
         ax.set_title(label)
         ax.set_xlabel("intensity")
+    for ax in list(axes.flat)[len(histograms) :]:
+        ax.set_visible(False)
     fig.suptitle("Mean RGB histogram per class")
     fig.tight_layout()
     fig.savefig(path, dpi=80)

@@ -86,7 +86,8 @@ class ClassifierMetrics(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     top1: float | None = None
-    per_class: dict[str, float] = Field(default_factory=dict)
+    # None: no held-out clip of that class (a smoke run, or a class too small to hold any out)
+    per_class: dict[str, float | None] = Field(default_factory=dict)
     params: int | None = None
     file_size_bytes: int | None = None
     training_time_s: float | None = None

@@ -54,14 +54,26 @@ def test_class_subset_and_unknown_class(fake_ucf: Path) -> None:
         discover_clips(fake_ucf.parent, classes=["YoYo", "Skiing"])
 
 
-def test_shared_data_reads_both_layouts() -> None:
+NEW_CLASSES = ("Archery", "BasketballDunk", "HorseRace", "PlayingPiano", "PlayingViolin", "Surfing")
+
+
+def test_shared_data_reads_every_layout_and_codec() -> None:
     clips = discover_clips(SHARED_DATA)
     by_label = {label: [c for c in clips if c.label == label] for label in {c.label for c in clips}}
-    assert set(by_label) == {"YoYo", "Punch", "ApplyEyeMakeup"}
+    assert set(by_label) == {"YoYo", "Punch", "ApplyEyeMakeup", *NEW_CLASSES}
     assert len(by_label["YoYo"]) == 101 and len(by_label["Punch"]) == 25
     assert len(by_label["ApplyEyeMakeup"]) == 125
     assert {c.kind for c in by_label["ApplyEyeMakeup"]} == {"frames"}
+    for label in NEW_CLASSES:  # re-encoded MP4s of groups g08-g25
+        assert 72 <= len(by_label[label]) <= 90
+        assert {c.path.suffix for c in by_label[label]} == {".mp4"}
+        assert min(c.group for c in by_label[label]) == f"{label}/g08"
     split = split_by_group(clips)
     # ApplyEyeMakeup's subsets file (subset 2 = official test) decides its test clips
     assert sum(c.label == "ApplyEyeMakeup" for c in split.test) == 44
+    # the six re-encoded classes hold out their lowest groups, as UCF101's official split would
+    assert {c.group for c in split.test if c.label == "Archery"} == {
+        f"Archery/g{g:02d}" for g in range(8, 14)
+    }
     assert not _groups(split.train) & _groups(split.test)
+    assert not _groups(split.train) & _groups(split.val)
