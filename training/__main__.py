@@ -4,6 +4,7 @@ python -m training train --model r2plus1d --data ../shared/data --run-dir runs/r
 python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
 python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
 python -m training report  # docs/models.md from exported_models/manifest.json
+python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training eda ../shared/data  # docs/eda/
 python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data  # thresholds only
 """
@@ -66,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     open_set.add_argument("--out", type=Path, default=REPO_ROOT / "exported_models")
     open_set.add_argument("--name", help="model name in the manifest (default: the family)")
 
+    codec = commands.add_parser(
+        "codec-check", help="held-out top-1 of exported classifiers as stored and re-encoded"
+    )
+    codec.add_argument("--data", type=Path, required=True)
+    codec.add_argument("--models", type=Path, default=REPO_ROOT / "exported_models")
+    codec.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "transcoded")
+    codec.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
+
     eda = commands.add_parser("eda", help="exploration report of a data root: PNGs + summary.json")
     eda.add_argument("data", type=Path)
     eda.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "eda")
@@ -119,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.export import update_open_set
 
         result = update_open_set(args.run_dir, args.out, args.data, args.name)
+    elif args.command == "codec-check":
+        from training.codec_check import check_codecs
+
+        result = check_codecs(args.models, args.data, args.cache_dir, args.name)
     elif args.command == "eda":
         from training.eda import run_eda
 

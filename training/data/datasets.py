@@ -33,7 +33,7 @@ def random_crop_flip(frames: np.ndarray, crop: int, rng: random.Random) -> np.nd
     for frame in frames:
         patch = cv2.resize(frame[top : top + side, left : left + side], (crop, crop))
         out.append(patch[:, ::-1] if flip else patch)
-    return colour_jitter(np.stack(out), rng)
+    return codec_jitter(colour_jitter(np.stack(out), rng), rng)
 
 
 def colour_jitter(frames: np.ndarray, rng: random.Random, strength: float = 0.25) -> np.ndarray:
@@ -46,6 +46,29 @@ def colour_jitter(frames: np.ndarray, rng: random.Random, strength: float = 0.25
     x = frames.astype(np.float32)
     x = (x - x.mean()) * contrast + x.mean() + brightness
     return np.clip(x * gains, 0, 255).astype(np.uint8)
+
+
+def codec_jitter(frames: np.ndarray, rng: random.Random) -> np.ndarray:
+    """Re-compress a clip's frames at a random strength, so that compression is never a cue.
+
+    The data mixes codecs by class (H.264 CRF 30 for six classes, XviD for two, JPEG frames for
+    one) and users upload anything: one random JPEG quality and softening per clip, applied to
+    most clips, covers the blocking and blur of any of them.
+    """
+    if rng.random() < 0.2:
+        return frames
+    quality = rng.randint(20, 90)
+    soften = rng.uniform(0.5, 1.0) if rng.random() < 0.5 else 1.0
+    height, width = frames.shape[1:3]
+    out = []
+    for frame in frames:
+        if soften < 1.0:  # a lower bit rate loses fine detail first
+            small = cv2.resize(frame, (max(8, int(width * soften)), max(8, int(height * soften))))
+            frame = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        bgr = np.ascontiguousarray(frame[..., ::-1])  # JPEG's luma weights assume BGR order
+        ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        out.append(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1] if ok else frame)
+    return np.stack(out)
 
 
 class ClipDataset(Dataset):
