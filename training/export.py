@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input
 from training.data.clip_cache import ClipCache
 from training.data.datasets import ClipDataset
-from training.data.ucf101 import VIDEO_SUFFIXES, Split
+from training.data.ucf101 import VIDEO_SUFFIXES, Split, describe_clips
 from training.loops.classification import TrainOptions, load_checkpoint, prepare_split
 from training.models.registry import get_family
 from training.open_set import (
@@ -236,7 +237,7 @@ def export_classifier(
             "onnx_parity_max_abs_diff": parity,
         },
         "training": {
-            "data": "UCF101 in ../shared/data: YoYo, Punch as AVI; ApplyEyeMakeup as frame folders",
+            "data": describe_clips(Path(data), split.train + split.val + split.test),
             "classes": state["config"]["labels"],
             "split": metrics["split"],
             "test_groups": metrics["test_groups"],
@@ -245,6 +246,8 @@ def export_classifier(
             "epochs": options["epochs"],
             "best_epoch": metrics["best_epoch"],
             "seed": options["seed"],
+            "device": options.get("device", "cpu"),
+            "cpu_cores": os.cpu_count(),
             "opset": OPSET,
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },

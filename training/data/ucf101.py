@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +150,17 @@ def discover_clips(root: Path, classes: list[str] | None = None) -> list[ClipRec
     if not records:
         raise ValueError(f"no clips found under {root}")
     return records
+
+
+def describe_clips(root: Path, clips: list[ClipRecord]) -> str:
+    """One line on what a model was trained from, e.g. for its manifest entry."""
+    classes = sorted({c.label for c in clips})
+    suffixes = Counter(c.path.suffix.lower() for c in clips if c.kind == "video")
+    folders = sum(c.kind == "frames" for c in clips)
+    parts = [f"{n} {suffix} videos" for suffix, n in sorted(suffixes.items())]
+    if folders:
+        parts.append(f"{folders} frame folders")
+    return f"{len(classes)} classes from {root}: {len(clips)} clips ({', '.join(parts)})"
 
 
 def _take_groups(groups: list[str], fraction: float, minimum: int = 1) -> set[str]:
