@@ -1,0 +1,195 @@
+"""The `actionstyle` command: classify a clip, restyle a clip or a folder, list the models.
+
+actionstyle classify clip.mp4 --segments
+actionstyle stylize clip.mp4 --style vangogh -o out.mp4
+actionstyle stylize clips/ --style monet -o out/ --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from actionstyle_client.batch import FolderRun, plan_folder
+from actionstyle_client.client import DEFAULT_URL, KEY_VARIABLE, URL_VARIABLE, Client
+from actionstyle_client.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    ActionStyleError,
+    Conflict,
+    NotFound,
+)
+from actionstyle_client.output import ProgressBar, classify_table, models_table
+from actionstyle_client.retry import RetryPolicy
+
+EPILOG = f"""\
+exit status:
+  0    done
+  1    the server refused the request (a bad file or parameter, an unknown model, style or
+       job, no valid API key), or a job failed or was cancelled
+  2    usage: bad arguments, or a local file or folder that does not exist
+  3    the service is unreachable or unavailable (no connection, 503 or another 5xx, or
+       still 429 after the retries)
+  130  interrupted (Ctrl-C); the jobs in flight were cancelled
+
+environment:
+  {URL_VARIABLE}      the service (default {DEFAULT_URL}); --url wins
+  {KEY_VARIABLE}  the API key, when the service has keys; --api-key wins
+"""
+
+
+class UsageError(Exception):
+    """A command line that cannot work, found before anything is sent."""
+
+
+def _say(message: str) -> None:
+    print(f"actionstyle: {message}", file=sys.stderr, flush=True)
+
+
+def make_client(args: argparse.Namespace, retries: int | None = None) -> Client:
+    attempts = 1 + (args.retries if retries is None else retries)
+    return Client(args.url, args.api_key, retry=RetryPolicy(attempts=attempts))
+
+
+def cmd_classify(client: Client, args: argparse.Namespace) -> int:
+    result = client.classify(args.file, args.model, args.top_k, args.segments, args.window_s)
+    print(
+        json.dumps(result.to_json(), indent=2) if args.json else classify_table(result, args.file)
+    )
+    return EXIT_OK
+
+
+def cmd_models(client: Client, args: argparse.Namespace) -> int:
+    info = client.models()
+    print(json.dumps(info.to_json(), indent=2) if args.json else models_table(info))
+    return EXIT_OK
+
+
+def cancel_jobs(args: argparse.Namespace, job_ids: Iterable[str]) -> None:
+    """Cancel on a fresh connection (the interrupted one may be mid-request); Ctrl-C ignored."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with make_client(args, retries=1) as client:
+            for job_id in job_ids:
+                try:
+                    client.jobs.cancel(job_id)
+                    _say(f"job {job_id} cancelled")
+                except (Conflict, NotFound):
+                    pass  # finished meanwhile, or expired: nothing left to stop
+                except ActionStyleError as exc:
+                    _say(f"could not cancel job {job_id}: {exc}")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stylize_one(client: Client, args: argparse.Namespace) -> int:
+    src: Path = args.source
+    dest: Path = args.output or Path(f"{src.stem}.{args.style or 'painting'}.mp4")
+    if dest.is_dir():
+        dest = dest / f"{src.stem}.mp4"
+    job = client.stylize(src, style=args.style, style_image=args.style_image)
+    _say(f"job {job.id} queued")
+    bar = ProgressBar(src.name)
+    try:
+        try:
+            job.wait(progress=bar)
+        finally:
+            bar.done()
+        job.download(dest)
+    except KeyboardInterrupt:
+        cancel_jobs(args, [job.id])
+        return EXIT_INTERRUPTED
+    print(dest)
+    return EXIT_OK
+
+
+def _stylize_folder(client: Client, args: argparse.Namespace) -> int:
+    if args.output is None or args.output.is_file():
+        raise UsageError("a folder of clips needs -o OUT_FOLDER")
+    try:
+        plan = plan_folder(args.source, args.output)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    for clip in plan.skipped:
+        _say(f"{clip.name}: already done, skipped")
+    run = FolderRun(client, plan, args.style, args.style_image, in_flight=args.jobs)
+    try:
+        report = run.run(log=_say)
+    except KeyboardInterrupt:
+        cancel_jobs(args, list(run.in_flight_jobs))
+        return EXIT_INTERRUPTED
+    _say(f"{len(report.done)} done, {len(plan.skipped)} skipped, {len(report.failed)} failed")
+    return EXIT_REFUSED if report.failed else EXIT_OK
+
+
+def cmd_stylize(client: Client, args: argparse.Namespace) -> int:
+    if (args.style is None) == (args.style_image is None):
+        raise UsageError("give one of --style NAME or --style-image PAINTING")
+    if args.source.is_dir():
+        return _stylize_folder(client, args)
+    return _stylize_one(client, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="actionstyle",
+        description="Classify actions in video clips and restyle clips (the actionstyle service).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", help=f"the service (default: ${URL_VARIABLE} or {DEFAULT_URL})")
+    parser.add_argument("--api-key", help=f"the API key (default: ${KEY_VARIABLE})")
+    parser.add_argument(
+        "--retries", type=int, default=4, help="retries on 429, 503 and lost connections (4)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    classify = commands.add_parser("classify", help="recognise the action in a clip")
+    classify.add_argument("file", help="the video (AVI, MP4, MOV, MPEG)")
+    classify.add_argument("--model", help="a classifier from `actionstyle models`")
+    classify.add_argument("--top-k", type=int, help="labels to show (server default 5)")
+    classify.add_argument("--segments", action="store_true", help="also answer per time window")
+    classify.add_argument("--window-s", type=float, help="window length for --segments (2)")
+    classify.add_argument("--json", action="store_true", help="print the answer as JSON")
+    classify.set_defaults(func=cmd_classify)
+
+    stylize = commands.add_parser("stylize", help="restyle a clip, or every clip of a folder")
+    stylize.add_argument("source", type=Path, help="a video, or a folder of videos")
+    stylize.add_argument("--style", help="a style name from `actionstyle models`")
+    stylize.add_argument("--style-image", type=Path, help="your own painting as the style")
+    stylize.add_argument(
+        "-o", "--output", type=Path, help="the MP4 to write (a folder for a folder of clips)"
+    )
+    stylize.add_argument(
+        "--jobs", type=int, default=2, help="folder: jobs in flight at once (default 2)"
+    )
+    stylize.set_defaults(func=cmd_stylize)
+
+    models = commands.add_parser("models", help="list the classifiers and styles")
+    models.add_argument("--json", action="store_true", help="print the answer as JSON")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.retries < 0 or getattr(args, "jobs", 1) < 1:
+        parser.error("--retries must be 0 or more, --jobs 1 or more")
+    try:
+        with make_client(args) as client:
+            return args.func(client, args)
+    except (UsageError, FileNotFoundError) as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    except ActionStyleError as exc:
+        _say(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

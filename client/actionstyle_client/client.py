@@ -1,0 +1,235 @@
+"""The synchronous Python client: classify a clip, restyle one as a job, follow and fetch jobs.
+
+    with Client("http://127.0.0.1:8000", api_key="...") as client:
+        print(client.classify("clip.mp4").top_label)
+        client.stylize("clip.mp4", style="vangogh").wait(progress=print).download("out.mp4")
+
+The URL and key default to ACTIONSTYLE_URL and ACTIONSTYLE_API_KEY. Uploads are streamed from
+disk in chunks (a 200 MB clip is never held in memory) and reopened for each retry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from actionstyle_client.errors import JobFailed, JobTimeout, ServiceUnreachable
+from actionstyle_client.models import ClassifyResult, JobCreated, JobStatus, ModelsInfo
+from actionstyle_client.retry import DROPPED, RetryPolicy, Sleep, send_with_retries
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+URL_VARIABLE, KEY_VARIABLE = "ACTIONSTYLE_URL", "ACTIONSTYLE_API_KEY"
+API_KEY_HEADER = "X-API-Key"
+# Reading an answer may take long: the server decodes and classifies a whole upload first.
+DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+_CHUNK = 1024 * 1024
+
+Progress = Callable[[JobStatus], None]
+
+
+class Client:
+    """One connection pool to one service; close it (or use `with`) when done."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get(URL_VARIABLE) or DEFAULT_URL).rstrip("/")
+        key = api_key if api_key is not None else os.environ.get(KEY_VARIABLE, "")
+        headers = {API_KEY_HEADER: key} if key else {}
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.jobs = Jobs(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def classify(
+        self,
+        path: str | os.PathLike[str],
+        model: str | None = None,
+        top_k: int | None = None,
+        segments: bool = False,
+        window_s: float | None = None,
+    ) -> ClassifyResult:
+        """Recognise the action in a clip; `top_k` None takes the server's default (5)."""
+        params: dict[str, Any] = {"segments": "true" if segments else "false"}
+        optional = {"model": model, "top_k": top_k, "window_s": window_s}
+        params |= {name: value for name, value in optional.items() if value is not None}
+        # Classifying changes nothing on the server, so a dropped connection is retried.
+        response = self._upload("/classify", {"file": Path(path)}, {}, params, idempotent=True)
+        return ClassifyResult.from_json(response.json())
+
+    def stylize(
+        self,
+        path: str | os.PathLike[str],
+        style: str | None = None,
+        style_image: str | os.PathLike[str] | None = None,
+    ) -> Job:
+        """Queue a clip to be restyled with a named style or your own painting; returns its Job."""
+        if (style is None) == (style_image is None):
+            raise ValueError("give exactly one of style= or style_image=")
+        files = {"file": Path(path)}
+        if style_image is not None:
+            files["style_image"] = Path(style_image)
+        data = {"style": style} if style is not None else {}
+        # Not idempotent: a POST repeated after a dropped answer could queue the job twice.
+        response = self._upload("/stylize", files, data, {}, idempotent=False)
+        return Job(self, JobCreated.from_json(response.json()).job_id)
+
+    def models(self) -> ModelsInfo:
+        """The installed classifiers (with their metrics) and styles."""
+        return ModelsInfo.from_json(self._request("GET", "/models").json())
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """An idempotent call without a body (GET, DELETE), read whole."""
+        return send_with_retries(
+            self._http,
+            lambda: self._http.build_request(method, url, **kwargs),
+            self.retry,
+            idempotent=True,
+            sleep=self._sleep,
+        )
+
+    def _upload(
+        self,
+        url: str,
+        files: Mapping[str, Path],
+        data: Mapping[str, str],
+        params: Mapping[str, Any],
+        *,
+        idempotent: bool,
+    ) -> httpx.Response:
+        """POST multipart files streamed from disk; each try reopens them from the start."""
+        for path in files.values():
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file: {path}")
+        opened: list[IO[bytes]] = []
+
+        def build() -> httpx.Request:
+            _close_all(opened)
+            handles = {}
+            for field, path in files.items():
+                handle = path.open("rb")
+                opened.append(handle)
+                handles[field] = (path.name, handle, "application/octet-stream")
+            return self._http.build_request("POST", url, params=params, data=data, files=handles)
+
+        try:
+            return send_with_retries(
+                self._http, build, self.retry, idempotent=idempotent, sleep=self._sleep
+            )
+        finally:
+            _close_all(opened)
+
+    def _download(self, url: str, dest: Path) -> Path:
+        """Stream a GET to `dest` through `dest.part`; a dropped transfer resumes by Range."""
+        part = dest.with_name(dest.name + ".part")
+        part.unlink(missing_ok=True)
+        attempt = 0
+        while True:
+            attempt += 1
+            have = part.stat().st_size if part.exists() else 0
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            response = send_with_retries(
+                self._http,
+                lambda: self._http.build_request("GET", url, headers=headers),  # noqa: B023
+                self.retry,
+                idempotent=True,
+                stream=True,
+                sleep=self._sleep,
+            )
+            try:
+                mode = "ab" if response.status_code == 206 else "wb"
+                with response, part.open(mode) as out:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        out.write(chunk)
+            except DROPPED as exc:
+                if attempt >= self.retry.attempts:
+                    raise ServiceUnreachable(f"the download of {url} broke: {exc!r}") from exc
+                self._sleep(self.retry.backoff(attempt))
+                continue
+            return part.replace(dest)
+
+
+class Jobs:
+    """Stylize jobs by id: `client.jobs.get(id)`, `.cancel(id)`, `.job(id)` for a handle."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get(self, job_id: str) -> JobStatus:
+        return JobStatus.from_json(self._client._request("GET", f"/jobs/{job_id}").json())
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Cancel a queued or running job (409 Conflict if it has already finished)."""
+        return JobStatus.from_json(self._client._request("DELETE", f"/jobs/{job_id}").json())
+
+    def job(self, job_id: str) -> Job:
+        return Job(self._client, job_id)
+
+
+class Job:
+    """A handle on one stylize job: follow it, cancel it, download its MP4."""
+
+    def __init__(self, client: Client, job_id: str) -> None:
+        self._client, self.id = client, job_id
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r})"
+
+    def status(self) -> JobStatus:
+        return self._client.jobs.get(self.id)
+
+    def cancel(self) -> JobStatus:
+        return self._client.jobs.cancel(self.id)
+
+    def wait(
+        self, progress: Progress | None = None, poll_s: float = 0.5, timeout_s: float | None = None
+    ) -> Job:
+        """Poll until the job ends, calling `progress(status)` on each poll; returns self.
+
+        Raises JobFailed when it failed or was cancelled, JobTimeout after `timeout_s`.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            status = self.status()
+            if progress is not None:
+                progress(status)
+            if status.state.finished:
+                if status.state != "succeeded":
+                    raise JobFailed(status)
+                return self
+            if deadline is not None and time.monotonic() >= deadline:
+                raise JobTimeout(f"job {self.id} still {status.state.value} after {timeout_s} s")
+            self._client._sleep(poll_s)
+
+    def download(self, dest: str | os.PathLike[str]) -> Path:
+        """Save the stylised MP4 at `dest` (written whole or not at all); returns the path."""
+        return self._client._download(f"/jobs/{self.id}/result", Path(dest))
+
+
+def _close_all(handles: list[IO[bytes]]) -> None:
+    for handle in handles:
+        handle.close()
+    handles.clear()

@@ -1,0 +1,204 @@
+"""Typed answers of the service: one dataclass per schema of openapi.yaml that the client reads.
+
+    result = ClassifyResult.from_json(response.json())   # nested objects become dataclasses too
+
+Each class names its schema in `SCHEMA`; a test holds the fields to openapi.yaml. Unknown fields
+the server may add later are ignored, so an older client keeps working against a newer server.
+Manifest internals (a classifier's input spec, metrics, training notes) stay plain dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Self, TypeVar, Union, get_args, get_origin, get_type_hints
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
+
+
+T = TypeVar("T")
+
+
+def _convert(kind: Any, value: Any) -> Any:
+    """`value` (decoded JSON) as `kind`: dataclasses, lists of them, optionals, enums, datetimes."""
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = [arg for arg in get_args(kind) if arg is not type(None)]
+        return None if value is None else _convert(options[0], value)
+    if origin is list:
+        (item,) = get_args(kind)
+        return [_convert(item, element) for element in value]
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value)
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if kind is float and isinstance(value, int):
+        return float(value)
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return kind(value)
+    return value
+
+
+def _build(cls: type[T], data: dict[str, Any]) -> T:
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: _convert(hints[k], v) for k, v in data.items() if k in known})
+
+
+class _FromJson:
+    SCHEMA: ClassVar[str]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        return _build(cls, data)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 text), e.g. for `--json` output."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, datetime):
+                return value.isoformat()
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        return plain(dataclasses.asdict(self))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Prediction(_FromJson):
+    SCHEMA: ClassVar[str] = "Prediction"
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class VideoSummary(_FromJson):
+    SCHEMA: ClassVar[str] = "VideoSummary"
+    duration_s: float
+    fps: float
+    frames: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Timings(_FromJson):
+    SCHEMA: ClassVar[str] = "Timings"
+    decode: float
+    inference: float
+    total: float
+
+
+@dataclass(frozen=True)
+class Segment(_FromJson):
+    SCHEMA: ClassVar[str] = "Segment"
+    start_s: float
+    end_s: float
+    predictions: list[Prediction]
+    confident: bool
+    top_label: str
+    ood_distance: float | None = None
+
+
+@dataclass(frozen=True)
+class ClassifyResult(_FromJson):
+    SCHEMA: ClassVar[str] = "ClassifyResponse"
+    model: str
+    predictions: list[Prediction]
+    confident: bool
+    top_label: str
+    video: VideoSummary
+    timings_ms: Timings
+    ood_distance: float | None = None
+    segments: list[Segment] | None = None
+
+
+@dataclass(frozen=True)
+class JobCreated(_FromJson):
+    SCHEMA: ClassVar[str] = "JobCreated"
+    job_id: str
+    status_url: str
+    result_url: str
+
+
+@dataclass(frozen=True)
+class JobStatus(_FromJson):
+    SCHEMA: ClassVar[str] = "JobStatus"
+    job_id: str
+    state: JobState
+    style: str
+    progress: float
+    frames_done: int
+    frames_total: int
+    eta_s: float | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ClassifierEntry(_FromJson):
+    SCHEMA: ClassVar[str] = "ClassifierEntry"
+    name: str
+    family: str
+    display_name: str
+    file: str
+    sha256: str
+    input_name: str
+    output_name: str
+    input: dict[str, Any]
+    labels: list[str]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    open_set: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class StyleSummary(_FromJson):
+    SCHEMA: ClassVar[str] = "StyleSummary"
+    name: str
+    display_name: str
+    kind: str
+    thumbnail_url: str | None
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelsInfo(_FromJson):
+    SCHEMA: ClassVar[str] = "ModelsResponse"
+    default_classifier: str
+    classifiers: list[ClassifierEntry]
+    styles: list[StyleSummary]
+    custom_style: bool
+
+
+# Every answer type, for the contract test against openapi.yaml.
+RESULT_TYPES: tuple[type[_FromJson], ...] = (
+    Prediction,
+    VideoSummary,
+    Timings,
+    Segment,
+    ClassifyResult,
+    JobCreated,
+    JobStatus,
+    ClassifierEntry,
+    StyleSummary,
+    ModelsInfo,
+)

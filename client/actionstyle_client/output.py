@@ -1,0 +1,134 @@
+"""What the command line prints: result tables on stdout, a job's progress bar on stderr.
+
+    print(classify_table(result, "clip.mp4"))
+    bar = ProgressBar("clip.mp4"); job.wait(progress=bar); bar.done()
+
+Plain text only (no terminal library): on a terminal the bar redraws one line with `\\r`; in a
+log or a pipe it prints a line at each state change and every 10 %.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from actionstyle_client.models import ClassifyResult, JobStatus, ModelsInfo, Prediction
+
+BAR_WIDTH = 28
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell; numbers (cells starting with a digit) right-aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            c.rjust(w) if c[:1].isdigit() else c.ljust(w)
+            for c, w in zip(cells, widths, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _top(predictions: list[Prediction]) -> str:
+    return f"{predictions[0].score:.3f}" if predictions else ""
+
+
+def classify_table(result: ClassifyResult, name: str) -> str:
+    video = result.video
+    lines = [
+        f"{name}: {result.top_label}"
+        + ("" if result.confident else " (not confident: unlike any action the model knows)"),
+        f"model {result.model}; {video.frames} frames, {video.duration_s:.1f} s, "
+        f"{video.width}x{video.height}; {result.timings_ms.total:.0f} ms",
+        "",
+        table(["label", "score"], [[p.label, f"{p.score:.3f}"] for p in result.predictions]),
+    ]
+    if result.segments is not None:
+        rows = [
+            [f"{s.start_s:.1f}", f"{s.end_s:.1f}", s.top_label, _top(s.predictions)]
+            + ["yes" if s.confident else "no"]
+            for s in result.segments
+        ]
+        lines += ["", table(["start_s", "end_s", "label", "score", "confident"], rows)]
+    return "\n".join(lines)
+
+
+def models_table(info: ModelsInfo) -> str:
+    classifiers = [
+        [
+            c.name + (" (default)" if c.name == info.default_classifier else ""),
+            c.family,
+            str(len(c.labels)),
+            "" if c.metrics.get("top1") is None else f"{c.metrics['top1']:.3f}",
+        ]
+        for c in info.classifiers
+    ]
+    styles = [[s.name, s.kind, s.display_name] for s in info.styles]
+    custom = "yes" if info.custom_style else "no"
+    return "\n".join(
+        [
+            table(["classifier", "family", "labels", "top1"], classifiers),
+            "",
+            table(["style", "kind", "display name"], styles),
+            "",
+            f"your own painting as style (--style-image): {custom}",
+        ]
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """`0:07`, `12:30`, `1:02:03`."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def eta_s(status: JobStatus, now: datetime | None = None) -> float | None:
+    """The server's estimate; else one from the progress so far; None before any progress."""
+    if status.eta_s is not None:
+        return status.eta_s
+    if status.started_at is None or not 0 < status.progress < 1:
+        return None
+    elapsed = ((now or datetime.now(UTC)) - status.started_at).total_seconds()
+    return elapsed * (1 - status.progress) / status.progress
+
+
+def progress_line(label: str, status: JobStatus) -> str:
+    filled = round(status.progress * BAR_WIDTH)
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    frames = f"{status.frames_done}/{status.frames_total} frames" if status.frames_total else ""
+    eta = eta_s(status)
+    left = f"ETA {format_duration(eta)}" if eta is not None and status.state == "running" else ""
+    parts = [label, f"[{bar}]", f"{status.progress * 100:3.0f}%", frames, left, status.state.value]
+    return "  ".join(part for part in parts if part)
+
+
+class ProgressBar:
+    """A `progress` callback for `Job.wait` that draws on stderr."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label, self.stream = label, stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._shown: tuple[str, int] | None = None
+        self._width = 0
+
+    def __call__(self, status: JobStatus) -> None:
+        line = progress_line(self.label, status)
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            step = (status.state.value, int(status.progress * 10))
+            if step == self._shown:
+                return
+            self._shown = step
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
