@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from service.inference.manifest import load_manifest
+from service.contract.manifest import load_manifest
 from service.inference.styles import StyleEngines
 from service.inference.temporal import FlowSmoother, SmoothingOptions, warping_error
 from service.video.decode import iter_frames

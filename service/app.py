@@ -14,8 +14,8 @@ from fastapi import Depends, FastAPI
 
 from service.api import classify, health, jobs, metrics, models, stylize, web
 from service.api.auth import ApiKeyRequired, TooManyJobs, limit_new_jobs, require_api_key
+from service.contract.manifest import ManifestError, ModelsMissing
 from service.errors import install_error_handlers, problem_responses
-from service.inference.manifest import ManifestError, ModelsMissing
 from service.inference.registry import load_registry
 from service.jobs.queue import JobQueue
 from service.observability.logs import configure_logging

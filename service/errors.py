@@ -21,8 +21,8 @@ from starlette.routing import Match
 
 from service.api.auth import ApiKeyRequired, TooManyJobs
 from service.api.ranges import RangeNotSatisfiable
+from service.contract.manifest import ModelsMissing
 from service.inference.classifier import InvalidTopK, TooManySegments
-from service.inference.manifest import ModelsMissing
 from service.inference.registry import UnknownModel
 from service.inference.styles import NoThumbnail, UnknownStyle
 from service.jobs.queue import (

@@ -22,11 +22,11 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
+from service.contract.manifest import load_manifest_content, upsert_classifier
 from service.video.decode import DecodeLimits, probe, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input, resize_short_side, sample_indices
 from training.data.clip_cache import read_frame_folder
 from training.data.ucf101 import ClipRecord, discover_clips, split_by_group
-from training.export import read_manifest, write_manifest_entry
 
 
 @dataclass(frozen=True)
@@ -104,47 +104,44 @@ def _top1(session: ort.InferenceSession, inputs: list[np.ndarray], targets: list
     return float(np.mean(np.array(predicted) == np.array(targets)))
 
 
-def held_out_clips(data: Path, entry: dict) -> list[ClipRecord]:
-    """The model's test clips: its split, rebuilt, checked against the groups it recorded."""
-    split = split_by_group(discover_clips(data, entry["labels"]))
-    recorded = set(entry["training"].get("test_groups", []))
+def held_out_clips(data: Path, name: str, labels: list[str], training: dict) -> list[ClipRecord]:
+    """A model's test clips: its split, rebuilt, checked against the groups it recorded."""
+    split = split_by_group(discover_clips(data, labels))
+    recorded = set(training.get("test_groups", []))
     rebuilt = {c.group for c in split.test}
     if recorded and recorded != rebuilt:
         raise ValueError(
-            f"{entry['name']}: the held-out groups of {data} differ from those it was tested on"
+            f"{name}: the held-out groups of {data} differ from those it was tested on"
         )
     return split.test
 
 
 def check_codecs(models_dir: Path, data: Path, cache_dir: Path, names: list[str] | None) -> dict:
     """Top-1 per model on held-out clips as stored and re-encoded; written into the manifest."""
-    manifest = read_manifest(models_dir)
     results = {}
-    for entry in manifest["classifiers"]:
-        if names and entry["name"] not in names:
+    for entry in load_manifest_content(models_dir).classifiers:
+        if names and entry.name not in names:
             continue
-        spec = ClipSpec.from_manifest(entry["input"])
+        spec = entry.input.clip_spec()
         session = ort.InferenceSession(
-            str(models_dir / entry["file"]), providers=["CPUExecutionProvider"]
+            str(models_dir / entry.file), providers=["CPUExecutionProvider"]
         )
-        clips = held_out_clips(data, entry)
-        targets = [entry["labels"].index(c.label) for c in clips]
-        desc = f"{entry['name']}: as stored"
+        clips = held_out_clips(data, entry.name, entry.labels, entry.training)
+        targets = [entry.labels.index(c.label) for c in clips]
+        desc = f"{entry.name}: as stored"
         stored = [serving_input(c, spec) for c in tqdm(clips, desc=desc, unit="clip")]
         top1 = {"as_stored": _top1(session, stored, targets)}
         for target in TRANSCODES:
-            desc = f"{entry['name']}: {target.name}"
+            desc = f"{entry.name}: {target.name}"
             paths = [transcode(c, target, cache_dir) for c in tqdm(clips, desc=desc, unit="clip")]
             top1[target.name] = _top1(session, [serving_input(p, spec) for p in paths], targets)
         gap = max(abs(top1[t.name] - top1["as_stored"]) for t in TRANSCODES)
-        entry["metrics"]["codec_check"] = {
+        results[entry.name] = {
             "clips": len(clips),
             "top1": {k: round(v, 4) for k, v in top1.items()},
             "max_gap_points": round(100 * gap, 1),
         }
-        write_manifest_entry(
-            models_dir, entry, make_default=manifest["default_classifier"] == entry["name"]
-        )
-        results[entry["name"]] = entry["metrics"]["codec_check"]
-        tqdm.write(json.dumps({entry["name"]: results[entry["name"]]}))
+        entry.metrics.codec_check = results[entry.name]  # type: ignore[attr-defined]
+        upsert_classifier(models_dir, entry)
+        tqdm.write(json.dumps({entry.name: results[entry.name]}))
     return results

@@ -19,6 +19,12 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from service.contract.manifest import (
+    ClassifierEntry,
+    OpenSetSpec,
+    load_manifest_content,
+    upsert_classifier,
+)
 from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input
 from training.data.clip_cache import ClipCache
@@ -37,7 +43,6 @@ from training.open_set import (
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
-MANIFEST_NAME = "manifest.json"
 OUTPUTS = ["logits", "ood_distance"]
 
 
@@ -96,22 +101,6 @@ def cpu_latency_ms(path: Path, spec: ClipSpec, repeats: int = 20) -> float:
         session.run(["logits"], {"clip": clip})
         timings.append((time.perf_counter() - started) * 1000)
     return round(float(np.median(timings)), 2)
-
-
-def read_manifest(out_dir: Path) -> dict:
-    path = out_dir / MANIFEST_NAME
-    if path.exists():
-        return json.loads(path.read_text())
-    return {"schema_version": 1, "default_classifier": None, "classifiers": [], "styles": []}
-
-
-def write_manifest_entry(out_dir: Path, entry: dict, make_default: bool) -> None:
-    manifest = read_manifest(out_dir)
-    others = [c for c in manifest["classifiers"] if c["name"] != entry["name"]]
-    manifest["classifiers"] = sorted([*others, entry], key=lambda c: c["name"])
-    if make_default or not manifest.get("default_classifier"):
-        manifest["default_classifier"] = entry["name"]
-    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def _run_split(state: dict, data: Path) -> Split:
@@ -189,10 +178,9 @@ def update_open_set(run_dir: Path, out_dir: Path, data: Path, name: str | None =
     name = name or state["config"]["family"]
     spec = get_family(state["config"]["family"]).clip_spec
     _, open_set = build_open_set(model, state, _run_split(state, Path(data)), spec, Path(data))
-    manifest = read_manifest(out_dir)
-    (entry,) = [c for c in manifest.get("classifiers", []) if c["name"] == name]
-    entry["open_set"] = open_set
-    write_manifest_entry(out_dir, entry, make_default=manifest.get("default_classifier") == name)
+    (entry,) = [c for c in load_manifest_content(out_dir).classifiers if c.name == name]
+    entry.open_set = OpenSetSpec.model_validate(open_set)
+    upsert_classifier(out_dir, entry)
     return open_set
 
 
@@ -252,5 +240,7 @@ def export_classifier(
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     }
-    write_manifest_entry(out_dir, entry, make_default)
-    return entry
+    # Validated here, so that an entry the service would refuse fails the export instead.
+    validated = ClassifierEntry.model_validate(entry)
+    upsert_classifier(out_dir, validated, make_default)
+    return validated.model_dump(mode="json")

@@ -6,7 +6,6 @@ per classifier.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from service.contract.manifest import load_manifest_json  # noqa: E402
 
 STUDY_ROWS = [
     ("study: 2D CNN + LSTM, VGG-style", "90 %", "5.5 M", "21 MB", "0.5 h"),
@@ -140,7 +141,7 @@ def plot_confusion(entry: dict, path: Path) -> None:
 
 
 def write_report(models_dir: Path, out_dir: Path) -> Path:
-    manifest = json.loads((models_dir / "manifest.json").read_text())
+    manifest = load_manifest_json(models_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = [
         "# Classifier comparison",

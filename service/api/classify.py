@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from service.api.deps import ModelsDep, SettingsDep
 from service.api.upload_body import video_upload_body
+from service.contract.manifest import ModelsMissing
 from service.errors import problem_responses
 from service.inference.classifier import (
     DEFAULT_TOP_K,
@@ -19,7 +20,6 @@ from service.inference.classifier import (
     classify,
     resolve_top_k,
 )
-from service.inference.manifest import ModelsMissing
 from service.inference.registry import UnknownModel
 from service.inference.schemas import ClassifyResponse
 from service.observability.metrics import record_classify

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.inference.manifest import ModelsMissing
+from service.contract.manifest import ModelsMissing
 from service.inference.registry import ModelRegistry
 from service.jobs.queue import JobQueue
 from service.settings import Settings

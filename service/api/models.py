@@ -11,8 +11,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from service.api.deps import ModelsDep
+from service.contract.manifest import ClassifierEntry, ModelsMissing, StyleEntry
 from service.errors import problem_responses
-from service.inference.manifest import ClassifierEntry, ModelsMissing, StyleEntry
 from service.inference.styles import NoThumbnail
 
 router = APIRouter(prefix="/models", tags=["models"])

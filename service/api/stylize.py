@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from service.api.auth import ClientDep
 from service.api.deps import JobsDep, ModelsDep, SettingsDep
 from service.api.upload_body import video_upload_body
+from service.contract.manifest import ModelsMissing
 from service.errors import problem_responses
-from service.inference.manifest import ModelsMissing
 from service.inference.styles import UnknownStyle
 from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, QueueUnavailable
 from service.jobs.schemas import JobCreated

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from service.inference.manifest import ClassifierEntry, ManifestError, read_verified
+from service.contract.manifest import ClassifierEntry, ManifestError, read_verified
 from service.inference.schemas import ClassifyResponse, Prediction, Segment, Timings, VideoSummary
 from service.video.decode import DecodeLimits, VideoInfo, probe, read_frame_groups
 from service.video.preprocess import ClipSpec, frames_to_input, sample_indices

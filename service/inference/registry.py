@@ -11,8 +11,8 @@ import ctypes.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from service.contract.manifest import Manifest, load_manifest
 from service.inference.classifier import Classifier, load_classifier
-from service.inference.manifest import Manifest, load_manifest
 from service.inference.styles import StyleCatalog
 
 if TYPE_CHECKING:

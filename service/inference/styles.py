@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.inference.manifest import (
+from service.contract.manifest import (
     ArbitraryStyleEntry,
     Manifest,
     StyleEntry,

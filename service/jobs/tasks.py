@@ -17,8 +17,8 @@ import redis
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from service.contract.manifest import load_manifest
 from service.inference.classifier import classify, resolve_top_k
-from service.inference.manifest import load_manifest
 from service.inference.registry import ModelRegistry, load_registry
 from service.inference.styles import StyleEngines
 from service.inference.temporal import SmoothingOptions

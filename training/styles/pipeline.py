@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from service.contract.manifest import load_manifest_json
 from training.loops.distillation import (
     DistillOptions,
     agreement,
@@ -30,7 +31,6 @@ from training.styles.export import (
     export_style_onnx,
     onnx_stylise,
     parity,
-    read_manifest,
     style_entry,
     write_style_entry,
     write_thumbnail,
@@ -188,7 +188,7 @@ def export_student(options: DistillOptions, out_dir: Path, checkpoint: Path | No
         "onnx_max_abs_diff_vs_torch": float(f"{diff:.2e}"),
     }
     training = _with_earlier_notes(
-        _training_record(options, state), read_manifest(out_dir), options.style
+        _training_record(options, state), load_manifest_json(out_dir), options.style
     )
     if checkpoint:
         training["snapshot"] = (
@@ -213,8 +213,7 @@ def evaluate_styles(
     painters = features.painters(data_root, limit)
     frames = features(f"heldout_frames_{limit}", content.heldout_frames)
     table: dict = {"input": {p: kernel_inception_distance(frames, f) for p, f in painters.items()}}
-    manifest = read_manifest(out_dir)
-    for entry in manifest.get("styles", []):
+    for entry in load_manifest_json(out_dir)["styles"]:
         name = entry["name"]
         outputs = onnx_stylise(out_dir / entry["file"], content.heldout_frames)
         student = features(f"student_{name}", outputs, reuse=False)
@@ -338,10 +337,9 @@ def styles_figure(
 ) -> Path:
     """Rows per style: real held-out UCF101 frame | teacher | student, two frames per style."""
     content = load_content(data_root, cache_dir)
-    manifest = read_manifest(out_dir)
     rng = np.random.default_rng(3)
     rows = []
-    for entry in manifest.get("styles", []):
+    for entry in load_manifest_json(out_dir)["styles"]:
         picks = rng.choice(len(content.heldout_frames), frames_per_style, replace=False)
         frames = content.heldout_frames[picks]
         student = onnx_stylise(out_dir / entry["file"], frames)

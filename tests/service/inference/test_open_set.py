@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from service.contract.manifest import load_manifest
 from service.inference.classifier import classify, load_classifier
-from service.inference.manifest import load_manifest
 from service.video.decode import DecodeLimits
 from tests.utils.data import REPO_ROOT, YOYO_CLIP
 

@@ -10,8 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from service.contract.manifest import load_manifest
 from service.inference.classifier import Classifier, classify, load_classifier
-from service.inference.manifest import load_manifest
 from service.inference.registry import load_registry, release_freed_heap
 from service.video.decode import DecodeLimits
 from tests.utils.data import YOYO_CLIP

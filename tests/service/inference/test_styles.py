@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.inference.manifest import ManifestError, load_manifest
+from service.contract.manifest import ManifestError, load_manifest
 from service.inference.registry import load_registry
 from service.inference.styles import StyleEngines, UnknownStyle
 from tests.utils.styles import TEST_STYLE

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from service.inference.manifest import load_manifest
+from service.contract.manifest import load_manifest
 from service.inference.styles import StyleEngines
 from service.inference.temporal import SmoothingOptions
 from service.jobs.celery_app import create_celery_app

@@ -1,16 +1,20 @@
-"""The manifest in `exported_models/`: its schema, and reading the files it names, verified.
+"""The manifest in `exported_models/`: its schema, reading it, and writing it entry by entry.
 
 The manifest is the hand-over from training: which ONNX files exist, how to build their input
-(see `service.video.preprocess`), their labels and their measured quality.
+(see `service.video.preprocess`), their labels and their measured quality. This module is its
+one owner, free of any framework: the service loads it, training writes it through the upserts
+below, so an entry that breaks the schema fails at export, not when the service starts.
 
     manifest = load_manifest(Path("exported_models"))
     onnx_bytes = read_verified(Path("exported_models"), manifest.classifiers[0])
+    upsert_classifier(Path("exported_models"), ClassifierEntry.model_validate(entry), True)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -178,25 +182,37 @@ class ArbitraryStyleEntry(BaseModel):
     source: str = ""
 
 
-class Manifest(BaseModel):
+class ManifestContent(BaseModel):
+    """The manifest as training builds it, one export at a time: it may still be incomplete."""
+
     model_config = ConfigDict(extra="ignore")
 
-    schema_version: Literal[1]
-    default_classifier: str
-    classifiers: list[ClassifierEntry] = Field(min_length=1)
+    schema_version: Literal[1] = 1
+    default_classifier: str | None = None
+    classifiers: list[ClassifierEntry] = Field(default_factory=list)
     styles: list[StyleEntry] = Field(default_factory=list)
     arbitrary_style: ArbitraryStyleEntry | None = None
 
     @model_validator(mode="after")
-    def _names_resolve(self) -> Manifest:
+    def _names_unique(self) -> ManifestContent:
+        for kind, entries in (("classifier", self.classifiers), ("style", self.styles)):
+            names = [entry.name for entry in entries]
+            if len(set(names)) != len(names):
+                raise ValueError(f"{kind} names repeat: {names}")
+        return self
+
+
+class Manifest(ManifestContent):
+    """A manifest the service can serve: at least one classifier, and the default among them."""
+
+    default_classifier: str
+    classifiers: list[ClassifierEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_resolves(self) -> Manifest:
         names = [entry.name for entry in self.classifiers]
-        if len(set(names)) != len(names):
-            raise ValueError(f"classifier names repeat: {names}")
         if self.default_classifier not in names:
             raise ValueError(f"default_classifier '{self.default_classifier}' is not in {names}")
-        styles = [entry.name for entry in self.styles]
-        if len(set(styles)) != len(styles):
-            raise ValueError(f"style names repeat: {styles}")
         return self
 
 
@@ -207,6 +223,13 @@ def _summarise(error: ValidationError) -> str:
     )
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path} is not valid JSON: {exc}") from exc
+
+
 def load_manifest(models_dir: Path) -> Manifest:
     """Parse and validate `models_dir/manifest.json`."""
     path = models_dir / MANIFEST_NAME
@@ -215,13 +238,75 @@ def load_manifest(models_dir: Path) -> Manifest:
             f"no models are installed: {path} does not exist; export a model from training first"
         )
     try:
-        return Manifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path} is not valid JSON: {exc}") from exc
+        return Manifest.model_validate(_read_json(path))
     except ValidationError as exc:
         raise ManifestError(
             f"{path} does not match the manifest schema: {_summarise(exc)}"
         ) from exc
+
+
+def load_manifest_content(models_dir: Path) -> ManifestContent:
+    """The manifest as far as it has been written; empty when nothing was exported yet."""
+    path = models_dir / MANIFEST_NAME
+    if not path.is_file():
+        return ManifestContent()
+    try:
+        return ManifestContent.model_validate(_read_json(path))
+    except ValidationError as exc:
+        raise ManifestError(
+            f"{path} does not match the manifest schema: {_summarise(exc)}"
+        ) from exc
+
+
+def load_manifest_json(models_dir: Path) -> dict:
+    """The manifest so far as plain JSON values, validated, for reports and tools."""
+    return load_manifest_content(models_dir).model_dump(mode="json")
+
+
+def save_manifest(models_dir: Path, content: ManifestContent) -> None:
+    """Write the manifest atomically: a reader sees the old file or the new one, never half."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = models_dir / MANIFEST_NAME
+    tmp = path.with_name(f".{MANIFEST_NAME}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(content.model_dump(mode="json"), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def upsert_classifier(
+    models_dir: Path, entry: ClassifierEntry, make_default: bool = False
+) -> ManifestContent:
+    """Add or replace one classifier (by name); the first one exported becomes the default."""
+    content = load_manifest_content(models_dir)
+    others = [c for c in content.classifiers if c.name != entry.name]
+    content.classifiers = sorted([*others, entry], key=lambda c: c.name)
+    if make_default or content.default_classifier not in {c.name for c in content.classifiers}:
+        content.default_classifier = entry.name
+    save_manifest(models_dir, content)
+    return content
+
+
+def upsert_style(
+    models_dir: Path, entry: StyleEntry, order: list[str] | None = None
+) -> ManifestContent:
+    """Add or replace one named style; styles named in `order` come first, in that order."""
+    content = load_manifest_content(models_dir)
+    others = [s for s in content.styles if s.name != entry.name]
+    order = order or []
+
+    def rank(style: StyleEntry) -> tuple[int, str]:
+        return (order.index(style.name) if style.name in order else len(order), style.name)
+
+    content.styles = sorted([*others, entry], key=rank)
+    save_manifest(models_dir, content)
+    return content
+
+
+def set_arbitrary_style(models_dir: Path, entry: ArbitraryStyleEntry) -> ManifestContent:
+    """Record the any-painting networks, keeping every other entry."""
+    content = load_manifest_content(models_dir)
+    content.arbitrary_style = entry
+    save_manifest(models_dir, content)
+    return content
 
 
 def read_verified(models_dir: Path, entry: ClassifierEntry | StyleEntry) -> bytes:

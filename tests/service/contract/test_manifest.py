@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.inference.manifest import ManifestError, load_manifest
+from service.contract.manifest import ManifestError, load_manifest
 from tests.service.conftest import SettingsFactory
 
 
