@@ -1,17 +1,23 @@
 """Stream a video through a frame transform into a browser-playable H.264 MP4, keeping its audio.
 
 Decode, transform in batches and encode as the packets arrive, so memory stays flat whatever
-the length. The output has the input's frame count, frame rate, duration and audio (copied when MP4
-can hold its codec, re-encoded to AAC otherwise); frames are capped at `max_side` (never
+the length. The output has the input's frame count, frame timing, duration and audio (copied when
+MP4 can hold its codec, re-encoded to AAC otherwise); frames are capped at `max_side` (never
 upscaled) with even dimensions, yuv420p, and the index up front (`+faststart`).
+
+Frames are turned upright before the transform (a phone's display rotation is applied to the
+pixels, and the output carries none), and each keeps its source presentation time, so variable
+frame rate video stays in sync with its sound.
 
     restyle_video(src, dst, lambda frames: [f[..., ::-1] for f in frames], TranscodeOptions())
 """
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from fractions import Fraction
@@ -45,10 +51,83 @@ class TranscodeOptions:
     min_declared_fraction: float = 0.9
 
 
+def video_time_base(stream: av.video.stream.VideoStream) -> Fraction:
+    """The clock of the stream's timestamps: its time base, or one tick per nominal frame."""
+    if stream.time_base:
+        return Fraction(stream.time_base)
+    return 1 / Fraction(stream.average_rate or 25)
+
+
+def _video_start(stream: av.video.stream.VideoStream) -> Fraction:
+    if stream.start_time is None or not stream.time_base:
+        return Fraction(0)
+    return stream.start_time * Fraction(stream.time_base)
+
+
 def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Even dimensions no larger than the input, with the longest side at most `max_side`."""
     scale = min(1.0, max_side / max(width, height))
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns that make a decoded frame upright (its display matrix)."""
+    return round(frame.rotation / 90) % 4
+
+
+def upright(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as RGB uint8 the way a player shows it: its display rotation applied."""
+    array = frame.to_ndarray(format="rgb24")
+    turns = quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+
+
+def displayed_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """(width, height) of the frame as shown, after its display rotation."""
+    if quarter_turns(frame) % 2:
+        return frame.height, frame.width
+    return frame.width, frame.height
+
+
+class Timeline:
+    """Presentation times for decoded frames, in decoding order, strictly increasing.
+
+    Decoders hand frames out in display order, but some files label them wrongly: AVIs with
+    packed B-frames come out as pts 1, 2, 4, 3, ... Within a window of `depth` frames the
+    labels are right as a set, so each frame takes the smallest label still waiting. Missing
+    labels continue from the last one at the nominal rate. Each frame keeps its own duration
+    (which sets how long the last one shows).
+    """
+
+    def __init__(self, step: int, depth: int = 8) -> None:
+        self.step, self.depth = max(1, step), depth
+        self._frames: deque[tuple[np.ndarray, int]] = deque()
+        self._labels: list[int] = []
+        self._last_label: int | None = None
+        self._last_out: int | None = None
+
+    def push(
+        self, frame: np.ndarray, pts: int | None, duration: int | None
+    ) -> Iterator[tuple[np.ndarray, int, int]]:
+        if pts is None:
+            pts = 0 if self._last_label is None else self._last_label + self.step
+        self._last_label = pts if self._last_label is None else max(pts, self._last_label)
+        self._frames.append((frame, duration or self.step))
+        heapq.heappush(self._labels, pts)
+        while len(self._frames) > self.depth:
+            yield self._pop()
+
+    def drain(self) -> Iterator[tuple[np.ndarray, int, int]]:
+        while self._frames:
+            yield self._pop()
+
+    def _pop(self) -> tuple[np.ndarray, int, int]:
+        pts = heapq.heappop(self._labels)
+        if self._last_out is not None:
+            pts = max(pts, self._last_out + 1)
+        self._last_out = pts
+        frame, duration = self._frames.popleft()
+        return frame, pts, duration
 
 
 def estimate_frame_count(stream: av.video.stream.VideoStream) -> int:
@@ -75,11 +154,24 @@ class _Encoder:
         self.video = self.container.add_stream("libx264", rate=rate)
         self.video.width, self.video.height = size
         self.video.pix_fmt = "yuv420p"
-        # Constant frame rate, frame i at i / rate: container timestamps are not trustworthy
-        # (AVIs with packed B-frames decode with out-of-order pts).
-        self.video.codec_context.time_base = 1 / rate
+        # The source's own clock, so each frame keeps its presentation time: variable frame
+        # rate video (phones) stays in sync with its audio. No display rotation is written:
+        # the pixels are turned instead, the safer default, as not every player reads the tag.
+        self.time_base = video_time_base(in_video)
+        self.video.codec_context.time_base = self.time_base
         self.video.options = {"crf": str(options.crf), "preset": options.preset}
         self.frames_written = 0
+        # Video starts at zero; audio moves back by the time the source says its video starts
+        # (the stream's start time: some decoders label the first frame one frame late), so
+        # the offset between the two stays the source's.
+        self.video_start = _video_start(in_video)
+        self._first_pts: int | None = None
+        # pts -> duration of frames in the encoder: libx264 drops frame durations, and the MP4
+        # muxer takes the track's end from the last packet, held back until it is known.
+        self._durations: dict[int, int] = {}
+        self._first_dts: int | None = None
+        self._end_pts = 0
+        self._held: av.Packet | None = None
         self.in_audio = source.streams.audio[0] if source.streams.audio else None
         self.audio = self.audio_resampler = None
         if self.in_audio is not None:
@@ -91,26 +183,60 @@ class _Encoder:
                     format="fltp", layout="stereo", rate=self.audio.rate
                 )
 
-    def write_frames(self, frames: list[np.ndarray]) -> None:
-        for array in frames:
+    def write_frames(self, frames: list[np.ndarray], times: list[tuple[int, int]]) -> None:
+        """Encode `frames`, each shown at (pts, duration) in `self.time_base`, pts increasing."""
+        for array, (at, duration) in zip(frames, times, strict=True):
+            if self._first_pts is None:
+                self._first_pts = at
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
-            frame.pts = self.frames_written
+            frame.pts = at - self._first_pts
+            self._durations[frame.pts] = duration
+            self._end_pts = frame.pts + duration
             self.frames_written += 1
-            self.container.mux(self.video.encode(frame))
+            self._mux_video(self.video.encode(frame))
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            if packet.pts is not None and packet.pts in self._durations:
+                packet.duration = self._durations.pop(packet.pts)
+            if self._first_dts is None and packet.dts is not None:
+                self._first_dts = packet.dts
+            if self._held is not None:
+                self.container.mux(self._held)
+            self._held = packet
+
+    def _mux_last_video(self) -> None:
+        """The last packet in decoding order lasts until the last frame shown ends."""
+        packet, self._held = self._held, None
+        if packet is None:
+            return
+        if packet.dts is not None and self._first_dts is not None:
+            # B-frames start decoding before zero; the muxer's edit list hides that delay.
+            packet.duration = max(1, self._end_pts - packet.dts + self._first_dts)
+        self.container.mux(packet)
 
     def write_audio(self, packet: av.Packet) -> None:
+        shift = self.video_start
         if self.audio_resampler is None:
             if packet.dts is None:
                 return
+            if shift:
+                offset = round(shift / packet.time_base)
+                packet.dts -= offset
+                if packet.pts is not None:
+                    packet.pts -= offset
             packet.stream = self.audio
             self.container.mux(packet)
             return
         for frame in packet.decode():
             for resampled in self.audio_resampler.resample(frame):
+                if shift and resampled.pts is not None:
+                    resampled.pts -= round(shift / resampled.time_base)
                 self.container.mux(self.audio.encode(resampled))
 
     def close(self) -> None:
-        self.container.mux(self.video.encode(None))
+        self._mux_video(self.video.encode(None))
+        self._mux_last_video()
         if self.audio_resampler is not None:
             self.container.mux(self.audio.encode(None))
         self.container.close()
@@ -137,7 +263,7 @@ def restyle_video(
         with source:
             if not source.streams.video:
                 raise VideoDecodeError("the file has no video stream")
-            frames_done = _run(source, partial, transform, options, on_progress, should_stop)
+            frames_done = _run(src, source, partial, transform, options, on_progress, should_stop)
         if frames_done == 0:
             raise VideoDecodeError("the file holds no decodable video frame")
         os.replace(partial, dst)
@@ -147,23 +273,48 @@ def restyle_video(
             partial.unlink(missing_ok=True)
 
 
-def _run(source, partial, transform, options, on_progress, should_stop) -> int:
+def _first_frame(path: Path) -> av.VideoFrame | None:
+    """The first decodable frame, for the displayed size (rotation comes with decoded frames)."""
+    with av.open(str(path)) as source:
+        for packet in source.demux(video=0):
+            try:
+                for frame in packet.decode():
+                    return frame
+            except av.error.InvalidDataError:
+                continue
+    return None
+
+
+def _run(src, source, partial, transform, options, on_progress, should_stop) -> int:
     in_video = source.streams.video[0]
     in_video.thread_type = "AUTO"
-    size = output_size(
-        in_video.codec_context.width, in_video.codec_context.height, options.max_side
-    )
+    first = _first_frame(src)
+    if first is None:
+        raise VideoDecodeError("the file holds no decodable video frame")
+    size = output_size(*displayed_size(first), options.max_side)
     total = estimate_frame_count(in_video)
     encoder = _Encoder(partial, source, size, options)
-    batch, done = [], 0
+    step = round(1 / (Fraction(in_video.average_rate or 25) * encoder.time_base))
+    timeline = Timeline(step)
+    batch: list[np.ndarray] = []
+    stamps: list[tuple[int, int]] = []
+    done = 0
+
+    def add(ready: Iterator[tuple[np.ndarray, int, int]]) -> None:
+        for frame, pts, duration in ready:
+            batch.append(frame)
+            stamps.append((pts, duration))
+            if len(batch) >= options.batch_size:
+                flush()
 
     def flush() -> None:
         nonlocal done
         if should_stop and should_stop():
             raise TranscodeCancelled("the job was cancelled")
-        encoder.write_frames(transform(batch))
+        encoder.write_frames(transform(batch), stamps)
         done += len(batch)
         batch.clear()
+        stamps.clear()
         if on_progress:
             on_progress(done, max(total, done))
 
@@ -178,9 +329,8 @@ def _run(source, partial, transform, options, on_progress, should_stop) -> int:
             except av.error.InvalidDataError:
                 continue  # a damaged packet: skip it as players do, keep the rest
             for frame in decoded:
-                batch.append(_resize(frame.to_ndarray(format="rgb24"), size))
-                if len(batch) >= options.batch_size:
-                    flush()
+                add(timeline.push(_resize(upright(frame), size), frame.pts, frame.duration))
+        add(timeline.drain())
         if batch:
             flush()
     finally:
