@@ -3,7 +3,8 @@
 Each stylised frame is blended with the previous *output* warped onto it by optical flow
 (OpenCV DIS) computed on the *source* frames. Pixels the flow cannot explain (occluded,
 outside the frame, or whose source colour changed) keep the fresh per-frame stylisation, so fast
-motion leaves no trails.
+motion leaves no trails. When the previous frame no longer explains the current one as a whole
+(a cut, a flash, a fade), the history is dropped and the frame is stylised afresh.
 
     smoother = FlowSmoother()
     outputs = smoother(source_batch, stylised_batch)  # stateful across consecutive batches
@@ -22,6 +23,12 @@ class SmoothingOptions:
     blend: float = 0.7  # weight of the warped previous output where the flow is trusted
     colour_threshold: float = 18.0  # mean |source - warped previous source| above this: occluded
     flow_max_side: int = 480  # flow is computed at most at this size, then scaled up
+    # A scene change drops the history: when more than this share of the pixels is not
+    # explained by the warped previous source, or the brightness histograms of the two source
+    # frames are further apart than `histogram_jump` (Bhattacharyya distance, 0..1). Normal
+    # motion in the benchmark clips stays well below both (see tests/service/inference).
+    reset_share: float = 0.5
+    histogram_jump: float = 0.5
 
 
 def _dis() -> cv2.DISOpticalFlow:
@@ -50,6 +57,16 @@ def backward_flow(
     return flow
 
 
+def histogram_distance(first_rgb: np.ndarray, second_rgb: np.ndarray) -> float:
+    """Bhattacharyya distance (0 same, 1 disjoint) between the frames' brightness histograms."""
+    hists = []
+    for frame in (first_rgb, second_rgb):
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        hist = cv2.calcHist([gray], [0], None, [32], [0, 256])
+        hists.append(hist / max(1.0, float(hist.sum())))
+    return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA))
+
+
 def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`image` sampled at pixel + flow; also the mask of pixels whose source lies inside it."""
     height, width = flow.shape[:2]
@@ -70,24 +87,36 @@ class FlowSmoother:
         self.dis = _dis()
         self.previous_source: np.ndarray | None = None
         self.previous_output: np.ndarray | None = None
+        self.resets = 0  # scene changes seen, for tests and benchmarks
 
     def __call__(self, sources: list[np.ndarray], stylised: list[np.ndarray]) -> list[np.ndarray]:
         return [self.step(source, styled) for source, styled in zip(sources, stylised, strict=True)]
 
     def step(self, source: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        if self.previous_source is None or self.previous_source.shape != source.shape:
-            output = styled
-        else:
-            flow = backward_flow(self.dis, source, self.previous_source, self.options.flow_max_side)
-            warped_output, inside = warp(self.previous_output, flow)
-            warped_source, _ = warp(self.previous_source, flow)
-            colour_change = np.abs(source.astype(np.int16) - warped_source).mean(axis=2)
-            trusted = inside & (colour_change < self.options.colour_threshold)
-            weight = (self.options.blend * trusted.astype(np.float32))[..., None]
-            weight = cv2.GaussianBlur(weight, (5, 5), 0)[..., None]  # soft mask edges
-            output = (weight * warped_output + (1 - weight) * styled).round().astype(np.uint8)
+        output = styled
+        if self.previous_source is not None and self.previous_source.shape == source.shape:
+            output = self._blend(source, styled)
         self.previous_source, self.previous_output = source, output
         return output
+
+    def _blend(self, source: np.ndarray, styled: np.ndarray) -> np.ndarray:
+        options = self.options
+        if histogram_distance(source, self.previous_source) > options.histogram_jump:
+            self.resets += 1
+            return styled
+        flow = backward_flow(self.dis, source, self.previous_source, options.flow_max_side)
+        warped_output, inside = warp(self.previous_output, flow)
+        warped_source, _ = warp(self.previous_source, flow)
+        colour_change = np.abs(source.astype(np.int16) - warped_source).mean(axis=2)
+        trusted = inside & (colour_change < options.colour_threshold)
+        # Pixel by pixel, a flash or a cut leaves islands whose colour happens to match; when
+        # most of the frame is unexplained, none of the old picture belongs in it.
+        if 1.0 - trusted.mean() > options.reset_share:
+            self.resets += 1
+            return styled
+        weight = (options.blend * trusted.astype(np.float32))[..., None]
+        weight = cv2.GaussianBlur(weight, (5, 5), 0)[..., None]  # soft mask edges
+        return (weight * warped_output + (1 - weight) * styled).round().astype(np.uint8)
 
 
 def warping_error(
