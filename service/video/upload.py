@@ -28,7 +28,7 @@ from typing import BinaryIO
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mov", ".mpeg", ".mpg")
+VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mov", ".mpeg", ".mpg", ".webm", ".mkv")
 # Room for the multipart envelope (boundaries, part headers, small extra fields) around the file.
 _ENVELOPE_BYTES = 64 * 1024
 _SNIFF_BYTES = 512
@@ -44,7 +44,17 @@ _NOT_VIDEO = (
     (b"OggS", "an Ogg file"),
     (b"fLaC", "FLAC audio"),
 )
-_ACCEPTED = "upload an AVI, MP4, MOV or MPEG video"
+_ACCEPTED = "upload an AVI, MP4, MOV, MPEG, WebM or MKV video"
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+# Each container family we sniff: what to call it in a message, and the name to give it.
+CONTAINERS = {
+    "avi": ("an AVI video", ".avi"),
+    "mp4": ("an MP4/MOV video", ".mp4"),
+    "mpeg-ps": ("an MPEG video", ".mpg"),
+    "mpeg-ts": ("an MPEG transport stream", ".mpg"),
+    "webm": ("a WebM video", ".webm"),
+    "matroska": ("a Matroska (MKV) video", ".mkv"),
+}
 
 
 class UploadError(ValueError):
@@ -116,8 +126,25 @@ def check_suffix(filename: str) -> str:
     suffix = PurePosixPath(basename).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return suffix
+    raise UnsupportedVideo(f"{_refused_names(suffix)}; {_ACCEPTED} ({', '.join(VIDEO_SUFFIXES)})")
+
+
+def _refused_names(suffix: str) -> str:
     shown = f"'{suffix[:16]}' files are" if suffix else "files without an extension are"
-    raise UnsupportedVideo(f"{shown} not accepted; {_ACCEPTED} ({', '.join(VIDEO_SUFFIXES)})")
+    return f"{shown} not accepted"
+
+
+def misnamed_video(filename: str, head: bytes) -> UnsupportedVideo | None:
+    """The refusal of a video whose name says it is something else, naming what it really is."""
+    container = sniff_container(head)
+    if container is None:
+        return None
+    what, suffix = CONTAINERS[container]
+    basename = PurePosixPath(filename.replace("\\", "/")).name
+    return UnsupportedVideo(
+        f"{_refused_names(PurePosixPath(basename).suffix.lower())}, but this file is {what}: "
+        f"rename it to end in {suffix} and upload it again"
+    )
 
 
 def sniff_container(head: bytes) -> str | None:
@@ -128,6 +155,9 @@ def sniff_container(head: bytes) -> str | None:
         return "mp4"
     if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
         return "mpeg-ps"
+    if head.startswith(_EBML_MAGIC):
+        # WebM is Matroska with a narrower codec list; the EBML header's DocType says which.
+        return "webm" if b"webm" in head[:64] else "matroska" if b"matroska" in head[:64] else None
     # Transport streams are 188-byte packets, each starting with the 0x47 sync byte.
     if len(head) > 188 and head[0] == head[188] == 0x47:
         return "mpeg-ts"
@@ -187,6 +217,8 @@ class _FileFieldReceiver:
         self._sink: BinaryIO | None = None
         self._head = bytearray()  # the file's first bytes, to sniff without reading it back
         self._writing = False
+        # A file whose name is refused: its first bytes are still read, to say what it is.
+        self._misnamed: tuple[str, UnsupportedVideo] | None = None
         self._extra: tuple[str, str | None, bytearray] | None = None
         self.extras: dict[str, FormField] = {}
         self.path: Path | None = None
@@ -246,7 +278,12 @@ class _FileFieldReceiver:
             return
         if name != self._limits.field or self.path is not None:
             return  # other fields, and repeats of ours, are read past and dropped
-        suffix = check_suffix(params.get(b"filename", b"").decode("utf-8", "replace"))
+        filename = params.get(b"filename", b"").decode("utf-8", "replace")
+        try:
+            suffix = check_suffix(filename)
+        except UnsupportedVideo as refusal:
+            self._misnamed = (filename, refusal)
+            return
         if self._limits.temp_dir is not None:
             self._limits.temp_dir.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=self._limits.temp_dir)
@@ -263,6 +300,11 @@ class _FileFieldReceiver:
                 kind = UploadTooLarge if self._extra[1] is not None else FieldTooLong
                 raise kind(f"the field '{name}' is larger than the limit of {describe_size(cap)}")
             return
+        if self._misnamed is not None:
+            self._head += data[start : start + _SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= _SNIFF_BYTES:
+                self._refuse_misnamed()
+            return
         if not self._writing or self._sink is None:
             return
         self.size += end - start
@@ -275,7 +317,13 @@ class _FileFieldReceiver:
         # chunk would cost more than it saves.
         self._sink.write(piece)
 
+    def _refuse_misnamed(self) -> None:
+        filename, refusal = self._misnamed
+        raise misnamed_video(filename, bytes(self._head)) or refusal
+
     def _on_part_end(self) -> None:
+        if self._misnamed is not None:
+            self._refuse_misnamed()
         if self._extra is not None:
             name, filename, buffer = self._extra
             self.extras[name] = FormField(bytes(buffer), filename)

@@ -4,7 +4,7 @@
 "use strict";
 
 const MAX_BYTES = 200 * 1024 * 1024;
-const VIDEO_SUFFIXES = [".mp4", ".m4v", ".avi", ".mov", ".mpeg", ".mpg"];
+const VIDEO_SUFFIXES = [".mp4", ".m4v", ".avi", ".mov", ".mpeg", ".mpg", ".webm", ".mkv"];
 const POLL_MS = 500;
 const OWN_PAINTING = "__painting__";
 
@@ -72,7 +72,7 @@ async function mediaUrl(url) {
 function checkFile(file) {
   const name = file.name.toLowerCase();
   if (!VIDEO_SUFFIXES.some((suffix) => name.endsWith(suffix))) {
-    return `"${file.name}" is not a video we accept: choose an MP4, AVI, MOV or MPEG file`;
+    return `"${file.name}" is not a video we accept: choose an MP4, AVI, MOV, MPEG, WebM or MKV file`;
   }
   if (file.size === 0) return `"${file.name}" is empty`;
   if (file.size > MAX_BYTES) {

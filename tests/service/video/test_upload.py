@@ -30,6 +30,9 @@ from tests.utils.media import image_bytes, random_bytes, wav_bytes
         (b"\x00\x01\x00\x00moov", "mp4"),
         (b"\x00\x00\x01\xba\x44\x00", "mpeg-ps"),
         ((b"\x47" + bytes(187)) * 2, "mpeg-ts"),
+        (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm", "webm"),
+        (b"\x1a\x45\xdf\xa3\xa3\x42\x86\x81\x01\x42\x82\x88matroska", "matroska"),
+        (b"\x1a\x45\xdf\xa3\x00", None),
         (b"RIFF\x10\x00\x00\x00WAVEfmt ", None),
         (b"GET / HTTP/1.1\r\n", None),
         (b"", None),
@@ -67,7 +70,7 @@ def test_check_suffix_accepts_video_names(filename: str, suffix: str) -> None:
     assert check_suffix(filename) == suffix
 
 
-@pytest.mark.parametrize("filename", ["clip.avi.txt", "clip", ".avi/evil", "x.webm", ""])
+@pytest.mark.parametrize("filename", ["clip.avi.txt", "clip", ".avi/evil", "x.flv", ""])
 def test_check_suffix_refuses_other_names(filename: str) -> None:
     with pytest.raises(UnsupportedVideo, match="not accepted"):
         check_suffix(filename)

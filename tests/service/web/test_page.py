@@ -83,14 +83,16 @@ def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path)
         picture.write_bytes(image_bytes(".jpg"))
         page.set_input_files("#file-input", str(picture))
         assert page.text_content("#error") == (
-            '"holiday.jpg" is not a video we accept: choose an MP4, AVI, MOV or MPEG file'
+            '"holiday.jpg" is not a video we accept: '
+            "choose an MP4, AVI, MOV, MPEG, WebM or MKV file"
         )
         assert page.is_disabled("#classify-button")
 
         # Dropped on the drop zone: the same checks, and the name is shown as text, not markup.
         page.evaluate(DROP, ["<b>notes</b>.txt", "hello"])
         assert page.text_content("#error") == (
-            '"<b>notes</b>.txt" is not a video we accept: choose an MP4, AVI, MOV or MPEG file'
+            '"<b>notes</b>.txt" is not a video we accept: '
+            "choose an MP4, AVI, MOV, MPEG, WebM or MKV file"
         )
         page.evaluate(DROP, ["clip.mov", "not really a movie"])
         assert page.is_hidden("#error") and page.is_enabled("#classify-button")
@@ -104,7 +106,7 @@ def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path)
         page.wait_for_selector("#error:not([hidden])")
         assert page.text_content("#error") == (
             "Classification failed: the file is a PNG image, not a video; "
-            "upload an AVI, MP4, MOV or MPEG video"
+            "upload an AVI, MP4, MOV, MPEG, WebM or MKV video"
         )
     finally:
         page.close()
