@@ -35,7 +35,17 @@ class Settings(BaseSettings):
         default=None, description="Where uploads are spooled while they are processed."
     )
     max_duration_s: float = Field(default=600.0, gt=0)
-    max_pixels: int = Field(default=3840 * 2160, gt=0)
+    max_pixels: int = Field(
+        default=DecodeLimits.max_pixels,
+        gt=0,
+        description="Largest frame (width x height) accepted: one decoded frame must fit in "
+        "memory. Larger accepted frames are scaled down for the result.",
+    )
+    max_pixels_per_second: int = Field(
+        default=DecodeLimits.max_pixels_per_second,
+        gt=0,
+        description="Decoding cost accepted: width x height x frame rate (DCI 4K at 60 fps).",
+    )
     max_frames: int = Field(default=60_000, gt=0)
     max_decoded_mb: int = Field(
         default=512,
@@ -149,6 +159,7 @@ class Settings(BaseSettings):
         return DecodeLimits(
             max_duration_s=self.max_duration_s,
             max_pixels=self.max_pixels,
+            max_pixels_per_second=self.max_pixels_per_second,
             max_frames=self.max_frames,
             max_decoded_bytes=self.max_decoded_mb * 2**20,
         )

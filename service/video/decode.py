@@ -20,6 +20,8 @@ from service.video.preprocess import bgr_to_rgb, resize_short_side, sample_indic
 
 # Containers that report nonsense (0, negative, or thousands) get their fps treated as unknown.
 _MAX_PLAUSIBLE_FPS = 1000.0
+# The rate a video of unknown frame rate is costed at.
+_ASSUMED_FPS = 30.0
 
 
 class VideoDecodeError(ValueError):
@@ -37,7 +39,12 @@ class VideoTooShort(VideoDecodeError):
 @dataclass(frozen=True)
 class DecodeLimits:
     max_duration_s: float = 600.0
-    max_pixels: int = 3840 * 2160
+    # One decoded frame must fit in memory (8192x4320 is ~100 MiB as RGB); anything smaller is
+    # fine, as results are capped in size anyway.
+    max_pixels: int = 8192 * 4320
+    # What decoding costs: pixels per second of video (DCI 4K at 60 fps by default). Together
+    # with max_duration_s it bounds the work one upload can ask for.
+    max_pixels_per_second: int = 4096 * 2160 * 60
     max_frames: int = 60_000
     min_frames: int = 2
     # Below this a frame holds too little picture to recognise or restyle anything.
@@ -92,7 +99,16 @@ def _check_limits(info: VideoInfo, limits: DecodeLimits) -> None:
     if info.width * info.height > limits.max_pixels:
         raise VideoLimitExceeded(
             f"frames of {info.width}x{info.height} are larger than the limit of "
-            f"{limits.max_pixels} pixels; downscale the video and try again"
+            f"{limits.max_pixels} pixels, more than a decoder can hold in memory; "
+            "downscale the video and try again"
+        )
+    fps = info.fps or _ASSUMED_FPS
+    if info.width * info.height * fps > limits.max_pixels_per_second:
+        raise VideoLimitExceeded(
+            f"the video is {info.width}x{info.height} at {fps:.3g} fps, "
+            f"{info.width * info.height * fps / 1e6:.0f} million pixels a second to decode, "
+            f"more than the limit of {limits.max_pixels_per_second / 1e6:.0f} million; "
+            "lower its resolution or frame rate and try again"
         )
     if info.frames > limits.max_frames:
         raise VideoLimitExceeded(

@@ -110,7 +110,7 @@ def tiny_video() -> bytes:
 
 
 def eight_k_video() -> bytes:
-    """Two 7680x4320 frames: real 8K, beyond the default pixel limit."""
+    """Two 7680x4320 frames at 25 fps: real 8K, beyond the default pixels a second."""
     return mjpg_avi_bytes(7680, 4320, 2)
 
 

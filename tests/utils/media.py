@@ -50,9 +50,9 @@ def write_mjpg_avi(path: Path, width: int, height: int, frames: int, fps: float 
     return path
 
 
-def mjpg_avi_bytes(width: int, height: int, frames: int) -> bytes:
+def mjpg_avi_bytes(width: int, height: int, frames: int, fps: float = 25.0) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        return write_mjpg_avi(Path(folder) / "clip.avi", width, height, frames).read_bytes()
+        return write_mjpg_avi(Path(folder) / "clip.avi", width, height, frames, fps).read_bytes()
 
 
 def random_bytes(size: int, seed: int = 0) -> bytes:

@@ -20,7 +20,7 @@ from tests.utils.media import (
     wav_bytes,
 )
 
-ACCEPTED = "upload an AVI, MP4, MOV or MPEG video"
+ACCEPTED = "upload an AVI, MP4, MOV, MPEG, WebM or MKV video"
 
 
 def default_entry(client: TestClient) -> dict:
@@ -160,13 +160,13 @@ BAD_UPLOADS = {
         "unsupported_media_type",
         f"the file is WAV audio, not a video; {ACCEPTED}",
     ),
-    "huge dimensions": BadUpload(
+    "too many pixels a second": BadUpload(
         "huge.avi",
-        lambda: mjpg_avi_bytes(4096, 2304, 3),
+        lambda: mjpg_avi_bytes(4096, 2304, 3, fps=60),
         422,
         "video_limit_exceeded",
-        "frames of 4096x2304 are larger than the limit of 8294400 pixels; "
-        "downscale the video and try again",
+        "the video is 4096x2304 at 60 fps, 566 million pixels a second to decode, more than "
+        "the limit of 531 million; lower its resolution or frame rate and try again",
     ),
     "a single frame": BadUpload(
         "still.avi",
@@ -180,15 +180,16 @@ BAD_UPLOADS = {
         YOYO_CLIP.read_bytes,
         415,
         "unsupported_media_type",
-        f"'.txt' files are not accepted; {ACCEPTED} (.avi, .mp4, .m4v, .mov, .mpeg, .mpg)",
+        "'.txt' files are not accepted, but this file is an AVI video: "
+        "rename it to end in .avi and upload it again",
     ),
     "no file name": BadUpload(
         "",
         YOYO_CLIP.read_bytes,
         415,
         "unsupported_media_type",
-        f"files without an extension are not accepted; {ACCEPTED} "
-        "(.avi, .mp4, .m4v, .mov, .mpeg, .mpg)",
+        "files without an extension are not accepted, but this file is an AVI video: "
+        "rename it to end in .avi and upload it again",
     ),
 }
 

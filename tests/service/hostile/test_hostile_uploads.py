@@ -20,8 +20,8 @@ from tests.utils.data import YOYO_CLIP
 from tests.utils.media import image_bytes, mjpg_avi_bytes, random_bytes, wav_bytes
 from tests.utils.styles import TEST_STYLE
 
-ACCEPTED = "upload an AVI, MP4, MOV or MPEG video"
-SUFFIXES = "(.avi, .mp4, .m4v, .mov, .mpeg, .mpg)"
+ACCEPTED = "upload an AVI, MP4, MOV, MPEG, WebM or MKV video"
+SUFFIXES = "(.avi, .mp4, .m4v, .mov, .mpeg, .mpg, .webm, .mkv)"
 UNOPENABLE = (422, "undecodable_video", "the file could not be opened as a video")
 ONE_FRAME = (422, "video_too_short", "the video has 1 decodable frame(s); at least 2 are needed")
 ENDPOINTS = ("/classify", "/stylize")
@@ -85,14 +85,19 @@ CORPUS = {
         (
             422,
             "video_limit_exceeded",
-            "frames of 7680x4320 are larger than the limit of 8294400 pixels; "
-            "downscale the video and try again",
+            "the video is 7680x4320 at 25 fps, 829 million pixels a second to decode, more "
+            "than the limit of 531 million; lower its resolution or frame rate and try again",
         ),
     ),
     "video named .exe": _case(
         "clip.exe",
         YOYO_CLIP.read_bytes,
-        (415, "unsupported_media_type", f"'.exe' files are not accepted; {ACCEPTED} {SUFFIXES}"),
+        (
+            415,
+            "unsupported_media_type",
+            "'.exe' files are not accepted, but this file is an AVI video: "
+            "rename it to end in .avi and upload it again",
+        ),
     ),
     "path traversal name, garbage inside": _case(
         "../../../../tmp/actionstyle-escape.avi",
@@ -105,7 +110,8 @@ CORPUS = {
         (
             415,
             "unsupported_media_type",
-            f"'.ｍｐ４' files are not accepted; {ACCEPTED} {SUFFIXES}",
+            "'.ｍｐ４' files are not accepted, but this file is an AVI video: "
+            "rename it to end in .avi and upload it again",
         ),
     ),
 }
