@@ -19,8 +19,8 @@ $(SERVICE_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[training,dev]'
+$(DEV_STAMP): pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[training,dev]' -e ./client
 	touch $@ $(SERVICE_STAMP)
 
 ## Start the whole service (embedded Redis unless REDIS_URL is set, one Celery worker, uvicorn).
@@ -32,8 +32,8 @@ test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check service training tests
-	$(BIN)/ruff format --check service training tests
+	$(BIN)/ruff check service training tests client
+	$(BIN)/ruff format --check service training tests client
 
 ## Regenerate openapi.yaml from the app (a test fails when the committed file differs).
 openapi: $(DEV_STAMP)

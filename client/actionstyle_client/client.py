@@ -27,7 +27,6 @@ URL_VARIABLE, KEY_VARIABLE = "ACTIONSTYLE_URL", "ACTIONSTYLE_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 # Reading an answer may take long: the server decodes and classifies a whole upload first.
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
-_CHUNK = 1024 * 1024
 
 Progress = Callable[[JobStatus], None]
 
@@ -159,16 +158,18 @@ class Client:
                 stream=True,
                 sleep=self._sleep,
             )
+            mode = "ab" if response.status_code == 206 else "wb"
             try:
-                mode = "ab" if response.status_code == 206 else "wb"
-                with response, part.open(mode) as out:
-                    for chunk in response.iter_bytes(_CHUNK):
+                with part.open(mode) as out:
+                    for chunk in response.iter_bytes():  # unbuffered: a break keeps all it got
                         out.write(chunk)
             except DROPPED as exc:
                 if attempt >= self.retry.attempts:
                     raise ServiceUnreachable(f"the download of {url} broke: {exc!r}") from exc
                 self._sleep(self.retry.backoff(attempt))
                 continue
+            finally:
+                response.close()
             return part.replace(dest)
 
 
