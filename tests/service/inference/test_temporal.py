@@ -1,0 +1,57 @@
+"""Temporal smoothing on real clips: sudden changes reset it, normal motion does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.inference.temporal import FlowSmoother
+from tests.utils.corpus import real_frames
+from tests.utils.data import AUDIO_CLIP, CLIPS, PUNCH_CLIP
+
+SIZE = (160, 120)
+
+
+def _styled(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """A stand-in style that, like a real one, depends only on the frame: inverted colours."""
+    return [255 - frame for frame in frames]
+
+
+def _mad(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b).mean())
+
+
+@pytest.mark.parametrize("clip", [AUDIO_CLIP, PUNCH_CLIP, CLIPS / "kinetics_demo.mp4"])
+def test_normal_motion_never_resets(clip) -> None:
+    frames = real_frames(clip, 40, SIZE)
+    smoother = FlowSmoother()
+    smoother(frames, _styled(frames))
+    assert smoother.resets == 0
+
+
+def test_a_white_flash_comes_out_as_a_flash() -> None:
+    frames = real_frames(AUDIO_CLIP, 12, SIZE)
+    frames[8] = np.full_like(frames[8], 255)
+    styled = _styled(frames)
+    outputs = FlowSmoother()(frames, styled)
+    assert np.array_equal(outputs[8], styled[8])  # no trace of the frames before it
+    assert np.array_equal(outputs[9], styled[9])  # nor of the flash after it
+
+
+def test_the_first_frame_after_a_cut_is_as_fresh_as_a_frame_mid_shot() -> None:
+    frames = real_frames(AUDIO_CLIP, 10, SIZE) + real_frames(PUNCH_CLIP, 10, SIZE)
+    styled = _styled(frames)
+    smoother = FlowSmoother()
+    outputs = smoother(frames, styled)
+    assert smoother.resets == 1
+    mid_shot = _mad(outputs[5], styled[5])
+    assert _mad(outputs[10], styled[10]) <= mid_shot
+
+
+def test_a_fast_fade_to_white_drops_the_old_picture() -> None:
+    frames = real_frames(AUDIO_CLIP, 12, SIZE)
+    for i, weight in enumerate(np.linspace(0.25, 1.0, 4), start=8):
+        frames[i] = (frames[i] * (1 - weight) + 255 * weight).astype(np.uint8)
+    styled = _styled(frames)
+    outputs = FlowSmoother()(frames, styled)
+    assert np.array_equal(outputs[11], styled[11])  # all white: no old picture left

@@ -1,0 +1,160 @@
+"""Phone and browser videos through the API: rotation, variable frame rate, WebM/MKV, DCI 4K.
+
+Every file is built at test time from a real clip (tests/utils/corpus.py); each result is checked
+by its content: which way is up, when each frame shows, whether the sound is there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from service.inference.stylize import FeedForwardStyle
+from tests.service.conftest import JobStack
+from tests.utils.corpus import (
+    Audio,
+    beep_starts,
+    decoded_frames,
+    frame_times,
+    marked_frames,
+    real_frames,
+    write_vfr_flashes,
+    write_video,
+)
+from tests.utils.data import AUDIO_CLIP
+from tests.utils.jobs import submit_job, wait_for_status
+from tests.utils.styles import TEST_STYLE
+
+# Displayed picture of the rotated files: portrait, as a phone held upright records it.
+PORTRAIT = (96, 160)
+
+
+@pytest.fixture(scope="module")
+def engine(style_models_dir: Path) -> FeedForwardStyle:
+    """The test style the worker runs, to know what a frame with no history should become."""
+    return FeedForwardStyle(style_models_dir / "test_styles" / f"{TEST_STYLE}.onnx", threads=1)
+
+
+def _mad(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b).mean())
+
+
+def _stylise(stack: JobStack, clip: Path, folder: Path) -> Path:
+    """POST /stylize, wait, download: the result file."""
+    created = submit_job(stack.client, clip, TEST_STYLE)
+    final = wait_for_status(stack.client, created["job_id"])
+    assert final["state"] == "succeeded", (final, stack.worker_log.text[-2000:])
+    response = stack.client.get(created["result_url"])
+    assert response.status_code == 200
+    result = folder / f"{clip.stem}-result.mp4"
+    result.write_bytes(response.content)
+    return result
+
+
+def _classify(stack: JobStack, clip: Path, name: str | None = None) -> dict:
+    with clip.open("rb") as video:
+        response = stack.client.post("/classify", files={"file": (name or clip.name, video)})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _audio_streams(path: Path) -> int:
+    with av.open(str(path)) as result:
+        return len(result.streams.audio)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_rotated_phone_video_comes_back_upright(
+    job_stack: JobStack, engine: FeedForwardStyle, tmp_path: Path, rotation: int
+) -> None:
+    frames = marked_frames(AUDIO_CLIP, 12, PORTRAIT)
+    clip = write_video(
+        tmp_path / f"IMG_{rotation}.MOV", frames, rotation=rotation, audio=Audio(seconds=0.5)
+    )
+    video = _classify(job_stack, clip)["video"]
+    assert (video["width"], video["height"]) == PORTRAIT  # as displayed
+
+    result = _stylise(job_stack, clip, tmp_path)
+    with av.open(str(result)) as output:
+        first = next(output.decode(video=0))
+        assert (first.width, first.height, first.rotation) == (*PORTRAIT, 0)  # pixels turned
+    shown = decoded_frames(result)
+    assert len(shown) == 12 and _audio_streams(result) == 1
+    # The first frame has no history: it is the style applied to the upright picture, and far
+    # from the style applied to the picture upside down (the marker is in one corner only).
+    upright = engine([frames[0]])[0]
+    upside_down = engine([np.ascontiguousarray(np.rot90(frames[0], 2))])[0]
+    assert _mad(shown[0], upright) < 6 < 3 * _mad(shown[0], upright) < _mad(shown[0], upside_down)
+
+
+def test_variable_frame_rate_keeps_every_frame_in_time_with_the_sound(
+    job_stack: JobStack, engine: FeedForwardStyle, tmp_path: Path
+) -> None:
+    clip = write_vfr_flashes(tmp_path / "vfr.mp4", AUDIO_CLIP)
+    result = _stylise(job_stack, clip.path, tmp_path)
+
+    times = frame_times(result)
+    assert len(times) == len(clip.times_s)
+    assert np.allclose(times, [float(t) for t in clip.times_s], atol=1e-3), times
+    with av.open(str(result)) as output, av.open(str(clip.path)) as source:
+        assert output.streams.video[0].duration * output.streams.video[0].time_base == (
+            pytest.approx(
+                float(source.streams.video[0].duration * source.streams.video[0].time_base),
+                abs=2e-3,
+            )
+        )
+    beeps = beep_starts(result)
+    flashes = [times[i] for i in clip.flash_frames]
+    assert len(beeps) == len(flashes)
+    assert np.abs(np.array(beeps) - flashes).max() < 1 / 30, (beeps, flashes)
+    # Each flash is a flash: the style of a white frame, none of the picture before it.
+    white = engine([np.full((120, 160, 3), 255, np.uint8)])[0]
+    shown = decoded_frames(result)
+    for index in clip.flash_frames:
+        assert _mad(shown[index], white) < 4 < _mad(shown[index - 1], white)
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "audio"),
+    [("clip.webm", "libvpx-vp9", "libopus"), ("clip.mkv", "libx264", "aac")],
+)
+def test_webm_and_matroska_go_through_both_routes(
+    job_stack: JobStack, tmp_path: Path, name: str, codec: str, audio: str
+) -> None:
+    frames = real_frames(AUDIO_CLIP, 12, (160, 120))
+    clip = write_video(tmp_path / name, frames, codec=codec, audio=Audio(audio, seconds=0.5))
+    assert _classify(job_stack, clip)["video"]["width"] == 160
+    result = _stylise(job_stack, clip, tmp_path)
+    assert len(decoded_frames(result)) == 12 and _audio_streams(result) == 1
+
+
+def test_a_webm_named_mp4_is_decoded_by_its_content(job_stack: JobStack, tmp_path: Path) -> None:
+    frames = real_frames(AUDIO_CLIP, 12, (160, 120))
+    clip = write_video(tmp_path / "clip.webm", frames, codec="libvpx-vp9", container="webm")
+    assert _classify(job_stack, clip, name="clip.mp4")["video"]["height"] == 120
+
+
+def test_a_video_with_a_wrong_name_is_told_what_it_is(job_stack: JobStack, tmp_path: Path) -> None:
+    frames = real_frames(AUDIO_CLIP, 4, (160, 120))
+    clip = write_video(tmp_path / "clip.webm", frames, codec="libvpx-vp9", container="webm")
+    with clip.open("rb") as video:
+        response = job_stack.client.post("/classify", files={"file": ("clip.txt", video)})
+    assert response.status_code == 415
+    assert response.json() == {
+        "detail": "'.txt' files are not accepted, but this file is a WebM video: "
+        "rename it to end in .webm and upload it again",
+        "code": "unsupported_media_type",
+    }
+
+
+def test_dci_4k_is_accepted_and_capped(job_stack: JobStack, tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "dci.mp4", real_frames(AUDIO_CLIP, 3, (4096, 2160)))
+    video = _classify(job_stack, clip)["video"]
+    assert (video["width"], video["height"]) == (4096, 2160)
+    result = _stylise(job_stack, clip, tmp_path)
+    with av.open(str(result)) as output:
+        assert (output.streams.video[0].width, output.streams.video[0].height) == (1280, 674)
+    assert len(decoded_frames(result)) == 3

@@ -1,0 +1,197 @@
+"""A corpus of phone-style videos built at test time with PyAV from the real clips in shared data.
+
+Nothing here is committed as media: each builder takes real frames, marks them and writes a
+small file the way a phone or a browser would (display rotation, variable frame rate, WebM,
+Matroska, DCI 4K), so the tests can check the result by content.
+
+    frames = marked_frames(AUDIO_CLIP, count=12, size=(160, 96))
+    write_video(tmp_path / "phone.mov", frames, rotation=90)
+    flashes = write_vfr_flashes(tmp_path / "vfr.mp4", AUDIO_CLIP)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+# One tick of the clock the corpus writes timestamps in: 1/30 and 1/15 s are whole ticks.
+CLOCK = Fraction(1, 90_000)
+AUDIO_RATE = 48_000
+BEEP_S = 0.03
+MARKER_COLOUR = (255, 255, 255)
+# Audio frame sizes the encoders want.
+_FRAME_SAMPLES = {"aac": 1024, "libopus": 960, "libmp3lame": 1152}
+
+
+@dataclass(frozen=True)
+class Audio:
+    codec: str = "aac"
+    samples: np.ndarray | None = None  # mono float32 in -1..1 at AUDIO_RATE; None: silence
+    seconds: float = 0.0
+
+
+def real_frames(clip: Path, count: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """The first `count` frames of a real clip as RGB uint8, resized to `size` (width, height)."""
+    frames = []
+    with av.open(str(clip)) as source:
+        for frame in source.decode(video=0):
+            frames.append(cv2.resize(frame.to_ndarray(format="rgb24"), size, cv2.INTER_AREA))
+            if len(frames) == count:
+                break
+    if len(frames) < count:
+        raise ValueError(f"{clip} has only {len(frames)} frames, {count} wanted")
+    return frames
+
+
+def marker_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the marker: a square in the top-left corner."""
+    side = min(width, height) // 3
+    return 0, 0, side, side
+
+
+def mark(frame: np.ndarray) -> np.ndarray:
+    """The frame with a white square in its top-left corner: which way is up, by content."""
+    marked = frame.copy()
+    left, top, right, bottom = marker_box(frame.shape[1], frame.shape[0])
+    marked[top:bottom, left:right] = MARKER_COLOUR
+    return marked
+
+
+def marked_frames(clip: Path, count: int, size: tuple[int, int]) -> list[np.ndarray]:
+    return [mark(frame) for frame in real_frames(clip, count, size)]
+
+
+def beeps(starts_s: list[float], seconds: float, rate: int = AUDIO_RATE) -> np.ndarray:
+    """Silence with a short 1 kHz beep starting at each of `starts_s`."""
+    samples = np.zeros(round(seconds * rate), np.float32)
+    length = round(BEEP_S * rate)
+    tone = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(length) / rate).astype(np.float32)
+    for start in starts_s:
+        at = round(start * rate)
+        samples[at : at + length] = tone[: len(samples) - at]
+    return samples
+
+
+def write_video(
+    path: Path,
+    frames: list[np.ndarray],
+    *,
+    times_s: list[Fraction] | None = None,
+    fps: int = 25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    rotation: int = 0,
+    audio: Audio | None = None,
+    container: str | None = None,
+) -> Path:
+    """Encode displayed pictures `frames`; each shown at `times_s` (default: i / fps).
+
+    With `rotation` (degrees counter-clockwise, as phones record), the pixels are stored turned
+    the other way and the display matrix says how to turn them back, so a player shows `frames`.
+    """
+    times_s = times_s or [Fraction(i, fps) for i in range(len(frames))]
+    turns = round(rotation / 90) % 4
+    stored = [np.ascontiguousarray(np.rot90(frame, -turns)) for frame in frames]
+    height, width = stored[0].shape[:2]
+    with av.open(str(path), "w", format=container) as out:
+        video = out.add_stream(codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        video.codec_context.time_base = CLOCK
+        if codec == "libx264":
+            video.options = {"preset": "ultrafast", "crf": "18"}
+        if turns:
+            video.set_display_rotation(rotation)
+        sound = _add_audio(out, audio) if audio is not None else None
+        for array, at in zip(stored, times_s, strict=True):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = round(at / CLOCK)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            _write_audio(out, sound, audio)
+    return path
+
+
+def _add_audio(out: av.container.OutputContainer, audio: Audio) -> av.audio.stream.AudioStream:
+    stream = out.add_stream(audio.codec, rate=AUDIO_RATE)
+    stream.layout = "mono"
+    return stream
+
+
+def _write_audio(out, stream, audio: Audio) -> None:
+    samples = audio.samples
+    if samples is None:
+        samples = np.zeros(round(audio.seconds * AUDIO_RATE), np.float32)
+    chunk = _FRAME_SAMPLES.get(audio.codec, 1024)
+    fmt = stream.codec_context.codec.audio_formats[0].name
+    for start in range(0, len(samples), chunk):
+        piece = np.zeros(chunk, np.float32)
+        piece[: len(samples) - start] = samples[start : start + chunk]
+        data = (piece * 32767).astype(np.int16)[None] if fmt.startswith("s16") else piece[None]
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
+        frame.rate, frame.pts = AUDIO_RATE, start
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+
+
+@dataclass(frozen=True)
+class FlashClip:
+    path: Path
+    times_s: list[Fraction]  # every frame's presentation time
+    flash_frames: list[int]  # the white frames, each with a beep starting at its time
+
+
+def write_vfr_flashes(path: Path, clip: Path, size: tuple[int, int] = (160, 120)) -> FlashClip:
+    """1 s at 30 fps, then 1 s at 15 fps, of a real clip; a white frame and a beep in each part.
+
+    A player shows each white frame as its beep starts; an encoder that lays frames out at
+    the average rate shows the later ones up to a quarter of a second off.
+    """
+    times = [Fraction(i, 30) for i in range(30)] + [1 + Fraction(i, 15) for i in range(15)]
+    frames = real_frames(clip, len(times), size)
+    flash_frames = [9, 21, 36, 42]
+    for index in flash_frames:
+        frames[index] = np.full_like(frames[index], 255)
+    audio = Audio(samples=beeps([float(times[i]) for i in flash_frames], 2.0))
+    write_video(path, frames, times_s=times, fps=30, audio=audio)
+    return FlashClip(path, times, flash_frames)
+
+
+def frame_times(path: Path) -> list[float]:
+    """Presentation time of every decoded frame, in seconds."""
+    with av.open(str(path)) as source:
+        return [float(frame.time) for frame in source.decode(video=0)]
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    """Every frame as a player shows it (display rotation applied), RGB uint8."""
+    with av.open(str(path)) as source:
+        return [
+            np.ascontiguousarray(np.rot90(f.to_ndarray(format="rgb24"), round(f.rotation / 90)))
+            for f in source.decode(video=0)
+        ]
+
+
+def beep_starts(path: Path, threshold: float = 0.1, gap_s: float = 0.1) -> list[float]:
+    """Times (s) where the sound rises above `threshold` after at least `gap_s` of quiet."""
+    times, values = [], []
+    with av.open(str(path)) as source:
+        for frame in source.decode(audio=0):
+            data = frame.to_ndarray().astype(np.float32)
+            if frame.format.name.startswith(("s16", "s32")):
+                data /= 2.0 ** (8 * frame.format.bytes - 1)
+            channels = frame.layout.nb_channels
+            planar = frame.format.is_planar
+            mono = data.mean(axis=0) if planar else data.reshape(-1, channels).mean(axis=1)
+            values.append(mono)
+            times.append(float(frame.time) + np.arange(len(mono)) / frame.sample_rate)
+    signal, clock = np.concatenate(values), np.concatenate(times)
+    loud = np.flatnonzero(np.abs(signal) > threshold)
+    starts = [loud[0]] if len(loud) else []
+    starts += [b for a, b in zip(loud, loud[1:], strict=False) if clock[b] - clock[a] > gap_s]
+    return [float(clock[i]) for i in starts]
