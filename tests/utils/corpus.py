@@ -132,7 +132,10 @@ def _write_audio(out, stream, audio: Audio) -> None:
     for start in range(0, len(samples), chunk):
         piece = np.zeros(chunk, np.float32)
         piece[: len(samples) - start] = samples[start : start + chunk]
-        data = (piece * 32767).astype(np.int16)[None] if fmt.startswith("s16") else piece[None]
+        data = piece[None]
+        if fmt.startswith(("s16", "s32")):
+            bits = 16 if fmt.startswith("s16") else 32
+            data = (data * (2 ** (bits - 1) - 1)).astype(np.int16 if bits == 16 else np.int32)
         frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
         frame.rate, frame.pts = AUDIO_RATE, start
         out.mux(stream.encode(frame))

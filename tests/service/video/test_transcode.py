@@ -1,0 +1,34 @@
+"""restyle_video on formats phones and cameras write, without a broker: upright, timed, heard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from service.video.transcode import TranscodeOptions, restyle_video
+from tests.utils.corpus import Audio, decoded_frames, frame_times, marked_frames, write_video
+from tests.utils.data import AUDIO_CLIP
+
+CASES = {
+    "hevc-10bit-rotated.mov": dict(codec="libx265", pix_fmt="yuv420p10le", rotation=90),
+    "h264-high10-pcm.mov": dict(pix_fmt="yuv420p10le", rotation=270, audio=Audio("pcm_s16le")),
+    "h264-444-mp3.mp4": dict(pix_fmt="yuv444p", audio=Audio("libmp3lame")),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_formats_that_worked_still_come_back_upright_and_timed(tmp_path: Path, name: str) -> None:
+    options = {"audio": Audio("aac")} | CASES[name]
+    options["audio"] = Audio(options["audio"].codec, seconds=0.5)
+    frames = marked_frames(AUDIO_CLIP, 12, (96, 160))
+    source = write_video(tmp_path / name, frames, **options)
+    result = tmp_path / "result.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 12
+    shown = decoded_frames(result)
+    assert len(shown) == 12 and shown[0].shape == (160, 96, 3)
+    assert shown[0][:20, :20].mean() > 240  # the marker is still top-left
+    assert frame_times(result) == pytest.approx(frame_times(source), abs=1e-3)
+    with av.open(str(result)) as output:
+        assert len(output.streams.audio) == 1
