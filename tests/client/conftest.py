@@ -71,6 +71,7 @@ def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServi
     _require(exported / "manifest.json", "the exported model manifest")
     root = tmp_path_factory.mktemp("client-service")
     models_dir = build_models_dir(root / "models", exported)
+    (root / "redis").mkdir()
     with running_redis(root / "redis") as redis_url:
         settings = Settings(
             models_dir=models_dir,
