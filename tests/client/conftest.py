@@ -1,6 +1,6 @@
 """Fixtures for the client tests: the real service (uvicorn, a Celery worker, Redis) with API keys.
 
-One service for the whole session, its own Redis, keys and a stylize quota per key, so the
+One service for the client tests, its own Redis, keys and a stylize quota per key, so the
 client meets the same 401s, 429s and Retry-After headers that a deployment gives.
 """
 
@@ -65,7 +65,8 @@ def yoyo_clip() -> Path:
     return YOYO_CLIP
 
 
-@pytest.fixture(scope="session")
+# Package scope: stopped once tests/client is done, not held through the rest of the suite.
+@pytest.fixture(scope="package")
 def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     exported = Settings().models_dir
     _require(exported / "manifest.json", "the exported model manifest")

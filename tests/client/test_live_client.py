@@ -13,6 +13,7 @@ from actionstyle_client import (
     JobState,
     JobStatus,
     NotFound,
+    RateLimited,
     RetryPolicy,
     Unauthorized,
 )
@@ -93,8 +94,6 @@ def test_429_is_retried_after_the_servers_retry_after(
 
 
 def test_without_retries_a_429_is_raised(live_service: LiveService, tiny_clips: list[Path]) -> None:
-    from actionstyle_client import RateLimited
-
     not_at_a_minute_boundary()
     with Client(live_service.url, "quota-key", retry=RetryPolicy(attempts=1)) as client:
         jobs = []
