@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from training.models.registry import FAMILIES
+from training.classify.models.registry import FAMILIES
 from training.styles.cli import add_style_commands, run_style_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_style_command(args), indent=2))
         return 0
     # Imported here so `--help` answers without loading torch.
-    from training.export import export_classifier
-    from training.loops import train
-    from training.loops.classification import TrainOptions, evaluate_run
+    from training.classify.export import export_classifier
+    from training.classify.loops import train
+    from training.classify.training import TrainOptions, evaluate_run
 
     if args.command == "train":
         family = FAMILIES[args.model]
@@ -125,19 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         entry = export_classifier(args.run_dir, args.out, args.data, args.name, args.default)
         result = {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
     elif args.command == "open-set":
-        from training.export import update_open_set
+        from training.classify.export import update_open_set
 
         result = update_open_set(args.run_dir, args.out, args.data, args.name)
     elif args.command == "codec-check":
-        from training.codec_check import check_codecs
+        from training.classify.codec_check import check_codecs
 
         result = check_codecs(args.models, args.data, args.cache_dir, args.name)
     elif args.command == "eda":
-        from training.eda import run_eda
+        from training.classify.eda import run_eda
 
         result = run_eda(args.data, args.out, args.classes, args.max_clips_per_class)
     else:
-        from training.reports import write_report
+        from training.classify.reports import write_report
 
         result = {"report": str(write_report(args.models, args.out))}
     print(json.dumps(result, indent=2))

@@ -309,6 +309,15 @@ def set_arbitrary_style(models_dir: Path, entry: ArbitraryStyleEntry) -> Manifes
     return content
 
 
+def sha256_of(path: Path) -> str:
+    """The checksum the manifest records for a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_verified(models_dir: Path, entry: ClassifierEntry | StyleEntry) -> bytes:
     """The bytes of the entry's file, after checking them against the manifest's sha256."""
     return read_file_verified(models_dir, entry.name, entry.file, entry.sha256)

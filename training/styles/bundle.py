@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from training.models.efficientnet_lite import default_weights_path
+from training.efficientnet_lite import default_weights_path
 from training.styles.data import (
     STYLES,
     ContentSet,

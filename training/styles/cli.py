@@ -160,7 +160,7 @@ def run_style_command(args: argparse.Namespace) -> dict:
 
 
 def _cyclegan_train(args: argparse.Namespace) -> dict:
-    from training.loops.cyclegan import CycleGANOptions, run_cyclegan
+    from training.styles.train_cyclegan import CycleGANOptions, run_cyclegan
 
     return run_cyclegan(
         CycleGANOptions(
@@ -195,7 +195,7 @@ def _cyclegan_import(args: argparse.Namespace) -> dict:
 
 
 def _distill_options(args: argparse.Namespace):  # -> DistillOptions
-    from training.loops.distillation import DistillOptions
+    from training.styles.distillation import DistillOptions
 
     run_dir = args.run_dir or REPO_ROOT / "runs" / "styles" / args.style
     saved = run_dir / "options.json"
@@ -231,7 +231,7 @@ def _distill_options(args: argparse.Namespace):  # -> DistillOptions
 
 
 def _distill_train(args: argparse.Namespace) -> dict:
-    from training.loops.distillation import run_distillation
+    from training.styles.distillation import run_distillation
 
     return run_distillation(_distill_options(args))
 

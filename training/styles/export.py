@@ -10,6 +10,7 @@ written back, so the classifier entries other code writes survive.
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 from pathlib import Path
 
@@ -22,9 +23,9 @@ from service.contract.manifest import (
     ArbitraryStyleEntry,
     StyleEntry,
     set_arbitrary_style,
+    sha256_of,
     upsert_style,
 )
-from training.export import sha256_of
 from training.styles.data import STYLES
 from training.styles.metrics import count_gmac, ort_session
 from training.styles.teacher import PREDICT_FILE, TRANSFORM_FILE, magenta_model_dir
@@ -118,8 +119,6 @@ def write_style_entry(out_dir: Path, entry: dict) -> None:
 
 def export_arbitrary(out_dir: Path) -> dict:
     """Copy the Magenta arbitrary-style networks from the installed wheel and describe them."""
-    import importlib.metadata
-
     target = out_dir / STYLE_DIR
     target.mkdir(parents=True, exist_ok=True)
     source = magenta_model_dir()

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from training.models.cyclegan import UnitRangeGenerator, load_published_generator
 from training.styles.export import (
     STYLE_DIR,
     export_style_onnx,
@@ -22,24 +19,20 @@ from training.styles.export import (
     write_style_entry,
 )
 from training.styles.metrics import onnx_fps
+from training.styles.models.cyclegan import (
+    UnitRangeGenerator,
+    load_published_generator,
+    read_published_checkpoint,
+)
 
 PARITY_TOLERANCE = 1e-3
-
-
-def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """A generator state dict from a `.pth`: plain, or wrapped under 'state_dict' / 'model'."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state.get(key), dict):
-            state = state[key]
-    return state
 
 
 def import_published_generator(
     checkpoint: Path, name: str, out_dir: Path, measure_fps: bool = True
 ) -> dict:
     """Convert, check parity with torch, and add (or replace) the manifest entry `name`."""
-    generator = load_published_generator(read_checkpoint(checkpoint))
+    generator = load_published_generator(read_published_checkpoint(checkpoint))
     model = UnitRangeGenerator(generator).eval()
     path = out_dir / STYLE_DIR / f"{name}.onnx"
     export_style_onnx(model, path)

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.models.efficientnet_lite import LITE_MEAN, LITE_STD, EfficientNetLite
+from training.efficientnet_lite import LITE_MEAN, LITE_STD, EfficientNetLite
+from training.styles.models.cyclegan import PatchDiscriminator
 
 # Indices into EfficientNetLite.feature_maps(): stem (32 ch, 1/2), 16 ch 1/2, 24 ch 1/4,
 # 40 ch 1/8, 80 ch 1/16. Deeper stages add little texture and cost backward time.
@@ -87,8 +88,6 @@ class PaintingCritic:
     def __init__(
         self, paintings: np.ndarray, crop: int, device: torch.device, seed: int = 0, lr=2e-4
     ) -> None:
-        from training.models.cyclegan import PatchDiscriminator
-
         self.paintings, self.crop = paintings, min(crop, *paintings.shape[1:3])
         self.net = PatchDiscriminator(ndf=32).to(device)
         self.optimiser = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(0.5, 0.999))

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.models.efficientnet_lite import LITE_MEAN, LITE_STD, EfficientNetLite
+from training.efficientnet_lite import LITE_MEAN, LITE_STD, EfficientNetLite
 
 
 def count_gmac(model: nn.Module, height: int = 256, width: int = 256) -> float:
@@ -63,9 +64,7 @@ def count_gmac(model: nn.Module, height: int = 256, width: int = 256) -> float:
     return float(total) / 1e9
 
 
-def ort_session(path: Path, threads: int = 2):  # -> onnxruntime.InferenceSession
-    import onnxruntime as ort
-
+def ort_session(path: Path, threads: int = 2) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 
 from service.contract.manifest import load_manifest_json
-from training.loops.distillation import (
+from training.efficientnet_lite import default_weights_path, efficientnet_lite0
+from training.styles.data import STYLES, load_content, load_images
+from training.styles.distillation import (
     DistillOptions,
     agreement,
     load_student,
@@ -24,8 +26,6 @@ from training.loops.distillation import (
     teacher_pairs,
     teacher_record,
 )
-from training.models.efficientnet_lite import default_weights_path, efficientnet_lite0
-from training.styles.data import STYLES, load_content, load_images
 from training.styles.export import (
     STYLE_DIR,
     export_style_onnx,

@@ -15,6 +15,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+
+from training.styles.data import load_images
+from training.styles.metrics import ort_session
+from training.styles.models.cyclegan import (
+    UnitRangeGenerator,
+    load_published_generator,
+    read_published_checkpoint,
+)
 
 STYLE_SIZE = 256
 CONTENT_SIZE = 384
@@ -36,8 +45,6 @@ def _to_unit(image: np.ndarray) -> np.ndarray:
 
 class MagentaTeacher:
     def __init__(self, predict_path: Path, transform_path: Path, threads: int = 2) -> None:
-        from training.styles.metrics import ort_session
-
         self.predict = ort_session(predict_path, threads)
         self.transform = ort_session(transform_path, threads)
         self._predict_in = self.predict.get_inputs()[0].name
@@ -84,7 +91,6 @@ def teacher_vector(teacher: MagentaTeacher, painting_dir: Path, spec: str) -> np
     `painting:NAME`: the vector of one painting of the set; `painting:NAME@A`: that vector plus
     A times (the set's mean - the mean of all sets).
     """
-    from training.styles.data import load_images
 
     kind, _, arg = spec.partition(":")
     if kind not in ("mean", "extrapolate", "painting"):
@@ -105,7 +111,6 @@ def teacher_vector(teacher: MagentaTeacher, painting_dir: Path, spec: str) -> np
 
 def _painter_direction(teacher: MagentaTeacher, painting_dir: Path) -> np.ndarray:
     """This painter's mean vector minus the mean over all painters' sets beside it."""
-    from training.styles.data import load_images
 
     siblings = [
         d for d in sorted(painting_dir.parent.iterdir()) if d.is_dir() and d.name != "reference"
@@ -122,20 +127,12 @@ class CycleGANTeacher:
     """
 
     def __init__(self, generator, device: str = "cpu", record: dict | None = None) -> None:
-        import torch
-
-        from training.models.cyclegan import UnitRangeGenerator
-
         self.device = torch.device(device)
         self.model = UnitRangeGenerator(generator).eval().to(self.device)
         self.record = record or {}
 
     @classmethod
     def from_checkpoint(cls, path: Path, device: str = "cpu") -> CycleGANTeacher:
-        import torch
-
-        from training.models.cyclegan import load_published_generator
-
         state = torch.load(path, map_location="cpu", weights_only=False)
         model = state.get("model") if isinstance(state, dict) else None
         if isinstance(model, dict) and any(k.startswith("g_ab.") for k in model):
@@ -152,15 +149,12 @@ class CycleGANTeacher:
                 "history": state.get("history", [])[-1:],
             }
         else:
-            from training.styles.importer import read_checkpoint
-
-            weights, record = read_checkpoint(path), {"source": str(path), "published": True}
+            weights = read_published_checkpoint(path)
+            record = {"source": str(path), "published": True}
         return cls(load_published_generator(weights), device, record)
 
     def stylise_many(self, images: np.ndarray, batch: int = 8) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB (H, W multiples of 4) -> stylised, same shape."""
-        import torch
-
         out = []
         with torch.no_grad():
             for start in range(0, len(images), batch):

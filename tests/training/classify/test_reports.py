@@ -2,9 +2,9 @@ import json
 from pathlib import Path
 
 from tests.utils.data import REPO_ROOT, SHARED_DATA
-from training.data.ucf101 import discover_clips
-from training.eda import run_eda
-from training.reports import write_report
+from training.classify.eda import run_eda
+from training.classify.reports import write_report
+from training.classify.ucf101 import discover_clips
 
 
 def test_eda_writes_the_study_plots_and_summary(tmp_path: Path) -> None:

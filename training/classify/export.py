@@ -8,7 +8,6 @@ checksum, input spec, labels, metrics and what the model was trained on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -23,16 +22,15 @@ from service.contract.manifest import (
     ClassifierEntry,
     OpenSetSpec,
     load_manifest_content,
+    sha256_of,
     upsert_classifier,
 )
 from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input
-from training.data.clip_cache import ClipCache
-from training.data.datasets import ClipDataset
-from training.data.ucf101 import VIDEO_SUFFIXES, Split, describe_clips
-from training.loops.classification import TrainOptions, load_checkpoint, prepare_split
-from training.models.registry import get_family
-from training.open_set import (
+from training.classify.clip_cache import ClipCache
+from training.classify.datasets import ClipDataset
+from training.classify.models.registry import get_family
+from training.classify.open_set import (
     METHOD,
     OpenSetModel,
     choose_thresholds,
@@ -40,6 +38,8 @@ from training.open_set import (
     embeddings,
     is_confident,
 )
+from training.classify.training import TrainOptions, load_checkpoint, prepare_split
+from training.classify.ucf101 import VIDEO_SUFFIXES, Split, describe_clips
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -48,14 +48,6 @@ OUTPUTS = ["logits", "ood_distance"]
 
 class ParityError(RuntimeError):
     """The ONNX model's outputs differ from torch's by more than the tolerance."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_onnx(model: torch.nn.Module, spec: ClipSpec, path: Path) -> None:

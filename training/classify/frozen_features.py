@@ -18,14 +18,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.data.datasets import ClipDataset
-from training.loops.classification import (
+from training.classify.datasets import ClipDataset
+from training.classify.models.registry import build_model
+from training.classify.training import (
     TrainOptions,
     evaluate_run,
     save_checkpoint,
     start_run,
 )
-from training.models.registry import build_model
 
 TRAIN_VIEWS = 6  # augmented views per training clip
 

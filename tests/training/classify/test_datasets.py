@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from tests.utils.data import UCF101
-from training.data.datasets import codec_jitter
+from training.classify.datasets import codec_jitter
 
 
 def _real_frames() -> np.ndarray:

@@ -25,8 +25,8 @@ from tqdm import tqdm
 from service.contract.manifest import load_manifest_content, upsert_classifier
 from service.video.decode import DecodeLimits, probe, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input, resize_short_side, sample_indices
-from training.data.clip_cache import read_frame_folder
-from training.data.ucf101 import ClipRecord, discover_clips, split_by_group
+from training.classify.clip_cache import read_frame_folder
+from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
 
 
 @dataclass(frozen=True)

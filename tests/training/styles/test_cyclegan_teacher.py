@@ -6,14 +6,6 @@ import numpy as np
 import pytest
 
 from tests.utils.data import SHARED_DATA
-from training.loops.cyclegan import CycleGANOptions, _lr_factor, run_cyclegan
-from training.loops.distillation import (
-    DistillOptions,
-    PairSampler,
-    run_distillation,
-    teacher_cache_name,
-    teacher_pairs,
-)
 from training.styles.bundle import (
     read_bundle,
     read_heldout_outputs,
@@ -21,8 +13,16 @@ from training.styles.bundle import (
     write_heldout_outputs,
 )
 from training.styles.data import STYLES, load_content, load_images
+from training.styles.distillation import (
+    DistillOptions,
+    PairSampler,
+    run_distillation,
+    teacher_cache_name,
+    teacher_pairs,
+)
 from training.styles.pipeline import export_student
 from training.styles.teacher import CycleGANTeacher
+from training.styles.train_cyclegan import CycleGANOptions, _lr_factor, run_cyclegan
 
 
 def test_time_budget_schedule_holds_then_decays_to_zero():

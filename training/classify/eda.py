@@ -22,8 +22,8 @@ from tqdm import tqdm  # noqa: E402
 
 from service.video.decode import DecodeLimits, probe  # noqa: E402
 from service.video.preprocess import resize_short_side, sample_indices  # noqa: E402
-from training.data.clip_cache import decode_clip  # noqa: E402
-from training.data.ucf101 import ClipRecord, discover_clips  # noqa: E402
+from training.classify.clip_cache import decode_clip  # noqa: E402
+from training.classify.ucf101 import ClipRecord, discover_clips  # noqa: E402
 
 FLOW_PAIRS = 8  # consecutive-frame pairs per clip for the motion statistic
 ANALYSIS_SIZE = 128  # short side the statistics are computed at

@@ -22,10 +22,10 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
 from service.video.preprocess import ClipSpec
-from training.data.clip_cache import ClipCache
-from training.data.datasets import ClipDataset
-from training.data.ucf101 import Split, discover_clips, split_by_group
-from training.models.registry import build_model, get_family
+from training.classify.clip_cache import ClipCache
+from training.classify.datasets import ClipDataset
+from training.classify.models.registry import build_model, get_family
+from training.classify.ucf101 import Split, discover_clips, split_by_group
 from training.runs import options_json, prepare_run_dir
 
 

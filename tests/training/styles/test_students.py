@@ -10,11 +10,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from service.contract.manifest import sha256_of
 from tests.utils.data import REPO_ROOT, SHARED_DATA
-from training.export import sha256_of
-from training.loops.distillation import DistillOptions, run_distillation
-from training.models.student import student_small, student_tiny
+from training.styles.distillation import DistillOptions, run_distillation
 from training.styles.metrics import count_gmac
+from training.styles.models.student import student_small, student_tiny
 from training.styles.pipeline import compare_on_training_frames, export_student
 
 EXPORTED = REPO_ROOT / "exported_models"

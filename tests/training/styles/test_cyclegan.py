@@ -10,10 +10,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from tests.utils.data import SHARED_DATA
+from service.contract.manifest import ClassifierEntry
+from tests.utils.data import REPO_ROOT, SHARED_DATA
 from training.__main__ import main
-from training.loops.cyclegan import CycleGANOptions, run_cyclegan
-from training.models.cyclegan import (
+from training.styles.models.cyclegan import (
     PatchDiscriminator,
     UnitRangeGenerator,
     clean_published_state_dict,
@@ -21,6 +21,7 @@ from training.models.cyclegan import (
     cyclegan_generator_published,
     load_published_generator,
 )
+from training.styles.train_cyclegan import CycleGANOptions, run_cyclegan
 
 PUBLISHED_PARAMS = 11_378_179  # ResnetGenerator(3, 3, 64, n_blocks=9), as released
 
@@ -79,13 +80,10 @@ def test_import_command_writes_onnx_matching_torch_and_keeps_manifest(tmp_path, 
     _published_layout_checkpoint(tmp_path / "latest_net_G.pth", source)
     out = tmp_path / "models"
     out.mkdir()
-    other = {
-        "schema_version": 1,
-        "default_classifier": "c",
-        "classifiers": [{"name": "c"}],
-        "extra": 1,
-    }
-    (out / "manifest.json").write_text(json.dumps(other))
+    exported = json.loads((REPO_ROOT / "exported_models" / "manifest.json").read_text())
+    classifier = exported["classifiers"][0]
+    other = {"schema_version": 1, "default_classifier": classifier["name"]}
+    (out / "manifest.json").write_text(json.dumps({**other, "classifiers": [classifier]}))
 
     code = main(
         [
@@ -104,7 +102,10 @@ def test_import_command_writes_onnx_matching_torch_and_keeps_manifest(tmp_path, 
     assert printed["file"] == "styles/vangogh_cyclegan.onnx"
 
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["classifiers"] == [{"name": "c"}] and manifest["extra"] == 1
+    # the classifier written before is kept as it was
+    assert manifest["classifiers"] == [
+        ClassifierEntry.model_validate(classifier).model_dump(mode="json")
+    ]
     (entry,) = manifest["styles"]
     assert entry["name"] == "vangogh_cyclegan" and entry["io"]["range"] == [0, 1]
     assert entry["metrics"]["params"] == PUBLISHED_PARAMS

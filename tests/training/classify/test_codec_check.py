@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tests.utils.data import SHARED_DATA
-from training.codec_check import TRANSCODES, serving_input, transcode
-from training.data.ucf101 import discover_clips
-from training.models.registry import get_family
+from training.classify.codec_check import TRANSCODES, serving_input, transcode
+from training.classify.models.registry import get_family
+from training.classify.ucf101 import discover_clips
 
 
 @pytest.fixture(scope="module")

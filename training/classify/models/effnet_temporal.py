@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from training.models.efficientnet_lite import default_weights_path, efficientnet_lite0
+from training.efficientnet_lite import default_weights_path, efficientnet_lite0
 
 FEATURE_DIM = 1280
 

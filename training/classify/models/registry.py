@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from torch import nn
 
 from service.video.preprocess import ClipSpec
-from training.models.cnn_lstm import resnet_lstm, vgg_lstm
-from training.models.csn import csn_small, csn_unnormalised
-from training.models.efficientnet_lite import LITE_MEAN, LITE_STD
-from training.models.effnet_temporal import effnet_temporal
-from training.models.r2plus1d import r2plus1d_small
+from training.classify.models.cnn_lstm import resnet_lstm, vgg_lstm
+from training.classify.models.csn import csn_small, csn_unnormalised
+from training.classify.models.effnet_temporal import effnet_temporal
+from training.classify.models.r2plus1d import r2plus1d_small
+from training.efficientnet_lite import LITE_MEAN, LITE_STD
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import pytest
 from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input, sample_indices
 from tests.utils.data import CLIPS, YOYO_CLIP
-from training.data.clip_cache import ClipCache
-from training.data.datasets import ClipDataset
-from training.data.ucf101 import ClipRecord
+from training.classify.clip_cache import ClipCache
+from training.classify.datasets import ClipDataset
+from training.classify.ucf101 import ClipRecord
 
 
 @pytest.mark.parametrize("clip", [YOYO_CLIP, CLIPS / "kinetics_demo.mp4"], ids=lambda p: p.name)

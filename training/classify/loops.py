@@ -5,9 +5,9 @@ metrics = train(options)
 
 from __future__ import annotations
 
-from training.loops.classification import TrainOptions, run_training
-from training.loops.frozen_features import run_frozen_training
-from training.models.registry import get_family
+from training.classify.frozen_features import run_frozen_training
+from training.classify.models.registry import get_family
+from training.classify.training import TrainOptions, run_training
 
 LOOPS = {"end_to_end": run_training, "frozen_features": run_frozen_training}
 

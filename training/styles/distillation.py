@@ -24,18 +24,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from training.models.efficientnet_lite import default_weights_path, efficientnet_lite0
-from training.models.student import (
+from training.efficientnet_lite import default_weights_path, efficientnet_lite0
+from training.runs import options_json, prepare_run_dir
+from training.styles.data import ContentSet, load_content, load_images
+from training.styles.losses import LiteLosses, PaintingCritic
+from training.styles.metrics import psnr, ssim
+from training.styles.models.student import (
     Student,
     config_dict,
     student_from_config,
     student_small,
     student_tiny,
 )
-from training.runs import options_json, prepare_run_dir
-from training.styles.data import ContentSet, load_content, load_images
-from training.styles.losses import LiteLosses, PaintingCritic
-from training.styles.metrics import psnr, ssim
 from training.styles.teacher import CycleGANTeacher, MagentaTeacher, teacher_vector
 
 STUDENT_SIZES = {"small": student_small, "tiny": student_tiny}

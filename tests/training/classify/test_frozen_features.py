@@ -6,10 +6,10 @@ from pathlib import Path
 import torch
 
 from tests.utils.data import SHARED_DATA
-from training.export import export_classifier
-from training.loops import train
-from training.loops.classification import TrainOptions, load_checkpoint
-from training.models.efficientnet_lite import default_weights_path
+from training.classify.export import export_classifier
+from training.classify.loops import train
+from training.classify.training import TrainOptions, load_checkpoint
+from training.efficientnet_lite import default_weights_path
 
 
 def test_frozen_feature_run_trains_the_head_only_and_exports(tmp_path: Path) -> None:

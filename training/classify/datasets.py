@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import Dataset
 
 from service.video.preprocess import ClipSpec, frames_to_input, normalise, sample_indices
-from training.data.clip_cache import ClipCache
-from training.data.ucf101 import ClipRecord
+from training.classify.clip_cache import ClipCache
+from training.classify.ucf101 import ClipRecord
 
 
 def random_segment_indices(total: int, count: int, rng: random.Random) -> list[int]:

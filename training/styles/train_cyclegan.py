@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.models.cyclegan import GeneratorConfig, PatchDiscriminator, cyclegan_generator
 from training.runs import options_json, prepare_run_dir
 from training.styles.data import load_content, load_images
+from training.styles.models.cyclegan import GeneratorConfig, PatchDiscriminator, cyclegan_generator
 
 
 @dataclass

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from tests.utils.data import SHARED_DATA, UCF101, make_fake_ucf101, write_official_testlist
-from training.data.ucf101 import discover_clips, split_by_group
+from training.classify.ucf101 import discover_clips, split_by_group
 
 
 @pytest.fixture

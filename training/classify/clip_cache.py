@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from service.video.decode import DecodeLimits, iter_frames
 from service.video.preprocess import bgr_to_rgb, resize_short_side
-from training.data.ucf101 import FRAME_SUFFIXES, ClipRecord
+from training.classify.ucf101 import FRAME_SUFFIXES, ClipRecord
 
 
 def read_frame_folder(folder: Path) -> list[np.ndarray]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -153,6 +154,15 @@ def clean_published_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torc
             continue
         cleaned[key] = value
     return cleaned
+
+
+def read_published_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """A generator state dict from a `.pth`: plain, or wrapped under 'state_dict' / 'model'."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state.get(key), dict):
+            state = state[key]
+    return state
 
 
 def config_from_state_dict(state: dict[str, torch.Tensor]) -> GeneratorConfig:
