@@ -86,7 +86,7 @@ def running_stack(
             logs = []
             for i in range(workers):
                 log = root / f"worker{i}.log"
-                argv = [sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker"]
+                argv = [sys.executable, "-m", "celery", "-A", "service.worker", "worker"]
                 argv += ["--loglevel", "info", "--without-gossip", "--without-mingle"]
                 argv += ["--concurrency", "1", "--hostname", f"w{i}@%h"]
                 # Through sh, so the worker's output goes to its log file and it keeps its pid.

@@ -156,7 +156,7 @@ def run(host: str, port: int, redis_dir: Path) -> int:
             redis_url = start_redis(supervisor, redis_dir)
             logger.info("redis at %s (embedded)", redis_url)
         env = _child_env(redis_url)
-        worker = [sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker"]
+        worker = [sys.executable, "-m", "celery", "-A", "service.worker", "worker"]
         # Concurrency comes from ACTIONSTYLE_WORKER_CONCURRENCY (default 1), via the Celery app.
         worker += ["--loglevel", "info", "--without-gossip", "--without-mingle"]
         supervisor.start("worker", worker, env)

@@ -7,11 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 
 from service.api.deps import ModelsDep, SettingsDep
-from service.api.upload_body import video_upload_body
-from service.contract.manifest import ModelsMissing
+from service.api.upload_body import VIDEO_UPLOAD_ERRORS, video_upload_body
 from service.errors import problem_responses
 from service.inference.classifier import (
     DEFAULT_TOP_K,
@@ -23,14 +21,8 @@ from service.inference.classifier import (
 from service.inference.registry import UnknownModel
 from service.inference.schemas import ClassifyResponse
 from service.observability.metrics import record_classify
-from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (
-    EmptyUpload,
-    MalformedUpload,
-    MissingUpload,
-    UnsupportedVideo,
     UploadLimits,
-    UploadTooLarge,
     receive_video_upload,
 )
 
@@ -68,21 +60,7 @@ WindowQuery = Annotated[
     status_code=status.HTTP_200_OK,
     operation_id="classify_video",
     openapi_extra=_UPLOAD_BODY,
-    responses=problem_responses(
-        UnknownModel,
-        UploadTooLarge,
-        UnsupportedVideo,
-        RequestValidationError,
-        InvalidTopK,
-        TooManySegments,
-        MissingUpload,
-        MalformedUpload,
-        EmptyUpload,
-        VideoDecodeError,
-        VideoLimitExceeded,
-        VideoTooShort,
-        ModelsMissing,
-    ),
+    responses=problem_responses(*VIDEO_UPLOAD_ERRORS, UnknownModel, InvalidTopK, TooManySegments),
 )
 async def classify_video(
     request: Request,

@@ -4,30 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 
 from service.api.auth import ClientDep
 from service.api.deps import JobsDep, ModelsDep, SettingsDep
-from service.api.upload_body import video_upload_body
-from service.contract.manifest import ModelsMissing
+from service.api.upload_body import VIDEO_UPLOAD_ERRORS, video_upload_body
 from service.errors import problem_responses
 from service.inference.styles import UnknownStyle
 from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, QueueUnavailable
 from service.jobs.schemas import JobCreated
 from service.video.decode import (
-    VideoDecodeError,
-    VideoLimitExceeded,
-    VideoTooShort,
     check_playable,
 )
 from service.video.upload import (
-    EmptyUpload,
     FieldTooLong,
-    MalformedUpload,
-    MissingUpload,
-    UnsupportedVideo,
     UploadLimits,
-    UploadTooLarge,
     receive_video_upload,
 )
 
@@ -60,20 +50,11 @@ _UPLOAD_BODY = video_upload_body(
     operation_id="stylize_video",
     openapi_extra=_UPLOAD_BODY,
     responses=problem_responses(
-        UploadTooLarge,
-        UnsupportedVideo,
-        RequestValidationError,
+        *VIDEO_UPLOAD_ERRORS,
         UnknownStyle,
         InvalidStyleChoice,
         InvalidStyleImage,
-        MissingUpload,
-        MalformedUpload,
-        EmptyUpload,
         FieldTooLong,
-        VideoDecodeError,
-        VideoLimitExceeded,
-        VideoTooShort,
-        ModelsMissing,
         QueueUnavailable,
     ),
 )

@@ -1,15 +1,41 @@
-"""The OpenAPI description of a video upload body, shared by the routes that take one.
+"""What every route that takes a video upload shares: its body's OpenAPI and its errors.
 
 The body is streamed by hand (see service.video.upload), so FastAPI cannot infer its schema.
 
-    @router.post("", openapi_extra=video_upload_body({"style": {"type": "string"}}))
+    @router.post("", openapi_extra=video_upload_body({"style": {"type": "string"}}),
+                 responses=problem_responses(*VIDEO_UPLOAD_ERRORS, UnknownStyle))
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from service.video.upload import VIDEO_SUFFIXES
+from fastapi.exceptions import RequestValidationError
+
+from service.contract.manifest import ModelsMissing
+from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
+from service.video.upload import (
+    VIDEO_SUFFIXES,
+    EmptyUpload,
+    MalformedUpload,
+    MissingUpload,
+    UnsupportedVideo,
+    UploadTooLarge,
+)
+
+# The failures of receiving, checking and decoding an uploaded video, on whichever route.
+VIDEO_UPLOAD_ERRORS: tuple[type[Exception], ...] = (
+    UploadTooLarge,
+    UnsupportedVideo,
+    RequestValidationError,
+    MissingUpload,
+    MalformedUpload,
+    EmptyUpload,
+    VideoDecodeError,
+    VideoLimitExceeded,
+    VideoTooShort,
+    ModelsMissing,
+)
 
 
 def video_upload_body(extra_fields: dict[str, Any] | None = None) -> dict[str, Any]:

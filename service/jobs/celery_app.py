@@ -1,9 +1,9 @@
-"""The Celery application, configured from `Settings`; tasks live in service.jobs.tasks.
+"""The Celery application factory, configured from `Settings`; tasks live in service.jobs.tasks.
 
-Celery's command line needs a module-level app, so this module builds one from the environment
-when imported; building it opens no connection.
+Nothing is built at import: the API builds its app from its own settings (`JobQueue`), and a
+worker process builds one in `service.worker`, the module Celery's command line is pointed at.
 
-    celery -A service.jobs.celery_app worker --loglevel info   # ACTIONSTYLE_WORKER_CONCURRENCY
+    app = create_celery_app(settings)
 """
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ from service.observability.logs import reformat_handlers
 from service.settings import Settings
 
 
-def _use_our_log_format(logger: logging.Logger, **_: object) -> None:
+def _log_in_our_format(settings: Settings) -> None:
     """Celery sets up the worker's handlers; give them our format (JSON lines by default)."""
-    reformat_handlers(logger, Settings().log_format)
 
+    def reformat(logger: logging.Logger, **_: object) -> None:
+        reformat_handlers(logger, settings.log_format)
 
-after_setup_logger.connect(_use_our_log_format, weak=False)
-after_setup_task_logger.connect(_use_our_log_format, weak=False)
+    for signal in (after_setup_logger, after_setup_task_logger):
+        signal.connect(reformat, weak=False, dispatch_uid=f"actionstyle-log-format-{id(signal)}")
 
 
 def create_celery_app(settings: Settings) -> Celery:
+    _log_in_our_format(settings)
     app = Celery("actionstyle", include=["service.jobs.tasks"])
     app.conf.update(
         broker_url=settings.broker_url or settings.redis_url,
@@ -56,6 +58,3 @@ def create_celery_app(settings: Settings) -> Celery:
         worker_deduplicate_successful_tasks=False,
     )
     return app
-
-
-app = create_celery_app(Settings())

@@ -59,7 +59,11 @@ def _report(task: Task, stage: str) -> None:
 def classify_file(
     self: Task, path: str, model: str | None = None, top_k: int | None = None
 ) -> dict[str, Any]:
-    """Classify the video at `path` (a file the worker can read); returns a ClassifyResponse."""
+    """Classify the video at `path` (a file the worker can read); returns a ClassifyResponse.
+
+    The API classifies in its own process and never sends this task: it is for pipelines that
+    enqueue classification on the workers themselves (`send_task`, as the module doc shows).
+    """
     _report(self, "loading models")
     classifier = _registry().classifier(model)
     count = resolve_top_k(top_k, classifier)

@@ -45,7 +45,7 @@ def test_api_health_check_probes_healthz_and_worker_runs_celery() -> None:
     assert COMPOSE["services"]["worker"]["command"][:3] == [
         "celery",
         "-A",
-        "service.jobs.celery_app",
+        "service.worker",
     ]
     assert set(COMPOSE["volumes"]) == {"redis-data", "job-storage"}
 

@@ -79,3 +79,31 @@ def test_the_memory_arena_is_read_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("ACTIONSTYLE_ORT_MEMORY_ARENA", "none")
     with pytest.raises(ValidationError, match="'shared', 'per_session' or 'off'"):
         Settings()
+
+
+NOTHING_AT_IMPORT = """
+import os
+os.environ["ACTIONSTYLE_WORKER_CONCURRENCY"] = "not a number"
+import service.app, service.jobs.celery_app, service.jobs.tasks  # reads no settings
+from celery import Celery
+import gc
+ours = [o for o in gc.get_objects() if isinstance(o, Celery) and o.main == "actionstyle"]
+assert not ours, "a Celery app was built"
+try:
+    service.app.create_app()
+except Exception as exc:
+    assert "worker_concurrency" in str(exc), exc
+else:
+    raise AssertionError("the bad setting was not read")
+"""
+
+
+def test_importing_the_service_builds_nothing_and_reads_no_settings() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", NOTHING_AT_IMPORT],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr

@@ -124,7 +124,7 @@ def running_worker(
     env: dict[str, str], name: str, timeout_s: float = 60.0
 ) -> Iterator[tuple[subprocess.Popen, OutputLog]]:
     """A real Celery worker process (prefork, one child) in its own process group."""
-    argv = [sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker"]
+    argv = [sys.executable, "-m", "celery", "-A", "service.worker", "worker"]
     argv += ["--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     argv += ["--concurrency", "1", "--hostname", f"{name}@%h"]
     process, log = _spawn_logged(argv, env)
