@@ -7,6 +7,7 @@ python -m training report  # docs/models.md from exported_models/manifest.json
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training eda ../shared/data  # docs/eda/
 python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data  # thresholds only
+python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     open_set.add_argument("--data", type=Path, required=True)
     open_set.add_argument("--out", type=Path, default=REPO_ROOT / "exported_models")
     open_set.add_argument("--name", help="model name in the manifest (default: the family)")
+
+    encoder = commands.add_parser(
+        "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"
+    )
+    encoder.add_argument("--data", type=Path, required=True, help="for parity on real clips")
+    encoder.add_argument("--out", type=Path, default=REPO_ROOT / "exported_models")
 
     codec = commands.add_parser(
         "codec-check", help="held-out top-1 of exported classifiers as stored and re-encoded"
@@ -128,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         from training.classify.export import update_open_set
 
         result = update_open_set(args.run_dir, args.out, args.data, args.name)
+    elif args.command == "export-encoder":
+        from training.classify.export_encoder import export_encoder
+
+        entry = export_encoder(args.out, args.data)
+        result = {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
     elif args.command == "codec-check":
         from training.classify.codec_check import check_codecs
 

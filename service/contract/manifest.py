@@ -8,6 +8,7 @@ below, so an entry that breaks the schema fails at export, not when the service 
     manifest = load_manifest(Path("exported_models"))
     onnx_bytes = read_verified(Path("exported_models"), manifest.classifiers[0])
     upsert_classifier(Path("exported_models"), ClassifierEntry.model_validate(entry), True)
+    upsert_encoder(Path("exported_models"), EncoderEntry.model_validate(entry))
 """
 
 from __future__ import annotations
@@ -182,6 +183,26 @@ class ArbitraryStyleEntry(BaseModel):
     source: str = ""
 
 
+class EncoderEntry(BaseModel):
+    """A frozen per-frame feature encoder: custom classifiers (POST /classifiers) train on it.
+
+    Takes a clip built by `input` (N, 3, T, H, W) and gives per-frame features (N, T, dim).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(pattern=_NAME_PATTERN, max_length=100)
+    display_name: str
+    file: RelativeFile = Field(description="ONNX file, relative to the models folder.")
+    sha256: str = Field(pattern=_SHA256_PATTERN)
+    input_name: str = "clip"
+    output_name: str = "features"
+    feature_dim: int = Field(gt=0)
+    input: InputSpec
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+
+
 class ManifestContent(BaseModel):
     """The manifest as training builds it, one export at a time: it may still be incomplete."""
 
@@ -192,10 +213,13 @@ class ManifestContent(BaseModel):
     classifiers: list[ClassifierEntry] = Field(default_factory=list)
     styles: list[StyleEntry] = Field(default_factory=list)
     arbitrary_style: ArbitraryStyleEntry | None = None
+    # Optional: manifests written before custom classifiers existed have none.
+    encoders: list[EncoderEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _names_unique(self) -> ManifestContent:
-        for kind, entries in (("classifier", self.classifiers), ("style", self.styles)):
+        kinds = (("classifier", self.classifiers), ("style", self.styles))
+        for kind, entries in (*kinds, ("encoder", self.encoders)):
             names = [entry.name for entry in entries]
             if len(set(names)) != len(names):
                 raise ValueError(f"{kind} names repeat: {names}")
@@ -301,6 +325,15 @@ def upsert_style(
     return content
 
 
+def upsert_encoder(models_dir: Path, entry: EncoderEntry) -> ManifestContent:
+    """Add or replace one feature encoder (by name), keeping every other entry."""
+    content = load_manifest_content(models_dir)
+    others = [e for e in content.encoders if e.name != entry.name]
+    content.encoders = sorted([*others, entry], key=lambda e: e.name)
+    save_manifest(models_dir, content)
+    return content
+
+
 def set_arbitrary_style(models_dir: Path, entry: ArbitraryStyleEntry) -> ManifestContent:
     """Record the any-painting networks, keeping every other entry."""
     content = load_manifest_content(models_dir)
@@ -318,7 +351,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_verified(models_dir: Path, entry: ClassifierEntry | StyleEntry) -> bytes:
+def read_verified(models_dir: Path, entry: ClassifierEntry | StyleEntry | EncoderEntry) -> bytes:
     """The bytes of the entry's file, after checking them against the manifest's sha256."""
     return read_file_verified(models_dir, entry.name, entry.file, entry.sha256)
 
