@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from service.api import classify, health, jobs, metrics, models, stylize, web
+from service.api import classify, health, jobs, metrics, models, preview, stylize, web
 from service.api.auth import ApiKeyRequired, TooManyJobs, limit_new_jobs, require_api_key
 from service.contract.manifest import ManifestError, ModelsMissing
 from service.errors import install_error_handlers, problem_responses
@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[*key, Depends(limit_new_jobs)],
         responses=problem_responses(ApiKeyRequired, TooManyJobs),
     )
-    for router in (jobs.router, models.router):
+    # Previews are not jobs: a key, but not the job quota (a slider would use it up).
+    for router in (jobs.router, models.router, preview.router):
         app.include_router(router, dependencies=key, responses=problem_responses(ApiKeyRequired))
     for router in (health.router, metrics.router, web.router):
         app.include_router(router)

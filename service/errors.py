@@ -23,7 +23,9 @@ from service.api.auth import ApiKeyRequired, TooManyJobs
 from service.api.ranges import RangeNotSatisfiable
 from service.contract.manifest import ModelsMissing
 from service.inference.classifier import InvalidTopK, TooManySegments
+from service.inference.preview import InvalidPreviewImage, PreviewBusy
 from service.inference.registry import UnknownModel
+from service.inference.strength import InvalidStrength
 from service.inference.styles import NoThumbnail, UnknownStyle
 from service.jobs.queue import (
     InvalidStyleChoice,
@@ -74,6 +76,9 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     UnknownStyle: (422, "unknown_style", "The style is not installed."),
     InvalidStyleChoice: (422, "invalid_style_choice", "Send one of `style`, `style_image`."),
     InvalidStyleImage: (422, "invalid_style_image", "The style painting is not a readable image."),
+    InvalidStrength: (422, "invalid_strength", "`strength` is not a number above 0 and up to 1."),
+    InvalidPreviewImage: (422, "invalid_preview_image", "The picture is unreadable or too big."),
+    PreviewBusy: (503, "preview_busy", "No inference slot came free in time; retry shortly."),
     JobNotFound: (404, "job_not_found", "No job has this id, or it has expired."),
     JobNotFinished: (409, "job_not_finished", "The job is still queued or running."),
     JobHasNoResult: (409, "job_has_no_result", "The job failed or was cancelled."),

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from service.contract.manifest import ModelsMissing
 from service.inference.registry import ModelRegistry
+from service.inference.styles import StyleEngines
 from service.jobs.queue import JobQueue
 from service.settings import Settings
 
@@ -33,6 +34,18 @@ async def get_jobs(request: Request) -> JobQueue:
     return request.app.state.jobs
 
 
+async def get_style_engines(request: Request) -> StyleEngines:
+    """Style sessions for previews, built on the first preview (the API needs none otherwise)."""
+    state = request.app.state
+    if getattr(state, "style_engines", None) is None:
+        models, settings = await get_models(request), state.settings
+        state.style_engines = StyleEngines(
+            settings.models_dir, models.manifest, settings.ort_intra_op_threads
+        )
+    return state.style_engines
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[ModelRegistry, Depends(get_models)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]
+StyleEnginesDep = Annotated[StyleEngines, Depends(get_style_engines)]

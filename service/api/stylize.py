@@ -9,6 +9,7 @@ from service.api.auth import ClientDep
 from service.api.deps import JobsDep, ModelsDep, SettingsDep
 from service.api.upload_body import VIDEO_UPLOAD_ERRORS, video_upload_body
 from service.errors import problem_responses
+from service.inference.strength import InvalidStrength, parse_strength
 from service.inference.styles import UnknownStyle
 from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, QueueUnavailable
 from service.jobs.schemas import JobCreated
@@ -18,13 +19,25 @@ from service.video.decode import (
 from service.video.upload import (
     FieldTooLong,
     UploadLimits,
+    field_text,
     receive_video_upload,
 )
 
 router = APIRouter(prefix="/stylize", tags=["stylize"])
 
-STYLE_FIELD, PAINTING_FIELD = "style", "style_image"
+STYLE_FIELD, PAINTING_FIELD, STRENGTH_FIELD = "style", "style_image", "strength"
 _STYLE_NAME_BYTES = 200
+_STRENGTH_BYTES = 32
+
+# The form value that dials the style, shared with POST /stylize/preview.
+STRENGTH_SCHEMA = {
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "maximum": 1,
+    "default": 1,
+    "description": "How strongly the style applies: 1 the full style, 0.5 half-way between "
+    "the original and the style; 0 is refused, as it would change nothing.",
+}
 
 _UPLOAD_BODY = video_upload_body(
     {
@@ -39,6 +52,7 @@ _UPLOAD_BODY = video_upload_body(
             "contentMediaType": "application/octet-stream",
             "description": "Your own painting (JPEG, PNG, WebP) as the style.",
         },
+        STRENGTH_FIELD: STRENGTH_SCHEMA,
     }
 )
 
@@ -54,6 +68,7 @@ _UPLOAD_BODY = video_upload_body(
         UnknownStyle,
         InvalidStyleChoice,
         InvalidStyleImage,
+        InvalidStrength,
         FieldTooLong,
         QueueUnavailable,
     ),
@@ -73,6 +88,7 @@ async def stylize_video(
         extra_fields={
             STYLE_FIELD: _STYLE_NAME_BYTES,
             PAINTING_FIELD: settings.max_style_image_bytes,
+            STRENGTH_FIELD: _STRENGTH_BYTES,
         },
     )
     async with receive_video_upload(
@@ -83,11 +99,12 @@ async def stylize_video(
     ) as video:
         style = video.fields.get(STYLE_FIELD)
         painting = video.fields.get(PAINTING_FIELD)
+        strength = parse_strength(field_text(video.fields.get(STRENGTH_FIELD)))
         # Refuse what cannot play before queueing it: opening the file and decoding its first
         # frames takes milliseconds.
         await run_in_threadpool(check_playable, video.path, settings.decode_limits())
         record = await run_in_threadpool(
-            jobs.submit, video, style.text() if style else None, painting, models.styles, client
+            jobs.submit, video, field_text(style), painting, models.styles, client, strength
         )
     status_url = f"/jobs/{record.job_id}"
     response.headers["Location"] = status_url

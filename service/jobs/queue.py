@@ -68,8 +68,8 @@ def _queue_errors() -> Iterator[None]:
         raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
 
 
-def check_painting(field: FormField) -> None:
-    """Refuse a painting OpenCV cannot decode, before any job is queued."""
+def check_painting(field: FormField) -> np.ndarray:
+    """Refuse a painting OpenCV cannot decode, before any job is queued; returns it (BGR)."""
     array = np.frombuffer(field.data, np.uint8)
     image = cv2.imdecode(array, cv2.IMREAD_COLOR) if array.size else None
     if image is None:
@@ -78,6 +78,24 @@ def check_painting(field: FormField) -> None:
         )
     if image.shape[0] * image.shape[1] > _MAX_PAINTING_PIXELS:
         raise InvalidStyleImage("the style painting is too large; send one under 64 megapixels")
+    return image
+
+
+def check_style_choice(
+    style: str | None, painting: FormField | None, styles: StyleCatalog
+) -> np.ndarray | None:
+    """Refuse anything but exactly one known style or one readable painting (returned, BGR)."""
+    if (style is None) == (painting is None):
+        raise InvalidStyleChoice(
+            "send either the form field 'style' (a name from GET /models) or a "
+            "'style_image' file with your own painting"
+            + (", not both" if style is not None else "")
+        )
+    if style is not None:
+        styles.style(style)
+        return None
+    styles.require_arbitrary()
+    return check_painting(painting)
 
 
 class JobQueue:
@@ -105,29 +123,23 @@ class JobQueue:
         painting: FormField | None,
         styles: StyleCatalog,
         client: str = "",
+        strength: float = 1.0,
     ) -> JobRecord:
-        """Check the style, move the upload into storage, record the job and queue it."""
-        if (style is None) == (painting is None):
-            raise InvalidStyleChoice(
-                "send either the form field 'style' (a name from GET /models) or a "
-                "'style_image' file with your own painting"
-                + (", not both" if style is not None else "")
-            )
-        if style is not None:
-            styles.style(style)
-        else:
-            styles.require_arbitrary()
-            check_painting(painting)
+        """Check the style, move the upload into storage, record the job and queue it.
+
+        `strength` (already checked by `parse_strength`) blends the style with the original.
+        """
+        check_style_choice(style, painting, styles)
         job_id = uuid.uuid4().hex
         video_path = self.storage.put(job_id, f"input{video.path.suffix}", video.path)
         painting_path = self._save_painting(job_id, painting)
         try:
             with _queue_errors():
-                record = self.store.create(job_id, style or PAINTING, client)
+                record = self.store.create(job_id, style or PAINTING, client, strength)
                 self.celery.send_task(
                     STYLIZE_TASK,
                     args=[job_id, str(video_path), style, painting_path],
-                    kwargs={"request_id": current_request_id()},
+                    kwargs={"request_id": current_request_id(), "strength": strength},
                     task_id=job_id,
                 )
         except QueueUnavailable:

@@ -19,6 +19,9 @@ class JobStatus(BaseModel):
     job_id: str
     state: JobState
     style: str = Field(description="The named style, or 'painting' for an uploaded painting.")
+    strength: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="How strongly the style applies; 1: fully."
+    )
     progress: float = Field(ge=0.0, le=1.0, description="Frames done / frames total; 1 when done.")
     frames_done: int
     frames_total: int = Field(description="0 until the worker has opened the video.")
@@ -34,6 +37,7 @@ class JobStatus(BaseModel):
             job_id=record.job_id,
             state=record.state,
             style=record.style,
+            strength=record.strength,
             progress=round(record.progress, 4),
             frames_done=record.frames_done,
             frames_total=record.frames_total,

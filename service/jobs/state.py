@@ -59,6 +59,7 @@ class JobRecord:
     started_at: float | None
     finished_at: float | None
     client: str = ""  # hash of the API key that created the job; '' without keys
+    strength: float = 1.0  # how strongly the style applies (jobs from before it existed: 1)
 
     @property
     def progress(self) -> float:
@@ -86,6 +87,7 @@ def _record(job_id: str, fields: dict[str, str]) -> JobRecord:
         started_at=_float(fields.get("started_at")),
         finished_at=_float(fields.get("finished_at")),
         client=fields.get("client", ""),
+        strength=float(fields.get("strength") or 1.0),
     )
 
 
@@ -99,9 +101,9 @@ class JobStore:
     def key(job_id: str) -> str:
         return KEY_PREFIX + job_id
 
-    def create(self, job_id: str, style: str, client: str = "") -> JobRecord:
+    def create(self, job_id: str, style: str, client: str = "", strength: float = 1.0) -> JobRecord:
         fields = {"state": JobState.QUEUED.value, "style": style, "created_at": repr(time.time())}
-        fields["client"] = client
+        fields |= {"client": client, "strength": repr(strength)}
         with self.client.pipeline() as pipe:
             pipe.hset(self.key(job_id), mapping=fields)
             pipe.expire(self.key(job_id), self.ttl_s)

@@ -1,8 +1,8 @@
 """One stylize job from start to finish, as a plain function the Celery task calls.
 
-Claims the job, builds the style engine, streams the video through style -> flow smoothing ->
-H.264, and records progress; stops at the next frame once the job is cancelled (or handed to
-another attempt after a redelivery), leaving no partial file.
+Claims the job, builds the style engine, streams the video through style -> strength blend ->
+flow smoothing -> H.264, and records progress; stops at the next frame once the job is
+cancelled (or handed to another attempt after a redelivery), leaving no partial file.
 
     outcome = run_stylize_job(request, attempt, context)   # JobState, or None when skipped
 """
@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 
+from service.inference.strength import with_strength
 from service.inference.styles import StyleEngines, UnknownStyle
 from service.inference.stylize import FramesFn
 from service.inference.temporal import FlowSmoother, SmoothingOptions
@@ -55,6 +56,7 @@ class StylizeRequest:
     video: Path
     style: str | None = None  # a named style, or
     style_image: Path | None = None  # a painting for the arbitrary-style networks
+    strength: float = 1.0  # blend of style and original, applied before the smoothing
 
 
 @dataclass
@@ -154,7 +156,9 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
         # A remote backend downloads the inputs here; the shared folder hands out its paths.
         with storage.local_copies(job_id, _inputs(request)) as local:
             painting = local[request.style_image.name] if request.style_image else None
-            engine = _engine(request.style, painting, context.engines)
+            engine = with_strength(
+                _engine(request.style, painting, context.engines), request.strength
+            )
             restyle_video(
                 local[request.video.name],
                 scratch,

@@ -2,7 +2,7 @@
 
 app.send_task("actionstyle.classify_file", args=["/data/clip.avi", None, 3])
 app.send_task("actionstyle.stylize_video", args=[job_id, video_path, "vangogh", None],
-              kwargs={"request_id": "..."})   # the id of the POST that created the job
+              kwargs={"request_id": "...", "strength": 0.5})   # request_id: the POST's id
 """
 
 from __future__ import annotations
@@ -91,18 +91,25 @@ def stylize_video(
     style: str | None,
     style_image_path: str | None,
     request_id: str | None = None,
+    strength: float = 1.0,
 ) -> str | None:
     """Stylise the job's video (a file in the job storage); returns the job's final state.
 
     The paths' last parts name the job's files in its storage (a shared folder or a bucket);
-    `request_id` is the id of the POST that created the job, carried into every log line.
+    `request_id` is the id of the POST that created the job, carried into every log line;
+    `strength` blends the style with the original frames (1: the full style).
     """
     with request_id_context(request_id):
-        return _stylize_video(self, job_id, video_path, style, style_image_path)
+        return _stylize_video(self, job_id, video_path, style, style_image_path, strength)
 
 
 def _stylize_video(
-    self: Task, job_id: str, video_path: str, style: str | None, style_image_path: str | None
+    self: Task,
+    job_id: str,
+    video_path: str,
+    style: str | None,
+    style_image_path: str | None,
+    strength: float,
 ) -> str | None:
     settings = _settings()
     store, storage, engines = _job_parts()
@@ -126,6 +133,7 @@ def _stylize_video(
         video=Path(video_path),
         style=style,
         style_image=Path(style_image_path) if style_image_path else None,
+        strength=strength,
     )
     try:
         outcome = run_stylize_job(request, attempt, context)

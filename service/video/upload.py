@@ -11,7 +11,8 @@ request's headers and an async iterator of body chunks.
 
 Small extra fields (a form value, a style image) can be kept too, in memory, each within its own
 cap: `UploadLimits(..., extra_fields={"style": 200, "style_image": 20 * 2**20})`, then
-`video.fields["style"].data`.
+`video.fields["style"].data`. A small body with no video at all (one picture and its form values)
+is read with `receive_form_fields(..., {"image": 8 * 2**20, "strength": 32}, required="image")`.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ class FormField:
         return self.data.decode("utf-8", "replace").strip()
 
 
+def field_text(field: FormField | None) -> str | None:
+    """A form value as text; None when the field was not sent."""
+    return field.text() if field is not None else None
+
+
 @dataclass(frozen=True)
 class ReceivedVideo:
     path: Path
@@ -178,12 +184,12 @@ def describe_content(head: bytes) -> str:
     return "text"
 
 
-def _boundary(content_type: str | None, field: str) -> bytes:
+def _boundary(content_type: str | None, field: str, what: str = "video") -> bytes:
     media_type, params = parse_options_header(content_type or "")
     boundary = params.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise MissingUpload(
-            f"send the video as multipart/form-data with the file in a field named '{field}'"
+            f"send the {what} as multipart/form-data with the file in a field named '{field}'"
         )
     return boundary
 
@@ -249,6 +255,12 @@ class _FileFieldReceiver:
             path=self.path, size=self.size, container=container, fields=dict(self.extras)
         )
 
+    def finish_fields(self) -> None:
+        """The end of a body read only for its small fields (no file field)."""
+        self._parser.finalize()
+        if self._extra is not None:
+            raise MalformedUpload("the request ended before the multipart body was complete")
+
     def close(self) -> None:
         if self._sink is not None:
             self._sink.close()
@@ -276,7 +288,7 @@ class _FileFieldReceiver:
             filename = params.get(b"filename")
             self._extra = (name, None if filename is None else filename.decode(), bytearray())
             return
-        if name != self._limits.field or self.path is not None:
+        if not self._limits.field or name != self._limits.field or self.path is not None:
             return  # other fields, and repeats of ours, are read past and dropped
         filename = params.get(b"filename", b"").decode("utf-8", "replace")
         try:
@@ -366,3 +378,35 @@ async def receive_video_upload(
         yield receiver.finish()
     finally:
         receiver.close()
+
+
+async def receive_form_fields(
+    content_type: str | None,
+    content_length: str | None,
+    body: AsyncIterator[bytes],
+    fields: dict[str, int],
+    required: str,
+) -> dict[str, FormField]:
+    """Read a small multipart body with no video: only `fields`, each in memory within its cap
+    (`UploadTooLarge` for a file over it, `FieldTooLong` for a form value); `required` must be
+    there and not empty."""
+    boundary = _boundary(content_type, required, what="image")
+    envelope_cap = _ENVELOPE_BYTES + sum(fields.values())
+    too_large = f"the request is larger than the limit of {describe_size(envelope_cap)}"
+    declared = _declared_length(content_length)
+    if declared is not None and declared > envelope_cap:
+        raise UploadTooLarge(too_large)
+    limits = UploadLimits(max_bytes=0, field="", extra_fields=fields)  # no file field
+    receiver = _FileFieldReceiver(boundary, limits)
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if received > envelope_cap:
+            raise UploadTooLarge(too_large)
+        receiver.feed(chunk)
+    receiver.finish_fields()
+    if required not in receiver.extras:
+        raise MissingUpload(f"the request has no multipart field '{required}'")
+    if not receiver.extras[required].data:
+        raise EmptyUpload(f"the field '{required}' is empty")
+    return receiver.extras

@@ -57,6 +57,7 @@ def keyed(keyed_settings: Settings) -> Iterator[TestClient]:
         ("get", "/models"),
         ("post", "/classify"),
         ("post", "/stylize"),
+        ("post", "/stylize/preview"),
         ("get", "/jobs/" + "0" * 32),
         ("get", "/jobs/" + "0" * 32 + "/result"),
         ("delete", "/jobs/" + "0" * 32),

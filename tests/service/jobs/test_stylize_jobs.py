@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -22,8 +23,15 @@ JOB_TIMEOUT_S = 120
 CANCEL_WITHIN_S = 2.0
 
 
-def submit(client: TestClient, clip: Path, style: str | None = None, **files: Any) -> dict:
+def submit(
+    client: TestClient,
+    clip: Path,
+    style: str | None = None,
+    strength: str | None = None,
+    **files: Any,
+) -> dict:
     data = {"style": style} if style is not None else {}
+    data |= {"strength": strength} if strength is not None else {}
     with clip.open("rb") as video:
         response = client.post("/stylize", files={"file": (clip.name, video), **files}, data=data)
     assert response.status_code == 202, response.text
@@ -114,6 +122,36 @@ def test_a_painting_as_the_style(job_stack: JobStack) -> None:
     final = wait_for_job(job_stack.client, created["job_id"], finished)
     assert final["state"] == "succeeded", final
     assert final["style"] == "painting" and final["frames_total"] == 48
+
+
+def frames_of(video: Path) -> np.ndarray:
+    """Every frame, RGB, as one float array (T, H, W, 3)."""
+    with av.open(str(video)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)]).astype(
+            np.float32
+        )
+
+
+def test_half_strength_lies_between_the_original_and_the_full_style(
+    job_stack: JobStack, tmp_path: Path
+) -> None:
+    client, clip = job_stack.client, CLIPS / "hmdb51_drink.mp4"
+    jobs = {strength: submit(client, clip, TEST_STYLE, strength) for strength in ("1", "0.5")}
+    results = {}
+    for strength, created in jobs.items():
+        final = wait_for_job(client, created["job_id"], finished)
+        assert final["state"] == "succeeded", (final, job_stack.worker_log.text[-3000:])
+        assert final["strength"] == float(strength)
+        results[strength] = tmp_path / f"{strength}.mp4"
+        results[strength].write_bytes(client.get(created["result_url"]).content)
+    original, full, half = frames_of(clip), frames_of(results["1"]), frames_of(results["0.5"])
+    assert original.shape == full.shape == half.shape
+    style_distance = np.abs(full - original).mean()
+    assert style_distance > 20
+    # The blend comes before the flow smoothing, whose weights depend on the source frames only:
+    # the half-strength video is the mean of the two others, up to H.264's rounding.
+    assert np.abs(half - (full + original) / 2).mean() < 0.1 * style_distance
+    assert np.abs(half - original).mean() == pytest.approx(style_distance / 2, rel=0.15)
 
 
 def test_cancel_a_running_job(job_stack: JobStack) -> None:
@@ -244,6 +282,31 @@ def test_stylize_refuses_a_bad_style(
     assert response.status_code == 422, response.text
     assert response.json()["code"] == code
     assert response.json()["detail"].startswith(detail)
+
+
+STRENGTH_RANGE = "a number above 0 and at most 1 (1: the full style, 0.5: half-way to the original)"
+
+
+@pytest.mark.parametrize(
+    ("strength", "detail"),
+    [
+        ("0", f"strength 0 would give back the video unchanged; send {STRENGTH_RANGE}"),
+        ("-0.25", f"strength must be {STRENGTH_RANGE}; -0.25 is out of range"),
+        ("1.5", f"strength must be {STRENGTH_RANGE}; 1.5 is out of range"),
+        ("strong", f"strength must be {STRENGTH_RANGE}; 'strong' is not a number"),
+    ],
+    ids=["zero", "negative", "above-1", "not-a-number"],
+)
+def test_stylize_refuses_a_bad_strength(job_stack: JobStack, strength: str, detail: str) -> None:
+    with AUDIO_CLIP.open("rb") as video:
+        response = job_stack.client.post(
+            "/stylize",
+            files={"file": (AUDIO_CLIP.name, video)},
+            data={"style": TEST_STYLE, "strength": strength},
+        )
+    assert response.status_code == 422, response.text
+    assert response.json() == {"detail": detail, "code": "invalid_strength"}
+    assert not list(job_stack.storage_dir.glob(f"*/input{AUDIO_CLIP.suffix}"))
 
 
 def test_stylize_refuses_what_is_not_a_video(job_stack: JobStack) -> None:

@@ -1,0 +1,141 @@
+"""POST /stylize/preview: one picture restyled at once, so a person can dial style and strength.
+
+A router of its own: previews need an API key like every API route, but they are not jobs, so
+they do not count against the per-key quota of new stylize jobs (a slider would use it up in
+seconds). They are bounded instead by size (one picture, scaled to 480 px) and by the process's
+inference slots, as /classify is.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+
+from service.api.deps import ModelsDep, SettingsDep, StyleEnginesDep
+from service.api.stylize import PAINTING_FIELD, STRENGTH_FIELD, STRENGTH_SCHEMA, STYLE_FIELD
+from service.contract.manifest import ModelsMissing
+from service.errors import problem_responses
+from service.inference.preview import (
+    MAX_PREVIEW_BYTES,
+    PREVIEW_MAX_SIDE,
+    InvalidPreviewImage,
+    PreviewBusy,
+    read_picture,
+    render_preview,
+)
+from service.inference.strength import InvalidStrength, parse_strength
+from service.inference.styles import StyleEngines, UnknownStyle
+from service.inference.stylize import FramesFn
+from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, check_style_choice
+from service.video.upload import (
+    EmptyUpload,
+    FieldTooLong,
+    MalformedUpload,
+    MissingUpload,
+    UploadTooLarge,
+    field_text,
+    receive_form_fields,
+)
+
+router = APIRouter(prefix="/stylize", tags=["stylize"])
+
+IMAGE_FIELD = "image"
+_SMALL_FIELD_BYTES = 200
+
+_PREVIEW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [IMAGE_FIELD],
+                    "properties": {
+                        IMAGE_FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "contentMediaType": "application/octet-stream",
+                            "description": "The picture (JPEG, PNG, WebP; at most "
+                            f"{MAX_PREVIEW_BYTES // 2**20} MiB), e.g. a frame of your video; "
+                            f"scaled to {PREVIEW_MAX_SIDE} px on its long side.",
+                        },
+                        STYLE_FIELD: {
+                            "type": "string",
+                            "maxLength": _SMALL_FIELD_BYTES,
+                            "description": "A style name from GET /models (or send style_image).",
+                        },
+                        PAINTING_FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "contentMediaType": "application/octet-stream",
+                            "description": "Your own painting (JPEG, PNG, WebP) as the style.",
+                        },
+                        STRENGTH_FIELD: STRENGTH_SCHEMA,
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/preview",
+    response_class=Response,
+    status_code=status.HTTP_200_OK,
+    operation_id="preview_style",
+    openapi_extra=_PREVIEW_BODY,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The restyled picture (JPEG)."},
+        **problem_responses(
+            UploadTooLarge,
+            MissingUpload,
+            MalformedUpload,
+            EmptyUpload,
+            FieldTooLong,
+            InvalidPreviewImage,
+            UnknownStyle,
+            InvalidStyleChoice,
+            InvalidStyleImage,
+            InvalidStrength,
+            ModelsMissing,
+            PreviewBusy,
+        ),
+    },
+)
+async def preview_style(
+    request: Request, settings: SettingsDep, models: ModelsDep, engines: StyleEnginesDep
+) -> Response:
+    """Restyle one picture (a frame of your video) at once, to preview a style and strength."""
+    fields = await receive_form_fields(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        {
+            IMAGE_FIELD: MAX_PREVIEW_BYTES,
+            STYLE_FIELD: _SMALL_FIELD_BYTES,
+            PAINTING_FIELD: settings.max_style_image_bytes,
+            STRENGTH_FIELD: _SMALL_FIELD_BYTES,
+        },
+        required=IMAGE_FIELD,
+    )
+    strength = parse_strength(field_text(fields.get(STRENGTH_FIELD)))
+    style, painting = field_text(fields.get(STYLE_FIELD)), fields.get(PAINTING_FIELD)
+    frame = await run_in_threadpool(read_picture, fields[IMAGE_FIELD].data)
+    painting_bgr = await run_in_threadpool(check_style_choice, style, painting, models.styles)
+
+    def engine() -> FramesFn:
+        return _engine(engines, style, painting_bgr)
+
+    jpeg = await run_in_threadpool(
+        render_preview, frame, engine, strength, request.app.state.inference_slots
+    )
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+def _engine(engines: StyleEngines, style: str | None, painting_bgr: np.ndarray | None) -> FramesFn:
+    if painting_bgr is None:
+        return engines.named(style or "")
+    return engines.painting(cv2.cvtColor(painting_bgr, cv2.COLOR_BGR2RGB))
