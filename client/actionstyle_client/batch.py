@@ -21,7 +21,9 @@ from actionstyle_client.errors import InputRejected
 # What the server accepts (README: AVI, MP4, MOV, MPEG); other files in the folder are left alone.
 VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".m4v", ".mov", ".mpeg", ".mpg"})
 # Refusals that concern the style, not the clip: every other clip would be refused too.
-STYLE_CODES = frozenset({"unknown_style", "invalid_style_choice", "invalid_style_image"})
+STYLE_CODES = frozenset(
+    {"unknown_style", "invalid_style_choice", "invalid_style_image", "invalid_strength"}
+)
 
 
 @dataclass
@@ -66,6 +68,7 @@ class FolderRun:
     plan: FolderPlan
     style: str | None = None
     style_image: Path | None = None
+    strength: float = 1.0
     in_flight: int = 2
     poll_s: float = 0.5
     in_flight_jobs: dict[str, tuple[Job, Path, Path]] = field(default_factory=dict)
@@ -101,7 +104,9 @@ class FolderRun:
         self, clip: Path, dest: Path, report: FolderReport, log: Callable[[str], None]
     ) -> None:
         try:
-            job = self.client.stylize(clip, style=self.style, style_image=self.style_image)
+            job = self.client.stylize(
+                clip, style=self.style, style_image=self.style_image, strength=self.strength
+            )
         except InputRejected as exc:
             if exc.code in STYLE_CODES:
                 raise

@@ -2,6 +2,7 @@
 
 actionstyle classify clip.mp4 --segments
 actionstyle stylize clip.mp4 --style vangogh -o out.mp4
+actionstyle stylize clip.mp4 --style vangogh --strength 0.5   # half-way to the original
 actionstyle stylize clips/ --style monet -o out/ --jobs 2
 """
 
@@ -93,7 +94,9 @@ def _stylize_one(client: Client, args: argparse.Namespace) -> int:
     dest: Path = args.output or Path(f"{src.stem}.{args.style or 'painting'}.mp4")
     if dest.is_dir():
         dest = dest / f"{src.stem}.mp4"
-    job = client.stylize(src, style=args.style, style_image=args.style_image)
+    job = client.stylize(
+        src, style=args.style, style_image=args.style_image, strength=args.strength
+    )
     _say(f"job {job.id} queued")
     bar = ProgressBar(src.name)
     try:
@@ -118,7 +121,9 @@ def _stylize_folder(client: Client, args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     for clip in plan.skipped:
         _say(f"{clip.name}: already done, skipped")
-    run = FolderRun(client, plan, args.style, args.style_image, in_flight=args.jobs)
+    run = FolderRun(
+        client, plan, args.style, args.style_image, strength=args.strength, in_flight=args.jobs
+    )
     try:
         report = run.run(log=_say)
     except KeyboardInterrupt:
@@ -131,6 +136,8 @@ def _stylize_folder(client: Client, args: argparse.Namespace) -> int:
 def cmd_stylize(client: Client, args: argparse.Namespace) -> int:
     if (args.style is None) == (args.style_image is None):
         raise UsageError("give one of --style NAME or --style-image PAINTING")
+    if not 0.0 < args.strength <= 1.0:
+        raise UsageError(f"--strength must be above 0 and at most 1, not {args.strength}")
     if args.source.is_dir():
         return _stylize_folder(client, args)
     return _stylize_one(client, args)
@@ -163,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("source", type=Path, help="a video, or a folder of videos")
     stylize.add_argument("--style", help="a style name from `actionstyle models`")
     stylize.add_argument("--style-image", type=Path, help="your own painting as the style")
+    stylize.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="how strongly the style applies, above 0 up to 1: 0.5 is half-way to the "
+        "original (default 1, the full style)",
+    )
     stylize.add_argument(
         "-o", "--output", type=Path, help="the MP4 to write (a folder for a folder of clips)"
     )

@@ -3,6 +3,7 @@
     with Client("http://127.0.0.1:8000", api_key="...") as client:
         print(client.classify("clip.mp4").top_label)
         client.stylize("clip.mp4", style="vangogh").wait(progress=print).download("out.mp4")
+        client.stylize("clip.mp4", style="vangogh", strength=0.5)   # half-way to the original
 
 The URL and key default to ACTIONSTYLE_URL and ACTIONSTYLE_API_KEY. Uploads are streamed from
 disk in chunks (a 200 MB clip is never held in memory) and reopened for each retry.
@@ -84,14 +85,22 @@ class Client:
         path: str | os.PathLike[str],
         style: str | None = None,
         style_image: str | os.PathLike[str] | None = None,
+        strength: float = 1.0,
     ) -> Job:
-        """Queue a clip to be restyled with a named style or your own painting; returns its Job."""
+        """Queue a clip to be restyled with a named style or your own painting; returns its Job.
+
+        `strength` dials the style: 1 the full style, 0.5 half-way to the original (above 0,
+        at most 1; the server refuses others with InputRejected, code `invalid_strength`).
+        """
         if (style is None) == (style_image is None):
             raise ValueError("give exactly one of style= or style_image=")
+        if not 0.0 < strength <= 1.0:  # NaN too: refused here rather than after the upload
+            raise ValueError(f"strength must be above 0 and at most 1, not {strength}")
         files = {"file": Path(path)}
         if style_image is not None:
             files["style_image"] = Path(style_image)
         data = {"style": style} if style is not None else {}
+        data["strength"] = repr(float(strength))
         # Not idempotent: a POST repeated after a dropped answer could queue the job twice.
         response = self._upload("/stylize", files, data, {}, idempotent=False)
         return Job(self, JobCreated.from_json(response.json()).job_id)

@@ -151,6 +151,7 @@ class JobStatus(_FromJson):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    strength: float = 1.0  # how strongly the style applies; servers before it sent none
 
 
 @dataclass(frozen=True)

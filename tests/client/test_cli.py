@@ -61,10 +61,23 @@ def test_models_lists_the_styles(live_service: LiveService) -> None:
         (["classify", "{missing}"], 2, "no such file"),
         (["stylize", "{tiny}", "--style", "no_such_style"], 1, "unknown_style"),
         (["stylize", "{tiny}"], 2, "give one of --style NAME or --style-image PAINTING"),
+        (
+            ["stylize", "{tiny}", "--style", TEST_STYLE, "--strength", "0"],
+            2,
+            "--strength must be above 0 and at most 1, not 0.0",
+        ),
         (["classify"], 2, "the following arguments are required: file"),
         (["--retries", "0", "--url", "http://127.0.0.1:{port}", "models"], 3, "did not answer"),
     ],
-    ids=["not-a-video", "missing-file", "unknown-style", "no-style", "usage", "unreachable"],
+    ids=[
+        "not-a-video",
+        "missing-file",
+        "unknown-style",
+        "no-style",
+        "strength-0",
+        "usage",
+        "unreachable",
+    ],
 )
 def test_exit_codes(
     live_service: LiveService,
@@ -94,7 +107,8 @@ def test_stylize_one_clip_with_a_progress_bar(
     live_service: LiveService, tiny_clips: list[Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "out.mp4"
-    ran = actionstyle(live_service, "stylize", tiny_clips[1], "--style", TEST_STYLE, "-o", out)
+    args = ["stylize", tiny_clips[1], "--style", TEST_STYLE, "--strength", "0.7", "-o", out]
+    ran = actionstyle(live_service, *args)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == str(out)
     assert out.read_bytes()[4:8] == b"ftyp"

@@ -124,6 +124,25 @@ def test_every_request_the_client_sends_is_in_the_spec(tmp_path: Path) -> None:
             assert "file" in _form_fields(request)
 
 
+def test_strength_is_sent_as_a_form_value_and_checked_first(tmp_path: Path) -> None:
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return _answer(request)
+
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(b"video")
+    with Client("http://service", transport=httpx.MockTransport(record)) as client:
+        client.stylize(clip, style="vangogh", strength=0.5)
+        client.stylize(clip, style="vangogh")
+        for wrong in (0, -0.5, 1.5, float("nan")):
+            with pytest.raises(ValueError, match="strength must be above 0 and at most 1"):
+                client.stylize(clip, style="vangogh", strength=wrong)
+    values = [re.search(rb'name="strength"\r\n\r\n([^\r]*)', r.read()).group(1) for r in sent]
+    assert values == [b"0.5", b"1.0"]
+
+
 def test_the_package_needs_only_httpx() -> None:
     project = tomllib.loads((CLIENT_DIR / "pyproject.toml").read_text())["project"]
     assert [re.split(r"[<>=!~ ]", dep)[0] for dep in project["dependencies"]] == ["httpx"]

@@ -44,11 +44,12 @@ def test_stylize_wait_with_progress_and_download(
 ) -> None:
     seen: list[JobStatus] = []
     with Client(live_service.url, "python-key") as client:
-        job = client.stylize(tiny_clips[0], style=TEST_STYLE)
+        job = client.stylize(tiny_clips[0], style=TEST_STYLE, strength=0.5)
         job.wait(progress=seen.append, poll_s=0.1, timeout_s=120)
         path = job.download(tmp_path / "out.mp4")
     assert seen[-1].state == JobState.SUCCEEDED
     assert (seen[-1].progress, seen[-1].frames_done, seen[-1].frames_total) == (1.0, 25, 25)
+    assert seen[-1].strength == 0.5
     assert path.read_bytes()[4:8] == b"ftyp"
 
 
