@@ -12,7 +12,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from service.api import classify, health, jobs, metrics, models, preview, stylize, web
+from service.api import (
+    classifiers,
+    classify,
+    health,
+    jobs,
+    metrics,
+    models,
+    preview,
+    stylize,
+    web,
+)
 from service.api.auth import ApiKeyRequired, TooManyJobs, limit_new_jobs, require_api_key
 from service.contract.manifest import ManifestError, ModelsMissing
 from service.errors import install_error_handlers, problem_responses
@@ -73,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Previews are not jobs: a key, but not the job quota (a slider would use it up).
     for router in (jobs.router, models.router, preview.router):
         app.include_router(router, dependencies=key, responses=problem_responses(ApiKeyRequired))
+    app.include_router(
+        classifiers.router, dependencies=key, responses=problem_responses(ApiKeyRequired)
+    )
     for router in (health.router, metrics.router, web.router):
         app.include_router(router)
     app.mount("/static", web.static_files(), name="static")

@@ -22,6 +22,10 @@ from starlette.routing import Match
 from service.api.auth import ApiKeyRequired, TooManyJobs
 from service.api.ranges import RangeNotSatisfiable
 from service.contract.manifest import ModelsMissing
+from service.custom.archive import ArchiveTooLarge, InvalidTrainingSet, UnsafeArchive
+from service.custom.features import EncoderMissing
+from service.custom.models import InvalidClassifierName, UnknownClassifier
+from service.custom.submit import ClassifierExists
 from service.inference.classifier import InvalidTopK, TooManySegments
 from service.inference.preview import InvalidPreviewImage, PreviewBusy
 from service.inference.registry import UnknownModel
@@ -79,6 +83,13 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     InvalidStrength: (422, "invalid_strength", "`strength` is not a number above 0 and up to 1."),
     InvalidPreviewImage: (422, "invalid_preview_image", "The picture is unreadable or too big."),
     PreviewBusy: (503, "preview_busy", "No inference slot came free in time; retry shortly."),
+    ArchiveTooLarge: (413, "archive_too_large", "The archive unpacks to more than the limit."),
+    UnsafeArchive: (422, "unsafe_archive", "An archive entry is unsafe (a link, '..') or broken."),
+    InvalidTrainingSet: (422, "invalid_training_set", "Too few clips or labels, or mismatched."),
+    InvalidClassifierName: (422, "invalid_classifier_name", "The name is empty, too long or bad."),
+    ClassifierExists: (409, "classifier_exists", "A model of this name exists or is being taught."),
+    UnknownClassifier: (404, "classifier_not_found", "You have no custom classifier of this name."),
+    EncoderMissing: (503, "encoder_unavailable", "No feature encoder is installed to teach with."),
     JobNotFound: (404, "job_not_found", "No job has this id, or it has expired."),
     JobNotFinished: (409, "job_not_finished", "The job is still queued or running."),
     JobHasNoResult: (409, "job_has_no_result", "The job failed or was cancelled."),

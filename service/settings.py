@@ -143,6 +143,20 @@ class Settings(BaseSettings):
         default=0, ge=0, description="New stylize jobs per API key per minute; 0: no limit."
     )
 
+    teach_max_clips: int = Field(
+        default=200, ge=6, description="Most training clips one POST /classifiers may send."
+    )
+    teach_max_upload_bytes: int = Field(
+        default=500 * 1024 * 1024,
+        gt=0,
+        description="Largest POST /classifiers body: every clip, or the archive, together.",
+    )
+    teach_max_unpacked_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        gt=0,
+        description="Most bytes a training archive may unpack to; unpacking stops there.",
+    )
+
     def api_key_set(self) -> frozenset[str]:
         return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
 

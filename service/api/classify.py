@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
+from service.api.auth import ClientDep
+from service.api.classifiers import CustomDep
 from service.api.deps import ModelsDep, SettingsDep
 from service.api.upload_body import VIDEO_UPLOAD_ERRORS, video_upload_body
 from service.errors import problem_responses
@@ -32,7 +34,11 @@ _UPLOAD_BODY = video_upload_body()
 
 ModelQuery = Annotated[
     str | None,
-    Query(max_length=100, description="Classifier to run; the manifest's default when left out."),
+    Query(
+        max_length=100,
+        description="Classifier to run (a shipped one, or one of yours from POST /classifiers); "
+        "the manifest's default when left out.",
+    ),
 ]
 TopKQuery = Annotated[
     int | None,
@@ -66,6 +72,8 @@ async def classify_video(
     request: Request,
     settings: SettingsDep,
     models: ModelsDep,
+    custom: CustomDep,
+    client: ClientDep,
     model: ModelQuery = None,
     top_k: TopKQuery = None,
     segments: SegmentsQuery = False,
@@ -73,7 +81,8 @@ async def classify_video(
 ) -> ClassifyResponse:
     """Recognise the action in an uploaded video clip (and, if asked, in each window of it)."""
     started = time.perf_counter()
-    classifier = models.classifier(model)
+    # A custom classifier is read from the job storage: off the event loop.
+    classifier = await run_in_threadpool(custom.resolve, models, model, client)
     count = resolve_top_k(top_k, classifier)
     limits = UploadLimits(max_bytes=settings.max_upload_bytes, temp_dir=settings.temp_dir)
     async with receive_video_upload(

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from service.api.auth import ClientDep
+from service.api.classifiers import CustomDep
 from service.api.deps import ModelsDep
 from service.contract.manifest import ClassifierEntry, ModelsMissing, StyleEntry
 from service.errors import problem_responses
@@ -41,7 +43,9 @@ class StyleSummary(BaseModel):
 
 class ModelsResponse(BaseModel):
     default_classifier: str
-    classifiers: list[ClassifierEntry]
+    classifiers: list[ClassifierEntry] = Field(
+        description="The shipped classifiers, then your custom ones (family 'custom')."
+    )
     styles: list[StyleSummary]
     custom_style: bool = Field(
         description="Whether POST /stylize takes your own painting as `style_image`."
@@ -55,12 +59,13 @@ class ModelsResponse(BaseModel):
     operation_id="list_models",
     responses=problem_responses(ModelsMissing),
 )
-async def list_models(models: ModelsDep) -> ModelsResponse:
-    """List the installed models with their labels and metrics."""
+async def list_models(models: ModelsDep, custom: CustomDep, client: ClientDep) -> ModelsResponse:
+    """List the installed models and your custom classifiers, with labels and metrics."""
     manifest = models.manifest
+    taught = await run_in_threadpool(custom.entries, client)
     return ModelsResponse(
         default_classifier=manifest.default_classifier,
-        classifiers=manifest.classifiers,
+        classifiers=[*manifest.classifiers, *taught],
         styles=[StyleSummary.of(entry) for entry in manifest.styles],
         custom_style=manifest.arbitrary_style is not None,
     )

@@ -72,7 +72,7 @@ def _register_shared_arena() -> None:
     ort.create_and_register_allocator(memory, ort.OrtArenaCfg({"arena_extend_strategy": 0}))
 
 
-def _session_options(intra_op_threads: int, arena: MemoryArena) -> ort.SessionOptions:
+def session_options(intra_op_threads: int, arena: MemoryArena) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
@@ -127,7 +127,7 @@ def load_classifier(
 ) -> Classifier:
     """Verify the entry's file and open one onnxruntime session for it."""
     data = read_verified(models_dir, entry)
-    options = _session_options(intra_op_threads, arena)
+    options = session_options(intra_op_threads, arena)
     try:
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs

@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from service.jobs.storage import RESULT_NAME, check_names
+from service.jobs.storage import RESULT_NAME, check_blob_key, check_names, is_job_id
 
 _CHUNK = 256 * 1024
 # Listing a whole bucket is slow: purge at most this often per process (a bucket lifecycle
@@ -166,7 +166,40 @@ class S3Storage:
             job_id = obj["Key"][len(root) :].split("/", 1)[0]
             newest[job_id] = max(newest.get(job_id, 0.0), obj["LastModified"].timestamp())
             keys.setdefault(job_id, []).append(obj["Key"])
-        stale = [job_id for job_id, mtime in newest.items() if mtime < cutoff]
+        # Only job folders expire: kept files (custom classifiers) stay until deleted.
+        stale = [job_id for job_id, t in newest.items() if t < cutoff and is_job_id(job_id)]
         for job_id in stale:
             self._delete_keys(keys[job_id])
         return len(stale)
+
+    def _blob_key(self, key: str) -> str:
+        check_blob_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_blob(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._blob_key(key), Body=data)
+
+    def get_blob(self, key: str) -> bytes | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._blob_key(key))
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return response["Body"].read()
+
+    def list_blobs(self, prefix: str) -> list[str]:
+        root = self._blob_key(prefix) + "/"
+        strip = len(self._blob_key(prefix)) - len(prefix)
+        return sorted(obj["Key"][strip:] for obj in self._objects(root))
+
+    def delete_blob(self, key: str) -> bool:
+        full = self._blob_key(key)
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=full)
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        self.client.delete_object(Bucket=self.bucket, Key=full)
+        return True

@@ -10,6 +10,9 @@ local paths: the S3 backend downloads the inputs to a temporary folder and uploa
     with storage.local_copies(job_id, ["input.avi"]) as local:
         restyle_video(local["input.avi"], storage.scratch(job_id, attempt), ...)
     storage.commit_result(job_id, scratch)
+
+Beside the jobs, small files kept until deleted (custom classifiers), under their own keys:
+    storage.put_blob("classifiers/anonymous/wave.npz", data); storage.get_blob(...)
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 RESULT_NAME = "result.mp4"
 _FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
+# Keys of kept files: '/'-separated plain names, never a job id first (jobs expire, these do not).
+_BLOB_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def check_names(job_id: str, name: str | None = None) -> None:
@@ -37,6 +42,19 @@ def check_names(job_id: str, name: str | None = None) -> None:
         raise ValueError(f"'{job_id}' is not a job id")
     if name is not None and not _FILE_NAME.match(name):
         raise ValueError(f"'{name}' is not a storage file name")
+
+
+def check_blob_key(key: str) -> None:
+    """Refuse keys that could leave their namespace or be taken for a job's folder."""
+    parts = key.split("/")
+    if not all(_BLOB_PART.match(part) and ".." not in part for part in parts) or (
+        len(parts) < 2 or _JOB_ID.fullmatch(parts[0])
+    ):
+        raise ValueError(f"'{key}' is not a storage key")
+
+
+def is_job_id(name: str) -> bool:
+    return bool(_JOB_ID.fullmatch(name))
 
 
 class RemoteFile(Protocol):
@@ -76,7 +94,19 @@ class JobStorage(Protocol):
         """Remove every file of the job; nothing to remove is fine."""
 
     def purge_older_than(self, age_s: float) -> int:
-        """Delete jobs untouched for `age_s` seconds; returns how many."""
+        """Delete jobs untouched for `age_s` seconds; returns how many (kept files stay)."""
+
+    def put_blob(self, key: str, data: bytes) -> None:
+        """Keep `data` under `key` (atomically) until `delete_blob`; it never expires."""
+
+    def get_blob(self, key: str) -> bytes | None:
+        """The bytes kept under `key`, or None."""
+
+    def list_blobs(self, prefix: str) -> list[str]:
+        """The keys kept under the folder `prefix`, sorted."""
+
+    def delete_blob(self, key: str) -> bool:
+        """Remove the file under `key`; False when there was none."""
 
 
 class LocalStorage:
@@ -140,6 +170,8 @@ class LocalStorage:
             return 0
         cutoff, purged = time.time() - age_s, 0
         for folder in self.root.iterdir():
+            if not is_job_id(folder.name):
+                continue  # kept files (custom classifiers) never expire
             try:
                 stale = folder.is_dir() and _newest_mtime(folder) < cutoff
             except FileNotFoundError:
@@ -148,6 +180,36 @@ class LocalStorage:
                 shutil.rmtree(folder, ignore_errors=True)
                 purged += 1
         return purged
+
+    def _blob(self, key: str) -> Path:
+        check_blob_key(key)
+        return self.root / key
+
+    def put_blob(self, key: str, data: bytes) -> None:
+        target = self._blob(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+
+    def get_blob(self, key: str) -> bytes | None:
+        try:
+            return self._blob(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def list_blobs(self, prefix: str) -> list[str]:
+        folder = self._blob(prefix)
+        if not folder.is_dir():
+            return []
+        return sorted(f"{prefix}/{p.name}" for p in folder.iterdir() if not p.name.startswith("."))
+
+    def delete_blob(self, key: str) -> bool:
+        try:
+            self._blob(key).unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
 
 def _newest_mtime(folder: Path) -> float:

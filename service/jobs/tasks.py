@@ -18,6 +18,9 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from service.contract.manifest import load_manifest
+from service.custom.features import Encoder, load_encoder
+from service.custom.submit import TEACH_TASK, release_name
+from service.custom.teach import TeachContext, fail_teach_job, run_teach_job
 from service.inference.classifier import classify, resolve_top_k
 from service.inference.registry import ModelRegistry, load_registry
 from service.inference.styles import StyleEngines
@@ -152,3 +155,47 @@ def _stylize_video(
 def _report_frames(task: Task, done: int, total: int) -> None:
     if not (task.request.called_directly or task.request.is_eager):
         task.update_state(state="PROGRESS", meta={"frames_done": done, "frames_total": total})
+
+
+@cache
+def _encoder() -> Encoder:
+    """The feature encoder, loaded on a worker process's first teach job, then kept."""
+    settings = _settings()
+    manifest = load_manifest(settings.models_dir)
+    return load_encoder(settings.models_dir, manifest, settings.worker_threads(), "per_session")
+
+
+@cache
+def _teach_parts() -> tuple[JobStore, JobStorage]:
+    settings = _settings()
+    store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl_s)
+    return store, open_storage(settings)
+
+
+@shared_task(name=TEACH_TASK, bind=True)
+def teach_classifier(self: Task, job_id: str, request_id: str | None = None) -> str | None:
+    """Teach a custom classifier from the job's clips (in the job storage); returns the job's
+    final state. The work is service.custom.teach.run_teach_job."""
+    settings = _settings()
+    store, storage = _teach_parts()
+    context = TeachContext(
+        store=store,
+        storage=storage,
+        encoder=_encoder,
+        limits=settings.decode_limits(),
+        worker=self.request.hostname or "",
+        release_name=lambda name, client: release_name(store.client, name, client),
+        on_progress=lambda done, total: _report_frames(self, done, total),
+    )
+    attempt = uuid.uuid4().hex
+    with request_id_context(request_id):
+        try:
+            outcome = run_teach_job(job_id, attempt, context)
+        except SoftTimeLimitExceeded:
+            limit = settings.job_soft_time_limit_s
+            fail_teach_job(store, job_id, attempt, f"the job took longer than {limit} s")
+            return JobState.FAILED.value
+        except Exception:
+            fail_teach_job(store, job_id, attempt, "internal error while teaching; see the log")
+            raise
+    return outcome.value if outcome else None

@@ -66,8 +66,9 @@ def build_models_dir(target: Path, exported: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for entry in manifest["classifiers"]:
         (target / entry["file"]).symlink_to((exported / entry["file"]).resolve())
-    if (exported / "styles").is_dir():
-        (target / "styles").symlink_to((exported / "styles").resolve())
+    for folder in ("styles", "encoders"):  # encoders: what custom classifiers are taught on
+        if (exported / folder).is_dir():
+            (target / folder).symlink_to((exported / folder).resolve())
     tests = target / "test_styles"
     tests.mkdir()
     thumbnail = tests / f"{TEST_STYLE}.jpg"
