@@ -6,16 +6,12 @@ prepare_run_dir(options)  # threads, seed, run_dir/options.json
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-
-def options_json(options: Any) -> dict:
-    """A dataclass of options as JSON-ready values (paths as strings)."""
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
+from training.options import options_json
 
 
 def prepare_run_dir(options: Any) -> Path:

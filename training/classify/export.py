@@ -38,7 +38,7 @@ from training.classify.open_set import (
     embeddings,
     is_confident,
 )
-from training.classify.training import TrainOptions, load_checkpoint, prepare_split
+from training.classify.training import load_checkpoint, prepare_split, saved_options
 from training.classify.ucf101 import VIDEO_SUFFIXES, Split, describe_clips
 
 OPSET = 17
@@ -96,17 +96,7 @@ def cpu_latency_ms(path: Path, spec: ClipSpec, repeats: int = 20) -> float:
 
 
 def _run_split(state: dict, data: Path) -> Split:
-    options = state["options"]
-    return prepare_split(
-        TrainOptions(
-            model=options["model"],
-            data=data,
-            run_dir=Path("."),
-            classes=options["classes"],
-            seed=options["seed"],
-            max_train_clips=options["max_train_clips"],
-        )
-    )
+    return prepare_split(saved_options(state, data))
 
 
 def _eval_inputs(

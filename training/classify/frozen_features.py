@@ -18,12 +18,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from training.checkpoints import BEST, LAST, save_checkpoint
 from training.classify.datasets import ClipDataset
 from training.classify.models.registry import build_model
 from training.classify.training import (
     TrainOptions,
+    checkpoint_state,
     evaluate_run,
-    save_checkpoint,
     start_run,
 )
 
@@ -91,19 +92,16 @@ def run_frozen_training(options: TrainOptions) -> dict:
         with torch.no_grad():
             val_top1 = float((head(val_x).argmax(1) == val_y).float().mean())
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_top1": val_top1})
-        state = {
-            "model": model.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "config": {"family": options.model, "labels": labels, "clip_spec": spec.to_manifest()},
-            "options": options.to_json(),
+        progress = {
             "epoch": epoch,
             "best_metric": max(best, val_top1),
             "history": history,
-            "training_time_s": time.perf_counter() - started,
+            "train_time_s": time.perf_counter() - started,
         }
+        state = checkpoint_state(model, optimiser, options, spec, labels, progress)
         if val_top1 >= best:
             best = val_top1
-            save_checkpoint(run_dir / "best.pt", state)
-    save_checkpoint(run_dir / "last.pt", state)
+            save_checkpoint(run_dir / BEST, state)
+    save_checkpoint(run_dir / LAST, state)
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
     return evaluate_run(run_dir, options.data, split)

@@ -15,7 +15,29 @@ import argparse
 import json
 from pathlib import Path
 
+from training.options import add_option_arguments, options_from_args, options_from_json
+from training.styles.distillation import DistillOptions, run_distillation
+from training.styles.train_cyclegan import CycleGANOptions
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Given by `_common` with this checkout's paths, not by the options' own fields.
+COMMON = {"data", "cache_dir", "threads", "limit", "run_dir"}
+CYCLEGAN_HELP = {
+    "time_limit_s": "pause after this long in this call (resumable)",
+    "time_budget_s": "schedule the whole run by training time",
+    "device": "cpu, cuda, cuda:1, ...",
+    "bf16": "bfloat16 autocast on CUDA",
+}
+DISTILL_HELP = {
+    **CYCLEGAN_HELP,
+    "teacher_vector": "mean, extrapolate:A, painting:NAME",
+    "teacher_checkpoint": "a CycleGAN run's last.pt (or a published .pth) as the teacher",
+    "student": "small or tiny",
+    "w_pixel": "L1 to the teacher's output",
+    "w_adversarial": "PatchGAN critic vs the paintings",
+    "init_from": "a student last.pt to fine-tune from",
+    "keep_snapshots": "keep every checkpoint in RUN_DIR/snapshots/, to compare them afterwards",
+}
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = REPO_ROOT / "exported_models"
 DEFAULT_CACHE = REPO_ROOT / ".cache" / "styles"
@@ -28,79 +50,31 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0, help="smoke runs: images/clips per set")
 
 
-def _device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA")
-
-
 def _add_cyclegan(commands: argparse._SubParsersAction) -> None:
     cyclegan = commands.add_parser("cyclegan", help="train or import CycleGAN generators")
     sub = cyclegan.add_subparsers(dest="style_command", required=True)
     train = sub.add_parser("train", help="unpaired training (resumes from RUN_DIR/last.pt)")
-    train.add_argument("--style", required=True)
-    train.add_argument("--run-dir", type=Path)
-    train.add_argument("--ngf", type=int, default=32)
-    train.add_argument("--n-blocks", type=int, default=6)
-    train.add_argument("--size", type=int, default=128)
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--decay-epochs", type=int, default=10)
-    train.add_argument("--epoch-iterations", type=int, default=200)
-    train.add_argument("--batch-size", type=int, default=1)
-    train.add_argument("--time-limit-s", type=float, default=0.0, help="pause (resumable)")
-    train.add_argument(
-        "--time-budget-s", type=float, default=0.0, help="schedule the whole run by time"
-    )
-    _device(train)
+    add_option_arguments(train, CycleGANOptions, skip=COMMON, helps=CYCLEGAN_HELP)
+    train.add_argument("--run-dir", type=Path, help="default: runs/cyclegan/<style>")
     _common(train)
-    train.set_defaults(style_handler=_cyclegan_train)
+    train.set_defaults(handler=_cyclegan_train)
 
     imp = sub.add_parser("import", help="published latest_net_G.pth -> ONNX + manifest entry")
     imp.add_argument("checkpoint", type=Path)
     imp.add_argument("--style", required=True, help="name of the style in the manifest")
     imp.add_argument("--out", type=Path, default=DEFAULT_OUT)
     imp.add_argument("--skip-fps", action="store_true", help="do not time it at 320x240")
-    imp.set_defaults(style_handler=_cyclegan_import)
+    imp.set_defaults(handler=_cyclegan_import)
 
 
 def _add_distill(commands: argparse._SubParsersAction) -> None:
     distill = commands.add_parser("distill", help="train and export fast student stylizers")
     sub = distill.add_subparsers(dest="style_command", required=True)
     train = sub.add_parser("train", help="distil the teacher into a student (resumes)")
-    train.add_argument("--style", required=True)
-    train.add_argument("--run-dir", type=Path)
-    train.add_argument(
-        "--teacher-vector", default="mean", help="mean, extrapolate:A, painting:NAME"
-    )
-    train.add_argument(
-        "--teacher-checkpoint",
-        default="",
-        help="a CycleGAN run's last.pt (or a published .pth) as the teacher instead",
-    )
-    train.add_argument("--student", default="small", choices=["small", "tiny"])
-    train.add_argument("--iterations", type=int, default=1500)
-    train.add_argument("--batch-size", type=int, default=4)
-    train.add_argument("--crop", type=int, default=192)
-    train.add_argument("--lr", type=float, default=2e-3)
-    train.add_argument("--w-pixel", type=float, default=1.0, help="L1 to the teacher's output")
-    train.add_argument("--w-perceptual", type=float, default=0.01)
-    train.add_argument("--w-style", type=float, default=0.0)
-    train.add_argument(
-        "--w-adversarial", type=float, default=0.0, help="PatchGAN critic vs the paintings"
-    )
-    train.add_argument("--time-limit-s", type=float, default=0.0, help="pause (resumable)")
-    train.add_argument(
-        "--time-budget-s", type=float, default=0.0, help="schedule the whole run by time"
-    )
-    train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    train.add_argument("--init-from", default="", help="a student last.pt to fine-tune from")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--keep-snapshots",
-        action="store_true",
-        help="keep every checkpoint in RUN_DIR/snapshots/, to compare them afterwards",
-    )
+    add_option_arguments(train, DistillOptions, skip=COMMON, helps=DISTILL_HELP)
+    train.add_argument("--run-dir", type=Path, help="default: runs/styles/<style>")
     _common(train)
-    train.set_defaults(style_handler=_distill_train)
+    train.set_defaults(handler=_distill_train)
 
     export = sub.add_parser("export", help="student ONNX + thumbnail + metrics + manifest entry")
     export.add_argument("--style", required=True)
@@ -110,7 +84,7 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--out", type=Path, default=DEFAULT_OUT)
     _common(export)
-    export.set_defaults(style_handler=_distill_export)
+    export.set_defaults(handler=_distill_export)
 
 
 def _add_styles(commands: argparse._SubParsersAction) -> None:
@@ -118,12 +92,12 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
     sub = styles.add_subparsers(dest="style_command", required=True)
     arbitrary = sub.add_parser("arbitrary", help="copy the Magenta networks into exported_models")
     arbitrary.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    arbitrary.set_defaults(style_handler=lambda a: _arbitrary(a))
+    arbitrary.set_defaults(handler=lambda a: _arbitrary(a))
     evaluate = sub.add_parser("evaluate", help="KID of exported styles vs each painter's set")
     evaluate.add_argument("--out", type=Path, default=DEFAULT_OUT)
     evaluate.add_argument("--write-manifest", action="store_true", help="store KID in the entries")
     _common(evaluate)
-    evaluate.set_defaults(style_handler=_evaluate)
+    evaluate.set_defaults(handler=_evaluate)
     compare = sub.add_parser(
         "compare", help="candidate students' KID on training-group frames (to choose among runs)"
     )
@@ -132,57 +106,34 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
         "candidates", nargs="+", type=Path, help="run folders (their last.pt) or checkpoint files"
     )
     _common(compare)
-    compare.set_defaults(style_handler=_compare)
+    compare.set_defaults(handler=_compare)
     bundle = sub.add_parser("bundle", help="style training data as JPEGs, for another machine")
     bundle.add_argument("--dest", type=Path, required=True)
     _common(bundle)
-    bundle.set_defaults(style_handler=_bundle)
+    bundle.set_defaults(handler=_bundle)
     unbundle = sub.add_parser("unbundle", help="rebuild the content cache from a bundle")
     unbundle.add_argument("--bundle", type=Path, required=True)
     _common(unbundle)
-    unbundle.set_defaults(style_handler=_unbundle)
+    unbundle.set_defaults(handler=_unbundle)
     figure = sub.add_parser("figure", help="docs/styles.png: frames | teacher | student")
     figure.add_argument("--out", type=Path, default=DEFAULT_OUT)
     figure.add_argument("--path", type=Path, default=REPO_ROOT / "docs" / "styles.png")
     _common(figure)
-    figure.set_defaults(style_handler=_figure)
+    figure.set_defaults(handler=_figure)
 
 
 def add_style_commands(commands: argparse._SubParsersAction) -> None:
-    """Register `cyclegan`, `distill` and `styles`; each sets `style_handler` to run it."""
+    """Register `cyclegan`, `distill` and `styles`; each sets `handler` to run it."""
     _add_cyclegan(commands)
     _add_distill(commands)
     _add_styles(commands)
 
 
-def run_style_command(args: argparse.Namespace) -> dict:
-    return args.style_handler(args)
-
-
 def _cyclegan_train(args: argparse.Namespace) -> dict:
-    from training.styles.train_cyclegan import CycleGANOptions, run_cyclegan
+    from training.styles.train_cyclegan import run_cyclegan
 
-    return run_cyclegan(
-        CycleGANOptions(
-            style=args.style,
-            data=args.data,
-            run_dir=args.run_dir or REPO_ROOT / "runs" / "cyclegan" / args.style,
-            cache_dir=args.cache_dir,
-            ngf=args.ngf,
-            n_blocks=args.n_blocks,
-            size=args.size,
-            epochs=args.epochs,
-            decay_epochs=args.decay_epochs,
-            epoch_iterations=args.epoch_iterations,
-            threads=args.threads,
-            time_limit_s=args.time_limit_s,
-            time_budget_s=args.time_budget_s,
-            batch_size=args.batch_size,
-            device=args.device,
-            bf16=args.bf16,
-            limit=args.limit,
-        )
-    )
+    run_dir = args.run_dir or REPO_ROOT / "runs" / "cyclegan" / args.style
+    return run_cyclegan(options_from_args(CycleGANOptions, args, run_dir=run_dir))
 
 
 def _cyclegan_import(args: argparse.Namespace) -> dict:
@@ -194,45 +145,16 @@ def _cyclegan_import(args: argparse.Namespace) -> dict:
     return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
 
 
-def _distill_options(args: argparse.Namespace):  # -> DistillOptions
-    from training.styles.distillation import DistillOptions
-
+def _distill_options(args: argparse.Namespace) -> DistillOptions:
     run_dir = args.run_dir or REPO_ROOT / "runs" / "styles" / args.style
-    saved = run_dir / "options.json"
-    if not hasattr(args, "iterations"):  # export: rebuild the options the run was trained with
-        values = json.loads(saved.read_text())
-        values.update(data=args.data, run_dir=run_dir, cache_dir=args.cache_dir)
-        return DistillOptions(**values)
-    return DistillOptions(
-        style=args.style,
-        data=args.data,
-        run_dir=run_dir,
-        cache_dir=args.cache_dir,
-        teacher_vector=args.teacher_vector,
-        teacher_checkpoint=args.teacher_checkpoint,
-        student=args.student,
-        iterations=args.iterations,
-        batch_size=args.batch_size,
-        crop=args.crop,
-        lr=args.lr,
-        w_pixel=args.w_pixel,
-        w_perceptual=args.w_perceptual,
-        w_style=args.w_style,
-        w_adversarial=args.w_adversarial,
-        threads=args.threads,
-        time_limit_s=args.time_limit_s,
-        time_budget_s=args.time_budget_s,
-        device=args.device,
-        init_from=args.init_from,
-        seed=args.seed,
-        keep_snapshots=args.keep_snapshots,
-        limit=args.limit,
-    )
+    if args.handler is _distill_export:  # the options the run was trained with
+        saved = json.loads((run_dir / "options.json").read_text())
+        paths = {"data": args.data, "run_dir": run_dir, "cache_dir": args.cache_dir}
+        return options_from_json(DistillOptions, saved, **paths)
+    return options_from_args(DistillOptions, args, run_dir=run_dir)
 
 
 def _distill_train(args: argparse.Namespace) -> dict:
-    from training.styles.distillation import run_distillation
-
     return run_distillation(_distill_options(args))
 
 

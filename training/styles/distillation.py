@@ -24,8 +24,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from training.checkpoints import LAST, load_state, resume_state, save_checkpoint
 from training.efficientnet_lite import default_weights_path, efficientnet_lite0
-from training.runs import options_json, prepare_run_dir
+from training.options import options_json
+from training.runs import prepare_run_dir
 from training.styles.data import ContentSet, load_content, load_images
 from training.styles.losses import LiteLosses, PaintingCritic
 from training.styles.metrics import psnr, ssim
@@ -210,33 +212,23 @@ def agreement(student_out: np.ndarray, teacher_out: np.ndarray) -> dict[str, flo
     }
 
 
-def save_checkpoint(
-    path: Path,
-    student: Student,
-    optimiser: torch.optim.Optimizer,
-    options: DistillOptions,
-    iteration: int,
-    train_time_s: float,
-    critic: PaintingCritic | None = None,
-) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": student.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "config": config_dict(student.config),
-            "options": options_json(options),
-            "iteration": iteration,
-            "train_time_s": train_time_s,
-            **({"critic": critic.state_dict()} if critic else {}),
-        },
-        tmp,
-    )
-    tmp.replace(path)  # never leave a half-written last.pt behind
+def _checkpoint_state(run: _Run, options: DistillOptions) -> dict:
+    """A student checkpoint in the one format (training.checkpoints)."""
+    return {
+        "model": run.student.state_dict(),
+        "optimiser": run.optimiser.state_dict(),
+        "config": config_dict(run.student.config),
+        "options": options_json(options),
+        "iteration": run.iteration,
+        "train_time_s": run.train_time_s,
+        "history": run.history,
+        **({"critic": run.critic.state_dict()} if run.critic else {}),
+    }
 
 
 def load_student(path: Path) -> tuple[Student, dict]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    """A trained student (evaluation mode) and its checkpoint state."""
+    state = load_state(path)
     student = student_from_config(state["config"])
     student.load_state_dict(state["model"])
     return student.eval(), state
@@ -256,109 +248,137 @@ def _lr_at(options: DistillOptions, progress: float) -> float:
     return options.lr * (1.0 - 0.9 * min(1.0, (progress - 0.5) / 0.5))
 
 
-def run_distillation(options: DistillOptions) -> dict:
-    """Train (or resume) one student; returns the metrics also written to RUN_DIR/metrics.json."""
-    prepare_run_dir(options)
+@dataclass
+class _Run:
+    """What a distillation run trains and where it stands; checkpointed, restored on resume."""
 
-    device = torch.device(options.device)
-    pairs = teacher_pairs(options)
+    student: Student
+    optimiser: torch.optim.Optimizer
+    losses: LiteLosses
+    grams: list[torch.Tensor] | None
+    critic: PaintingCritic | None
+    iteration: int = 0
+    train_time_s: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def _build(options: DistillOptions, device: torch.device) -> _Run:
     losses = LiteLosses(efficientnet_lite0(weights=default_weights_path())).to(device)
-    grams = None
+    grams, critic = None, None
     if options.w_style > 0 or options.w_adversarial > 0:
         paintings = load_images(options.data / "styles" / options.style)
-    if options.w_style > 0:
-        grams = losses.gram_targets(paintings)
-    critic = None
-    if options.w_adversarial > 0:
-        critic = PaintingCritic(paintings, options.crop, device, options.seed)
-
+        if options.w_style > 0:
+            grams = losses.gram_targets(paintings)
+        if options.w_adversarial > 0:
+            critic = PaintingCritic(paintings, options.crop, device, options.seed)
     student = STUDENT_SIZES[options.student]().to(device)
     optimiser = torch.optim.Adam(student.parameters(), lr=options.lr)
-    last = options.run_dir / "last.pt"
-    iteration, train_time = 0, 0.0
-    history_path = options.run_dir / "history.json"
-    history = (
-        json.loads(history_path.read_text()) if history_path.exists() and last.exists() else []
-    )
-    if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
-        student.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        iteration, train_time = state["iteration"], state["train_time_s"]
-        if critic and "critic" in state:
-            critic.load_state_dict(state["critic"])
+    return _Run(student, optimiser, losses, grams, critic)
+
+
+def _resume(run: _Run, options: DistillOptions) -> None:
+    """Continue from RUN_DIR/last.pt, or start from `init_from` (fine-tuning), or from scratch."""
+    state = resume_state(options.run_dir)
+    if state is not None:
+        run.student.load_state_dict(state["model"])
+        run.optimiser.load_state_dict(state["optimiser"])
+        run.iteration, run.train_time_s = state["iteration"], state["train_time_s"]
+        run.history = state.get("history", [])
+        if run.critic and "critic" in state:
+            run.critic.load_state_dict(state["critic"])
     elif options.init_from:
-        student.load_state_dict(load_student(Path(options.init_from))[0].state_dict())
+        run.student.load_state_dict(load_student(Path(options.init_from))[0].state_dict())
 
-    sampler = PairSampler(pairs, options.crop, options.seed + iteration)
-    started = time.perf_counter()
-    session_start_time = train_time
-    bar_total = None if options.time_budget_s else options.iterations
-    progress = tqdm(total=bar_total, initial=iteration, desc=f"distil {options.style}")
-    running: dict[str, float] = {}
-    student.train()
-    while _progress(options, iteration, train_time) < 1.0:
-        for group in optimiser.param_groups:
-            group["lr"] = _lr_at(options, _progress(options, iteration, train_time))
-        x, y = (t.to(device) for t in sampler.batch(options.batch_size))
-        out = student(x)
-        out_maps = losses.maps(out)
-        with torch.no_grad():
-            target_maps = losses.maps(y)
-        parts = {
-            "pixel": torch.nn.functional.l1_loss(out, y),
-            "perceptual": losses.perceptual(out_maps, target_maps),
-        }
-        if grams is not None:
-            parts["style"] = losses.style(out_maps, grams)
-        if critic is not None:
-            parts["adversarial"] = critic.generator_loss(out)
-        weights = {
-            "pixel": options.w_pixel,
-            "perceptual": options.w_perceptual,
-            "style": options.w_style,
-            "adversarial": options.w_adversarial,
-        }
-        loss = sum(weights[k] * v for k, v in parts.items())
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        if critic is not None:
-            parts["critic"] = torch.tensor(critic.step(out))
-        iteration += 1
-        for k, v in parts.items():
-            running[k] = 0.9 * running.get(k, float(v.detach())) + 0.1 * float(v.detach())
-        progress.update(1)
-        progress.set_postfix({k: f"{v:.4f}" for k, v in running.items()})
-        train_time = session_start_time + time.perf_counter() - started
-        out_of_time = options.time_limit_s and time.perf_counter() - started > options.time_limit_s
-        finished = _progress(options, iteration, train_time) >= 1.0
-        if iteration % options.checkpoint_every == 0 or finished or out_of_time:
-            history.append(
-                {"iteration": iteration, "train_time_s": round(train_time, 1), **running}
-            )
-            save_checkpoint(last, student, optimiser, options, iteration, train_time, critic)
-            if options.keep_snapshots:
-                snapshot = options.run_dir / "snapshots" / f"iter_{iteration:06d}.pt"
-                snapshot.parent.mkdir(exist_ok=True)
-                shutil.copyfile(last, snapshot)
-            history_path.write_text(json.dumps(history, indent=1))
-        if out_of_time:
-            break
-    progress.close()
 
+def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, options: DistillOptions) -> dict:
+    """One optimiser step on a batch of (content, teacher output); returns each loss's value."""
+    out = run.student(x)
+    out_maps = run.losses.maps(out)
+    with torch.no_grad():
+        target_maps = run.losses.maps(y)
+    parts = {
+        "pixel": torch.nn.functional.l1_loss(out, y),
+        "perceptual": run.losses.perceptual(out_maps, target_maps),
+    }
+    if run.grams is not None:
+        parts["style"] = run.losses.style(out_maps, run.grams)
+    if run.critic is not None:
+        parts["adversarial"] = run.critic.generator_loss(out)
+    weights = {
+        "pixel": options.w_pixel,
+        "perceptual": options.w_perceptual,
+        "style": options.w_style,
+        "adversarial": options.w_adversarial,
+    }
+    loss = sum(weights[k] * v for k, v in parts.items())
+    run.optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimiser.step()
+    values = {k: float(v.detach()) for k, v in parts.items()}
+    if run.critic is not None:
+        values["critic"] = float(run.critic.step(out))
+    return values
+
+
+def _save(run: _Run, options: DistillOptions, running: dict[str, float]) -> None:
+    run.history.append(
+        {"iteration": run.iteration, "train_time_s": round(run.train_time_s, 1), **running}
+    )
+    last = options.run_dir / LAST
+    save_checkpoint(last, _checkpoint_state(run, options))
+    if options.keep_snapshots:
+        snapshot = options.run_dir / "snapshots" / f"iter_{run.iteration:06d}.pt"
+        snapshot.parent.mkdir(exist_ok=True)
+        shutil.copyfile(last, snapshot)
+    (options.run_dir / "history.json").write_text(json.dumps(run.history, indent=1))
+
+
+def _result(run: _Run, options: DistillOptions, pairs: PairSet, running: dict) -> dict:
     result = {
         "style": options.style,
-        "iterations": iteration,
-        "finished": _progress(options, iteration, train_time) >= 1.0,
-        "train_time_s": round(train_time, 1),
+        "iterations": run.iteration,
+        "finished": _progress(options, run.iteration, run.train_time_s) >= 1.0,
+        "train_time_s": round(run.train_time_s, 1),
         "losses": running,
     }
     if result["finished"]:
-        student_out = stylise_batch(student, pairs.content.heldout_frames)
+        student_out = stylise_batch(run.student, pairs.content.heldout_frames)
         result["heldout"] = {
             "frames": len(student_out),
             **agreement(student_out, pairs.teacher.heldout_frames),
         }
     (options.run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def run_distillation(options: DistillOptions) -> dict:
+    """Train (or resume) one student; returns the metrics also written to RUN_DIR/metrics.json."""
+    prepare_run_dir(options)
+    device = torch.device(options.device)
+    pairs = teacher_pairs(options)
+    run = _build(options, device)
+    _resume(run, options)
+    sampler = PairSampler(pairs, options.crop, options.seed + run.iteration)
+    started, time_before = time.perf_counter(), run.train_time_s
+    total = None if options.time_budget_s else options.iterations
+    progress = tqdm(total=total, initial=run.iteration, desc=f"distil {options.style}")
+    running: dict[str, float] = {}
+    run.student.train()
+    while _progress(options, run.iteration, run.train_time_s) < 1.0:
+        for group in run.optimiser.param_groups:
+            group["lr"] = _lr_at(options, _progress(options, run.iteration, run.train_time_s))
+        x, y = (t.to(device) for t in sampler.batch(options.batch_size))
+        values = _step(run, x, y, options)
+        run.iteration += 1
+        running = {k: 0.9 * running.get(k, v) + 0.1 * v for k, v in values.items()}
+        progress.update(1)
+        progress.set_postfix({k: f"{v:.4f}" for k, v in running.items()})
+        run.train_time_s = time_before + time.perf_counter() - started
+        out_of_time = options.time_limit_s and time.perf_counter() - started > options.time_limit_s
+        finished = _progress(options, run.iteration, run.train_time_s) >= 1.0
+        if run.iteration % options.checkpoint_every == 0 or finished or out_of_time:
+            _save(run, options, running)
+        if out_of_time:
+            break
+    progress.close()
+    return _result(run, options, pairs, running)

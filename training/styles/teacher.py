@@ -142,7 +142,7 @@ class CycleGANTeacher:
             }
             record = {
                 "source": str(path),
-                "options": state.get("config", {}),
+                "options": state.get("options", state.get("config", {})),
                 "iterations": state.get("iteration"),
                 "train_time_s": round(float(state.get("train_time_s", 0.0)), 1),
                 "device_name": state.get("device_name"),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
@@ -29,7 +29,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.runs import options_json, prepare_run_dir
+from training.checkpoints import LAST, resume_state, save_checkpoint
+from training.options import options_json
+from training.runs import prepare_run_dir
 from training.styles.data import load_content, load_images
 from training.styles.models.cyclegan import GeneratorConfig, PatchDiscriminator, cyclegan_generator
 
@@ -204,107 +206,139 @@ def _done(options: CycleGANOptions, iteration: int, total: int, train_time_s: fl
     return iteration >= total
 
 
+@dataclass
+class _Run:
+    """The networks, their optimisers and where the run stands; checkpointed, resumable."""
+
+    nets: CycleGAN
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    device: torch.device
+    iteration: int = 0
+    train_time_s: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def _build(options: CycleGANOptions) -> _Run:
+    device = torch.device(options.device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed crop size
+    nets = CycleGAN(options).to(device)
+    betas = (options.beta1, 0.999)
+    generators = chain(nets.g_ab.parameters(), nets.g_ba.parameters())
+    critics = chain(nets.d_a.parameters(), nets.d_b.parameters())
+    return _Run(
+        nets,
+        torch.optim.Adam(generators, lr=options.lr, betas=betas),
+        torch.optim.Adam(critics, lr=options.lr, betas=betas),
+        device,
+    )
+
+
+def _resume(run: _Run, options: CycleGANOptions) -> None:
+    state = resume_state(options.run_dir)
+    if state is None:
+        return
+    run.nets.load_state_dict(state["model"])
+    run.opt_g.load_state_dict(state["optimiser"]["g"])
+    run.opt_d.load_state_dict(state["optimiser"]["d"])
+    run.iteration, run.train_time_s = state["iteration"], state["train_time_s"]
+    run.history = state["history"]
+
+
+def _save(run: _Run, options: CycleGANOptions, epoch: int) -> None:
+    """last.pt in the one checkpoint format (training.checkpoints); the generator's layout is
+    the published one, so `config` holds its sizes."""
+    save_checkpoint(
+        options.run_dir / LAST,
+        {
+            "model": run.nets.state_dict(),
+            "optimiser": {"g": run.opt_g.state_dict(), "d": run.opt_d.state_dict()},
+            "config": {"ngf": options.ngf, "n_blocks": options.n_blocks},
+            "options": options_json(options),
+            "epoch": epoch,
+            "iteration": run.iteration,
+            "train_time_s": run.train_time_s,
+            "device_name": _device_name(run.device),
+            "history": run.history,
+        },
+    )
+
+
+def _end_epoch(run: _Run, options: CycleGANOptions, sampler, epoch: int, running: dict) -> None:
+    """A sample grid of the epoch and its losses in the history."""
+    run.nets.eval()
+    sample_a, sample_b = (x.to(run.device) for x in sampler.pair())
+    sample_grid(run.nets, sample_a, sample_b, options.run_dir / f"samples_epoch{epoch + 1:03d}.png")
+    run.history.append(
+        {
+            "epoch": epoch + 1,
+            "iteration": run.iteration,
+            "train_time_s": round(run.train_time_s, 1),
+            **running,
+        }
+    )
+
+
+def _result(run: _Run, options: CycleGANOptions, total: int, running: dict) -> dict:
+    result = {
+        "style": options.style,
+        "iterations": run.iteration,
+        "total_iterations": total or run.iteration,
+        "finished": _done(options, run.iteration, total, run.train_time_s),
+        "batch_size": options.batch_size,
+        "device": _device_name(run.device),
+        "train_time_s": round(run.train_time_s, 1),
+        "seconds_per_iteration": round(run.train_time_s / max(1, run.iteration), 3),
+        "losses": running,
+    }
+    (options.run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
 def run_cyclegan(options: CycleGANOptions) -> dict:
     """Train (or resume) one CycleGAN; returns the metrics also written to RUN_DIR/metrics.json."""
     prepare_run_dir(options)
     content = load_content(options.data, options.cache_dir, limit=options.limit)
     domain_a = list(content.photos) + list(content.train_frames)  # never the held-out frames
     domain_b = load_images(options.data / "styles" / options.style, limit=options.limit)
-
-    device = torch.device(options.device)
-    torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed crop size
-    nets = CycleGAN(options).to(device)
-    opt_g = torch.optim.Adam(
-        chain(nets.g_ab.parameters(), nets.g_ba.parameters()),
-        lr=options.lr,
-        betas=(options.beta1, 0.999),
+    run = _build(options)
+    _resume(run, options)
+    # With a time budget the number of iterations is unknown until the budget is spent.
+    total = (
+        0
+        if options.time_budget_s
+        else (options.epochs + options.decay_epochs) * (options.epoch_iterations)
     )
-    opt_d = torch.optim.Adam(
-        chain(nets.d_a.parameters(), nets.d_b.parameters()),
-        lr=options.lr,
-        betas=(options.beta1, 0.999),
-    )
-    last = options.run_dir / "last.pt"
-    iteration, train_time, history = 0, 0.0, []
-    if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
-        nets.load_state_dict(state["model"])
-        opt_g.load_state_dict(state["optimiser_g"])
-        opt_d.load_state_dict(state["optimiser_d"])
-        iteration, train_time, history = state["iteration"], state["train_time_s"], state["history"]
-
-    total = (options.epochs + options.decay_epochs) * options.epoch_iterations
-    if options.time_budget_s:
-        total = 0  # unknown until the budget is spent
-    sampler = UnpairedSampler(domain_a, domain_b, options.size, options.seed + iteration)
-    rng = random.Random(options.seed + iteration)
+    sampler = UnpairedSampler(domain_a, domain_b, options.size, options.seed + run.iteration)
+    rng = random.Random(options.seed + run.iteration)
     pools = (ImagePool(options.pool_size, rng), ImagePool(options.pool_size, rng))
-    started, base_time = time.perf_counter(), train_time
-    progress = tqdm(total=total or None, initial=iteration, desc=f"cyclegan {options.style}")
+    started, time_before = time.perf_counter(), run.train_time_s
+    progress = tqdm(total=total or None, initial=run.iteration, desc=f"cyclegan {options.style}")
     running: dict[str, float] = {}
-    while not _done(options, iteration, total, train_time):
-        epoch = iteration // options.epoch_iterations
-        for opt in (opt_g, opt_d):
+    while not _done(options, run.iteration, total, run.train_time_s):
+        epoch = run.iteration // options.epoch_iterations
+        for opt in (run.opt_g, run.opt_d):
             for group in opt.param_groups:
-                group["lr"] = options.lr * _lr_factor(options, epoch, train_time)
-        nets.train()
-        real_a, real_b = (x.to(device) for x in sampler.pair(options.batch_size))
-        parts = train_step(nets, opt_g, opt_d, pools, real_a, real_b, options)
-        iteration += 1
+                group["lr"] = options.lr * _lr_factor(options, epoch, run.train_time_s)
+        run.nets.train()
+        real_a, real_b = (x.to(run.device) for x in sampler.pair(options.batch_size))
+        parts = train_step(run.nets, run.opt_g, run.opt_d, pools, real_a, real_b, options)
+        run.iteration += 1
         running = {k: 0.95 * running.get(k, v) + 0.05 * v for k, v in parts.items()}
         progress.update(1)
         progress.set_postfix({k: f"{v:.3f}" for k, v in running.items() if not k.startswith("idt")})
-        train_time = base_time + time.perf_counter() - started
-        finished = _done(options, iteration, total, train_time)
-        epoch_end = iteration % options.epoch_iterations == 0 or finished
+        run.train_time_s = time_before + time.perf_counter() - started
+        finished = _done(options, run.iteration, total, run.train_time_s)
+        epoch_end = run.iteration % options.epoch_iterations == 0 or finished
         out_of_time = options.time_limit_s and time.perf_counter() - started > options.time_limit_s
         if epoch_end:
-            nets.eval()
-            sample_a, sample_b = (x.to(device) for x in sampler.pair())
-            sample_grid(
-                nets, sample_a, sample_b, options.run_dir / f"samples_epoch{epoch + 1:03d}.png"
-            )
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "iteration": iteration,
-                    "train_time_s": round(train_time, 1),
-                    **running,
-                }
-            )
+            _end_epoch(run, options, sampler, epoch, running)
         if epoch_end or out_of_time:
-            tmp = last.with_suffix(".tmp")
-            torch.save(
-                {
-                    "model": nets.state_dict(),
-                    "optimiser_g": opt_g.state_dict(),
-                    "optimiser_d": opt_d.state_dict(),
-                    "config": options_json(options),
-                    "epoch": epoch,
-                    "iteration": iteration,
-                    "train_time_s": train_time,
-                    "device_name": _device_name(device),
-                    "history": history,
-                },
-                tmp,
-            )
-            tmp.replace(last)
+            _save(run, options, epoch)
         if out_of_time:
             break
     progress.close()
-    result = {
-        "style": options.style,
-        "iterations": iteration,
-        "total_iterations": total or iteration,
-        "finished": _done(options, iteration, total, train_time),
-        "batch_size": options.batch_size,
-        "device": _device_name(device),
-        "train_time_s": round(train_time, 1),
-        "seconds_per_iteration": round(train_time / max(1, iteration), 3),
-        "losses": running,
-    }
-    (options.run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
-    return result
+    return _result(run, options, total, running)
 
 
 def _device_name(device: torch.device) -> str:

@@ -10,9 +10,10 @@ import torch
 
 from service.contract.manifest import Manifest
 from tests.utils.data import SHARED_DATA
+from training.classify.end_to_end import run_training
 from training.classify.export import ParityError, check_parity, export_classifier
 from training.classify.open_set import OpenSetModel
-from training.classify.training import TrainOptions, load_checkpoint, run_training
+from training.classify.training import TrainOptions, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,8 @@ def test_parity_check_fails_on_a_different_model(smoke_run: TrainOptions, tmp_pa
 
 
 def test_a_run_can_learn_from_a_teacher_run(smoke_run: TrainOptions, tmp_path: Path) -> None:
-    from training.classify.training import prepare_split, teacher_soft_targets
+    from training.classify.end_to_end import teacher_soft_targets
+    from training.classify.training import prepare_split
 
     split = prepare_split(smoke_run)
     soft = teacher_soft_targets(smoke_run.run_dir, split, temperature=4.0)

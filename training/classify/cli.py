@@ -1,0 +1,149 @@
+"""Classifier commands of `python -m training`: each sets `handler`, as the style commands do.
+
+python -m training train --model r2plus1d --data ../shared/data     # resumes runs/r2plus1d
+python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
+python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
+python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data  # thresholds only
+python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
+python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
+python -m training report  # docs/models.md from exported_models/manifest.json
+python -m training eda ../shared/data  # docs/eda/
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from training.classify.models.registry import FAMILIES, get_family
+from training.classify.training import TrainOptions
+from training.options import add_option_arguments, options_from_args
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODELS = REPO_ROOT / "exported_models"
+# Flags whose default is the model family's (training.classify.models.registry), not one number.
+FAMILY_DEFAULTS = ("epochs", "lr", "batch_size")
+TRAIN_HELP = {
+    "data": "data root (UCF-101 layout or frame folders)",
+    "classes": "train on these classes only (default: all found)",
+    "threads": "torch CPU threads (0: torch's default)",
+    "max_train_clips": "smoke runs only",
+    "teacher_run": "also learn this trained run's predictions (distillation)",
+    **{name: "default: the model family's" for name in FAMILY_DEFAULTS},
+}
+
+
+def _train(args: argparse.Namespace) -> dict:
+    from training.classify.loops import train
+
+    family = get_family(args.model)
+    unset = {k: getattr(family, k) for k in FAMILY_DEFAULTS if getattr(args, k) is None}
+    run_dir = args.run_dir or REPO_ROOT / "runs" / args.model
+    return train(options_from_args(TrainOptions, args, run_dir=run_dir, **unset))
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
+    from training.classify.training import evaluate_run
+
+    return evaluate_run(args.run_dir, args.data)
+
+
+def _export(args: argparse.Namespace) -> dict:
+    from training.classify.export import export_classifier
+
+    entry = export_classifier(args.run_dir, args.out, args.data, args.name, args.default)
+    return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
+
+
+def _open_set(args: argparse.Namespace) -> dict:
+    from training.classify.export import update_open_set
+
+    return update_open_set(args.run_dir, args.out, args.data, args.name)
+
+
+def _export_encoder(args: argparse.Namespace) -> dict:
+    from training.classify.export_encoder import export_encoder
+
+    entry = export_encoder(args.out, args.data)
+    return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
+
+
+def _codec_check(args: argparse.Namespace) -> dict:
+    from training.classify.codec_check import check_codecs
+
+    return check_codecs(args.models, args.data, args.cache_dir, args.name)
+
+
+def _eda(args: argparse.Namespace) -> dict:
+    from training.classify.eda import run_eda
+
+    return run_eda(args.data, args.out, args.classes, args.max_clips_per_class)
+
+
+def _report(args: argparse.Namespace) -> dict:
+    from training.classify.reports import write_report
+
+    return {"report": str(write_report(args.models, args.out))}
+
+
+def _run_and_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="data root (for real clips)")
+
+
+def add_classify_commands(commands: argparse._SubParsersAction) -> None:
+    """Register the classifier commands; each sets `handler` to run it."""
+    train = commands.add_parser("train", help="train a classifier (resumes from RUN_DIR/last.pt)")
+    add_option_arguments(train, TrainOptions, skip={"model", "run_dir"}, helps=TRAIN_HELP)
+    train.add_argument("--model", choices=sorted(FAMILIES), required=True)
+    train.add_argument("--run-dir", type=Path, help="default: runs/<model>")
+    train.set_defaults(handler=_train, cache_dir=REPO_ROOT / ".cache" / "clips")
+
+    evaluate = commands.add_parser("evaluate", help="held-out test metrics of RUN_DIR/best.pt")
+    _run_and_data(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    export = commands.add_parser("export", help="ONNX + parity check + manifest entry")
+    _run_and_data(export)
+    export.add_argument("--out", type=Path, default=DEFAULT_MODELS)
+    export.add_argument("--name", help="model name in the manifest (default: the family)")
+    export.add_argument("--default", action="store_true", help="make it the default classifier")
+    export.set_defaults(handler=_export)
+
+    open_set = commands.add_parser(
+        "open-set", help="recompute an exported model's open-set thresholds (ONNX unchanged)"
+    )
+    _run_and_data(open_set)
+    open_set.add_argument("--out", type=Path, default=DEFAULT_MODELS)
+    open_set.add_argument("--name", help="model name in the manifest (default: the family)")
+    open_set.set_defaults(handler=_open_set)
+
+    encoder = commands.add_parser(
+        "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"
+    )
+    encoder.add_argument("--data", type=Path, required=True, help="for parity on real clips")
+    encoder.add_argument("--out", type=Path, default=DEFAULT_MODELS)
+    encoder.set_defaults(handler=_export_encoder)
+
+    codec = commands.add_parser(
+        "codec-check", help="held-out top-1 of exported classifiers as stored and re-encoded"
+    )
+    codec.add_argument("--data", type=Path, required=True)
+    codec.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    codec.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "transcoded")
+    codec.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
+    codec.set_defaults(handler=_codec_check)
+
+    eda = commands.add_parser("eda", help="exploration report of a data root: PNGs + summary.json")
+    eda.add_argument("data", type=Path)
+    eda.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "eda")
+    eda.add_argument("--classes", nargs="+")
+    eda.add_argument("--max-clips-per-class", type=int, default=0)
+    eda.set_defaults(handler=_eda)
+
+    report = commands.add_parser(
+        "report", help="comparison table + confusion matrices from the manifest"
+    )
+    report.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    report.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
+    report.set_defaults(handler=_report)
