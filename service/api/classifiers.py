@@ -200,19 +200,22 @@ async def teach_classifier(
     operation_id="get_classifier",
     responses=problem_responses(UnknownClassifier, RequestValidationError, ModelsMissing),
 )
-async def get_classifier(name: ClassifierName, custom: CustomDep, client: ClientDep):
+async def get_classifier(
+    name: ClassifierName, custom: CustomDep, client: ClientDep
+) -> ClassifierEntry:
     """A custom classifier: its labels, clip counts and cross-validated accuracy."""
     return await run_in_threadpool(custom.entry, name, client)
 
 
 @router.delete(
     "/{name}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    response_model=ClassifierEntry,
+    status_code=status.HTTP_200_OK,
     operation_id="delete_classifier",
     responses=problem_responses(UnknownClassifier, RequestValidationError, ModelsMissing),
 )
-async def delete_classifier(name: ClassifierName, custom: CustomDep, client: ClientDep) -> Response:
-    """Delete one of your custom classifiers."""
-    await run_in_threadpool(custom.delete, name, client)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+async def delete_classifier(
+    name: ClassifierName, custom: CustomDep, client: ClientDep
+) -> ClassifierEntry:
+    """Delete one of your custom classifiers; answers with what it was."""
+    return await run_in_threadpool(custom.delete, name, client)

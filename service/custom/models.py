@@ -194,13 +194,12 @@ class CustomClassifiers:
         except UnknownClassifier:
             return models.classifier(name)  # raises UnknownModel, naming the known models
 
-    def delete(self, name: str, client: str) -> None:
-        try:
-            key = storage_key(name, client)
-        except InvalidClassifierName:
-            key = None
-        if key is None or not self.storage.delete_blob(key):
+    def delete(self, name: str, client: str) -> ClassifierEntry:
+        """Remove the caller's classifier; returns how it was described."""
+        entry = self.entry(name, client)  # UnknownClassifier when it is not the caller's
+        if not self.storage.delete_blob(storage_key(name, client)):
             raise UnknownClassifier(f"no custom classifier '{name}' (of this API key)")
+        return entry
 
 
 def _sha(data: bytes) -> str:

@@ -161,11 +161,12 @@ def run_teach_job(job_id: str, attempt: str, context: TeachContext) -> JobState 
         if not store.owned_by(job_id, attempt):
             raise TeachCancelled
         storage.put_blob(key, model.to_bytes())
+        storage.delete(job_id)  # the clips are done with: tidy before saying so
         if not store.finish(job_id, attempt, JobState.SUCCEEDED):
             storage.delete_blob(key)  # cancelled in the last instant: keep nothing
             raise TeachCancelled
         logger.info("job %s taught '%s' from %d clips", job_id, plan.name, len(plan.clips))
-        _forget(job_id, context, plan)
+        context.release_name(plan.name, plan.client)
         return JobState.SUCCEEDED
     except TeachCancelled:
         record = store.get(job_id)

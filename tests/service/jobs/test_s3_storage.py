@@ -64,13 +64,61 @@ def test_the_backend_round_trip(storage: S3Storage, tmp_path: Path) -> None:
 def test_purge_removes_only_jobs_older_than_the_ttl(storage: S3Storage) -> None:
     old, fresh = uuid.uuid4().hex, uuid.uuid4().hex
     storage.put_bytes(old, "style.img", b"old")
+    storage.put_blob("classifiers/anonymous/kept.npz", b"kept")  # never expires
     time.sleep(1.1)  # S3 times have one-second resolution
     storage.put_bytes(fresh, "style.img", b"fresh")
     assert storage.purge_older_than(1.0) == 1
     assert keys_under(storage.client, BUCKET, f"{storage.prefix}/") == [
-        f"{storage.prefix}/{fresh}/style.img"
+        f"{storage.prefix}/{fresh}/style.img",
+        f"{storage.prefix}/classifiers/anonymous/kept.npz",
     ]
     assert storage.purge_older_than(0.0) == 0  # throttled: one bucket listing per 5 minutes
+
+
+def test_kept_files_round_trip(storage: S3Storage) -> None:
+    assert storage.get_blob("classifiers/k/a.npz") is None
+    storage.put_blob("classifiers/k/a.npz", b"first")
+    storage.put_blob("classifiers/k/a.npz", b"second")
+    assert storage.get_blob("classifiers/k/a.npz") == b"second"
+    assert storage.list_blobs("classifiers/k") == ["classifiers/k/a.npz"]
+    assert storage.list_blobs("classifiers/other") == []
+    assert storage.delete_blob("classifiers/k/a.npz") is True
+    assert storage.delete_blob("classifiers/k/a.npz") is False
+    for bad in ("../x/a.npz", f"{uuid.uuid4().hex}/a.npz", "a.npz", "classifiers/../a"):
+        with pytest.raises(ValueError, match="is not a storage key"):
+            storage.put_blob(bad, b"")
+
+
+def test_a_classifier_taught_through_the_bucket_serves_every_api_process(
+    s3_job_stack: JobStack,
+) -> None:
+    """Taught by the worker into the bucket; a second API process lists, uses and deletes it."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from tests.utils.teach import TRAINING_SET, YOYO_TEST_CLIP, training_form
+
+    files, data = training_form(TRAINING_SET, "in-the-bucket")
+    created = s3_job_stack.client.post("/classifiers", files=files, data=data)
+    assert created.status_code == 202, created.text
+    job_id = created.json()["job_id"]
+    status = wait_for_status(s3_job_stack.client, job_id, timeout_s=180)
+    assert status["state"] == "succeeded", status
+    client = s3_job_stack.client.app.state.jobs.storage.client
+    prefix = f"{PREFIX}/classifiers/anonymous/"
+    assert keys_under(client, BUCKET, prefix) == [f"{prefix}in-the-bucket.npz"]
+    assert keys_under(client, BUCKET, f"{PREFIX}/{job_id}/") == []  # the clips are gone
+    with TestClient(create_app(s3_job_stack.settings)) as other:
+        names = [c["name"] for c in other.get("/models").json()["classifiers"]]
+        assert "in-the-bucket" in names
+        with YOYO_TEST_CLIP.open("rb") as clip:
+            answer = other.post(
+                "/classify?model=in-the-bucket", files={"file": (YOYO_TEST_CLIP.name, clip)}
+            )
+        assert answer.status_code == 200 and answer.json()["model"] == "in-the-bucket"
+        assert other.delete("/classifiers/in-the-bucket").status_code == 200
+    assert keys_under(client, BUCKET, prefix) == []
+    assert s3_job_stack.client.get("/classifiers/in-the-bucket").status_code == 404
 
 
 def test_a_job_through_the_bucket(s3_job_stack: JobStack, s3_endpoint: str) -> None:
