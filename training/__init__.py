@@ -1,0 +1,1 @@
+"""The offline half: data, models, training loops, evaluation and ONNX export (torch)."""

@@ -1,0 +1,1 @@
+"""Video in and out: receive uploads, probe and decode, the shared frame preprocessing, encode."""

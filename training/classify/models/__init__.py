@@ -1,0 +1,1 @@
+"""Classifier families, one module each, and the registry that names them."""

@@ -1,0 +1,1 @@
+"""Style networks: the published CycleGAN generator and the compact students."""
