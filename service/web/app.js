@@ -159,7 +159,12 @@ async function classify() {
   list.replaceChildren();
   $("verdict").hidden = true;
   try {
-    const result = await request("/classify?top_k=3", { method: "POST", body: uploadForm() });
+    // The model picked under "Model" (teach.js fills it; empty: the default); at most 3 labels.
+    const choice = $("model-select").selectedOptions[0];
+    const topK = Math.min(3, Number(choice ? choice.dataset.labels : 3) || 3);
+    const query = choice && choice.value ? `&model=${encodeURIComponent(choice.value)}` : "";
+    const url = `/classify?top_k=${topK}${query}`;
+    const result = await request(url, { method: "POST", body: uploadForm() });
     if (!result.confident) {
       $("verdict").textContent =
         "Not confident: this looks like none of the actions the model knows. Its closest guesses:";

@@ -1,0 +1,273 @@
+// "Teach a new action": labels with clips dropped under each (or a folder), a teach job with its
+// progress, the cross-validated accuracy, then the new model chosen for "Classify".
+// Uses app.js's helpers ($, request, send, problemOf, showError, formatSeconds, VIDEO_SUFFIXES,
+// POLL_MS). Server values are written with textContent or as properties, never as HTML.
+"use strict";
+
+const MIN_LABELS = 2;
+const MIN_CLIPS = 3;
+const teachState = { labels: [], jobId: null, polling: null, nextId: 0 };
+
+function isVideoName(name) {
+  const lower = name.toLowerCase();
+  return VIDEO_SUFFIXES.some((suffix) => lower.endsWith(suffix));
+}
+
+// Every model the Classify button can use: the shipped ones, then the caller's own.
+async function loadModelChoices(selected) {
+  const select = $("model-select");
+  let models;
+  try {
+    models = await request("/models");
+  } catch (error) {
+    return; // app.js already reports that /models cannot be read
+  }
+  const shipped = models.classifiers.filter((c) => c.family !== "custom");
+  const custom = models.classifiers.filter((c) => c.family === "custom");
+  const option = (entry, isDefault) => {
+    const item = document.createElement("option");
+    item.value = isDefault ? "" : entry.name;
+    item.dataset.labels = String(entry.labels.length);
+    item.textContent = isDefault ? `${entry.display_name} (default)` : entry.display_name;
+    return item;
+  };
+  const items = shipped.map((c) => option(c, c.name === models.default_classifier));
+  items.sort((a, b) => (a.value === "" ? -1 : b.value === "" ? 1 : 0));
+  if (custom.length) {
+    const group = document.createElement("optgroup");
+    group.label = "Taught here";
+    group.append(...custom.map((c) => option(c, false)));
+    items.push(group);
+  }
+  const previous = selected ?? select.value;
+  select.replaceChildren(...items);
+  select.value = [...select.querySelectorAll("option")].some((o) => o.value === previous)
+    ? previous
+    : "";
+}
+
+function labelRow() {
+  const id = teachState.nextId++;
+  const entry = { id, files: [] };
+  const row = document.createElement("div");
+  row.className = "teach-label";
+  row.dataset.label = String(id);
+  const head = document.createElement("div");
+  head.className = "teach-label-head";
+  const name = document.createElement("input");
+  name.type = "text";
+  name.className = "label-name";
+  name.maxLength = 64;
+  name.placeholder = `label ${teachState.labels.length + 1}, e.g. waving`;
+  name.setAttribute("aria-label", "Label name");
+  name.addEventListener("input", updateTeachButton);
+  const clips = document.createElement("input");
+  clips.type = "file";
+  clips.multiple = true;
+  clips.className = "label-files";
+  clips.accept = VIDEO_SUFFIXES.join(",") + ",video/*";
+  clips.setAttribute("aria-label", "Clips of this label");
+  clips.addEventListener("change", () => addClips(entry, [...clips.files]));
+  const folder = document.createElement("input");
+  folder.type = "file";
+  folder.webkitdirectory = true;
+  folder.className = "label-folder";
+  folder.setAttribute("aria-label", "A folder of clips of this label");
+  folder.addEventListener("change", () => addClips(entry, [...folder.files]));
+  const count = document.createElement("span");
+  count.className = "clip-count";
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "secondary";
+  remove.textContent = "Remove";
+  remove.addEventListener("click", () => {
+    teachState.labels = teachState.labels.filter((other) => other !== entry);
+    row.remove();
+    updateTeachButton();
+  });
+  head.append(name, clips, folder, count, remove);
+  row.append(head);
+  wireLabelDrop(row, entry);
+  Object.assign(entry, { row, name, count });
+  return entry;
+}
+
+function addClips(entry, files) {
+  const videos = files.filter((file) => isVideoName(file.name) && file.size > 0);
+  const skipped = files.length - videos.length;
+  entry.files.push(...videos);
+  showError(skipped ? `${skipped} file(s) were not videos and were left out.` : "");
+  updateTeachButton();
+}
+
+// Every file under a dropped folder (or the dropped files themselves).
+async function droppedFiles(dataTransfer) {
+  const entries = [...dataTransfer.items]
+    .map((item) => (item.webkitGetAsEntry ? item.webkitGetAsEntry() : null))
+    .filter(Boolean);
+  if (!entries.length) return [...dataTransfer.files];
+  const files = [];
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      files.push(await new Promise((resolve, reject) => entry.file(resolve, reject)));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      let batch;
+      do {
+        batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        for (const child of batch) await walk(child);
+      } while (batch.length);
+    }
+  };
+  for (const entry of entries) await walk(entry);
+  return files;
+}
+
+function wireLabelDrop(row, entry) {
+  for (const name of ["dragenter", "dragover"]) {
+    row.addEventListener(name, (event) => {
+      event.preventDefault();
+      row.classList.add("dragging");
+    });
+  }
+  row.addEventListener("dragleave", () => row.classList.remove("dragging"));
+  row.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    row.classList.remove("dragging");
+    addClips(entry, await droppedFiles(event.dataTransfer));
+  });
+}
+
+function addLabel() {
+  const entry = labelRow();
+  teachState.labels.push(entry);
+  $("teach-labels").append(entry.row);
+  updateTeachButton();
+  return entry;
+}
+
+function updateTeachButton() {
+  for (const entry of teachState.labels) {
+    const n = entry.files.length;
+    const more = n < MIN_CLIPS ? ` (need ${MIN_CLIPS})` : "";
+    entry.count.textContent = `${n} clip${n === 1 ? "" : "s"}${more}`;
+  }
+  const named = teachState.labels.filter((e) => e.name.value.trim());
+  const ready =
+    $("teach-name").value.trim() !== "" &&
+    named.length >= MIN_LABELS &&
+    named.every((e) => e.files.length >= MIN_CLIPS);
+  $("teach-button").disabled = !ready || Boolean(teachState.jobId);
+}
+
+function setTeachProgress(fraction, text) {
+  $("teach-progress-box").hidden = false;
+  $("teach-progress").value = fraction;
+  $("teach-progress-text").textContent = text;
+}
+
+function endTeachJob() {
+  clearTimeout(teachState.polling);
+  teachState.polling = null;
+  teachState.jobId = null;
+  $("teach-cancel-button").hidden = true;
+  updateTeachButton();
+}
+
+async function teach() {
+  showError("");
+  $("teach-result").hidden = true;
+  const form = new FormData();
+  const name = $("teach-name").value.trim();
+  form.append("name", name);
+  for (const entry of teachState.labels) {
+    const label = entry.name.value.trim();
+    if (!label) continue;
+    for (const file of entry.files) {
+      form.append("files", file, file.name);
+      form.append("labels", label);
+    }
+  }
+  $("teach-button").disabled = true;
+  setTeachProgress(0, "Uploading the clips…");
+  try {
+    const job = await request("/classifiers", { method: "POST", body: form });
+    teachState.jobId = job.job_id;
+    $("teach-cancel-button").hidden = false;
+    pollTeach(job.status_url, job.classifier_url, job.classifier);
+  } catch (error) {
+    $("teach-progress-box").hidden = true;
+    showError(`The clips could not be submitted: ${error.message}`);
+    endTeachJob();
+  }
+}
+
+async function pollTeach(statusUrl, classifierUrl, name) {
+  let job;
+  try {
+    job = await request(statusUrl);
+  } catch (error) {
+    showError(`Lost track of the job: ${error.message}`);
+    endTeachJob();
+    return;
+  }
+  if (job.state === "queued") {
+    setTeachProgress(0, "Waiting for a free worker…");
+  } else if (job.state === "running") {
+    const clips = job.frames_total - 1;
+    const text =
+      job.frames_done < clips
+        ? `Looking at the clips: ${job.frames_done} of ${clips}…`
+        : "Training and cross-validating…";
+    setTeachProgress(job.progress, text);
+  } else if (job.state === "succeeded") {
+    setTeachProgress(1, "Taught!");
+    endTeachJob();
+    await showTaught(classifierUrl, name);
+    return;
+  } else {
+    setTeachProgress(job.progress, job.state === "cancelled" ? "Cancelled." : "Failed.");
+    if (job.state === "failed") showError(`Teaching failed: ${job.error || "unknown error"}`);
+    endTeachJob();
+    return;
+  }
+  teachState.polling = setTimeout(() => pollTeach(statusUrl, classifierUrl, name), POLL_MS);
+}
+
+async function showTaught(classifierUrl, name) {
+  const box = $("teach-result");
+  try {
+    const entry = await request(classifierUrl);
+    const metrics = entry.metrics;
+    const accuracy = (metrics.cross_validated_top1 * 100).toFixed(0);
+    const clips = Object.values(metrics.clips_per_label).reduce((a, b) => a + b, 0);
+    box.textContent =
+      `“${name}” knows ${entry.labels.join(", ")}. Cross-validated accuracy: ${accuracy} % ` +
+      `(${metrics.cv_folds} folds over ${clips} clips). ` +
+      "It is now chosen under “Model”: pick a video above and classify it.";
+  } catch (error) {
+    box.textContent = `“${name}” was taught, but its measures are unreadable: ${error.message}`;
+  }
+  box.hidden = false;
+  await loadModelChoices(name);
+}
+
+async function cancelTeach() {
+  if (!teachState.jobId) return;
+  try {
+    await request(`/jobs/${encodeURIComponent(teachState.jobId)}`, { method: "DELETE" });
+  } catch (error) {
+    showError(`The job could not be cancelled: ${error.message}`);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  addLabel();
+  addLabel();
+  $("add-label-button").addEventListener("click", addLabel);
+  $("teach-name").addEventListener("input", updateTeachButton);
+  $("teach-button").addEventListener("click", teach);
+  $("teach-cancel-button").addEventListener("click", cancelTeach);
+  $("api-key").addEventListener("change", () => loadModelChoices());
+  loadModelChoices();
+});

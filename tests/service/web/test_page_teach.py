@@ -1,0 +1,51 @@
+"""The page's "Teach a new action" panel in a real browser: labels, clips, progress, the
+cross-validated accuracy, then classifying with the new model."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.utils.teach import TRAINING_SET, YOYO_TEST_CLIP
+
+TIMEOUT_MS = 120_000
+
+
+def test_the_page_teaches_a_new_action_then_classifies_with_it(browser, live_service: str) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(live_service)
+        page.wait_for_selector("#model-select option", state="attached")
+        assert page.is_disabled("#teach-button")
+        page.fill("#teach-name", "page-taught")
+        rows = page.locator(".teach-label")
+        assert rows.count() == 2
+        for row, (label, clips) in zip(rows.all(), TRAINING_SET.items(), strict=True):
+            row.locator(".label-name").fill(label)
+            row.locator(".label-files").set_input_files([str(clip) for clip in clips[:2]])
+            assert row.locator(".clip-count").text_content() == "2 clips (need 3)"
+            assert page.is_disabled("#teach-button")
+            row.locator(".label-files").set_input_files([str(clips[2])])
+            assert row.locator(".clip-count").text_content() == "3 clips"
+        page.click("#teach-button")
+        page.wait_for_selector("#teach-result:not([hidden])", timeout=TIMEOUT_MS)
+        result = page.text_content("#teach-result")
+        assert result.startswith("“page-taught” knows punch, yoyo. Cross-validated accuracy: ")
+        assert "(3 folds over 6 clips)" in result
+        assert page.text_content("#teach-progress-text") == "Taught!"
+        assert page.is_hidden("#error")
+        assert page.input_value("#model-select") == "page-taught"
+
+        page.set_input_files("#file-input", str(YOYO_TEST_CLIP))
+        page.click("#classify-button")
+        page.wait_for_selector("#predictions li, #error:not([hidden])", timeout=TIMEOUT_MS)
+        assert page.is_hidden("#error"), page.text_content("#error")
+        labels = page.locator("#predictions li strong").all_text_contents()
+        assert sorted(labels) == ["punch", "yoyo"] and labels[0] == "yoyo"
+    finally:
+        page.close()
+        httpx.delete(f"{live_service}/classifiers/page-taught", timeout=10)
+
+
+def test_the_teach_script_writes_no_markup(live_service: str) -> None:
+    script = httpx.get(f"{live_service}/static/teach.js", timeout=10)
+    assert script.status_code == 200 and "innerHTML" not in script.text
