@@ -7,9 +7,14 @@ const MAX_BYTES = 200 * 1024 * 1024;
 const VIDEO_SUFFIXES = [".mp4", ".m4v", ".avi", ".mov", ".mpeg", ".mpg", ".webm", ".mkv"];
 const POLL_MS = 500;
 const OWN_PAINTING = "__painting__";
+const PREVIEW_SIDE = 480; // what POST /stylize/preview works at anyway
+const PREVIEW_DEBOUNCE_MS = 250;
+const FRAME_TIMEOUT_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
 const state = { file: null, jobId: null, polling: null };
+// The preview: one frame of the chosen video (null: none yet, or the browser cannot decode it).
+const preview = { frame: null, noFrame: false, timer: null, ticket: 0 };
 
 function showError(message) {
   const box = $("error");
@@ -90,6 +95,110 @@ function chooseFile(file) {
   $("classify-button").disabled = !state.file;
   updateStylizeButton();
   if (problem) showError(problem);
+  preview.frame = null;
+  preview.noFrame = false;
+  refreshPreview();
+  if (!state.file) return;
+  grabFrame(file).then((frame) => {
+    if (state.file !== file) return; // another file was chosen meanwhile
+    preview.frame = frame;
+    preview.noFrame = !frame;
+    refreshPreview();
+  });
+}
+
+// A frame (about 1 s in) of the video as a JPEG of at most PREVIEW_SIDE px, drawn by the browser;
+// null when the browser cannot decode the video (AVI, MPEG): the job works all the same.
+function grabFrame(file) {
+  return new Promise((resolve) => {
+    const video = document.createElement("video");
+    const url = URL.createObjectURL(file);
+    let timer = null;
+    const done = (frame) => {
+      clearTimeout(timer);
+      URL.revokeObjectURL(url);
+      video.removeAttribute("src");
+      resolve(frame);
+    };
+    timer = setTimeout(() => done(null), FRAME_TIMEOUT_MS);
+    video.muted = true;
+    video.preload = "auto";
+    video.addEventListener("error", () => done(null));
+    video.addEventListener("loadeddata", () => {
+      video.currentTime = Math.min(1, (video.duration || 0) / 2);
+    }, { once: true });
+    video.addEventListener("seeked", () => {
+      if (!video.videoWidth || !video.videoHeight) return done(null);
+      const scale = Math.min(1, PREVIEW_SIDE / Math.max(video.videoWidth, video.videoHeight));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(video.videoWidth * scale));
+      canvas.height = Math.max(1, Math.round(video.videoHeight * scale));
+      canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+      canvas.toBlob(done, "image/jpeg", 0.9);
+    }, { once: true });
+    video.src = url;
+  });
+}
+
+function strengthPercent() {
+  return Number($("strength-input").value);
+}
+
+function setPreviewText(text) {
+  $("preview-text").textContent = text;
+}
+
+// The style and strength chosen, as form fields; null while the choice is incomplete.
+function styleFields() {
+  const style = selectedStyle();
+  const form = new FormData();
+  if (style === OWN_PAINTING) {
+    const painting = $("painting-input").files[0];
+    if (!painting) return null;
+    form.append("style_image", painting, painting.name);
+  } else if (style) {
+    form.append("style", style);
+  } else {
+    return null;
+  }
+  form.append("strength", String(strengthPercent() / 100));
+  return form;
+}
+
+function schedulePreview() {
+  clearTimeout(preview.timer);
+  preview.timer = setTimeout(refreshPreview, PREVIEW_DEBOUNCE_MS);
+}
+
+// Ask the server for the frame in the chosen style and strength; only the latest answer shows.
+async function refreshPreview() {
+  clearTimeout(preview.timer);
+  const ticket = ++preview.ticket;
+  const form = state.file ? styleFields() : null;
+  $("preview-box").hidden = !form;
+  if (!form) return;
+  if (!preview.frame) {
+    setPreviewText(preview.noFrame
+      ? "No preview: this browser cannot show this video's format (the stylised video will play)."
+      : "Preparing a preview…");
+    return;
+  }
+  form.append("image", preview.frame, "frame.jpg");
+  const percent = strengthPercent();
+  setPreviewText(`Updating the preview at ${percent} %…`);
+  try {
+    const response = await send("/stylize/preview", { method: "POST", body: form });
+    if (!response.ok) throw new Error(await problemOf(response));
+    const picture = await response.blob();
+    if (ticket !== preview.ticket) return; // a newer choice is on its way
+    const image = $("preview-image");
+    if (image.src.startsWith("blob:")) URL.revokeObjectURL(image.src);
+    image.src = URL.createObjectURL(picture);
+    image.hidden = false;
+    setPreviewText(`One frame of your video at ${percent} % strength.`);
+  } catch (error) {
+    if (ticket === preview.ticket) setPreviewText(`No preview: ${error.message}`);
+  }
 }
 
 function selectedStyle() {
@@ -210,13 +319,7 @@ async function stylize() {
   showError("");
   $("result-box").hidden = true;
   const form = uploadForm();
-  const style = selectedStyle();
-  if (style === OWN_PAINTING) {
-    const painting = $("painting-input").files[0];
-    form.append("style_image", painting, painting.name);
-  } else {
-    form.append("style", style);
-  }
+  for (const [name, value] of styleFields()) form.append(name, value);
   $("stylize-button").disabled = true;
   setProgress(0, "Uploading…");
   try {
@@ -315,6 +418,12 @@ document.addEventListener("DOMContentLoaded", () => {
     if (event.target.files.length) chooseFile(event.target.files[0]);
   });
   $("painting-input").addEventListener("change", updateStylizeButton);
+  $("painting-input").addEventListener("change", refreshPreview);
+  $("styles").addEventListener("change", refreshPreview);
+  $("strength-input").addEventListener("input", () => {
+    $("strength-value").textContent = `${strengthPercent()} %`;
+    schedulePreview();
+  });
   $("classify-button").addEventListener("click", classify);
   $("stylize-button").addEventListener("click", stylize);
   $("cancel-button").addEventListener("click", cancel);

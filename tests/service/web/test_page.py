@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import httpx
 
-from tests.utils.data import AUDIO_CLIP
+from tests.utils.data import AUDIO_CLIP, CLIPS
 from tests.utils.media import image_bytes
 from tests.utils.styles import TEST_STYLE
 
@@ -16,6 +16,19 @@ THUMBNAIL_LOADED = """() => {
   const img = document.querySelector(".style-card img");
   return img !== null && img.complete && img.naturalWidth > 0;
 }"""
+# The preview picture's pixels (RGB, every 4th byte skipped), to see that it changed.
+PREVIEW_PIXELS = """() => {
+  const img = document.getElementById("preview-image");
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(img, 0, 0);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  return Array.from(data.filter((_, i) => i % 4 !== 3));
+}"""
+# An H.264 clip, which a browser can decode to grab a frame (it cannot decode the AVI above).
+H264_CLIP = CLIPS / "kinetics_demo.mp4"
 # Drops a file made of text on the drop zone, as a person dragging it from their desktop would.
 DROP = """([name, text]) => {
   const files = new DataTransfer();
@@ -45,7 +58,14 @@ def test_the_page_classifies_stylises_plays_and_downloads(
         assert all(score.endswith(" %") for score in scores)
 
         page.locator(".style-card", has_text="16 channels").click()
-        page.click("#stylize-button")
+        # The strength slider, from the keyboard: 100 % down to 60 % in steps of 5.
+        page.focus("#strength-input")
+        for _ in range(8):
+            page.keyboard.press("ArrowLeft")
+        assert page.text_content("#strength-value") == "60 %"
+        with page.expect_response(lambda r: r.url.endswith("/stylize")) as submitted:
+            page.click("#stylize-button")
+        job_id = submitted.value.json()["job_id"]
         # The progress bar moves while the job runs, then the result plays inline.
         page.wait_for_function(
             "() => { const p = document.getElementById('progress');"
@@ -63,6 +83,8 @@ def test_the_page_classifies_stylises_plays_and_downloads(
         duration = page.evaluate("document.getElementById('result-video').duration")
         assert abs(duration - 164 / 25) < 0.2
         assert page.is_hidden("#error")
+        job = httpx.get(f"{live_service}/jobs/{job_id}", timeout=10).json()
+        assert (job["state"], job["strength"]) == ("succeeded", 0.6)
 
         with page.expect_download(timeout=30_000) as download_info:
             page.click("#download-link")
@@ -71,6 +93,32 @@ def test_the_page_classifies_stylises_plays_and_downloads(
         with av.open(str(downloaded)) as output:
             assert output.streams.video[0].codec_context.name == "h264"
             assert len(output.streams.audio) == 1
+
+        # A video the browser can decode: one frame of it previews the style at the strength.
+        page.set_input_files("#file-input", str(H264_CLIP))
+        page.wait_for_selector("#preview-image:not([hidden])", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.getElementById('preview-text').textContent"
+            " === 'One frame of your video at 60 % strength.'",
+            timeout=TIMEOUT_MS,
+        )
+        # The frame as a player shows it: 340x256 pixels that are not square, 427x256 on screen.
+        size = "(({naturalWidth, naturalHeight}) => [naturalWidth, naturalHeight])"
+        assert page.eval_on_selector("#preview-image", size) == [427, 256]
+        at_60 = page.evaluate(PREVIEW_PIXELS)
+        page.focus("#strength-input")
+        for _ in range(8):  # 60 % down to 20 %, quickly: only the last one is previewed
+            page.keyboard.press("ArrowLeft")
+        page.wait_for_function(
+            "() => document.getElementById('preview-text').textContent"
+            " === 'One frame of your video at 20 % strength.'",
+            timeout=TIMEOUT_MS,
+        )
+        at_20 = page.evaluate(PREVIEW_PIXELS)
+        assert len(at_20) == len(at_60) == 427 * 256 * 3
+        change = sum(abs(a - b) for a, b in zip(at_20, at_60, strict=True)) / len(at_20)
+        assert change > 10, change  # 40 % of the style gone: the picture moved towards the video
+        assert page.is_hidden("#error")
     finally:
         page.close()
 
