@@ -17,7 +17,13 @@ from service.api.auth import ClientDep, TooManyJobs, limit_new_jobs
 from service.api.deps import JobsDep, ModelsDep, SettingsDep
 from service.contract.manifest import ClassifierEntry, ModelsMissing
 from service.custom.archive import ArchiveTooLarge, InvalidTrainingSet, UnsafeArchive
-from service.custom.features import EncoderMissing, encoder_entry, load_encoder
+from service.custom.features import (
+    Encoder,
+    EncoderMissing,
+    LazyEncoder,
+    encoder_entry,
+    load_encoder,
+)
 from service.custom.models import (
     MAX_NAME_LENGTH,
     CustomClassifiers,
@@ -35,6 +41,7 @@ from service.custom.upload import (
     receive_training_upload,
 )
 from service.errors import problem_responses
+from service.inference.registry import release_freed_heap
 from service.jobs.queue import QueueUnavailable
 from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (
@@ -116,25 +123,24 @@ class TeachJobCreated(BaseModel):
 
 
 async def get_custom(request: Request) -> CustomClassifiers:
-    """The custom classifiers in the job storage; the encoder loads on first use."""
+    """The custom classifiers in the job storage; the encoder loads on first use, once."""
     state = request.app.state
     if getattr(state, "custom", None) is None:
-        settings, storage = state.settings, state.jobs.storage
+        settings = state.settings
 
-        def encoder():
-            if getattr(state, "encoder", None) is None:
-                models = state.models
-                if models is None:
-                    raise ModelsMissing(state.models_missing)
-                state.encoder = load_encoder(
-                    settings.models_dir,
-                    models.manifest,
-                    settings.ort_intra_op_threads,
-                    settings.ort_memory_arena,
-                )
-            return state.encoder
+        def load() -> Encoder:
+            if state.models is None:
+                raise ModelsMissing(state.models_missing)
+            encoder = load_encoder(
+                settings.models_dir,
+                state.models.manifest,
+                settings.ort_intra_op_threads,
+                settings.ort_memory_arena,
+            )
+            release_freed_heap()  # what parsing the graph freed: ~16 MiB glibc would keep
+            return encoder
 
-        state.custom = CustomClassifiers(storage, encoder)
+        state.custom = CustomClassifiers(state.jobs.storage, LazyEncoder(load))
     return state.custom
 
 

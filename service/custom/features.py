@@ -8,6 +8,8 @@ The input is built by service.video.preprocess exactly as for the shipped Effici
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +40,19 @@ class Encoder:
         """(B, 3, T, H, W) model input -> (B, T, D) per-frame features."""
         entry = self.entry
         return self.session.run([entry.output_name], {entry.input_name: batch})[0]
+
+
+class LazyEncoder:
+    """An encoder loaded on first use, once, however many threads ask at the same moment."""
+
+    def __init__(self, load: Callable[[], Encoder]) -> None:
+        self._load, self._lock, self._encoder = load, threading.Lock(), None
+
+    def __call__(self) -> Encoder:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = self._load()
+            return self._encoder
 
 
 def encoder_entry(manifest: ManifestContent) -> EncoderEntry:
