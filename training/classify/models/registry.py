@@ -34,7 +34,7 @@ FAMILIES: dict[str, Family] = {
     # Epochs fit the four from-scratch runs on nine classes (~400 training clips) into about two
     # hours of 2 CPU cores together (as shipped); a GPU run can afford more (--epochs).
     "r2plus1d": Family(
-        r2plus1d_small, "R(2+1)D ResNet (factorised 3D convolutions)", ClipSpec(), epochs=6
+        r2plus1d_small, "R(2+1)D ResNet (factorised 3D convolutions)", ClipSpec(), epochs=4
     ),
     # The VGG-style backbone costs ~6 GMAC per clip at 112 px; 80 px keeps a CPU run under an hour.
     "vgg_lstm": Family(
@@ -42,12 +42,12 @@ FAMILIES: dict[str, Family] = {
         "2D CNN + LSTM, VGG-style backbone",
         ClipSpec(resize_short=96, crop=80),
         lr=1e-3,
-        epochs=15,
+        epochs=10,
     ),
     "resnet_lstm": Family(
-        resnet_lstm, "2D CNN + LSTM, ResNet-style backbone", ClipSpec(), lr=2e-3, epochs=15
+        resnet_lstm, "2D CNN + LSTM, ResNet-style backbone", ClipSpec(), lr=2e-3, epochs=10
     ),
-    "csn": Family(csn_small, "Channel-separated network (ir-CSN)", ClipSpec(), epochs=30),
+    "csn": Family(csn_small, "Channel-separated network (ir-CSN)", ClipSpec(), epochs=25),
     # Ablation, not shipped: CSN without BN after its depthwise convolutions and with default
     # init, the set-up that collapses (the study's 18 %). Compare with `csn`.
     "csn_unnormalised": Family(
