@@ -34,6 +34,7 @@ test: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check service training tests client
 	$(BIN)/ruff format --check service training tests client
+	$(BIN)/mypy service
 
 ## Regenerate openapi.yaml from the app (a test fails when the committed file differs).
 openapi: $(DEV_STAMP)

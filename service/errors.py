@@ -125,7 +125,10 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "the request is invalid"
 
 
-async def _handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+# Starlette types every handler as taking any Exception; each narrows to the type it is for.
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):
+        raise exc  # unreachable: registered for RequestValidationError only
     status, code, _ = ERRORS[RequestValidationError]
     return _problem(status, code, _describe_validation(exc))
 
@@ -143,7 +146,9 @@ def _allowed_methods(request: Request) -> str:
     )
 
 
-async def _handle_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):
+        raise exc  # unreachable: registered for Starlette's HTTPException only
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     response = _problem(exc.status_code, code, str(exc.detail))
     response.headers.update(exc.headers or {})

@@ -180,7 +180,9 @@ def _verdict(
     }
 
 
-def _run(classifier: Classifier, groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+def _run(
+    classifier: Classifier, groups: list[list[np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Logits and, for models with an open-set output, distances of each group of frames.
 
     Groups become float input BATCH_SIZE at a time: a long video in short windows would
@@ -188,13 +190,15 @@ def _run(classifier: Classifier, groups: list[np.ndarray]) -> tuple[np.ndarray, 
     """
     entry = classifier.entry
     outputs = [entry.output_name] + ([entry.open_set.output_name] if entry.open_set else [])
-    logits, distances = [], []
+    logits: list[np.ndarray] = []
+    distances: list[np.ndarray] = []
     for start in range(0, len(groups), BATCH_SIZE):
         chunk = groups[start : start + BATCH_SIZE]
         batch = np.concatenate([frames_to_input(group, classifier.spec) for group in chunk])
         result = classifier.session.run(outputs, {entry.input_name: batch})
         logits.append(result[0])
-        distances.append(result[1] if entry.open_set else None)
+        if entry.open_set:
+            distances.append(result[1])
     return np.concatenate(logits), None if entry.open_set is None else np.concatenate(distances)
 
 
@@ -209,7 +213,11 @@ def segment_bounds(total: int, fps: float, window_s: float) -> list[tuple[int, i
 
 
 def _check_decoded_size(
-    groups: list[list[int]], info: VideoInfo, resize_short: int, limits: DecodeLimits, window_s
+    groups: list[list[int]],
+    info: VideoInfo,
+    resize_short: int,
+    limits: DecodeLimits,
+    window_s: float,
 ) -> None:
     """Refuse a plan whose decoded frames would hold more memory than one request may."""
     short, long = sorted((max(1, info.width), max(1, info.height)))

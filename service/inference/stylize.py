@@ -39,13 +39,13 @@ class FeedForwardStyle:
 
     def __init__(
         self,
-        path: Path,
+        model: Path | bytes,
         threads: int,
         size_multiple: int = 4,
         input_name: str = "image",
         output_name: str = "stylized",
     ) -> None:
-        self.session = make_session(path, threads)
+        self.session = make_session(model, threads)
         self.size_multiple = size_multiple
         self.input_name, self.output_name = input_name, output_name
 
@@ -71,14 +71,14 @@ class ArbitraryStyle:
 
     def __init__(
         self,
-        predict_path: Path,
-        transform_path: Path,
+        predict: Path | bytes,
+        transform: Path | bytes,
         threads: int,
         style_size: int = 256,
         content_size: int = 384,
     ) -> None:
-        self.predictor = make_session(predict_path, threads)
-        self.transformer = make_session(transform_path, threads)
+        self.predictor = make_session(predict, threads)
+        self.transformer = make_session(transform, threads)
         self.style_size, self.content_size = style_size, content_size
         self._content_input, self._vector_input = (i.name for i in self.transformer.get_inputs())
 

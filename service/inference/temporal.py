@@ -32,7 +32,7 @@ class SmoothingOptions:
 
 
 def _dis() -> cv2.DISOpticalFlow:
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    return cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
 
 
 def _flow_gray(frame_rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -40,7 +40,10 @@ def _flow_gray(frame_rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]
     scale = min(1.0, max_side / max(height, width))
     gray = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
-        gray = cv2.resize(gray, (round(width * scale), round(height * scale)), cv2.INTER_AREA)
+        # Linear, as the flow has always been measured: an INTER_AREA once written here sat in
+        # the `dst` position and was never applied. Switching would move the tuned thresholds.
+        size = (round(width * scale), round(height * scale))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR)
     return gray, scale
 
 
@@ -50,7 +53,8 @@ def backward_flow(
     """Per pixel of `current`, its displacement to where it was in `previous`, at full size."""
     cur_gray, scale = _flow_gray(current, max_side)
     prev_gray, _ = _flow_gray(previous, max_side)
-    flow = dis.calc(cur_gray, prev_gray, None)
+    # The stubs require `flow`; None (allocate a new one) is what OpenCV's docs and runtime accept.
+    flow = dis.calc(cur_gray, prev_gray, None)  # type: ignore[call-overload]
     if scale < 1.0:
         height, width = current.shape[:2]
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) / scale
@@ -59,7 +63,7 @@ def backward_flow(
 
 def histogram_distance(first_rgb: np.ndarray, second_rgb: np.ndarray) -> float:
     """Bhattacharyya distance (0 same, 1 disjoint) between the frames' brightness histograms."""
-    hists = []
+    hists: list[np.ndarray] = []
     for frame in (first_rgb, second_rgb):
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         hist = cv2.calcHist([gray], [0], None, [32], [0, 256])
@@ -94,19 +98,30 @@ class FlowSmoother:
 
     def step(self, source: np.ndarray, styled: np.ndarray) -> np.ndarray:
         output = styled
-        if self.previous_source is not None and self.previous_source.shape == source.shape:
-            output = self._blend(source, styled)
+        previous_source, previous_output = self.previous_source, self.previous_output
+        if (
+            previous_source is not None
+            and previous_output is not None
+            and previous_source.shape == source.shape
+        ):
+            output = self._blend(source, styled, previous_source, previous_output)
         self.previous_source, self.previous_output = source, output
         return output
 
-    def _blend(self, source: np.ndarray, styled: np.ndarray) -> np.ndarray:
+    def _blend(
+        self,
+        source: np.ndarray,
+        styled: np.ndarray,
+        previous_source: np.ndarray,
+        previous_output: np.ndarray,
+    ) -> np.ndarray:
         options = self.options
-        if histogram_distance(source, self.previous_source) > options.histogram_jump:
+        if histogram_distance(source, previous_source) > options.histogram_jump:
             self.resets += 1
             return styled
-        flow = backward_flow(self.dis, source, self.previous_source, options.flow_max_side)
-        warped_output, inside = warp(self.previous_output, flow)
-        warped_source, _ = warp(self.previous_source, flow)
+        flow = backward_flow(self.dis, source, previous_source, options.flow_max_side)
+        warped_output, inside = warp(previous_output, flow)
+        warped_source, _ = warp(previous_source, flow)
         colour_change = np.abs(source.astype(np.int16) - warped_source).mean(axis=2)
         trusted = inside & (colour_change < options.colour_threshold)
         # Pixel by pixel, a flash or a cut leaves islands whose colour happens to match; when

@@ -85,17 +85,16 @@ def check_style_choice(
     style: str | None, painting: FormField | None, styles: StyleCatalog
 ) -> np.ndarray | None:
     """Refuse anything but exactly one known style or one readable painting (returned, BGR)."""
-    if (style is None) == (painting is None):
-        raise InvalidStyleChoice(
-            "send either the form field 'style' (a name from GET /models) or a "
-            "'style_image' file with your own painting"
-            + (", not both" if style is not None else "")
-        )
-    if style is not None:
+    if style is not None and painting is None:
         styles.style(style)
         return None
-    styles.require_arbitrary()
-    return check_painting(painting)
+    if painting is not None and style is None:
+        styles.require_arbitrary()
+        return check_painting(painting)
+    raise InvalidStyleChoice(
+        "send either the form field 'style' (a name from GET /models) or a "
+        "'style_image' file with your own painting" + (", not both" if style is not None else "")
+    )
 
 
 class JobQueue:

@@ -43,7 +43,7 @@ class JobStatus(BaseModel):
             frames_total=record.frames_total,
             eta_s=None if record.eta_s is None else round(record.eta_s, 1),
             error=record.error,
-            created_at=_time(record.created_at),
+            created_at=datetime.fromtimestamp(record.created_at, UTC),
             started_at=_time(record.started_at),
             finished_at=_time(record.finished_at),
         )

@@ -14,10 +14,12 @@ cancelled job cannot be started or finished, and an attempt that lost its job to
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
+from redis.typing import EncodableT
 
 KEY_PREFIX = "actionstyle:job:"
 
@@ -70,6 +72,11 @@ class JobRecord:
         return min(self.frames_done / self.frames_total, 0.999)
 
 
+def redis_text(value: bytes | str) -> str:
+    """A Redis reply as text (bytes from our clients, str from one with decode_responses=True)."""
+    return value if isinstance(value, str) else value.decode()
+
+
 def _float(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
 
@@ -104,8 +111,9 @@ class JobStore:
     def create(self, job_id: str, style: str, client: str = "", strength: float = 1.0) -> JobRecord:
         fields = {"state": JobState.QUEUED.value, "style": style, "created_at": repr(time.time())}
         fields |= {"client": client, "strength": repr(strength)}
+        mapping: dict[EncodableT, EncodableT] = dict(fields.items())  # hset's key type is invariant
         with self.client.pipeline() as pipe:
-            pipe.hset(self.key(job_id), mapping=fields)
+            pipe.hset(self.key(job_id), mapping=mapping)
             pipe.expire(self.key(job_id), self.ttl_s)
             pipe.execute()
         return _record(job_id, fields)
@@ -114,13 +122,13 @@ class JobStore:
         fields = self.client.hgetall(self.key(job_id))
         if not fields:
             return None
-        return _record(job_id, {k.decode(): v.decode() for k, v in fields.items()})
+        return _record(job_id, {redis_text(k): redis_text(v) for k, v in fields.items()})
 
     def _apply(
-        self, job_id: str, allowed: set[JobState], owner: str, fields: dict[str, object]
+        self, job_id: str, allowed: set[JobState], owner: str, fields: Mapping[str, object]
     ) -> tuple[bool, JobState | None]:
         pairs = [str(item) for pair in fields.items() for item in pair]
-        args = [",".join(sorted(allowed)), owner, self.ttl_s, *pairs]
+        args: list[EncodableT] = [",".join(sorted(allowed)), owner, self.ttl_s, *pairs]
         applied, state = self._transition(keys=[self.key(job_id)], args=args)
         return bool(applied), JobState(state.decode()) if state else None
 
@@ -180,4 +188,4 @@ class JobStore:
     def worker(self, job_id: str) -> str | None:
         """The Celery hostname of the worker running the job (for operators and tests)."""
         value = self.client.hget(self.key(job_id), "worker")
-        return value.decode() if value else None
+        return redis_text(value) if value else None

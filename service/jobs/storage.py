@@ -60,7 +60,9 @@ def is_job_id(name: str) -> bool:
 class RemoteFile(Protocol):
     """A result held elsewhere (an object store): its size, and its bytes read by range."""
 
-    size: int
+    @property
+    def size(self) -> int:
+        """Its length in bytes (read-only, so a frozen dataclass field satisfies it)."""
 
     def iter_range(self, start: int, end: int) -> Iterator[bytes]:
         """The bytes start..end (inclusive), in chunks."""
@@ -84,8 +86,8 @@ class JobStorage(Protocol):
     def scratch(self, job_id: str, attempt: str) -> Path:
         """Where one attempt writes its result before `commit_result`."""
 
-    def commit_result(self, job_id: str, scratch: Path) -> Path:
-        """Make a finished scratch file the job's result, atomically."""
+    def commit_result(self, job_id: str, scratch: Path) -> Path | str:
+        """Make a finished scratch file the job's result, atomically; returns where it is."""
 
     def result(self, job_id: str) -> Path | RemoteFile | None:
         """The finished result (a local file or a remote object), or None."""

@@ -29,7 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from service.jobs.state import KEY_PREFIX, JobState
+from service.jobs.state import KEY_PREFIX, JobState, redis_text
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ class RedisCollector(Collector):
         taken.add_metric([], unacked)
         yield taken
 
-        totals = {k.decode(): float(v) for k, v in self.client.hgetall(STYLIZE_TOTALS_KEY).items()}
+        replies = self.client.hgetall(STYLIZE_TOTALS_KEY)
+        totals = {redis_text(k): float(v) for k, v in replies.items()}
         for name, field, text in (
             ("actionstyle_stylize_frames", "frames", "Frames stylised by every worker."),
             ("actionstyle_stylize_worker_seconds", "seconds", "Worker seconds spent stylising."),

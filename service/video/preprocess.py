@@ -84,8 +84,8 @@ def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
 
 def normalise(frames: np.ndarray, spec: ClipSpec) -> np.ndarray:
     """(T, H, W, 3) uint8 RGB -> (3, T, H, W) float32, scaled to [0, 1] then standardised."""
-    x = frames.astype(np.float32) / 255.0
-    x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    mean, std = np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32)
+    x = (frames.astype(np.float32) / 255.0 - mean) / std
     return np.ascontiguousarray(x.transpose(3, 0, 1, 2))
 
 

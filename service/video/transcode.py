@@ -133,7 +133,7 @@ class Timeline:
 def estimate_frame_count(stream: av.video.stream.VideoStream) -> int:
     if stream.frames:
         return int(stream.frames)
-    if stream.duration and stream.average_rate:
+    if stream.duration and stream.time_base and stream.average_rate:
         return max(1, round(float(stream.duration * stream.time_base * stream.average_rate)))
     return 0
 
@@ -216,7 +216,10 @@ class _Encoder:
         self.container.mux(packet)
 
     def write_audio(self, packet: av.Packet) -> None:
-        shift = self.video_start
+        """One packet of the input's audio stream (there is none to write without one)."""
+        in_audio, audio, shift = self.in_audio, self.audio, self.video_start
+        if in_audio is None or audio is None:
+            return
         if self.audio_resampler is None:
             if packet.dts is None:
                 return
@@ -225,19 +228,20 @@ class _Encoder:
                 packet.dts -= offset
                 if packet.pts is not None:
                     packet.pts -= offset
-            packet.stream = self.audio
+            packet.stream = audio
             self.container.mux(packet)
             return
-        for frame in packet.decode():
+        # What packet.decode() does, through the stream's typed decode (audio frames only).
+        for frame in in_audio.decode(packet):
             for resampled in self.audio_resampler.resample(frame):
-                if shift and resampled.pts is not None:
+                if shift and resampled.pts is not None and resampled.time_base is not None:
                     resampled.pts -= round(shift / resampled.time_base)
-                self.container.mux(self.audio.encode(resampled))
+                self.container.mux(audio.encode(resampled))
 
     def close(self) -> None:
         self._mux_video(self.video.encode(None))
         self._mux_last_video()
-        if self.audio_resampler is not None:
+        if self.audio_resampler is not None and self.audio is not None:
             self.container.mux(self.audio.encode(None))
         self.container.close()
 

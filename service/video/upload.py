@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -285,8 +285,9 @@ class _FileFieldReceiver:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
         if name in self._limits.extra_fields and name not in self.extras:
-            filename = params.get(b"filename")
-            self._extra = (name, None if filename is None else filename.decode(), bytearray())
+            raw_filename = params.get(b"filename")
+            decoded = None if raw_filename is None else raw_filename.decode()
+            self._extra = (name, decoded, bytearray())
             return
         if not self._limits.field or name != self._limits.field or self.path is not None:
             return  # other fields, and repeats of ours, are read past and dropped
@@ -315,7 +316,7 @@ class _FileFieldReceiver:
         if self._misnamed is not None:
             self._head += data[start : start + _SNIFF_BYTES - len(self._head)]
             if len(self._head) >= _SNIFF_BYTES:
-                self._refuse_misnamed()
+                self._refuse_misnamed(self._misnamed)
             return
         if not self._writing or self._sink is None:
             return
@@ -329,13 +330,13 @@ class _FileFieldReceiver:
         # chunk would cost more than it saves.
         self._sink.write(piece)
 
-    def _refuse_misnamed(self) -> None:
-        filename, refusal = self._misnamed
+    def _refuse_misnamed(self, misnamed: tuple[str, UnsupportedVideo]) -> NoReturn:
+        filename, refusal = misnamed
         raise misnamed_video(filename, bytes(self._head)) or refusal
 
     def _on_part_end(self) -> None:
         if self._misnamed is not None:
-            self._refuse_misnamed()
+            self._refuse_misnamed(self._misnamed)
         if self._extra is not None:
             name, filename, buffer = self._extra
             self.extras[name] = FormField(bytes(buffer), filename)
