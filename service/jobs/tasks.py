@@ -8,7 +8,8 @@ app.send_task("actionstyle.stylize_video", args=[job_id, video_path, "vangogh", 
 from __future__ import annotations
 
 import uuid
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -139,16 +140,35 @@ def _stylize_video(
         strength=strength,
     )
     try:
-        outcome = run_stylize_job(request, attempt, context)
-    except SoftTimeLimitExceeded:
-        limit = settings.job_soft_time_limit_s
-        fail_job(store, job_id, attempt, f"the job took longer than the limit of {limit} s")
-        return JobState.FAILED.value
-    except Exception:
-        fail_job(store, job_id, attempt, "internal error while stylising; the cause is in the log")
-        raise
+        return _final_state(
+            partial(run_stylize_job, request, attempt, context),
+            partial(fail_job, store, job_id, attempt),
+            f"the job took longer than the limit of {settings.job_soft_time_limit_s} s",
+            "internal error while stylising; the cause is in the log",
+        )
     finally:
         storage.purge_older_than(settings.result_ttl_s)
+
+
+def _final_state(
+    run: Callable[[], JobState | None],
+    fail: Callable[[str], object],
+    too_long: str,
+    crashed: str,
+) -> str | None:
+    """Run a job; the state it ended in, or None when this attempt did not own it.
+
+    Past the soft time limit the job fails with `too_long`; on any other error it fails with
+    `crashed` and the error goes on up, so Celery logs it.
+    """
+    try:
+        outcome = run()
+    except SoftTimeLimitExceeded:
+        fail(too_long)
+        return JobState.FAILED.value
+    except Exception:
+        fail(crashed)
+        raise
     return outcome.value if outcome else None
 
 
@@ -189,13 +209,9 @@ def teach_classifier(self: Task, job_id: str, request_id: str | None = None) -> 
     )
     attempt = uuid.uuid4().hex
     with request_id_context(request_id):
-        try:
-            outcome = run_teach_job(job_id, attempt, context)
-        except SoftTimeLimitExceeded:
-            limit = settings.job_soft_time_limit_s
-            fail_teach_job(store, job_id, attempt, f"the job took longer than {limit} s")
-            return JobState.FAILED.value
-        except Exception:
-            fail_teach_job(store, job_id, attempt, "internal error while teaching; see the log")
-            raise
-    return outcome.value if outcome else None
+        return _final_state(
+            partial(run_teach_job, job_id, attempt, context),
+            partial(fail_teach_job, store, job_id, attempt),
+            f"the job took longer than {settings.job_soft_time_limit_s} s",
+            "internal error while teaching; see the log",
+        )
