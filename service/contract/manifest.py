@@ -18,7 +18,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -247,11 +247,21 @@ def _summarise(error: ValidationError) -> str:
     )
 
 
-def _read_json(path: Path) -> dict:
+_Content = TypeVar("_Content", bound=BaseModel)
+
+
+def _read(path: Path, schema: type[_Content]) -> _Content:
+    """The JSON file at `path` validated as `schema`; ManifestError says what is wrong."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path} is not valid JSON: {exc}") from exc
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError(
+            f"{path} does not match the manifest schema: {_summarise(exc)}"
+        ) from exc
 
 
 def load_manifest(models_dir: Path) -> Manifest:
@@ -261,12 +271,7 @@ def load_manifest(models_dir: Path) -> Manifest:
         raise ModelsMissing(
             f"no models are installed: {path} does not exist; export a model from training first"
         )
-    try:
-        return Manifest.model_validate(_read_json(path))
-    except ValidationError as exc:
-        raise ManifestError(
-            f"{path} does not match the manifest schema: {_summarise(exc)}"
-        ) from exc
+    return _read(path, Manifest)
 
 
 def load_manifest_content(models_dir: Path) -> ManifestContent:
@@ -274,12 +279,7 @@ def load_manifest_content(models_dir: Path) -> ManifestContent:
     path = models_dir / MANIFEST_NAME
     if not path.is_file():
         return ManifestContent()
-    try:
-        return ManifestContent.model_validate(_read_json(path))
-    except ValidationError as exc:
-        raise ManifestError(
-            f"{path} does not match the manifest schema: {_summarise(exc)}"
-        ) from exc
+    return _read(path, ManifestContent)
 
 
 def load_manifest_json(models_dir: Path) -> dict:
