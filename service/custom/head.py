@@ -26,9 +26,9 @@ MAX_FOLDS = 5
 # The open-set rule, as the shipped models state theirs.
 METHOD = (
     "confident when the cosine distance of the clip's mean encoder feature to the nearest "
-    "label's centroid is at most the largest leave-one-out distance of a training clip to its "
-    "own label's centroid (x1.1), and the top-1 probability at least the lowest cross-validated "
-    "top-1 probability of a correctly classified training clip (x0.9)"
+    "label's centroid is at most the 97.5% quantile of the training clips' leave-one-out "
+    "distances to their own label's centroid, and the top-1 probability at least the 2.5% "
+    "quantile of the cross-validated top-1 probabilities of correctly classified training clips"
 )
 
 
@@ -156,7 +156,8 @@ def open_set_thresholds(
         others = np.flatnonzero((labels == label) & (np.arange(len(labels)) != i))
         centroid = _unit(means[others].mean(0))
         distances.append(1.0 - float(means[i] @ centroid))
-    threshold = 1.1 * max(distances)
+    # The quantiles the shipped models use on their validation clips (see the manifest).
+    threshold = float(np.quantile(distances, 0.975))
     right = evaluation.top1[evaluation.correct]
-    min_top1 = 0.9 * float(right.min()) if len(right) else 0.0
+    min_top1 = float(np.quantile(right, 0.025)) if len(right) else 0.0
     return round(threshold, 6), round(min_top1, 6)
