@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from training.options import add_option_arguments, options_from_args, options_from_json
@@ -50,14 +51,29 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0, help="smoke runs: images/clips per set")
 
 
+def _add_train(
+    sub: argparse._SubParsersAction,
+    help_text: str,
+    options: type,
+    helps: dict[str, str],
+    run_dir: str,
+    handler: Callable[[argparse.Namespace], dict],
+) -> None:
+    """A resumable `train` subcommand: the `options` fields as flags, a run folder, `_common`."""
+    train = sub.add_parser("train", help=help_text)
+    add_option_arguments(train, options, skip=COMMON, helps=helps)
+    train.add_argument("--run-dir", type=Path, help=f"default: {run_dir}")
+    _common(train)
+    train.set_defaults(handler=handler)
+
+
 def _add_cyclegan(commands: argparse._SubParsersAction) -> None:
     cyclegan = commands.add_parser("cyclegan", help="train or import CycleGAN generators")
     sub = cyclegan.add_subparsers(dest="style_command", required=True)
-    train = sub.add_parser("train", help="unpaired training (resumes from RUN_DIR/last.pt)")
-    add_option_arguments(train, CycleGANOptions, skip=COMMON, helps=CYCLEGAN_HELP)
-    train.add_argument("--run-dir", type=Path, help="default: runs/cyclegan/<style>")
-    _common(train)
-    train.set_defaults(handler=_cyclegan_train)
+    train_help = "unpaired training (resumes from RUN_DIR/last.pt)"
+    _add_train(
+        sub, train_help, CycleGANOptions, CYCLEGAN_HELP, "runs/cyclegan/<style>", _cyclegan_train
+    )
 
     imp = sub.add_parser("import", help="published latest_net_G.pth -> ONNX + manifest entry")
     imp.add_argument("checkpoint", type=Path)
@@ -70,11 +86,8 @@ def _add_cyclegan(commands: argparse._SubParsersAction) -> None:
 def _add_distill(commands: argparse._SubParsersAction) -> None:
     distill = commands.add_parser("distill", help="train and export fast student stylizers")
     sub = distill.add_subparsers(dest="style_command", required=True)
-    train = sub.add_parser("train", help="distil the teacher into a student (resumes)")
-    add_option_arguments(train, DistillOptions, skip=COMMON, helps=DISTILL_HELP)
-    train.add_argument("--run-dir", type=Path, help="default: runs/styles/<style>")
-    _common(train)
-    train.set_defaults(handler=_distill_train)
+    train_help = "distil the teacher into a student (resumes)"
+    _add_train(sub, train_help, DistillOptions, DISTILL_HELP, "runs/styles/<style>", _distill_train)
 
     export = sub.add_parser("export", help="student ONNX + thumbnail + metrics + manifest entry")
     export.add_argument("--style", required=True)
