@@ -14,7 +14,15 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from service.api.deps import ModelsDep, SettingsDep, StyleEnginesDep
-from service.api.stylize import PAINTING_FIELD, STRENGTH_FIELD, STRENGTH_SCHEMA, STYLE_FIELD
+from service.api.stylize import (
+    PAINTING_FIELD,
+    STRENGTH_FIELD,
+    STYLE_CHOICE_ERRORS,
+    STYLE_CHOICE_FIELDS,
+    STYLE_FIELD,
+    STYLE_NAME_BYTES,
+)
+from service.api.upload_body import binary_field, multipart_body
 from service.contract.manifest import ModelsMissing
 from service.errors import problem_responses
 from service.inference.preview import (
@@ -25,10 +33,10 @@ from service.inference.preview import (
     read_picture,
     render_preview,
 )
-from service.inference.strength import InvalidStrength, parse_strength
-from service.inference.styles import StyleEngines, UnknownStyle
+from service.inference.strength import parse_strength
+from service.inference.styles import StyleEngines
 from service.inference.stylize import FramesFn
-from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, check_style_choice
+from service.jobs.queue import check_style_choice
 from service.video.upload import (
     EmptyUpload,
     FieldTooLong,
@@ -42,43 +50,13 @@ from service.video.upload import (
 router = APIRouter(prefix="/stylize", tags=["stylize"])
 
 IMAGE_FIELD = "image"
-_SMALL_FIELD_BYTES = 200
+_STRENGTH_BYTES = 200
 
-_PREVIEW_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [IMAGE_FIELD],
-                    "properties": {
-                        IMAGE_FIELD: {
-                            "type": "string",
-                            "format": "binary",
-                            "contentMediaType": "application/octet-stream",
-                            "description": "The picture (JPEG, PNG, WebP; at most "
-                            f"{MAX_PREVIEW_BYTES // 2**20} MiB), e.g. a frame of your video; "
-                            f"scaled to {PREVIEW_MAX_SIDE} px on its long side.",
-                        },
-                        STYLE_FIELD: {
-                            "type": "string",
-                            "maxLength": _SMALL_FIELD_BYTES,
-                            "description": "A style name from GET /models (or send style_image).",
-                        },
-                        PAINTING_FIELD: {
-                            "type": "string",
-                            "format": "binary",
-                            "contentMediaType": "application/octet-stream",
-                            "description": "Your own painting (JPEG, PNG, WebP) as the style.",
-                        },
-                        STRENGTH_FIELD: STRENGTH_SCHEMA,
-                    },
-                }
-            }
-        },
-    }
-}
+_PICTURE = binary_field(
+    f"The picture (JPEG, PNG, WebP; at most {MAX_PREVIEW_BYTES // 2**20} MiB), e.g. a frame "
+    f"of your video; scaled to {PREVIEW_MAX_SIDE} px on its long side."
+)
+_PREVIEW_BODY = multipart_body([IMAGE_FIELD], {IMAGE_FIELD: _PICTURE, **STYLE_CHOICE_FIELDS})
 
 
 @router.post(
@@ -96,10 +74,7 @@ _PREVIEW_BODY = {
             EmptyUpload,
             FieldTooLong,
             InvalidPreviewImage,
-            UnknownStyle,
-            InvalidStyleChoice,
-            InvalidStyleImage,
-            InvalidStrength,
+            *STYLE_CHOICE_ERRORS,
             ModelsMissing,
             PreviewBusy,
         ),
@@ -115,9 +90,9 @@ async def preview_style(
         request.stream(),
         {
             IMAGE_FIELD: MAX_PREVIEW_BYTES,
-            STYLE_FIELD: _SMALL_FIELD_BYTES,
+            STYLE_FIELD: STYLE_NAME_BYTES,
             PAINTING_FIELD: settings.max_style_image_bytes,
-            STRENGTH_FIELD: _SMALL_FIELD_BYTES,
+            STRENGTH_FIELD: _STRENGTH_BYTES,
         },
         required=IMAGE_FIELD,
     )

@@ -7,15 +7,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from service.api.auth import ClientDep
 from service.api.deps import JobsDep, ModelsDep, SettingsDep
-from service.api.upload_body import VIDEO_UPLOAD_ERRORS, video_upload_body
+from service.api.upload_body import VIDEO_UPLOAD_ERRORS, binary_field, video_upload_body
 from service.errors import problem_responses
 from service.inference.strength import InvalidStrength, parse_strength
 from service.inference.styles import UnknownStyle
 from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, QueueUnavailable
 from service.jobs.schemas import JobCreated
-from service.video.decode import (
-    check_playable,
-)
+from service.video.decode import check_playable
 from service.video.upload import (
     FieldTooLong,
     UploadLimits,
@@ -26,7 +24,7 @@ from service.video.upload import (
 router = APIRouter(prefix="/stylize", tags=["stylize"])
 
 STYLE_FIELD, PAINTING_FIELD, STRENGTH_FIELD = "style", "style_image", "strength"
-_STYLE_NAME_BYTES = 200
+STYLE_NAME_BYTES = 200
 _STRENGTH_BYTES = 32
 
 # The form value that dials the style, shared with POST /stylize/preview.
@@ -39,22 +37,25 @@ STRENGTH_SCHEMA = {
     "the original and the style; 0 is refused, as it would change nothing.",
 }
 
-_UPLOAD_BODY = video_upload_body(
-    {
-        STYLE_FIELD: {
-            "type": "string",
-            "maxLength": _STYLE_NAME_BYTES,
-            "description": "A style name from GET /models (or send style_image).",
-        },
-        PAINTING_FIELD: {
-            "type": "string",
-            "format": "binary",
-            "contentMediaType": "application/octet-stream",
-            "description": "Your own painting (JPEG, PNG, WebP) as the style.",
-        },
-        STRENGTH_FIELD: STRENGTH_SCHEMA,
-    }
+# The form fields that choose and dial the style, and how they can be refused; shared with
+# POST /stylize/preview.
+STYLE_CHOICE_FIELDS = {
+    STYLE_FIELD: {
+        "type": "string",
+        "maxLength": STYLE_NAME_BYTES,
+        "description": "A style name from GET /models (or send style_image).",
+    },
+    PAINTING_FIELD: binary_field("Your own painting (JPEG, PNG, WebP) as the style."),
+    STRENGTH_FIELD: STRENGTH_SCHEMA,
+}
+STYLE_CHOICE_ERRORS: tuple[type[Exception], ...] = (
+    UnknownStyle,
+    InvalidStyleChoice,
+    InvalidStyleImage,
+    InvalidStrength,
 )
+
+_UPLOAD_BODY = video_upload_body(STYLE_CHOICE_FIELDS)
 
 
 @router.post(
@@ -64,13 +65,7 @@ _UPLOAD_BODY = video_upload_body(
     operation_id="stylize_video",
     openapi_extra=_UPLOAD_BODY,
     responses=problem_responses(
-        *VIDEO_UPLOAD_ERRORS,
-        UnknownStyle,
-        InvalidStyleChoice,
-        InvalidStyleImage,
-        InvalidStrength,
-        FieldTooLong,
-        QueueUnavailable,
+        *VIDEO_UPLOAD_ERRORS, *STYLE_CHOICE_ERRORS, FieldTooLong, QueueUnavailable
     ),
 )
 async def stylize_video(
@@ -86,7 +81,7 @@ async def stylize_video(
         max_bytes=settings.max_upload_bytes,
         temp_dir=settings.temp_dir,
         extra_fields={
-            STYLE_FIELD: _STYLE_NAME_BYTES,
+            STYLE_FIELD: STYLE_NAME_BYTES,
             PAINTING_FIELD: settings.max_style_image_bytes,
             STRENGTH_FIELD: _STRENGTH_BYTES,
         },
