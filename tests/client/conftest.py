@@ -17,7 +17,7 @@ import pytest
 
 from service.settings import Settings
 from tests.service.conftest import worker_env
-from tests.utils.data import REPO_ROOT, YOYO_CLIP
+from tests.utils.data import REPO_ROOT, YOYO_CLIP, require_path
 from tests.utils.media import write_mjpg_avi
 from tests.utils.processes import running_api, running_redis, running_worker
 from tests.utils.styles import build_models_dir
@@ -50,18 +50,9 @@ class LiveService:
         }
 
 
-def _require(path: Path, what: str) -> None:
-    """Missing inputs fail in CI (they are part of the checkout) and skip elsewhere."""
-    if path.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} not found at {path}")
-    pytest.skip(f"{what} not found at {path}")
-
-
 @pytest.fixture(scope="session")
 def yoyo_clip() -> Path:
-    _require(YOYO_CLIP, "the YoYo clip of the shared data")
+    require_path(YOYO_CLIP, "the YoYo clip of the shared data")
     return YOYO_CLIP
 
 
@@ -69,7 +60,7 @@ def yoyo_clip() -> Path:
 @pytest.fixture(scope="package")
 def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     exported = Settings().models_dir
-    _require(exported / "manifest.json", "the exported model manifest")
+    require_path(exported / "manifest.json", "the exported model manifest")
     root = tmp_path_factory.mktemp("client-service")
     models_dir = build_models_dir(root / "models", exported)
     (root / "redis").mkdir()

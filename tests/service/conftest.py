@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,32 +12,22 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.utils.data import SHARED_DATA
+from tests.utils.data import SHARED_DATA, require_path
 from tests.utils.processes import OutputLog, closed_port, running_redis, running_worker
 from tests.utils.styles import build_models_dir
-
-
-def _require(path: Path, what: str) -> None:
-    """Missing inputs fail in CI (they are part of the checkout) and skip elsewhere."""
-    if path.exists():
-        return
-    message = f"{what} not found at {path}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The repo's exported_models/ (or the folder ACTIONSTYLE_MODELS_DIR names)."""
     path = Settings().models_dir
-    _require(path / "manifest.json", "the exported model manifest")
+    require_path(path / "manifest.json", "the exported model manifest")
     return path
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    _require(SHARED_DATA, "the shared data folder")
+    require_path(SHARED_DATA, "the shared data folder")
     return SHARED_DATA
 
 
