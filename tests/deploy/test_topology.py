@@ -1,7 +1,10 @@
-"""The compose topology as processes: one password-protected redis-server, the api (uvicorn with
-the compose command: two processes), two Celery workers, each given the environment the compose
-file gives its container. Jobs spread over both workers through one queue and one storage
-folder, results come back through the api, and /metrics sums both api processes."""
+"""The compose topology run as processes: jobs spread over two workers, /metrics sums two APIs.
+
+One password-protected redis-server, the api (uvicorn with the compose command: two processes),
+two Celery workers, each given the environment the compose file gives its container. Jobs spread
+over both workers through one queue and one storage folder, results come back through the api,
+and /metrics sums both api processes.
+"""
 
 from __future__ import annotations
 

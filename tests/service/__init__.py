@@ -1,0 +1,1 @@
+"""Tests of the service: HTTP API, jobs, video I/O, inference and the page."""

@@ -1,0 +1,1 @@
+"""Tests of offline training: data, models, loops and export."""

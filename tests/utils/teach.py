@@ -1,5 +1,7 @@
-"""Training sets for custom classifiers: real clips by label, as multipart files or as a ZIP,
-and hostile archives (links, '..', absolute paths, bombs), built in memory.
+"""Training sets for custom classifiers, good and hostile, built in memory.
+
+Real clips by label, as multipart files or as a ZIP, and hostile archives (links, '..', absolute
+paths, bombs).
 
     files, data = training_form(TRAINING_SET, name="yoyo-or-punch")
     client.post("/classifiers", files=files, data=data)

@@ -1,5 +1,6 @@
-"""The model comparison, generated from the manifest: a markdown table and a confusion matrix PNG
-per classifier.
+"""The model comparison, generated from the manifest: a markdown table and confusion matrices.
+
+One confusion matrix PNG per classifier.
 
     python -m training report --models exported_models --out docs
 """

@@ -1,0 +1,1 @@
+"""Tests of the HTTP routes, through the app with real models."""

@@ -1,5 +1,8 @@
-"""Teach a new action through the API: a real worker trains it, /models lists it, /classify
-uses it (segments too), and DELETE removes it; with API keys, it belongs to its key only."""
+"""Teach a new action through the API, from POST /classifiers to DELETE, with a real worker.
+
+A real worker trains it, /models lists it, /classify uses it (segments too), and DELETE removes
+it; with API keys, it belongs to its key only.
+"""
 
 from __future__ import annotations
 

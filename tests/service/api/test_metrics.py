@@ -1,5 +1,8 @@
-"""GET /metrics: request counts and latencies by route template, classify time, and Redis's
-view of the cluster (jobs by state, queue length, frames stylised)."""
+"""GET /metrics: what this process measured, and the cluster as Redis sees it.
+
+Request counts and latencies by route template, classify time, and Redis's view of the cluster
+(jobs by state, queue length, frames stylised).
+"""
 
 from __future__ import annotations
 

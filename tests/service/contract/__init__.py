@@ -1,0 +1,1 @@
+"""Tests of the manifest: the contract between training and the service."""

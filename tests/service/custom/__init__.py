@@ -1,0 +1,1 @@
+"""Tests of custom classifiers' pieces: training archives and the numpy head."""

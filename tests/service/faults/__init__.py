@@ -1,0 +1,1 @@
+"""Tests of the service when Redis, the storage or the API process fail."""

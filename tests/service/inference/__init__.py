@@ -1,0 +1,1 @@
+"""Tests of inference: classifiers, style engines, strength and smoothing."""

@@ -1,5 +1,8 @@
-"""Loading the classifiers: where their sessions take working memory from (the
-`ort_memory_arena` setting), the same answers whichever it is, and the heap handed back after."""
+"""Loading the classifiers under each `ort_memory_arena` setting: same answers, memory returned.
+
+Where their sessions take working memory from (the `ort_memory_arena` setting), the same answers
+whichever it is, and the heap handed back after.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""Style entries in the manifest: paths stay inside the models folder, files are verified, and a
-worker builds one session per style."""
+"""Style entries in the manifest: contained paths, verified files, one session per style.
+
+Paths stay inside the models folder, files are verified, and a worker builds one session per
+style.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Tests of stylize jobs: state, storage, queue and the Celery tasks."""

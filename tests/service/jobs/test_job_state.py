@@ -1,5 +1,7 @@
-"""The pieces of a stylize job without a broker: job states in a real Redis, the storage folder,
-and the job function the Celery task calls."""
+"""The pieces of a stylize job, tested without a broker.
+
+Job states in a real Redis, the storage folder, and the job function the Celery task calls.
+"""
 
 from __future__ import annotations
 

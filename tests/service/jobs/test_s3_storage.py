@@ -1,5 +1,8 @@
-"""Job files in S3-compatible storage (moto's server on loopback): the backend on its own, and
-the whole job cycle with a real worker process that shares no folder with the API."""
+"""Job files in S3-compatible storage (moto's server on loopback).
+
+The backend on its own, and the whole job cycle with a real worker process that shares no folder
+with the API.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Tests of video I/O: receiving uploads within their limits, and transcoding."""

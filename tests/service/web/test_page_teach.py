@@ -1,5 +1,7 @@
-"""The page's "Teach a new action" panel in a real browser: labels, clips, progress, the
-cross-validated accuracy, then classifying with the new model."""
+"""The page's "Teach a new action" panel, driven in a real browser.
+
+Labels, clips, progress, the cross-validated accuracy, then classifying with the new model.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Tests of action classification training: data, models, loops, export, reports."""

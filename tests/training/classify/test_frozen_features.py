@@ -1,5 +1,8 @@
-"""The default family's loop: frozen EfficientNet-Lite0 features cached, a head trained on them,
-the whole model exported with its open-set output."""
+"""The default family's loop: cached frozen features, a head trained on them, then export.
+
+Frozen EfficientNet-Lite0 features cached, a head trained on them, the whole model exported with
+its open-set output.
+"""
 
 from pathlib import Path
 

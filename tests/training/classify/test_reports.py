@@ -1,3 +1,5 @@
+"""The data study (EDA plots and summary) and the model comparison report."""
+
 import json
 from pathlib import Path
 

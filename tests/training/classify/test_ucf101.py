@@ -1,3 +1,5 @@
+"""UCF101 discovery and splits: classes and groups, group-disjoint and official splits."""
+
 from pathlib import Path
 
 import pytest

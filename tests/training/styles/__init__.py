@@ -1,0 +1,1 @@
+"""Tests of style training: CycleGAN, the teacher, students and their metrics."""
