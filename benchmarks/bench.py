@@ -37,8 +37,8 @@ sys.path[:0] = [str(REPO_ROOT), str(BENCH_DIR), str(REPO_ROOT / "scripts")]
 import style_fps  # noqa: E402
 from stack import rss_mib, running_stack, tree_pids  # noqa: E402
 
-from service.inference.classifier import classify, resolve_top_k  # noqa: E402
 from service.contract.manifest import load_manifest  # noqa: E402
+from service.inference.classifier import classify, resolve_top_k  # noqa: E402
 from service.inference.registry import load_registry  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from training.styles.metrics import onnx_fps  # noqa: E402

@@ -1,5 +1,6 @@
-"""Flicker of stylised video: warping error per-frame vs flow-smoothed, for each style, on the
-shared clips. Prints a table; not a test.
+"""Flicker of stylised video: warping error per-frame vs flow-smoothed, for each style.
+
+On the shared clips; prints a table, not a test.
 
     python benchmarks/flicker.py [--frames 90] [--blend 0.7]
 """

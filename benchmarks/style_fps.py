@@ -1,5 +1,7 @@
-"""Frames per second at 320x240 of every shipped style student, the teacher, the 26-style network
-and the published-size CycleGAN generator, measured side by side in one run on this CPU.
+"""Frames per second at 320x240 of every style network we have, side by side on this CPU.
+
+Every shipped style student, the teacher, the 26-style network and the published-size CycleGAN
+generator, measured in one run.
 
     python benchmarks/style_fps.py [--models exported_models] [--threads 2] [--repeats 20]
 
@@ -21,8 +23,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from training.styles.models.cyclegan import UnitRangeGenerator, cyclegan_generator_published  # noqa: E402
 from training.styles.metrics import onnx_fps, ort_session, time_fps  # noqa: E402
+from training.styles.models.cyclegan import UnitRangeGenerator, cyclegan_generator_published  # noqa: E402
 from training.styles.teacher import (  # noqa: E402
     CONTENT_SIZE,
     MULTISTYLE_FILE,

@@ -28,9 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from training.styles.distillation import teacher_cache_file  # noqa: E402
 from training.styles.bundle import EFFNET_WEIGHTS  # noqa: E402
 from training.styles.data import STYLES  # noqa: E402
+from training.styles.distillation import teacher_cache_file  # noqa: E402
 
 RUNS = Path("runs/gpu")
 HELDOUT_DIR = "teacher_heldout"
