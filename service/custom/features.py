@@ -46,7 +46,8 @@ class LazyEncoder:
     """An encoder loaded on first use, once, however many threads ask at the same moment."""
 
     def __init__(self, load: Callable[[], Encoder]) -> None:
-        self._load, self._lock, self._encoder = load, threading.Lock(), None
+        self._load, self._lock = load, threading.Lock()
+        self._encoder: Encoder | None = None
 
     def __call__(self) -> Encoder:
         with self._lock:

@@ -181,6 +181,8 @@ class CustomClassifiers:
         entry = model.entry(encoder, digest)
         session = _HeadSession(encoder, model.head)
         open_set = entry.open_set
+        if open_set is None:  # every taught model sets its thresholds; a stored one may predate it
+            return Classifier(entry, encoder.spec, session)
         return Classifier(
             entry, encoder.spec, session, open_set.threshold, open_set.min_top1_probability
         )

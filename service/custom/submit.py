@@ -17,7 +17,7 @@ from service.custom.archive import InvalidTrainingSet, UnpackedClip
 from service.custom.models import CustomClassifiers, check_name, owner_folder
 from service.custom.teach import PLAN_NAME, TeachPlan, TrainingClip
 from service.jobs.queue import JobQueue, QueueUnavailable
-from service.jobs.state import FINISHED, JobRecord
+from service.jobs.state import FINISHED, JobRecord, redis_text
 from service.observability.logs import current_request_id
 from service.video.decode import DecodeLimits, VideoDecodeError, check_playable
 from service.video.upload import UnsupportedVideo, describe_content, sniff_container
@@ -84,7 +84,7 @@ def _reserve(client: redis.Redis, jobs: JobQueue, key: str, job_id: str, ttl_s: 
     if client.set(key, job_id, nx=True, ex=ttl_s):
         return True
     holder = client.get(key)
-    record = jobs.store.get(holder.decode()) if holder else None
+    record = jobs.store.get(redis_text(holder)) if holder else None
     if record is not None and record.state not in FINISHED:
         return False
     client.set(key, job_id, ex=ttl_s)  # the holder finished or expired: the name is free
