@@ -39,6 +39,7 @@ from service.jobs.queue import (
     JobNotFinished,
     JobNotFound,
     QueueUnavailable,
+    ResultIsClassifier,
 )
 from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (
@@ -93,6 +94,11 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     JobNotFound: (404, "job_not_found", "No job has this id, or it has expired."),
     JobNotFinished: (409, "job_not_finished", "The job is still queued or running."),
     JobHasNoResult: (409, "job_has_no_result", "The job failed or was cancelled."),
+    ResultIsClassifier: (
+        409,
+        "result_is_classifier",
+        "A teach job: its result is the classifier at /classifiers/{name}, not a video.",
+    ),
     JobAlreadyFinished: (409, "job_already_finished", "The job has already finished."),
     QueueUnavailable: (503, "queue_unavailable", "The job queue (Redis) does not answer."),
     ApiKeyRequired: (401, "api_key_required", "No valid API key in the X-API-Key header."),

@@ -20,13 +20,15 @@ from service.jobs.queue import (
     JobNotFinished,
     JobNotFound,
     QueueUnavailable,
+    ResultIsClassifier,
 )
 from service.jobs.schemas import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 JobId = Annotated[
-    str, Path(pattern=r"^[0-9a-f]{32}$", description="The id POST /stylize returned.")
+    str,
+    Path(pattern=r"^[0-9a-f]{32}$", description="The id POST /stylize or /classifiers returned."),
 ]
 
 
@@ -54,6 +56,7 @@ def get_job(job_id: JobId, jobs: JobsDep, client: ClientDep) -> JobStatus:
             JobNotFound,
             JobNotFinished,
             JobHasNoResult,
+            ResultIsClassifier,
             RangeNotSatisfiable,
             RequestValidationError,
             QueueUnavailable,
@@ -63,7 +66,10 @@ def get_job(job_id: JobId, jobs: JobsDep, client: ClientDep) -> JobStatus:
 async def get_job_result(
     job_id: JobId, jobs: JobsDep, client: ClientDep, request: Request
 ) -> Response:
-    """Download the stylised video; HTTP Range requests are served, so players can seek."""
+    """Download the stylised video; HTTP Range requests are served, so players can seek.
+
+    A teach job has no video: 409 `result_is_classifier` points to GET /classifiers/{name}.
+    """
     stored = await run_in_threadpool(jobs.result, job_id, client)
     filename = f"stylized-{job_id}.mp4"
     if not isinstance(stored, PurePath):  # in object storage: streamed from it by range

@@ -17,7 +17,7 @@ from service.custom.archive import InvalidTrainingSet, UnpackedClip
 from service.custom.models import CustomClassifiers, check_name, owner_folder
 from service.custom.teach import PLAN_NAME, TeachPlan, TrainingClip
 from service.jobs.queue import JobQueue, QueueUnavailable
-from service.jobs.state import FINISHED, JobRecord, redis_text
+from service.jobs.state import FINISHED, JobKind, JobRecord, redis_text
 from service.observability.logs import current_request_id
 from service.video.decode import DecodeLimits, VideoDecodeError, check_playable
 from service.video.upload import UnsupportedVideo, describe_content, sniff_container
@@ -127,7 +127,7 @@ def submit_teach_job(
     plan = TeachPlan(name, owner, planned)
     jobs.storage.put_bytes(job_id, PLAN_NAME, plan.to_bytes())
     try:
-        record = jobs.store.create(job_id, "", owner)
+        record = jobs.store.create(job_id, "", owner, kind=JobKind.TEACH, classifier=name)
         jobs.celery.send_task(
             TEACH_TASK, args=[job_id], kwargs={"request_id": current_request_id()}, task_id=job_id
         )

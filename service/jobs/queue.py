@@ -1,4 +1,4 @@
-"""The API's side of stylize jobs: submit, look up, fetch the result, cancel.
+"""The API's side of jobs: submit a stylize job; look up, fetch the result of, cancel any job.
 
 The route handlers call these plain methods; the worker side is `service.jobs.stylize`.
 
@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError
 
 from service.inference.styles import StyleCatalog
 from service.jobs.celery_app import create_celery_app
-from service.jobs.state import JobRecord, JobState, JobStore
+from service.jobs.state import JobKind, JobRecord, JobState, JobStore
 from service.jobs.storage import JobStorage, RemoteFile, open_storage
 from service.observability.logs import current_request_id
 from service.settings import Settings
@@ -50,6 +50,10 @@ class JobNotFinished(RuntimeError):
 
 class JobHasNoResult(RuntimeError):
     """The job failed or was cancelled: it never will have a result."""
+
+
+class ResultIsClassifier(RuntimeError):
+    """A teach job's result is a classifier (GET /classifiers/{name}), never a video."""
 
 
 class JobAlreadyFinished(RuntimeError):
@@ -162,6 +166,8 @@ class JobQueue:
 
     def result(self, job_id: str, client: str = "") -> Path | RemoteFile:
         record = self.status(job_id, client)
+        if record.kind is JobKind.TEACH:
+            raise ResultIsClassifier(_where_the_classifier_is(record))
         if record.state in (JobState.QUEUED, JobState.RUNNING):
             raise JobNotFinished(
                 f"job '{job_id}' is {record.state.value} ({record.progress:.0%}); "
@@ -191,3 +197,14 @@ class JobQueue:
             self.storage.delete(job_id)  # the worker will skip it; nobody reads these files now
         # A running job's worker sees the cancel at its next frame and removes the files.
         return self.status(job_id, client)
+
+
+def _where_the_classifier_is(record: JobRecord) -> str:
+    """Where a teach job's result is: a message that names the classifier's URL."""
+    name = record.classifier or "{name}"  # a job stored before names were recorded
+    said = f"job '{record.job_id}' teaches the classifier '{name}': its result is no video"
+    if record.state is JobState.SUCCEEDED:
+        return f"{said}, it is GET /classifiers/{name} (use it with POST /classify?model={name})"
+    if record.state in (JobState.FAILED, JobState.CANCELLED):
+        return f"{said}, and as the job {record.state.value} there is no classifier either"
+    return f"{said}; once the job has succeeded, it is GET /classifiers/{name}"

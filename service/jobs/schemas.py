@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from service.jobs.state import JobRecord, JobState
+from service.jobs.state import JobKind, JobRecord, JobState
 
 
 class JobCreated(BaseModel):
@@ -18,13 +18,26 @@ class JobCreated(BaseModel):
 class JobStatus(BaseModel):
     job_id: str
     state: JobState
-    style: str = Field(description="The named style, or 'painting' for an uploaded painting.")
+    kind: JobKind = Field(
+        default=JobKind.STYLIZE,
+        description="'stylize' (its result: GET /jobs/{id}/result, an MP4) or 'teach' (its "
+        "result: GET /classifiers/{classifier}).",
+    )
+    classifier: str | None = Field(
+        default=None, description="A teach job's classifier name; null for a stylize job."
+    )
+    style: str = Field(
+        description="The named style, or 'painting' for an uploaded painting; '' for a teach job."
+    )
     strength: float = Field(
         default=1.0, gt=0.0, le=1.0, description="How strongly the style applies; 1: fully."
     )
     progress: float = Field(ge=0.0, le=1.0, description="Frames done / frames total; 1 when done.")
-    frames_done: int
-    frames_total: int = Field(description="0 until the worker has opened the video.")
+    frames_done: int = Field(description="Frames stylised; for a teach job, clips looked at.")
+    frames_total: int = Field(
+        description="0 until the worker has opened the video; for a teach job, clips + 1 "
+        "(the training)."
+    )
     eta_s: float | None = Field(description="Seconds left, estimated while running; else null.")
     error: str | None = Field(description="Why the job failed, for a person to read.")
     created_at: datetime
@@ -36,6 +49,8 @@ class JobStatus(BaseModel):
         return cls(
             job_id=record.job_id,
             state=record.state,
+            kind=record.kind,
+            classifier=record.classifier if record.kind is JobKind.TEACH else None,
             style=record.style,
             strength=record.strength,
             progress=round(record.progress, 4),

@@ -1,4 +1,4 @@
-"""The state of each stylize job, in Redis, so the API knows it whatever Celery is doing.
+"""The state of each job (stylize or teach), in Redis, so the API knows it whatever Celery is doing.
 
 One hash per job (`actionstyle:job:<id>`), expiring `ttl_s` after its last change. Every change is
 one Lua script that checks the state it moves from, so a cancel and a worker never race: a
@@ -7,6 +7,7 @@ cancelled job cannot be started or finished, and an attempt that lost its job to
 
     store = JobStore(redis.Redis.from_url(url), ttl_s=86400)
     store.create(job_id, style="vangogh")
+    store.create(job_id, style="", kind=JobKind.TEACH, classifier="wave")
     if store.start(job_id, attempt):            # worker
         store.progress(job_id, attempt, done, total, eta_s)
 """
@@ -30,6 +31,11 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class JobKind(StrEnum):
+    STYLIZE = "stylize"  # its result is an MP4 at /jobs/{id}/result
+    TEACH = "teach"  # its result is a custom classifier at /classifiers/{name}
 
 
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
@@ -62,6 +68,8 @@ class JobRecord:
     finished_at: float | None
     client: str = ""  # hash of the API key that created the job; '' without keys
     strength: float = 1.0  # how strongly the style applies (jobs from before it existed: 1)
+    kind: JobKind = JobKind.STYLIZE
+    classifier: str = ""  # a teach job's classifier name; '' for a stylize job
 
     @property
     def progress(self) -> float:
@@ -95,7 +103,16 @@ def _record(job_id: str, fields: dict[str, str]) -> JobRecord:
         finished_at=_float(fields.get("finished_at")),
         client=fields.get("client", ""),
         strength=float(fields.get("strength") or 1.0),
+        kind=_kind(fields),
+        classifier=fields.get("classifier", ""),
     )
+
+
+def _kind(fields: dict[str, str]) -> JobKind:
+    """The stored kind; a job stored before kinds were recorded: a teach job had no style."""
+    if fields.get("kind"):
+        return JobKind(fields["kind"])
+    return JobKind.TEACH if fields.get("style", "") == "" else JobKind.STYLIZE
 
 
 class JobStore:
@@ -108,9 +125,18 @@ class JobStore:
     def key(job_id: str) -> str:
         return KEY_PREFIX + job_id
 
-    def create(self, job_id: str, style: str, client: str = "", strength: float = 1.0) -> JobRecord:
+    def create(
+        self,
+        job_id: str,
+        style: str,
+        client: str = "",
+        strength: float = 1.0,
+        kind: JobKind = JobKind.STYLIZE,
+        classifier: str = "",
+    ) -> JobRecord:
         fields = {"state": JobState.QUEUED.value, "style": style, "created_at": repr(time.time())}
-        fields |= {"client": client, "strength": repr(strength)}
+        fields |= {"client": client, "strength": repr(strength), "kind": kind.value}
+        fields |= {"classifier": classifier}
         mapping: dict[EncodableT, EncodableT] = dict(fields.items())  # hset's key type is invariant
         with self.client.pipeline() as pipe:
             pipe.hset(self.key(job_id), mapping=mapping)

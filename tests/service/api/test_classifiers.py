@@ -35,6 +35,7 @@ def taught(job_stack: JobStack) -> Iterator[dict]:
     status = wait_for_status(job_stack.client, created["job_id"], timeout_s=180)
     assert status["state"] == "succeeded", (status["error"], job_stack.worker_log.text[-2000:])
     assert (status["frames_done"], status["frames_total"]) == (6, 7)  # clips, then training
+    assert (status["kind"], status["classifier"], status["style"]) == ("teach", NAME, "")
     kept = job_stack.storage_dir / "classifiers" / "anonymous" / f"{NAME}.npz"
     yield status | {"model_bytes": kept.read_bytes()}
     job_stack.client.delete(f"/classifiers/{NAME}")
@@ -74,6 +75,18 @@ def test_classify_with_it_whole_and_in_segments(job_stack: JobStack, taught) -> 
     assert all(len(s["predictions"]) == 2 for s in body["segments"])
 
 
+def test_the_jobs_result_points_to_the_classifier(job_stack: JobStack, taught) -> None:
+    response = job_stack.client.get(f"/jobs/{taught['job_id']}/result")
+    assert (response.status_code, response.json()) == (
+        409,
+        {
+            "code": "result_is_classifier",
+            "detail": f"job '{taught['job_id']}' teaches the classifier '{NAME}': its result is "
+            f"no video, it is GET /classifiers/{NAME} (use it with POST /classify?model={NAME})",
+        },
+    )
+
+
 def test_a_taken_name_is_refused(job_stack: JobStack, taught) -> None:
     files, data = training_form(TRAINING_SET, NAME)
     response = job_stack.client.post("/classifiers", files=files, data=data)
@@ -100,6 +113,8 @@ def test_an_archive_job_is_queued_and_cancelled_leaving_nothing(job_stack: JobSt
     )
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
+    result = job_stack.client.get(f"/jobs/{job_id}/result")  # never a video, whatever its state
+    assert (result.status_code, result.json()["code"]) == (409, "result_is_classifier")
     cancelled = job_stack.client.delete(f"/jobs/{job_id}")
     assert cancelled.status_code in (200, 409)  # 409: it finished before the cancel arrived
     status = wait_for_status(job_stack.client, job_id, timeout_s=120)

@@ -17,7 +17,7 @@ from service.contract.manifest import load_manifest
 from service.inference.styles import StyleEngines
 from service.inference.temporal import SmoothingOptions
 from service.jobs.celery_app import create_celery_app
-from service.jobs.state import JobState, JobStore
+from service.jobs.state import JobKind, JobState, JobStore
 from service.jobs.storage import LocalStorage
 from service.jobs.stylize import JobContext, StylizeRequest, run_stylize_job
 from service.jobs.tasks import stylize_video
@@ -47,6 +47,17 @@ def test_a_cancelled_job_cannot_start_or_finish(store: JobStore) -> None:
     assert record.state is JobState.CANCELLED and record.finished_at is not None
     assert store.cancel(job_id) == (False, JobState.CANCELLED)
     assert store.cancel(new_id()) == (False, None)
+
+
+def test_a_job_says_its_kind_even_when_stored_before_kinds(store: JobStore) -> None:
+    stylize, teach, older = new_id(), new_id(), new_id()
+    store.create(stylize, TEST_STYLE)
+    store.create(teach, "", kind=JobKind.TEACH, classifier="wave")
+    assert (store.get(stylize).kind, store.get(stylize).classifier) == (JobKind.STYLIZE, "")
+    assert (store.get(teach).kind, store.get(teach).classifier) == (JobKind.TEACH, "wave")
+    # A teach job queued by an older API: no kind, no name, an empty style.
+    store.client.hset(store.key(older), mapping={"state": "queued", "style": "", "created_at": 1})
+    assert store.get(older).kind is JobKind.TEACH
 
 
 def test_a_redelivered_job_belongs_to_its_newest_attempt(store: JobStore) -> None:
