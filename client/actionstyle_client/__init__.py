@@ -2,9 +2,10 @@
 
 with Client() as client:          # ACTIONSTYLE_URL / ACTIONSTYLE_API_KEY, or arguments
     print(client.classify("clip.mp4").top_label)
+    client.teach("wave", clips={"wave": [...], "other": [...]}).wait().classifier()
 """
 
-from actionstyle_client.client import Client, Job, Jobs
+from actionstyle_client.client import Classifiers, Client, Job, Jobs, TeachJob
 from actionstyle_client.errors import (
     ActionStyleError,
     ApiError,
@@ -27,6 +28,7 @@ from actionstyle_client.models import (
     Prediction,
     Segment,
     StyleSummary,
+    TeachJobCreated,
 )
 from actionstyle_client.retry import RetryPolicy
 
@@ -34,6 +36,7 @@ __all__ = [
     "ActionStyleError",
     "ApiError",
     "ClassifierEntry",
+    "Classifiers",
     "ClassifyResult",
     "Client",
     "Conflict",
@@ -53,5 +56,7 @@ __all__ = [
     "ServiceUnavailable",
     "ServiceUnreachable",
     "StyleSummary",
+    "TeachJob",
+    "TeachJobCreated",
     "Unauthorized",
 ]

@@ -1,26 +1,38 @@
-"""The synchronous Python client: classify a clip, restyle one as a job, follow and fetch jobs.
+"""The synchronous Python client: classify a clip, restyle one or teach a classifier as a job.
 
     with Client("http://127.0.0.1:8000", api_key="...") as client:
         print(client.classify("clip.mp4").top_label)
         client.stylize("clip.mp4", style="vangogh").wait(progress=print).download("out.mp4")
         client.stylize("clip.mp4", style="vangogh", strength=0.5)   # half-way to the original
+        job = client.teach("wave", clips={"wave": [...], "other": [...]}).wait(progress=print)
+        print(job.classifier().cross_validated_top1)      # = client.classifiers.get("wave")
+        client.classify("clip.mp4", model="wave"); client.classifiers.delete("wave")
 
 The URL and key default to ACTIONSTYLE_URL and ACTIONSTYLE_API_KEY. Uploads are streamed from
-disk in chunks (a 200 MB clip is never held in memory) and reopened for each retry.
+disk in chunks (a 200 MB clip, or a teach job's many clips, is never held in memory) and
+reopened for each retry.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
+from urllib.parse import quote
 
 import httpx
 
 from actionstyle_client.errors import JobFailed, JobTimeout, ServiceUnreachable
-from actionstyle_client.models import ClassifyResult, JobCreated, JobStatus, ModelsInfo
+from actionstyle_client.models import (
+    ClassifierEntry,
+    ClassifyResult,
+    JobCreated,
+    JobStatus,
+    ModelsInfo,
+    TeachJobCreated,
+)
 from actionstyle_client.retry import DROPPED, RetryPolicy, Sleep, send_with_retries
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -30,6 +42,7 @@ API_KEY_HEADER = "X-API-Key"
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 
 Progress = Callable[[JobStatus], None]
+PathLike = str | os.PathLike[str]
 
 
 class Client:
@@ -54,6 +67,7 @@ class Client:
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
         self.jobs = Jobs(self)
+        self.classifiers = Classifiers(self)
 
     def __enter__(self) -> Client:
         return self
@@ -77,7 +91,7 @@ class Client:
         optional = {"model": model, "top_k": top_k, "window_s": window_s}
         params |= {name: value for name, value in optional.items() if value is not None}
         # Classifying changes nothing on the server, so a dropped connection is retried.
-        response = self._upload("/classify", {"file": Path(path)}, {}, params, idempotent=True)
+        response = self._upload("/classify", [("file", Path(path))], {}, params, idempotent=True)
         return ClassifyResult.from_json(response.json())
 
     def stylize(
@@ -96,14 +110,43 @@ class Client:
             raise ValueError("give exactly one of style= or style_image=")
         if not 0.0 < strength <= 1.0:  # NaN too: refused here rather than after the upload
             raise ValueError(f"strength must be above 0 and at most 1, not {strength}")
-        files = {"file": Path(path)}
+        files = [("file", Path(path))]
         if style_image is not None:
-            files["style_image"] = Path(style_image)
-        data = {"style": style} if style is not None else {}
+            files.append(("style_image", Path(style_image)))
+        data: dict[str, str | list[str]] = {"style": style} if style is not None else {}
         data["strength"] = repr(float(strength))
         # Not idempotent: a POST repeated after a dropped answer could queue the job twice.
         response = self._upload("/stylize", files, data, {}, idempotent=False)
         return Job(self, JobCreated.from_json(response.json()).job_id)
+
+    def teach(
+        self,
+        name: str,
+        clips: Mapping[str, Sequence[PathLike]] | None = None,
+        archive: PathLike | None = None,
+    ) -> TeachJob:
+        """Queue a job that teaches a new classifier `name`; returns its TeachJob.
+
+        Give `clips` (label -> clip paths; at least 2 labels with 3 clips each) or one ZIP
+        `archive` of `<label>/<clip>` folders. Every clip goes in one multipart body, each
+        streamed from disk. Once `wait()` returns, `job.classifier()` describes the classifier
+        and `classify(..., model=name)` uses it.
+        """
+        data: dict[str, str | list[str]] = {"name": name}
+        if archive is not None and clips is None:
+            files = [("archive", Path(archive))]
+        elif clips is not None and archive is None:
+            pairs = [(label, Path(path)) for label, paths in clips.items() for path in paths]
+            if not pairs:
+                raise ValueError("clips= holds no clip")
+            files = [("files", path) for _, path in pairs]
+            data["labels"] = [label for label, _ in pairs]  # one per file, in the same order
+        else:
+            raise ValueError("give exactly one of clips= or archive=")
+        # Not idempotent: a POST repeated after a dropped answer could queue a second job.
+        response = self._upload("/classifiers", files, data, {}, idempotent=False)
+        created = TeachJobCreated.from_json(response.json())
+        return TeachJob(self, created.job_id, created.classifier)
 
     def models(self) -> ModelsInfo:
         """The installed classifiers (with their metrics) and styles."""
@@ -122,25 +165,28 @@ class Client:
     def _upload(
         self,
         url: str,
-        files: Mapping[str, Path],
-        data: Mapping[str, str],
+        files: Sequence[tuple[str, Path]],
+        data: Mapping[str, str | list[str]],
         params: Mapping[str, Any],
         *,
         idempotent: bool,
     ) -> httpx.Response:
-        """POST multipart files streamed from disk; each try reopens them from the start."""
-        for path in files.values():
+        """POST multipart files streamed from disk; each try reopens them from the start.
+
+        `files` are (field, path) pairs: one field may repeat (a teach job's `files`).
+        """
+        for _, path in files:
             if not path.is_file():
                 raise FileNotFoundError(f"no such file: {path}")
         opened: list[IO[bytes]] = []
 
         def build() -> httpx.Request:
             _close_all(opened)
-            handles = {}
-            for field, path in files.items():
+            handles = []
+            for field, path in files:
                 handle = path.open("rb")
                 opened.append(handle)
-                handles[field] = (path.name, handle, "application/octet-stream")
+                handles.append((field, (path.name, handle, "application/octet-stream")))
             return self._http.build_request("POST", url, params=params, data=data, files=handles)
 
         try:
@@ -182,8 +228,28 @@ class Client:
             return part.replace(dest)
 
 
+class Classifiers:
+    """Your custom classifiers by name: `client.classifiers.get(name)`, `.delete(name)`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get(self, name: str) -> ClassifierEntry:
+        """A taught classifier: labels, clips per label, cross-validated accuracy (404 if none)."""
+        return ClassifierEntry.from_json(self._client._request("GET", _classifier_url(name)).json())
+
+    def delete(self, name: str) -> ClassifierEntry:
+        """Delete one of your classifiers; returns what it was (NotFound if you have none)."""
+        response = self._client._request("DELETE", _classifier_url(name))
+        return ClassifierEntry.from_json(response.json())
+
+
+def _classifier_url(name: str) -> str:
+    return f"/classifiers/{quote(name, safe='')}"
+
+
 class Jobs:
-    """Stylize jobs by id: `client.jobs.get(id)`, `.cancel(id)`, `.job(id)` for a handle."""
+    """Jobs (stylize, teach) by id: `client.jobs.get(id)`, `.cancel(id)`, `.job(id)`."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -200,7 +266,7 @@ class Jobs:
 
 
 class Job:
-    """A handle on one stylize job: follow it, cancel it, download its MP4."""
+    """A handle on one job: follow it, cancel it, download a stylize job's MP4."""
 
     def __init__(self, client: Client, job_id: str) -> None:
         self._client, self.id = client, job_id
@@ -216,7 +282,7 @@ class Job:
 
     def wait(
         self, progress: Progress | None = None, poll_s: float = 0.5, timeout_s: float | None = None
-    ) -> Job:
+    ) -> Self:
         """Poll until the job ends, calling `progress(status)` on each poll; returns self.
 
         Raises JobFailed when it failed or was cancelled, JobTimeout after `timeout_s`.
@@ -237,6 +303,21 @@ class Job:
     def download(self, dest: str | os.PathLike[str]) -> Path:
         """Save the stylised MP4 at `dest` (written whole or not at all); returns the path."""
         return self._client._download(f"/jobs/{self.id}/result", Path(dest))
+
+
+class TeachJob(Job):
+    """A teach job's handle: its result is the classifier `name`, not a file to download."""
+
+    def __init__(self, client: Client, job_id: str, name: str) -> None:
+        super().__init__(client, job_id)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"TeachJob({self.id!r}, name={self.name!r})"
+
+    def classifier(self) -> ClassifierEntry:
+        """The classifier the job taught (NotFound until the job has succeeded)."""
+        return self._client.classifiers.get(self.name)
 
 
 def _close_all(handles: list[IO[bytes]]) -> None:

@@ -138,11 +138,22 @@ class JobCreated(_FromJson):
 
 
 @dataclass(frozen=True)
+class TeachJobCreated(_FromJson):
+    SCHEMA: ClassVar[str] = "TeachJobCreated"
+    job_id: str
+    status_url: str
+    classifier: str
+    classifier_url: str
+
+
+@dataclass(frozen=True)
 class JobStatus(_FromJson):
+    """A job's state; for a teach job, `frames_*` count clips looked at (+1 for the training)."""
+
     SCHEMA: ClassVar[str] = "JobStatus"
     job_id: str
     state: JobState
-    style: str
+    style: str  # '' for a teach job
     progress: float
     frames_done: int
     frames_total: int
@@ -152,6 +163,9 @@ class JobStatus(_FromJson):
     started_at: datetime | None
     finished_at: datetime | None
     strength: float = 1.0  # how strongly the style applies; servers before it sent none
+    # 'stylize' or 'teach'; plain text, not an enum, so a kind added later does not break us.
+    kind: str = "stylize"
+    classifier: str | None = None  # a teach job's classifier name
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,27 @@ class ClassifierEntry(_FromJson):
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     open_set: dict[str, Any] | None = None
+
+    # Typed views of what a taught (custom) classifier's metrics hold; None or {} otherwise.
+    @property
+    def cross_validated_top1(self) -> float | None:
+        """Accuracy on clips held out in turn while teaching (custom classifiers only)."""
+        value = self.metrics.get("cross_validated_top1")
+        return None if value is None else float(value)
+
+    @property
+    def cv_folds(self) -> int | None:
+        value = self.metrics.get("cv_folds")
+        return None if value is None else int(value)
+
+    @property
+    def clips_per_label(self) -> dict[str, int]:
+        return {label: int(n) for label, n in self.metrics.get("clips_per_label", {}).items()}
+
+    @property
+    def per_label_top1(self) -> dict[str, float | None]:
+        """Each label's accuracy (cross-validated for a custom classifier)."""
+        return dict(self.metrics.get("per_class", {}))
 
 
 @dataclass(frozen=True)
@@ -198,6 +233,7 @@ RESULT_TYPES: tuple[type[_FromJson], ...] = (
     Segment,
     ClassifyResult,
     JobCreated,
+    TeachJobCreated,
     JobStatus,
     ClassifierEntry,
     StyleSummary,

@@ -21,6 +21,7 @@ from tests.utils.data import REPO_ROOT, YOYO_CLIP, require_path
 from tests.utils.media import write_mjpg_avi
 from tests.utils.processes import running_api, running_redis, running_worker
 from tests.utils.styles import build_models_dir
+from tests.utils.teach import TRAINING_SET, YOYO_TEST_CLIP
 
 CLIENT_DIR = REPO_ROOT / "client"
 try:
@@ -29,7 +30,7 @@ except ImportError:  # a venv made before the client existed: use the source tre
     sys.path.insert(0, str(CLIENT_DIR))
 
 # One key per test that creates jobs, so quotas (per key and per minute) never meet.
-KEYS = ("python-key", "cli-key", "quota-key", "folder-key", "cancel-key")
+KEYS = ("python-key", "cli-key", "quota-key", "folder-key", "cancel-key", "teach-key")
 JOBS_PER_MINUTE = 3
 
 
@@ -79,6 +80,14 @@ def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServi
         }
         with running_worker(env, "client"), running_api(env) as url:
             yield LiveService(url, redis_url)
+
+
+@pytest.fixture(scope="session")
+def training_set() -> dict[str, list[Path]]:
+    """Three real clips of each of two UCF101 actions (tests/utils/teach.py)."""
+    for path in [*TRAINING_SET["yoyo"], *TRAINING_SET["punch"], YOYO_TEST_CLIP]:
+        require_path(path, "the UCF101 clips of the shared data")
+    return TRAINING_SET
 
 
 @pytest.fixture(scope="session")

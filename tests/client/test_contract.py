@@ -46,6 +46,11 @@ def test_the_job_states_are_the_schemas() -> None:
 def _answer(request: httpx.Request) -> httpx.Response:
     """Minimal valid bodies, so every client call runs to its end."""
     path = request.url.path
+    if path == "/classifiers":
+        body = {"job_id": JOB_ID, "status_url": "", "classifier": "c", "classifier_url": ""}
+        return httpx.Response(202, json=body)
+    if path.startswith("/classifiers/"):
+        return httpx.Response(200, json=_entry())
     if path == "/stylize":
         return httpx.Response(202, json={"job_id": JOB_ID, "status_url": "", "result_url": ""})
     if path == "/models":
@@ -86,6 +91,21 @@ def _status() -> dict[str, Any]:
     }
 
 
+def _entry() -> dict[str, Any]:
+    return {
+        "name": "c",
+        "family": "custom",
+        "display_name": "c",
+        "file": "c.npz",
+        "sha256": "0" * 64,
+        "input_name": "clip",
+        "output_name": "logits",
+        "input": {},
+        "labels": ["a", "b"],
+        "metrics": {"cross_validated_top1": 0.5, "cv_folds": 3, "clips_per_label": {"a": 3}},
+    }
+
+
 def _operation(method: str, path: str) -> dict[str, Any]:
     for template, operations in SPEC["paths"].items():
         pattern = re.sub(r"\{[^}]+\}", "[^/]+", template)
@@ -107,13 +127,20 @@ def test_every_request_the_client_sends_is_in_the_spec(tmp_path: Path) -> None:
 
     clip, painting = tmp_path / "clip.avi", tmp_path / "painting.jpg"
     clip.write_bytes(b"video"), painting.write_bytes(b"jpeg")
+    archive = tmp_path / "clips.zip"
+    archive.write_bytes(b"PK")
     with Client("http://service", transport=httpx.MockTransport(record)) as client:
         client.classify(clip, model="m", top_k=3, segments=True, window_s=2.0)
         client.stylize(clip, style="vangogh").wait().download(tmp_path / "out.mp4")
         client.stylize(clip, style_image=painting)
         client.jobs.cancel(JOB_ID)
         client.models()
-    assert len(sent) == 7
+        taught = client.teach("c", clips={"a": [clip, clip], "b": [painting]}).wait()
+        assert taught.classifier().cross_validated_top1 == 0.5
+        client.teach("c", archive=archive)
+        client.classifiers.get("c")
+        client.classifiers.delete("c")
+    assert len(sent) == 13
     for request in sent:
         operation = _operation(request.method, request.url.path)
         known = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
@@ -121,7 +148,26 @@ def test_every_request_the_client_sends_is_in_the_spec(tmp_path: Path) -> None:
         if request.method == "POST":
             schema = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
             assert _form_fields(request) <= set(schema["properties"]), request.url
-            assert "file" in _form_fields(request)
+            assert set(schema.get("required", [])) <= _form_fields(request), request.url
+    teach_clips, teach_archive = (r.read() for r in sent if r.url.path == "/classifiers")
+    # One `labels` value per file, in the files' order.
+    assert re.findall(rb'name="labels"\r\n\r\n([^\r]*)', teach_clips) == [b"a", b"a", b"b"]
+    assert re.findall(rb'name="files"; filename="([^"]+)"', teach_clips) == [
+        b"clip.avi",
+        b"clip.avi",
+        b"painting.jpg",
+    ]
+    assert _form_fields(sent[-3]) == {"name", "archive"}
+
+
+def test_teach_takes_clips_or_an_archive(tmp_path: Path) -> None:
+    with Client("http://service", transport=httpx.MockTransport(_answer)) as client:
+        with pytest.raises(ValueError, match="give exactly one of clips= or archive="):
+            client.teach("c")
+        with pytest.raises(ValueError, match="give exactly one of clips= or archive="):
+            client.teach("c", clips={"a": [tmp_path]}, archive=tmp_path)
+        with pytest.raises(FileNotFoundError, match="no such file"):
+            client.teach("c", clips={"a": [tmp_path / "gone.mp4"]})
 
 
 def test_strength_is_sent_as_a_form_value_and_checked_first(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The Python client against the real service: classify, stylize and follow a job, errors, 429."""
+"""The Python client against the real service: classify, stylize, teach, jobs, errors, 429."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import redis
 from actionstyle_client import (
     ClassifyResult,
     Client,
+    Conflict,
     InputRejected,
     JobState,
     JobStatus,
@@ -20,6 +21,7 @@ from actionstyle_client import (
 
 from tests.client.conftest import JOBS_PER_MINUTE, LiveService, not_at_a_minute_boundary
 from tests.utils.styles import TEST_STYLE
+from tests.utils.teach import YOYO_TEST_CLIP
 
 
 def test_classify_a_clip_whole_and_by_windows(live_service: LiveService, yoyo_clip: Path) -> None:
@@ -51,6 +53,35 @@ def test_stylize_wait_with_progress_and_download(
     assert (seen[-1].progress, seen[-1].frames_done, seen[-1].frames_total) == (1.0, 25, 25)
     assert seen[-1].strength == 0.5
     assert path.read_bytes()[4:8] == b"ftyp"
+
+
+def test_teach_a_classifier_classify_with_it_and_delete_it(
+    live_service: LiveService, training_set: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    seen: list[JobStatus] = []
+    with Client(live_service.url, "teach-key") as client:
+        job = client.teach("yoyo-or-punch", clips=training_set)
+        job.wait(progress=seen.append, poll_s=0.2, timeout_s=180)
+        entry = job.classifier()
+        result = client.classify(YOYO_TEST_CLIP, model="yoyo-or-punch")
+        with pytest.raises(Conflict) as no_video:
+            job.download(tmp_path / "out.mp4")
+        deleted = client.classifiers.delete("yoyo-or-punch")
+        with pytest.raises(NotFound) as gone:
+            client.classifiers.get("yoyo-or-punch")
+    last = seen[-1]
+    assert (last.state, last.kind, last.classifier) == (JobState.SUCCEEDED, "teach", job.name)
+    assert (last.frames_done, last.frames_total) == (6, 7)  # each clip, then the training
+    assert (entry.name, entry.family) == ("yoyo-or-punch", "custom")
+    assert entry.labels == ["punch", "yoyo"]
+    assert entry.clips_per_label == {"punch": 3, "yoyo": 3} and entry.cv_folds == 3
+    assert entry.cross_validated_top1 is not None and 0.0 <= entry.cross_validated_top1 <= 1.0
+    assert (result.model, result.predictions[0].label) == ("yoyo-or-punch", "yoyo")
+    assert no_video.value.code == "result_is_classifier"
+    assert "GET /classifiers/yoyo-or-punch" in no_video.value.detail
+    assert not (tmp_path / "out.mp4").exists()
+    assert deleted == entry
+    assert (gone.value.status, gone.value.code) == (404, "classifier_not_found")
 
 
 def test_errors_are_typed_with_the_servers_code(

@@ -162,6 +162,34 @@ def test_a_200_mb_upload_is_streamed_from_disk(tmp_path: Path) -> None:
     assert peak < 16 * 1024 * 1024, f"{peak / 2**20:.0f} MiB held at once"
 
 
+def test_a_teach_upload_streams_every_clip_from_disk(tmp_path: Path) -> None:
+    clips: dict[str, list[Path]] = {"a": [], "b": []}
+    for i in range(6):
+        path = tmp_path / f"clip{i}.mp4"
+        with path.open("wb") as out:
+            out.truncate(32 * 1024 * 1024)  # sparse, as above
+        clips["ab"[i % 2]].append(path)
+    received = 0
+    created = {"job_id": JOB_ID, "status_url": "", "classifier": "c", "classifier_url": ""}
+
+    class Counting(Script):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal received
+            for chunk in request.stream:
+                received += len(chunk)
+            return httpx.Response(202, json=created)
+
+    tracemalloc.start()
+    try:
+        job = client_for(Counting(), []).teach("c", clips=clips)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (job.id, job.name) == (JOB_ID, "c")
+    assert received > 6 * 32 * 1024 * 1024  # all six clips went, in one body
+    assert peak < 16 * 1024 * 1024, f"{peak / 2**20:.0f} MiB held at once"
+
+
 class BreaksOff(httpx.SyncByteStream):
     """A body that stops with a dropped connection after `good` bytes."""
 
