@@ -1,9 +1,13 @@
-"""The `actionstyle` command: classify a clip, restyle a clip or a folder, list the models.
+"""The `actionstyle` command: classify, restyle a clip or a folder, teach a classifier, list.
 
 actionstyle classify clip.mp4 --segments
 actionstyle stylize clip.mp4 --style vangogh -o out.mp4
 actionstyle stylize clip.mp4 --style vangogh --strength 0.5   # half-way to the original
 actionstyle stylize clips/ --style monet -o out/ --jobs 2
+actionstyle teach wave clips/                                 # clips/<label>/<clip>
+actionstyle teach wave --clips wave=a.mp4 wave=b.mp4 other=more/
+actionstyle classify clip.mp4 --model wave
+actionstyle classifiers delete wave
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from actionstyle_client.batch import FolderRun, plan_folder
-from actionstyle_client.client import DEFAULT_URL, KEY_VARIABLE, URL_VARIABLE, Client
+from actionstyle_client.client import DEFAULT_URL, KEY_VARIABLE, URL_VARIABLE, Client, Job
 from actionstyle_client.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -26,14 +30,26 @@ from actionstyle_client.errors import (
     Conflict,
     NotFound,
 )
-from actionstyle_client.output import ProgressBar, classify_table, models_table
+from actionstyle_client.output import (
+    ProgressBar,
+    classifier_table,
+    classify_table,
+    models_table,
+)
 from actionstyle_client.retry import RetryPolicy
+from actionstyle_client.training_set import (
+    Clips,
+    add_clips,
+    clips_from_folder,
+    clips_from_pairs,
+)
 
 EPILOG = f"""\
 exit status:
   0    done
-  1    the server refused the request (a bad file or parameter, an unknown model, style or
-       job, no valid API key), or a job failed or was cancelled
+  1    the server refused the request (a bad file or parameter, an unknown model, style,
+       classifier or job, a name already taken, no valid API key), or a job failed or was
+       cancelled
   2    usage: bad arguments, or a local file or folder that does not exist
   3    the service is unreachable or unavailable (no connection, 503 or another 5xx, or
        still 429 after the retries)
@@ -97,19 +113,29 @@ def _stylize_one(client: Client, args: argparse.Namespace) -> int:
     job = client.stylize(
         src, style=args.style, style_image=args.style_image, strength=args.strength
     )
+    if not follow(args, job, src.name, lambda: job.download(dest)):
+        return EXIT_INTERRUPTED
+    print(dest)
+    return EXIT_OK
+
+
+def follow(
+    args: argparse.Namespace, job: Job, label: str, then: Callable[[], object] | None = None
+) -> bool:
+    """Draw the job's progress until it ends, then run `then`; False if Ctrl-C cancelled it."""
     _say(f"job {job.id} queued")
-    bar = ProgressBar(src.name)
+    bar = ProgressBar(label)
     try:
         try:
             job.wait(progress=bar)
         finally:
             bar.done()
-        job.download(dest)
+        if then is not None:
+            then()
     except KeyboardInterrupt:
         cancel_jobs(args, [job.id])
-        return EXIT_INTERRUPTED
-    print(dest)
-    return EXIT_OK
+        return False
+    return True
 
 
 def _stylize_folder(client: Client, args: argparse.Namespace) -> int:
@@ -143,10 +169,90 @@ def cmd_stylize(client: Client, args: argparse.Namespace) -> int:
     return _stylize_one(client, args)
 
 
+def _training_set(args: argparse.Namespace) -> tuple[Clips | None, Path | None]:
+    """(clips, None) from the folder and --clips, or (None, archive) for a ZIP."""
+    source: Path | None = args.source
+    if source is not None and source.is_file() and source.suffix.lower() == ".zip":
+        if args.clips:
+            raise UsageError("give a ZIP archive or --clips, not both")
+        return None, source
+    clips: Clips = {}
+    try:
+        if source is not None:
+            add_clips(clips, clips_from_folder(source))
+        add_clips(clips, clips_from_pairs(args.clips or []))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if not clips:
+        raise UsageError("give a folder of <label>/<clip> folders, a ZIP of them, or --clips")
+    return clips, None
+
+
+def cmd_teach(client: Client, args: argparse.Namespace) -> int:
+    clips, archive = _training_set(args)
+    job = client.teach(args.name, clips=clips, archive=archive)
+    if not follow(args, job, job.name):
+        return EXIT_INTERRUPTED
+    entry = job.classifier()
+    print(json.dumps(entry.to_json(), indent=2) if args.json else classifier_table(entry))
+    return EXIT_OK
+
+
+def cmd_classifier_show(client: Client, args: argparse.Namespace) -> int:
+    entry = client.classifiers.get(args.name)
+    print(json.dumps(entry.to_json(), indent=2) if args.json else classifier_table(entry))
+    return EXIT_OK
+
+
+def cmd_classifier_delete(client: Client, args: argparse.Namespace) -> int:
+    entry = client.classifiers.delete(args.name)
+    _say(f"classifier {entry.name} deleted")
+    return EXIT_OK
+
+
+def _add_teach_commands(commands: argparse._SubParsersAction) -> None:
+    teach = commands.add_parser(
+        "teach",
+        help="teach a new classifier from labelled clips (at least 2 labels x 3 clips)",
+        description="Teach a classifier NAME from your clips, follow the job, and print its "
+        "cross-validated accuracy. Then: actionstyle classify CLIP --model NAME.",
+    )
+    teach.add_argument(
+        "name", metavar="NAME", help="the new classifier's name (letters, digits, _ and -)"
+    )
+    teach.add_argument(
+        "source",
+        type=Path,
+        nargs="?",
+        metavar="DIR",
+        help="a folder holding one folder of clips per label (<label>/<clip>), or a ZIP of them",
+    )
+    teach.add_argument(
+        "--clips",
+        nargs="+",
+        action="extend",
+        metavar="LABEL=PATH",
+        help="clips by label; a PATH may be a clip or a folder of clips (repeatable)",
+    )
+    teach.add_argument("--json", action="store_true", help="print the classifier as JSON")
+    teach.set_defaults(func=cmd_teach)
+
+    classifiers = commands.add_parser("classifiers", help="show or delete a classifier you taught")
+    actions = classifiers.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="its labels, clips and cross-validated accuracy")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print the classifier as JSON")
+    show.set_defaults(func=cmd_classifier_show)
+    delete = actions.add_parser("delete", help="delete it for good")
+    delete.add_argument("name")
+    delete.set_defaults(func=cmd_classifier_delete)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="actionstyle",
-        description="Classify actions in video clips and restyle clips (the actionstyle service).",
+        description="Classify actions in video clips, restyle clips and teach new actions "
+        "(the actionstyle service).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -159,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser("classify", help="recognise the action in a clip")
     classify.add_argument("file", help="the video (AVI, MP4, MOV, MPEG)")
-    classify.add_argument("--model", help="a classifier from `actionstyle models`")
+    classify.add_argument(
+        "--model", help="a classifier from `actionstyle models`, or one you taught"
+    )
     classify.add_argument("--top-k", type=int, help="labels to show (server default 5)")
     classify.add_argument("--segments", action="store_true", help="also answer per time window")
     classify.add_argument("--window-s", type=float, help="window length for --segments (2)")
@@ -188,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the classifiers and styles")
     models.add_argument("--json", action="store_true", help="print the answer as JSON")
     models.set_defaults(func=cmd_models)
+    _add_teach_commands(commands)
     return parser
 
 

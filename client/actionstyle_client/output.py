@@ -1,6 +1,7 @@
 """What the command line prints: result tables on stdout, a job's progress bar on stderr.
 
     print(classify_table(result, "clip.mp4"))
+    print(classifier_table(client.classifiers.get("wave")))
     bar = ProgressBar("clip.mp4"); job.wait(progress=bar); bar.done()
 
 Plain text only (no terminal library): on a terminal the bar redraws one line with `\\r`; in a
@@ -13,7 +14,13 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from actionstyle_client.models import ClassifyResult, JobStatus, ModelsInfo, Prediction
+from actionstyle_client.models import (
+    ClassifierEntry,
+    ClassifyResult,
+    JobStatus,
+    ModelsInfo,
+    Prediction,
+)
 
 BAR_WIDTH = 28
 
@@ -79,6 +86,26 @@ def models_table(info: ModelsInfo) -> str:
     )
 
 
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def classifier_table(entry: ClassifierEntry) -> str:
+    """A taught classifier: its cross-validated accuracy, then each label's clips and accuracy."""
+    counts, per_label = entry.clips_per_label, entry.per_label_top1
+    summary = f"{entry.name}: {len(entry.labels)} labels"
+    if counts:
+        summary += f", taught from {sum(counts.values())} clips"
+    if entry.cross_validated_top1 is not None:
+        folds = f" ({entry.cv_folds} folds)" if entry.cv_folds else ""
+        summary += f"; cross-validated accuracy {_percent(entry.cross_validated_top1)}{folds}"
+    rows = [
+        [label, str(counts.get(label, "")), _percent(per_label.get(label))]
+        for label in entry.labels
+    ]
+    return "\n".join([summary, "", table(["label", "clips", "accuracy"], rows)])
+
+
 def format_duration(seconds: float) -> str:
     """`0:07`, `12:30`, `1:02:03`."""
     minutes, secs = divmod(int(round(seconds)), 60)
@@ -99,7 +126,10 @@ def eta_s(status: JobStatus, now: datetime | None = None) -> float | None:
 def progress_line(label: str, status: JobStatus) -> str:
     filled = round(status.progress * BAR_WIDTH)
     bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-    frames = f"{status.frames_done}/{status.frames_total} frames" if status.frames_total else ""
+    done, total, unit = status.frames_done, status.frames_total, "frames"
+    if status.kind == "teach":  # it counts each clip, then one step for the training
+        done, total, unit = min(done, total - 1), total - 1, "clips"
+    frames = f"{done}/{total} {unit}" if total > 0 else ""
     eta = eta_s(status)
     left = f"ETA {format_duration(eta)}" if eta is not None and status.state == "running" else ""
     parts = [label, f"[{bar}]", f"{status.progress * 100:3.0f}%", frames, left, status.state.value]

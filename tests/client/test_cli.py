@@ -1,4 +1,4 @@
-"""The `actionstyle` command as a script runs it: output, exit codes, Ctrl-C, a folder of clips."""
+"""The `actionstyle` command as a script runs it: output, exit codes, Ctrl-C, folders, teach."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from actionstyle_client import Client, JobState
 from tests.client.conftest import LiveService
 from tests.utils.processes import OutputLog, closed_port, wait_until
 from tests.utils.styles import SLOW_STYLE, TEST_STYLE
+from tests.utils.teach import YOYO_TEST_CLIP
 
 COMMAND_TIMEOUT_S = 120
 
@@ -67,6 +68,10 @@ def test_models_lists_the_styles(live_service: LiveService) -> None:
             "--strength must be above 0 and at most 1, not 0.0",
         ),
         (["classify"], 2, "the following arguments are required: file"),
+        (["teach", "x"], 2, "give a folder of <label>/<clip> folders, a ZIP of them, or --clips"),
+        (["teach", "x", "--clips", "{tiny}"], 2, "--clips takes LABEL=PATH (a clip or a folder)"),
+        (["teach", "x", "{missing}"], 2, "no such folder"),
+        (["classifiers", "delete", "nobody"], 1, "(404 classifier_not_found)"),
         (["--retries", "0", "--url", "http://127.0.0.1:{port}", "models"], 3, "did not answer"),
     ],
     ids=[
@@ -76,6 +81,10 @@ def test_models_lists_the_styles(live_service: LiveService) -> None:
         "no-style",
         "strength-0",
         "usage",
+        "teach-nothing",
+        "teach-no-label",
+        "teach-no-folder",
+        "delete-unknown",
         "unreachable",
     ],
 )
@@ -94,6 +103,42 @@ def test_exit_codes(
     ran = actionstyle(live_service, *[arg.format(**values) for arg in args])
     assert ran.returncode == code, ran.stderr
     assert message in ran.stderr
+
+
+def test_teach_from_a_folder_then_classify_and_delete(
+    live_service: LiveService, training_set: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    clips = tmp_path / "clips"
+    for label, paths in training_set.items():
+        (clips / label).mkdir(parents=True)
+        for path in paths:
+            (clips / label / path.name).symlink_to(path)
+    (clips / "notes.txt").write_text("not a label")
+    (clips / "yoyo" / "notes.txt").write_text("not a clip")
+
+    taught = actionstyle(live_service, "teach", "cli-taught", clips, key="teach-key")
+    assert taught.returncode == 0, taught.stderr
+    lines = taught.stdout.splitlines()
+    assert re.fullmatch(
+        r"cli-taught: 2 labels, taught from 6 clips; cross-validated accuracy "
+        r"\d+\.\d% \(3 folds\)",
+        lines[0],
+    ), taught.stdout
+    assert [line.split()[:2] for line in lines[4:]] == [["punch", "3"], ["yoyo", "3"]]
+    assert re.search(r"job [0-9a-f]{32} queued", taught.stderr)
+    assert re.search(r"\[#{28}\]\s+100%\s+6/6 clips\s+succeeded", taught.stderr), taught.stderr
+
+    classified = actionstyle(
+        live_service, "classify", YOYO_TEST_CLIP, "--model", "cli-taught", key="teach-key"
+    )
+    assert classified.returncode == 0, classified.stderr
+    assert classified.stdout.startswith(f"{YOYO_TEST_CLIP}: yoyo")
+
+    deleted = actionstyle(live_service, "classifiers", "delete", "cli-taught", key="teach-key")
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stderr == "actionstyle: classifier cli-taught deleted\n"
+    again = actionstyle(live_service, "classifiers", "show", "cli-taught", key="teach-key")
+    assert again.returncode == 1 and "(404 classifier_not_found)" in again.stderr
 
 
 def test_a_bad_key_exits_1_with_the_servers_words(live_service: LiveService) -> None:

@@ -6,8 +6,15 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from actionstyle_client.models import JobStatus
-from actionstyle_client.output import ProgressBar, eta_s, format_duration, table
+from actionstyle_client.models import ClassifierEntry, JobStatus
+from actionstyle_client.output import (
+    ProgressBar,
+    classifier_table,
+    eta_s,
+    format_duration,
+    progress_line,
+    table,
+)
 
 
 def status(**changes: Any) -> JobStatus:
@@ -60,4 +67,41 @@ def test_table_pads_columns_and_right_aligns_numbers() -> None:
         "-----  -----",
         "YoYo   0.912",
         "Punch   0.05",
+    ]
+
+
+def test_a_teach_job_counts_clips_not_frames() -> None:
+    teaching = status(kind="teach", classifier="wave", style="", frames_done=3, frames_total=7)
+    assert "3/6 clips" in progress_line("wave", teaching)
+    training = status(kind="teach", style="", frames_done=6, frames_total=7, progress=6 / 7)
+    assert "6/6 clips" in progress_line("wave", training)
+
+
+def test_a_taught_classifier_shows_its_cross_validated_accuracy() -> None:
+    entry = ClassifierEntry.from_json(
+        {
+            "name": "wave",
+            "family": "custom",
+            "display_name": "wave (taught from 7 clips)",
+            "file": "wave.npz",
+            "sha256": "0" * 64,
+            "input_name": "clip",
+            "output_name": "logits",
+            "input": {},
+            "labels": ["other", "wave"],
+            "metrics": {
+                "cross_validated_top1": 6 / 7,
+                "cv_folds": 3,
+                "per_class": {"other": 1.0, "wave": 0.75},
+                "clips_per_label": {"other": 3, "wave": 4},
+            },
+        }
+    )
+    assert classifier_table(entry).splitlines() == [
+        "wave: 2 labels, taught from 7 clips; cross-validated accuracy 85.7% (3 folds)",
+        "",
+        "label  clips  accuracy",
+        "-----  -----  --------",
+        "other      3    100.0%",
+        "wave       4     75.0%",
     ]
