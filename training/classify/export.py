@@ -133,8 +133,10 @@ def build_open_set(model: torch.nn.Module, state: dict, split: Split, spec: Clip
     def scores(clips: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:  # distance, top-1
         if not clips:
             return np.zeros(0), np.zeros(0)
-        with torch.no_grad():
-            logits, distance = wrapped(torch.stack(clips))
+        with torch.no_grad():  # a few clips at a time: a whole test split at once fills memory
+            outputs = [wrapped(torch.stack(clips[i : i + 8])) for i in range(0, len(clips), 8)]
+        logits = torch.cat([logit for logit, _ in outputs])
+        distance = torch.cat([d for _, d in outputs])
         return distance.numpy(), torch.softmax(logits, 1).max(1).values.numpy()
 
     threshold, min_top1 = choose_thresholds(*scores(_eval_inputs(state, split.val, spec)[0]))
