@@ -138,7 +138,9 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     eda.add_argument("data", type=Path)
     eda.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "eda")
     eda.add_argument("--classes", nargs="+")
-    eda.add_argument("--max-clips-per-class", type=int, default=0)
+    eda.add_argument(
+        "--max-clips-per-class", type=int, default=20, help="statistics on this many (0: all)"
+    )
     eda.set_defaults(handler=_eda)
 
     report = commands.add_parser(

@@ -128,8 +128,12 @@ def run_eda(
     by_class: dict[str, list[ClipRecord]] = defaultdict(list)
     for record in records:
         by_class[record.label].append(record)
-    if max_clips_per_class:
-        by_class = {k: v[:max_clips_per_class] for k, v in by_class.items()}
+    counts = {label: len(clips) for label, clips in by_class.items()}
+    if max_clips_per_class:  # statistics on an even spread of clips; counts stay whole
+        by_class = {
+            k: v[:: max(1, len(v) // max_clips_per_class)][:max_clips_per_class]
+            for k, v in by_class.items()
+        }
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     summary, durations, histograms, samples = {}, {}, {}, {}
     for label in sorted(by_class):
@@ -141,7 +145,8 @@ def run_eda(
         histograms[label] = np.mean([s["rgb_histogram"] for s in stats], axis=0)
         samples[label] = [s["sample_frame"] for s in stats[:: max(1, len(stats) // 4)]]
         summary[label] = {
-            "clips": len(stats),
+            "clips": counts[label],
+            "clips_analysed": len(stats),
             "groups": len({r.group for r in by_class[label]}),
             "layout": sorted({r.kind for r in by_class[label]}),
             "mean_duration_s": float(np.mean(clip_durations)) if clip_durations else None,

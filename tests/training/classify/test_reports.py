@@ -13,7 +13,8 @@ def test_eda_writes_the_study_plots_and_summary(tmp_path: Path) -> None:
     summary = run_eda(SHARED_DATA, tmp_path, max_clips_per_class=2)
     assert set(summary) == {label for label in (c.label for c in discover_clips(SHARED_DATA))}
     assert len(summary) == 9
-    assert summary["YoYo"]["clips"] == 2 and summary["YoYo"]["mean_duration_s"] > 1
+    assert summary["YoYo"]["clips"] == 101 and summary["YoYo"]["clips_analysed"] == 2
+    assert summary["YoYo"]["mean_duration_s"] > 1
     assert summary["Surfing"]["mean_duration_s"] > 1
     assert summary["ApplyEyeMakeup"]["layout"] == ["frames"]
     assert all(v["mean_flow_magnitude_px"] > 0 for v in summary.values())
