@@ -48,14 +48,16 @@ bench: $(DEV_STAMP)
 load: $(DEV_STAMP)
 	$(BIN)/python scripts/load.py
 
-## Train (or resume) and export every classifier family, then regenerate docs/models.md.
+## Train (or resume) and export every classifier family; re-encoded accuracy; docs/models.md, docs/eda.
 models: $(DEV_STAMP)
 	for family in $(FAMILIES); do \
 		$(BIN)/python -m training train --model $$family --data $(DATA) && \
 		$(BIN)/python -m training export --run-dir runs/$$family --data $(DATA) || exit 1; \
 	done
 	$(BIN)/python -m training export --run-dir runs/effnet_temporal --data $(DATA) --default
+	$(BIN)/python -m training codec-check --data $(DATA)
 	$(BIN)/python -m training report
+	$(BIN)/python -m training eda $(DATA)
 
 clean-venv:
 	rm -rf $(VENV)
