@@ -19,7 +19,7 @@ from service.inference.registry import load_registry, release_freed_heap
 from service.video.decode import DecodeLimits
 from tests.utils.data import YOYO_CLIP
 
-SMALL_MODEL = "resnet_lstm"
+SMALL_MODEL = "csn"
 
 
 def _options(classifier: Classifier) -> ort.SessionOptions:
