@@ -198,8 +198,3 @@ def _forget(job_id: str, context: TeachContext, plan: TeachPlan | None = None) -
     context.storage.delete(job_id)
     if plan is not None:
         context.release_name(plan.name, plan.client)
-
-
-def fail_teach_job(store: JobStore, job_id: str, attempt: str, message: str) -> bool:
-    """Mark the attempt's job failed for a reason found outside the job (a time limit)."""
-    return store.finish(job_id, attempt, JobState.FAILED, message)

@@ -21,7 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from service.contract.manifest import load_manifest
 from service.custom.features import Encoder, load_encoder
 from service.custom.submit import TEACH_TASK, release_name
-from service.custom.teach import TeachContext, fail_teach_job, run_teach_job
+from service.custom.teach import TeachContext, run_teach_job
 from service.inference.classifier import classify, resolve_top_k
 from service.inference.registry import ModelRegistry, load_registry
 from service.inference.styles import StyleEngines
@@ -211,7 +211,7 @@ def teach_classifier(self: Task, job_id: str, request_id: str | None = None) -> 
     with request_id_context(request_id):
         return _final_state(
             partial(run_teach_job, job_id, attempt, context),
-            partial(fail_teach_job, store, job_id, attempt),
+            partial(fail_job, store, job_id, attempt),
             f"the job took longer than {settings.job_soft_time_limit_s} s",
             "internal error while teaching; see the log",
         )
