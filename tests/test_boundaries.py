@@ -7,9 +7,11 @@ from pathlib import Path
 
 from tests.utils.data import REPO_ROOT
 
-# What training may use of the service: the manifest contract and the shared video modules.
+# What training may use of the service: the manifest contract, the shared video modules, and the
+# arbitrary-style wrapper (the service's `style=custom` engine is the students' teacher).
 TRAINING_MAY_IMPORT = {
     "service.contract.manifest",
+    "service.inference.arbitrary",
     "service.video.decode",
     "service.video.preprocess",
 }

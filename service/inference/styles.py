@@ -20,7 +20,8 @@ from service.contract.manifest import (
     StyleEntry,
     read_file_verified,
 )
-from service.inference.stylize import ArbitraryStyle, FeedForwardStyle, FramesFn
+from service.inference.arbitrary import ArbitraryStyle
+from service.inference.stylize import FeedForwardStyle, FramesFn
 
 ARBITRARY = "arbitrary"
 

