@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 SERVICE_STAMP := $(VENV)/.installed-service
 DEV_STAMP := $(VENV)/.installed-dev
+# The page's onnxruntime-web (Live mode), from the npm lock file; nothing loads from a CDN.
+WEB_VENDOR_STAMP := service/web/vendor/ort/.integrity
 
 DATA ?= ../shared/data
 FAMILIES := effnet_temporal r2plus1d csn resnet_lstm vgg_lstm
@@ -23,12 +25,15 @@ $(DEV_STAMP): pyproject.toml client/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[training,dev]' -e ./client
 	touch $@ $(SERVICE_STAMP)
 
+$(WEB_VENDOR_STAMP): service/web/vendor/package-lock.json scripts/fetch_web_vendor.py | $(BIN)/python
+	$(BIN)/python scripts/fetch_web_vendor.py
+
 ## Start the whole service (embedded Redis unless REDIS_URL is set, one Celery worker, uvicorn).
-run: $(SERVICE_STAMP)
+run: $(SERVICE_STAMP) $(WEB_VENDOR_STAMP)
 	MALLOC_ARENA_MAX=2 exec $(BIN)/python -m service.devserver --host 127.0.0.1 --port $(PORT)
 
 ## Install the dev + training extras and run every test.
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(WEB_VENDOR_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)
@@ -41,7 +46,7 @@ openapi: $(DEV_STAMP)
 	$(BIN)/python -m service.openapi > openapi.yaml
 
 ## Speed and memory, side by side in one run on this machine (a table; not a test).
-bench: $(DEV_STAMP)
+bench: $(DEV_STAMP) $(WEB_VENDOR_STAMP)
 	$(BIN)/python benchmarks/bench.py
 
 ## 200 concurrent /classify and 50 stylize jobs against 2 workers, on loopback.
