@@ -30,6 +30,7 @@ from service.inference.classifier import InvalidTopK, TooManySegments
 from service.inference.preview import InvalidPreviewImage, PreviewBusy
 from service.inference.registry import UnknownModel
 from service.inference.strength import InvalidStrength
+from service.inference.style_networks import NoStyleNetwork
 from service.inference.styles import NoThumbnail, UnknownStyle
 from service.jobs.queue import (
     InvalidStyleChoice,
@@ -78,6 +79,7 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     UnknownModel: (404, "unknown_model", "The requested model does not exist."),
     ModelsMissing: (503, "models_unavailable", "No model is installed yet."),
     NoThumbnail: (404, "thumbnail_not_found", "The style does not exist or has no thumbnail."),
+    NoStyleNetwork: (404, "style_not_found", "No named style of this name is installed."),
     UnknownStyle: (422, "unknown_style", "The style is not installed."),
     InvalidStyleChoice: (422, "invalid_style_choice", "Send one of `style`, `style_image`."),
     InvalidStyleImage: (422, "invalid_style_image", "The style painting is not a readable image."),

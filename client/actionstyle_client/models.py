@@ -207,6 +207,16 @@ class ClassifierEntry(_FromJson):
 
 
 @dataclass(frozen=True)
+class StyleNetwork(_FromJson):
+    SCHEMA: ClassVar[str] = "StyleNetwork"
+    url: str
+    sha256: str
+    input_name: str
+    output_name: str
+    size_multiple: int
+
+
+@dataclass(frozen=True)
 class StyleSummary(_FromJson):
     SCHEMA: ClassVar[str] = "StyleSummary"
     name: str
@@ -214,6 +224,7 @@ class StyleSummary(_FromJson):
     kind: str
     thumbnail_url: str | None
     metrics: dict[str, Any]
+    network: StyleNetwork
 
 
 @dataclass(frozen=True)
@@ -236,6 +247,7 @@ RESULT_TYPES: tuple[type[_FromJson], ...] = (
     TeachJobCreated,
     JobStatus,
     ClassifierEntry,
+    StyleNetwork,
     StyleSummary,
     ModelsInfo,
 )
