@@ -104,6 +104,29 @@ class Settings(BaseSettings):
         "visibility timeout) to run them again.",
     )
     job_result_expires_s: int = Field(default=24 * 3600, gt=0)
+    job_heartbeat_ttl_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="A running job's heartbeat lasts this long (refreshed every quarter of "
+        "it); once it has expired, its worker is taken for dead and the job runs again.",
+    )
+    job_reaper_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often each worker looks for running jobs whose heartbeat expired.",
+    )
+    job_state_retry_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long a worker retries job-state changes while Redis is away "
+        "(restarting, unreachable) before it hands the job back to the queue.",
+    )
+    ort_providers: str = Field(
+        default="cpu",
+        description="onnxruntime execution providers in order of preference, comma-separated: "
+        "cuda, tensorrt, cpu (e.g. cuda,cpu with the onnxruntime-gpu image); unavailable "
+        "ones are skipped.",
+    )
     storage_dir: Path = Field(
         default=REPO_ROOT / "storage",
         description="Uploads and results of stylize jobs; shared by the API and the workers.",
@@ -165,6 +188,17 @@ class Settings(BaseSettings):
         if self.ort_intra_op_threads:
             return self.ort_intra_op_threads
         return max(1, (os.cpu_count() or 1) // self.worker_concurrency)
+
+    def ort_provider_names(self) -> list[str]:
+        """onnxruntime's names for `ort_providers`, the ones this onnxruntime build has."""
+        import onnxruntime as ort
+
+        names = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+        names |= {"cpu": "CPUExecutionProvider", "rocm": "ROCMExecutionProvider"}
+        available = set(ort.get_available_providers())
+        wanted = [names.get(p.strip().lower(), p.strip()) for p in self.ort_providers.split(",")]
+        chosen = [name for name in wanted if name in available]
+        return chosen or ["CPUExecutionProvider"]
 
     def inference_slots(self) -> int:
         return self.inference_concurrency or os.cpu_count() or 1

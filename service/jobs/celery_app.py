@@ -52,6 +52,16 @@ def create_celery_app(settings: Settings) -> Celery:
         task_track_started=True,
         result_expires=settings.job_result_expires_s,
         broker_connection_retry_on_startup=True,
+        # Redis restarting: reconnect for ever rather than give up after 100 tries, keep the
+        # running job going meanwhile, and retry result writes (the job state is what counts).
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        result_backend_always_retry=True,
+        result_backend_max_retries=60,
+        result_backend_max_sleep_between_retries_ms=2000,
+        redis_socket_timeout=10,
+        redis_socket_connect_timeout=5,
+        redis_retry_on_timeout=True,
         # Each process gets cores / concurrency onnxruntime threads (Settings.worker_threads).
         worker_concurrency=settings.worker_concurrency,
         # A redelivered job must not be refused as a duplicate: its job state decides instead.

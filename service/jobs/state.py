@@ -5,6 +5,11 @@ one Lua script that checks the state it moves from, so a cancel and a worker nev
 cancelled job cannot be started or finished, and an attempt that lost its job to a redelivery
 (after its worker died) cannot write over the attempt that now owns it.
 
+A running job has a heartbeat (`actionstyle:job:<id>:heartbeat`, expiring `heartbeat_ttl_s`
+after its last refresh) and is listed in `actionstyle:jobs:running`, so `service.jobs.reaper`
+can find a job whose worker died and queue it again. A worker's store (`retry_s` > 0) retries
+state changes through a Redis outage of up to `retry_s` seconds; progress is skipped meanwhile.
+
     store = JobStore(redis.Redis.from_url(url), ttl_s=86400)
     store.create(job_id, style="vangogh")
     store.create(job_id, style="", kind=JobKind.TEACH, classifier="wave")
@@ -14,15 +19,26 @@ cancelled job cannot be started or finished, and an attempt that lost its job to
 
 from __future__ import annotations
 
+import json
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import redis
 from redis.typing import EncodableT
 
 KEY_PREFIX = "actionstyle:job:"
+HEARTBEAT_SUFFIX = ":heartbeat"
+RUNNING_SET = "actionstyle:jobs:running"
+# Errors that say Redis is away (restarting, loading its append-only file, unreachable), not that
+# a command is wrong: worth waiting for.
+REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class JobState(StrEnum):
@@ -52,6 +68,52 @@ for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return {1, state}
 """
+
+
+# A claim: like _TRANSITION from queued or running, but a running job is taken over only when
+# its heartbeat has stopped (its worker died), never from a live attempt. KEYS: the job, its
+# heartbeat, the running set. ARGV: attempt, worker, now, ttl, heartbeat ttl (ms), job id.
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {0, ''} end
+if state ~= 'queued' and state ~= 'running' then return {0, state} end
+if state == 'running' and redis.call('EXISTS', KEYS[2]) == 1 then return {0, state} end
+redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'worker', ARGV[2],
+           'started_at', ARGV[3], 'frames_done', 0, 'eta_s', '')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[5]))
+redis.call('SADD', KEYS[3], ARGV[6])
+return {1, state}
+"""
+
+# KEYS: the job, its heartbeat. ARGV: attempt, heartbeat ttl (ms). Refreshes the heartbeat while
+# the attempt still owns the running job; 0 when it does not (cancelled, finished, superseded).
+_BEAT = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1
+"""
+
+# KEYS: the job, its heartbeat, the running set. ARGV: the dead attempt, job id, ttl. Puts a
+# running job whose heartbeat has stopped back to queued; 1 when this call did it.
+_REQUEUE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then
+  redis.call('SREM', KEYS[3], ARGV[2])
+  return 0
+end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'owner', '', 'eta_s', '')
+redis.call('HINCRBY', KEYS[1], 'requeues', 1)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1
+"""
+
+
+class JobStateUnavailable(RuntimeError):
+    """Redis stayed away longer than the store retries: the job's state could not be changed."""
 
 
 @dataclass(frozen=True)
@@ -116,10 +178,44 @@ def _kind(fields: dict[str, str]) -> JobKind:
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        ttl_s: int,
+        retry_s: float = 0.0,
+        heartbeat_ttl_s: float = 20.0,
+    ) -> None:
         self.client = client
         self.ttl_s = ttl_s
+        self.retry_s = retry_s  # 0: fail at once (the API answers 503 instead of waiting)
+        self.heartbeat_ttl_s = heartbeat_ttl_s
         self._transition = client.register_script(_TRANSITION)
+        self._claim = client.register_script(_CLAIM)
+        self._beat = client.register_script(_BEAT)
+        self._requeue = client.register_script(_REQUEUE)
+        self._away_until = 0.0  # owned_by's checks pause this long after Redis went away
+
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """`call`, tried again with backoff while Redis is away, for up to `retry_s` seconds."""
+        deadline = time.monotonic() + self.retry_s
+        delay = 0.1
+        while True:
+            try:
+                return call()
+            except REDIS_AWAY as exc:
+                if time.monotonic() + delay > deadline:
+                    if self.retry_s:
+                        raise JobStateUnavailable(
+                            f"redis stayed away for {self.retry_s:.0f} s: {what} not recorded"
+                        ) from exc
+                    raise
+                logger.warning("redis is away (%s); %s again in %.1f s", exc, what, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    @staticmethod
+    def heartbeat_key(job_id: str) -> str:
+        return KEY_PREFIX + job_id + HEARTBEAT_SUFFIX
 
     @staticmethod
     def key(job_id: str) -> str:
@@ -145,7 +241,7 @@ class JobStore:
         return _record(job_id, fields)
 
     def get(self, job_id: str) -> JobRecord | None:
-        fields = self.client.hgetall(self.key(job_id))
+        fields = self._retrying("reading the job", lambda: self.client.hgetall(self.key(job_id)))
         if not fields:
             return None
         return _record(job_id, {redis_text(k): redis_text(v) for k, v in fields.items()})
@@ -155,32 +251,82 @@ class JobStore:
     ) -> tuple[bool, JobState | None]:
         pairs = [str(item) for pair in fields.items() for item in pair]
         args: list[EncodableT] = [",".join(sorted(allowed)), owner, self.ttl_s, *pairs]
-        applied, state = self._transition(keys=[self.key(job_id)], args=args)
+        applied, state = self._retrying(
+            f"moving job {job_id} to {fields.get('state', 'its new state')}",
+            lambda: self._transition(keys=[self.key(job_id)], args=args),
+        )
         return bool(applied), JobState(state.decode()) if state else None
 
     def start(self, job_id: str, attempt: str, worker: str) -> bool:
-        """Claim the job for `attempt`; False when it was cancelled, finished or expired.
+        """Claim the job for `attempt`; False when it was cancelled, finished or expired, or
+        another attempt is alive on it (its heartbeat still beats).
 
-        A running job can be claimed again: that is a redelivery after its worker died.
+        A running job whose heartbeat has stopped can be claimed again: that is a redelivery
+        after its worker died. The claim starts the attempt's heartbeat.
         """
-        applied, _ = self._apply(
-            job_id,
-            {JobState.QUEUED, JobState.RUNNING},
-            "",
-            {
-                "state": JobState.RUNNING.value,
-                "owner": attempt,
-                "worker": worker,
-                "started_at": repr(time.time()),
-                "frames_done": 0,
-                "eta_s": "",
-            },
+        keys = [self.key(job_id), self.heartbeat_key(job_id), RUNNING_SET]
+        args: list[EncodableT] = [attempt, worker, repr(time.time()), self.ttl_s]
+        args += [int(self.heartbeat_ttl_s * 1000), job_id]
+        applied, _ = self._retrying(
+            f"claiming job {job_id}", lambda: self._claim(keys=keys, args=args)
         )
-        return applied
+        return bool(applied)
+
+    def heartbeat(self, job_id: str, attempt: str) -> bool:
+        """Refresh the attempt's heartbeat; False once it no longer owns the running job.
+
+        Raises a Redis error while Redis is away (the caller just tries again later).
+        """
+        keys = [self.key(job_id), self.heartbeat_key(job_id)]
+        return bool(self._beat(keys=keys, args=[attempt, int(self.heartbeat_ttl_s * 1000)]))
+
+    def remember_task(self, job_id: str, task: str, args: list, kwargs: dict) -> None:
+        """Keep the Celery task that runs the job, so the reaper can send it again."""
+        message = json.dumps({"task": task, "args": args, "kwargs": kwargs})
+        key = self.key(job_id)
+
+        def store() -> None:
+            if self.client.exists(key):  # never bring an expired job back
+                self.client.hset(key, "task", message)
+
+        self._retrying(f"recording job {job_id}'s task", store)
+
+    def task_of(self, job_id: str) -> tuple[str, list, dict] | None:
+        """The Celery task (name, args, kwargs) that runs the job, if one was recorded."""
+        raw = self.client.hget(self.key(job_id), "task")
+        if not raw:
+            return None
+        message = json.loads(raw)
+        return message["task"], message["args"], message["kwargs"]
+
+    def running_jobs(self) -> list[str]:
+        return sorted(redis_text(member) for member in self.client.smembers(RUNNING_SET))
+
+    def dead_attempt(self, job_id: str) -> str | None:
+        """The owner of a running job whose heartbeat has stopped; None when it is alive, or
+        the job is no longer running (it then leaves the running list)."""
+        with self.client.pipeline() as pipe:
+            pipe.hmget(self.key(job_id), ["state", "owner"])
+            pipe.exists(self.heartbeat_key(job_id))
+            (state, owner), beating = pipe.execute()
+        if state != JobState.RUNNING.value.encode():
+            self.client.srem(RUNNING_SET, job_id)
+            return None
+        return None if beating else redis_text(owner or b"")
+
+    def requeue(self, job_id: str, dead_attempt: str) -> bool:
+        """Put a running job whose attempt died back to queued; True when this call did it."""
+        keys = [self.key(job_id), self.heartbeat_key(job_id), RUNNING_SET]
+        return bool(self._requeue(keys=keys, args=[dead_attempt, job_id, self.ttl_s]))
 
     def count_attempt(self, job_id: str) -> int:
         """One more start of the job; how many there have been."""
-        return int(self.client.hincrby(self.key(job_id), "attempts", 1))
+        return int(
+            self._retrying(
+                f"counting job {job_id}'s attempts",
+                lambda: self.client.hincrby(self.key(job_id), "attempts", 1),
+            )
+        )
 
     def progress(
         self, job_id: str, attempt: str, done: int, total: int, eta_s: float | None
@@ -191,15 +337,29 @@ class JobStore:
             "frames_total": total,
             "eta_s": "" if eta_s is None else eta_s,
         }
-        applied, _ = self._apply(job_id, {JobState.RUNNING}, attempt, fields)
-        return applied
+        pairs = [str(item) for pair in fields.items() for item in pair]
+        args: list[EncodableT] = [JobState.RUNNING.value, attempt, self.ttl_s, *pairs]
+        try:
+            applied, _ = self._transition(keys=[self.key(job_id)], args=args)
+        except REDIS_AWAY as exc:  # progress can wait for Redis to come back; the job goes on
+            logger.warning("redis is away (%s); progress of job %s not recorded", exc, job_id)
+            return True
+        return bool(applied)
 
     def finish(self, job_id: str, attempt: str, state: JobState, error: str | None = None) -> bool:
         """Move the attempt's running job to `state`; False when it no longer owns the job."""
         fields: dict[str, object] = {"state": state.value, "finished_at": repr(time.time())}
         fields |= {"error": error or "", "eta_s": 0 if state is JobState.SUCCEEDED else ""}
         applied, _ = self._apply(job_id, {JobState.RUNNING}, attempt, fields)
+        if applied:
+            self._retrying(f"ending job {job_id}'s heartbeat", lambda: self._unlist(job_id))
         return applied
+
+    def _unlist(self, job_id: str) -> None:
+        with self.client.pipeline() as pipe:
+            pipe.delete(self.heartbeat_key(job_id))
+            pipe.srem(RUNNING_SET, job_id)
+            pipe.execute()
 
     def cancel(self, job_id: str) -> tuple[bool, JobState | None]:
         """Cancel a queued or running job; returns (applied, the state it was in)."""
@@ -207,9 +367,22 @@ class JobStore:
         return self._apply(job_id, {JobState.QUEUED, JobState.RUNNING}, "", fields)
 
     def owned_by(self, job_id: str, attempt: str) -> bool:
-        """Whether `attempt` still runs the job (not cancelled, expired or redelivered)."""
-        state, owner = self.client.hmget(self.key(job_id), ["state", "owner"])
-        return state == JobState.RUNNING.value.encode() and owner == attempt.encode()
+        """Whether `attempt` still runs the job (not cancelled, expired or redelivered).
+
+        Assumed while Redis is away (checked again a second later): the job goes on, and its
+        end is recorded only if the attempt still owns the job then.
+        """
+        if time.monotonic() < self._away_until:
+            return True
+        try:
+            state, owner = self.client.hmget(self.key(job_id), ["state", "owner"])
+        except REDIS_AWAY:
+            self._away_until = time.monotonic() + 1.0
+            return True
+        return (
+            redis_text(state or b"") == JobState.RUNNING.value
+            and redis_text(owner or b"") == attempt
+        )
 
     def worker(self, job_id: str) -> str | None:
         """The Celery hostname of the worker running the job (for operators and tests)."""

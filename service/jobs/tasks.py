@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import cv2
 import redis
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
+from kombu.exceptions import OperationalError
 
 from service.contract.manifest import load_manifest
 from service.custom.features import Encoder, load_encoder
@@ -26,7 +28,8 @@ from service.inference.classifier import classify, resolve_top_k
 from service.inference.registry import ModelRegistry, load_registry
 from service.inference.styles import StyleEngines
 from service.inference.temporal import SmoothingOptions
-from service.jobs.state import JobState, JobStore
+from service.jobs.reaper import Heartbeat
+from service.jobs.state import REDIS_AWAY, JobState, JobStateUnavailable, JobStore
 from service.jobs.storage import JobStorage, open_storage
 from service.jobs.stylize import JobContext, StylizeRequest, fail_job, run_stylize_job
 from service.observability.logs import request_id_context
@@ -54,9 +57,34 @@ def _registry() -> ModelRegistry:
 
 
 def _report(task: Task, stage: str) -> None:
-    """Progress through task state; skipped when the task runs in-process, without a worker."""
+    """Progress through task state; skipped when the task runs in-process, without a worker,
+    and while Redis is away (the job's own state is what counts)."""
     if not (task.request.called_directly or task.request.is_eager):
-        task.update_state(state="PROGRESS", meta={"stage": stage})
+        with suppress(*REDIS_AWAY):
+            task.update_state(state="PROGRESS", meta={"stage": stage})
+
+
+def worker_store(settings: Settings) -> JobStore:
+    """A worker's job store: it waits out a Redis outage rather than lose a state change."""
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+    )
+    return JobStore(
+        client,
+        settings.result_ttl_s,
+        retry_s=settings.job_state_retry_s,
+        heartbeat_ttl_s=settings.job_heartbeat_ttl_s,
+    )
+
+
+def _remembered(
+    task: Task, store: JobStore, job_id: str, run: Callable[[], JobState | None]
+) -> JobState | None:
+    """Record the task that runs the job (so a reaper can send it again if this worker dies),
+    then run the job."""
+    request = task.request
+    store.remember_task(job_id, task.name, list(request.args or []), dict(request.kwargs or {}))
+    return run()
 
 
 @shared_task(name="actionstyle.classify_file", bind=True)
@@ -82,7 +110,7 @@ def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     settings = _settings()
     threads = settings.worker_threads()
     cv2.setNumThreads(threads)  # optical flow and resizing share the process's cores too
-    store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl_s)
+    store = worker_store(settings)
     engines = StyleEngines(settings.models_dir, load_manifest(settings.models_dir), threads)
     return store, open_storage(settings), engines
 
@@ -130,7 +158,9 @@ def _stylize_video(
         else None,
         worker=self.request.hostname or "",
         on_progress=lambda done, total: _report_frames(self, done, total),
-        on_finished=lambda frames, seconds: record_stylized(store.client, frames, seconds),
+        on_finished=lambda frames, seconds: _quietly(
+            record_stylized, store.client, frames, seconds
+        ),
     )
     request = StylizeRequest(
         job_id=job_id,
@@ -140,12 +170,19 @@ def _stylize_video(
         strength=strength,
     )
     try:
-        return _final_state(
-            partial(run_stylize_job, request, attempt, context),
-            partial(fail_job, store, job_id, attempt),
-            f"the job took longer than the limit of {settings.job_soft_time_limit_s} s",
-            "internal error while stylising; the cause is in the log",
-        )
+        with Heartbeat(store, job_id, attempt):
+            return _final_state(
+                partial(
+                    _remembered,
+                    self,
+                    store,
+                    job_id,
+                    partial(run_stylize_job, request, attempt, context),
+                ),
+                partial(fail_job, store, job_id, attempt),
+                f"the job took longer than the limit of {settings.job_soft_time_limit_s} s",
+                "internal error while stylising; the cause is in the log",
+            )
     finally:
         storage.purge_older_than(settings.result_ttl_s)
 
@@ -158,23 +195,45 @@ def _final_state(
 ) -> str | None:
     """Run a job; the state it ended in, or None when this attempt did not own it.
 
-    Past the soft time limit the job fails with `too_long`; on any other error it fails with
-    `crashed` and the error goes on up, so Celery logs it.
+    Past the soft time limit the job fails with `too_long`. When Redis (job state, broker or
+    result backend) went away for longer than the store retries, the job is not failed: the
+    message goes back to the queue (and if even that fails, the job's stopped heartbeat lets a
+    reaper queue it again). On any other error it fails with `crashed` and the error goes on
+    up, so Celery logs it.
     """
     try:
         outcome = run()
     except SoftTimeLimitExceeded:
         fail(too_long)
         return JobState.FAILED.value
-    except Exception:
+    except Exception as exc:
+        if _redis_went_away(exc):
+            raise Reject(f"redis went away: {exc}", requeue=True) from exc
         fail(crashed)
         raise
     return outcome.value if outcome else None
 
 
+def _redis_went_away(exc: BaseException | None) -> bool:
+    """Whether the error, or one that caused it, says Redis or the broker is unreachable."""
+    while exc is not None:
+        if isinstance(exc, (JobStateUnavailable, OperationalError, *REDIS_AWAY)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _quietly(record: Callable[..., object], *args: object) -> None:
+    """A metric that can be lost while Redis is away; the job's result cannot."""
+    with suppress(*REDIS_AWAY):
+        record(*args)
+
+
 def _report_frames(task: Task, done: int, total: int) -> None:
     if not (task.request.called_directly or task.request.is_eager):
-        task.update_state(state="PROGRESS", meta={"frames_done": done, "frames_total": total})
+        with suppress(*REDIS_AWAY):
+            meta = {"frames_done": done, "frames_total": total}
+            task.update_state(state="PROGRESS", meta=meta)
 
 
 @cache
@@ -188,8 +247,7 @@ def _encoder() -> Encoder:
 @cache
 def _teach_parts() -> tuple[JobStore, JobStorage]:
     settings = _settings()
-    store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl_s)
-    return store, open_storage(settings)
+    return worker_store(settings), open_storage(settings)
 
 
 @shared_task(name=TEACH_TASK, bind=True)
@@ -208,9 +266,15 @@ def teach_classifier(self: Task, job_id: str, request_id: str | None = None) -> 
         on_progress=lambda done, total: _report_frames(self, done, total),
     )
     attempt = uuid.uuid4().hex
-    with request_id_context(request_id):
+    with request_id_context(request_id), Heartbeat(store, job_id, attempt):
         return _final_state(
-            partial(run_teach_job, job_id, attempt, context),
+            partial(
+                _remembered,
+                self,
+                store,
+                job_id,
+                partial(run_teach_job, job_id, attempt, context),
+            ),
             partial(fail_job, store, job_id, attempt),
             f"the job took longer than {settings.job_soft_time_limit_s} s",
             "internal error while teaching; see the log",

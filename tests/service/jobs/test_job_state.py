@@ -65,7 +65,10 @@ def test_a_redelivered_job_belongs_to_its_newest_attempt(store: JobStore) -> Non
     store.create(job_id, TEST_STYLE)
     assert store.start(job_id, "first", "w1")
     assert store.progress(job_id, "first", 10, 100, 9.0)
-    assert store.start(job_id, "second", "w2")  # the first worker died; the job came back
+    assert not store.start(job_id, "second", "w2")  # the first attempt's heartbeat beats
+    store.client.delete(store.heartbeat_key(job_id))  # the first worker died: no more beats
+    assert store.start(job_id, "second", "w2")  # the job came back
+    assert not store.heartbeat(job_id, "first") and store.heartbeat(job_id, "second")
     assert not store.progress(job_id, "first", 20, 100, 8.0)
     assert not store.owned_by(job_id, "first") and store.owned_by(job_id, "second")
     assert store.progress(job_id, "second", 50, 100, 1.0)
@@ -75,6 +78,8 @@ def test_a_redelivered_job_belongs_to_its_newest_attempt(store: JobStore) -> Non
     assert record.state is JobState.SUCCEEDED and record.progress == 1.0
     assert store.worker(job_id) == "w2"
     assert 0 < store.client.ttl(store.key(job_id)) <= 600
+    assert not store.client.exists(store.heartbeat_key(job_id))
+    assert job_id not in store.running_jobs()
 
 
 def test_a_job_expires_after_its_ttl(redis_url: str) -> None:
