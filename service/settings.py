@@ -23,7 +23,12 @@ MemoryArena = Literal["shared", "per_session", "off"]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ACTIONSTYLE_", extra="ignore", populate_by_name=True, frozen=True
+        env_prefix="ACTIONSTYLE_",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+        # Compose passes every setting as ${VAR:-}: an empty one means "the default".
+        env_ignore_empty=True,
     )
 
     models_dir: Path = Field(
