@@ -19,6 +19,7 @@ import onnxruntime as ort
 
 from service.contract.manifest import EncoderEntry, ManifestContent, ManifestError, read_verified
 from service.inference.classifier import session_options
+from service.inference.providers import execution_providers
 from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input
 
@@ -76,7 +77,7 @@ def load_encoder(
     data = read_verified(models_dir, entry)
     try:
         session = ort.InferenceSession(
-            data, session_options(intra_op_threads, arena), providers=["CPUExecutionProvider"]
+            data, session_options(intra_op_threads, arena), providers=execution_providers()
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
         raise ManifestError(f"encoder '{entry.name}': onnxruntime cannot load it: {exc}") from exc

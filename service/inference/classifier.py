@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.contract.manifest import ClassifierEntry, ManifestError, read_verified
+from service.inference.providers import execution_providers
 from service.inference.schemas import ClassifyResponse, Prediction, Segment, Timings, VideoSummary
 from service.video.decode import DecodeLimits, VideoInfo, probe, read_frame_groups
 from service.video.preprocess import ClipSpec, frames_to_input, sample_indices
@@ -129,7 +130,7 @@ def load_classifier(
     data = read_verified(models_dir, entry)
     options = session_options(intra_op_threads, arena)
     try:
-        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(data, options, providers=execution_providers())
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
         raise ManifestError(
             f"model '{entry.name}': onnxruntime cannot load {entry.file}: {exc}"

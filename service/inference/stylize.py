@@ -15,16 +15,18 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from service.inference.providers import execution_providers
+
 FramesFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
 def make_session(model: Path | bytes, threads: int) -> ort.InferenceSession:
-    """A CPU session from a file or from the bytes of one (already checked against the manifest)."""
+    """A session from a file or from the bytes of one (already checked against the manifest)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(source, options, providers=execution_providers())
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

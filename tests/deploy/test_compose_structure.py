@@ -127,3 +127,14 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_models_and_healthcheck() -
     lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     ignored = [line for line in lines if line and not line.startswith("#")]
     assert ignored[0] == "*" and "!service/" in ignored and "!exported_models/" in ignored
+
+
+def test_ort_providers_fall_back_to_the_cpu_where_cuda_is_missing() -> None:
+    import onnxruntime as ort
+
+    assert Settings().ort_provider_names() == ["CPUExecutionProvider"]
+    chosen = Settings(ort_providers="cuda, cpu").ort_provider_names()
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        assert chosen == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    else:
+        assert chosen == ["CPUExecutionProvider"]
