@@ -83,8 +83,23 @@ def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return warped, inside
 
 
+@dataclass
+class Motion:
+    """What the source frames say about one frame: where the previous output goes, and how much
+    of it to keep. `weight` is None when the frame starts afresh (the first, or a scene change)."""
+
+    flow: np.ndarray | None = None  # (H, W, 2) backward flow onto the previous frame
+    weight: np.ndarray | None = None  # (H, W, 1) float32 share of the warped previous output
+    reset: bool = False  # a scene change (not merely the first frame)
+
+
 class FlowSmoother:
-    """Temporal blending along source-frame optical flow; keeps state between batches."""
+    """Temporal blending along source-frame optical flow; keeps state between batches.
+
+    Two halves, so the flow can be measured while the style network paints the same frames:
+    `motions = smoother.measure(sources)` needs the source frames only, `smoother.blend(motions,
+    stylised)` then mixes in the previous outputs. `smoother(sources, stylised)` does both.
+    """
 
     def __init__(self, options: SmoothingOptions | None = None) -> None:
         self.options = options or SmoothingOptions()
@@ -94,44 +109,50 @@ class FlowSmoother:
         self.resets = 0  # scene changes seen, for tests and benchmarks
 
     def __call__(self, sources: list[np.ndarray], stylised: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.step(source, styled) for source, styled in zip(sources, stylised, strict=True)]
+        return self.blend(self.measure(sources), stylised)
 
-    def step(self, source: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        output = styled
-        previous_source, previous_output = self.previous_source, self.previous_output
-        if (
-            previous_source is not None
-            and previous_output is not None
-            and previous_source.shape == source.shape
-        ):
-            output = self._blend(source, styled, previous_source, previous_output)
-        self.previous_source, self.previous_output = source, output
-        return output
+    def measure(self, sources: list[np.ndarray]) -> list[Motion]:
+        """The motion of each source frame from the one before it (across batches)."""
+        motions = []
+        for source in sources:
+            previous = self.previous_source
+            if previous is None or previous.shape != source.shape:
+                motions.append(Motion())
+            else:
+                motions.append(self._motion(source, previous))
+            self.previous_source = source
+        return motions
 
-    def _blend(
-        self,
-        source: np.ndarray,
-        styled: np.ndarray,
-        previous_source: np.ndarray,
-        previous_output: np.ndarray,
-    ) -> np.ndarray:
+    def blend(self, motions: list[Motion], stylised: list[np.ndarray]) -> list[np.ndarray]:
+        """Each stylised frame mixed with the previous output where its motion trusts it."""
+        outputs = []
+        for motion, styled in zip(motions, stylised, strict=True):
+            output = styled
+            previous = self.previous_output
+            if motion.flow is not None and motion.weight is not None and previous is not None:
+                warped_output, _ = warp(previous, motion.flow)
+                weight = motion.weight
+                output = (weight * warped_output + (1 - weight) * styled).round().astype(np.uint8)
+            self.resets += motion.reset
+            self.previous_output = output
+            outputs.append(output)
+        return outputs
+
+    def _motion(self, source: np.ndarray, previous_source: np.ndarray) -> Motion:
         options = self.options
         if histogram_distance(source, previous_source) > options.histogram_jump:
-            self.resets += 1
-            return styled
+            return Motion(reset=True)
         flow = backward_flow(self.dis, source, previous_source, options.flow_max_side)
-        warped_output, inside = warp(previous_output, flow)
-        warped_source, _ = warp(previous_source, flow)
+        warped_source, inside = warp(previous_source, flow)
         colour_change = np.abs(source.astype(np.int16) - warped_source).mean(axis=2)
         trusted = inside & (colour_change < options.colour_threshold)
         # Pixel by pixel, a flash or a cut leaves islands whose colour happens to match; when
         # most of the frame is unexplained, none of the old picture belongs in it.
         if 1.0 - trusted.mean() > options.reset_share:
-            self.resets += 1
-            return styled
+            return Motion(reset=True)
         weight = (options.blend * trusted.astype(np.float32))[..., None]
         weight = cv2.GaussianBlur(weight, (5, 5), 0)[..., None]  # soft mask edges
-        return (weight * warped_output + (1 - weight) * styled).round().astype(np.uint8)
+        return Motion(flow=flow, weight=weight)
 
 
 def warping_error(

@@ -1,8 +1,9 @@
 """One stylize job from start to finish, as a plain function the Celery task calls.
 
 Claims the job, builds the style engine, streams the video through style -> strength blend ->
-flow smoothing -> H.264, and records progress; stops at the next frame once the job is
-cancelled (or handed to another attempt after a redelivery), leaving no partial file.
+flow smoothing -> H.264 (`paint_video`, the stages overlapped), and records progress; stops at
+the next frame once the job is cancelled (or handed to another attempt after a redelivery),
+leaving no partial file.
 
     outcome = run_stylize_job(request, attempt, context)   # JobState, or None when skipped
 """
@@ -13,6 +14,7 @@ import errno
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +26,16 @@ import numpy as np
 from service.inference.strength import with_strength
 from service.inference.styles import StyleEngines, UnknownStyle
 from service.inference.stylize import FramesFn
-from service.inference.temporal import FlowSmoother, SmoothingOptions
+from service.inference.temporal import FlowSmoother, Motion, SmoothingOptions
 from service.jobs.state import JobState, JobStore
 from service.jobs.storage import JobStorage
 from service.video.decode import VideoDecodeError
-from service.video.transcode import TranscodeCancelled, TranscodeOptions, restyle_video
+from service.video.transcode import (
+    StageTimes,
+    TranscodeCancelled,
+    TranscodeOptions,
+    restyle_video,
+)
 
 # Errors that say the job's storage is full or cannot be written, rather than a bad video.
 _STORAGE_ERRNOS = {
@@ -104,6 +111,7 @@ class _Attempt:
         self.started = time.monotonic()
         self.lost = False  # cancelled, or handed to another attempt
         self.frames_done = 0
+        self.times = StageTimes()
 
     def should_stop(self) -> bool:
         if not self.lost:
@@ -118,16 +126,55 @@ class _Attempt:
             self.lost = True
         self.context.on_progress(done, total)
 
-    def transform(self, engine: FramesFn, smoother: FlowSmoother | None) -> FramesFn:
-        def apply(frames: list[np.ndarray]) -> list[np.ndarray]:
-            styled = []
-            for frame in frames:  # one at a time, so a cancel is seen within a frame's time
-                if self.should_stop():
-                    raise TranscodeCancelled("the job was cancelled")
-                styled.extend(engine([frame]))
-            return smoother(frames, styled) if smoother else styled
 
-        return apply
+def paint_video(
+    src: Path,
+    dst: Path,
+    engine: FramesFn,
+    smoother: FlowSmoother | None,
+    options: TranscodeOptions,
+    on_progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    times: StageTimes | None = None,
+) -> int:
+    """`src` painted by `engine`, smoothed along its motion, as H.264 at `dst`; the frame count.
+
+    Decoding and encoding run on threads of their own (see `restyle_video`); the flow of each
+    batch is measured on a third while the engine paints the same frames. `times`, when given,
+    gets the seconds each stage was busy.
+    """
+    times = times if times is not None else StageTimes()
+
+    def paint(frames: list[np.ndarray]) -> list[np.ndarray]:
+        started, styled = time.perf_counter(), []
+        for frame in frames:  # one at a time, so a cancel is seen within a frame's time
+            if should_stop():
+                raise TranscodeCancelled("the job was cancelled")
+            styled.extend(engine([frame]))
+        times.inference += time.perf_counter() - started
+        return styled
+
+    def measure(frames: list[np.ndarray]) -> list[Motion]:
+        assert smoother is not None
+        started = time.perf_counter()
+        motions = smoother.measure(frames)
+        times.flow += time.perf_counter() - started
+        return motions
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow") as flow:
+
+        def transform(frames: list[np.ndarray]) -> list[np.ndarray]:
+            if smoother is None:
+                return paint(frames)
+            motions = flow.submit(measure, frames)
+            styled = paint(frames)
+            ready = motions.result()
+            started = time.perf_counter()
+            outputs = smoother.blend(ready, styled)
+            times.blend += time.perf_counter() - started
+            return outputs
+
+        return restyle_video(src, dst, transform, options, on_progress, should_stop, times)
 
 
 def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) -> JobState | None:
@@ -159,13 +206,15 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
             engine = with_strength(
                 _engine(request.style, painting, context.engines), request.strength
             )
-            restyle_video(
+            paint_video(
                 local[request.video.name],
                 scratch,
-                run.transform(engine, smoother),
+                engine,
+                smoother,
                 context.transcode,
                 on_progress=run.report,
                 should_stop=run.should_stop,
+                times=run.times,
             )
         storage.commit_result(job_id, scratch)
     except TranscodeCancelled:
@@ -186,7 +235,7 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
     if store.finish(job_id, attempt, JobState.SUCCEEDED):
         storage.discard(job_id, _inputs(request))  # the inputs are no longer needed
         context.on_finished(run.frames_done, time.monotonic() - started)
-        logger.info("job %s succeeded: %d frames", job_id, run.frames_done)
+        logger.info("job %s succeeded: %d frames; %s", job_id, run.frames_done, run.times.summary())
         return JobState.SUCCEEDED
     return _stopped(request, context)
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import heapq
 import os
+import queue
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 from fractions import Fraction
 from pathlib import Path
 
@@ -246,6 +250,134 @@ class _Encoder:
         self.container.close()
 
 
+@dataclass
+class StageTimes:
+    """Seconds each stage of one video was busy, and the wall time of the whole.
+
+    The stages overlap (decoding and encoding run on threads beside the transform), so the busy
+    times add up to more than the wall time when the overlap pays. `restyle_video` fills decode,
+    transform, encode and wall; a transform may fill in its own parts (inference, flow, blend).
+    """
+
+    decode: float = 0.0
+    transform: float = 0.0
+    inference: float = 0.0
+    flow: float = 0.0
+    blend: float = 0.0
+    encode: float = 0.0
+    wall: float = 0.0
+    frames: int = 0
+
+    def summary(self) -> str:
+        stages = ("decode", "inference", "flow", "blend", "encode", "wall")
+        return ", ".join(f"{name} {getattr(self, name):.2f} s" for name in stages)
+
+
+# Batches the decoder may read ahead of the transform, and the transform ahead of the encoder:
+# enough to keep each stage busy, little enough that memory stays flat at any length.
+_QUEUED_BATCHES = 2
+_END = object()
+
+
+class _Stopped(Exception):
+    """Another stage failed or the job was cancelled: this stage stops quietly."""
+
+
+class _Pipeline:
+    """Decode -> transform -> encode as three threads' worth of work joined by bounded queues.
+
+    The transform runs on the calling thread; decoding (demux, decode, turn upright, resize,
+    retime) and encoding (H.264 and the audio) each run on a thread of their own, so on a
+    multi-core machine they go on while the style network runs. The output container is only
+    ever touched by the encoding thread.
+    """
+
+    def __init__(self, source, encoder: _Encoder, size, options: TranscodeOptions) -> None:
+        self.source, self.encoder, self.size, self.options = source, encoder, size, options
+        self.to_transform: queue.Queue = queue.Queue(maxsize=_QUEUED_BATCHES)
+        self.to_encode: queue.Queue = queue.Queue(maxsize=_QUEUED_BATCHES)
+        self.failed = threading.Event()
+        self.errors: list[BaseException] = []
+        self.times = StageTimes()
+
+    def _put(self, target: queue.Queue, item: object) -> None:
+        while True:
+            if self.failed.is_set():
+                raise _Stopped
+            with suppress(queue.Full):
+                target.put(item, timeout=0.1)
+                return
+
+    def _get(self, source: queue.Queue) -> Any:
+        while True:
+            if self.failed.is_set():
+                raise _Stopped
+            with suppress(queue.Empty):
+                return source.get(timeout=0.1)
+
+    def _guarded(self, work: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except _Stopped:
+                pass
+            except BaseException as error:  # handed to the calling thread, which re-raises it
+                self.errors.append(error)
+                self.failed.set()
+
+        return run
+
+    def decode(self) -> None:
+        """Frames in display order with their source times, in batches; audio packets as read."""
+        batch: list[tuple[np.ndarray, int, int]] = []
+        items = self._decoded()
+        while True:
+            started = time.perf_counter()
+            item: Any = next(items, _END)
+            self.times.decode += time.perf_counter() - started
+            if item is _END:
+                break
+            if isinstance(item, av.Packet):
+                self._put(self.to_encode, item)
+                continue
+            batch.append(item)
+            if len(batch) >= self.options.batch_size:
+                self._put(self.to_transform, batch)
+                batch = []
+        if batch:
+            self._put(self.to_transform, batch)
+        self._put(self.to_transform, _END)
+
+    def _decoded(self) -> Iterator[av.Packet | tuple[np.ndarray, int, int]]:
+        in_video, encoder = self.source.streams.video[0], self.encoder
+        step = round(1 / (Fraction(in_video.average_rate or 25) * encoder.time_base))
+        timeline = Timeline(step)
+        streams = [in_video] + ([encoder.in_audio] if encoder.in_audio is not None else [])
+        for packet in self.source.demux(*streams):
+            if packet.stream.type == "audio":
+                yield packet
+                continue
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError:
+                continue  # a damaged packet: skip it as players do, keep the rest
+            for frame in decoded:
+                yield from timeline.push(
+                    _resize(upright(frame), self.size), frame.pts, frame.duration
+                )
+        yield from timeline.drain()
+
+    def encode(self) -> None:
+        while (item := self._get(self.to_encode)) is not _END:
+            started = time.perf_counter()
+            if isinstance(item, av.Packet):
+                self.encoder.write_audio(item)
+            else:
+                frames, stamps = item
+                self.encoder.write_frames(frames, stamps)
+            self.times.encode += time.perf_counter() - started
+
+
 def restyle_video(
     src: Path,
     dst: Path,
@@ -253,10 +385,12 @@ def restyle_video(
     options: TranscodeOptions,
     on_progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
+    times: StageTimes | None = None,
 ) -> int:
     """Write `transform` applied to every frame of `src` to `dst`; returns the frame count.
 
-    The output appears at `dst` only when complete (written beside it, then renamed).
+    The output appears at `dst` only when complete (written beside it, then renamed). `times`,
+    when given, is filled with the seconds each stage was busy.
     """
     partial = dst.with_name(f".{dst.name}.partial")
     try:
@@ -267,7 +401,9 @@ def restyle_video(
         with source:
             if not source.streams.video:
                 raise VideoDecodeError("the file has no video stream")
-            frames_done = _run(src, source, partial, transform, options, on_progress, should_stop)
+            frames_done = _run(
+                src, source, partial, transform, options, on_progress, should_stop, times
+            )
         if frames_done == 0:
             raise VideoDecodeError("the file holds no decodable video frame")
         os.replace(partial, dst)
@@ -289,7 +425,8 @@ def _first_frame(path: Path) -> av.VideoFrame | None:
     return None
 
 
-def _run(src, source, partial, transform, options, on_progress, should_stop) -> int:
+def _run(src, source, partial, transform, options, on_progress, should_stop, times) -> int:
+    wall_started = time.perf_counter()
     in_video = source.streams.video[0]
     in_video.thread_type = "AUTO"
     first = _first_frame(src)
@@ -298,47 +435,45 @@ def _run(src, source, partial, transform, options, on_progress, should_stop) -> 
     size = output_size(*displayed_size(first), options.max_side)
     total = estimate_frame_count(in_video)
     encoder = _Encoder(partial, source, size, options)
-    step = round(1 / (Fraction(in_video.average_rate or 25) * encoder.time_base))
-    timeline = Timeline(step)
-    batch: list[np.ndarray] = []
-    stamps: list[tuple[int, int]] = []
+    pipeline = _Pipeline(source, encoder, size, options)
+    if times is not None:
+        pipeline.times = times
+    threads = [
+        threading.Thread(target=pipeline._guarded(work), name=f"transcode-{name}", daemon=True)
+        for name, work in (("decode", pipeline.decode), ("encode", pipeline.encode))
+    ]
     done = 0
-
-    def add(ready: Iterator[tuple[np.ndarray, int, int]]) -> None:
-        for frame, pts, duration in ready:
-            batch.append(frame)
-            stamps.append((pts, duration))
-            if len(batch) >= options.batch_size:
-                flush()
-
-    def flush() -> None:
-        nonlocal done
-        if should_stop and should_stop():
-            raise TranscodeCancelled("the job was cancelled")
-        encoder.write_frames(transform(batch), stamps)
-        done += len(batch)
-        batch.clear()
-        stamps.clear()
-        if on_progress:
-            on_progress(done, max(total, done))
-
     try:
-        streams = [in_video] + ([encoder.in_audio] if encoder.in_audio is not None else [])
-        for packet in source.demux(*streams):
-            if packet.stream.type == "audio":
-                encoder.write_audio(packet)
-                continue
-            try:
-                decoded = packet.decode()
-            except av.error.InvalidDataError:
-                continue  # a damaged packet: skip it as players do, keep the rest
-            for frame in decoded:
-                add(timeline.push(_resize(upright(frame), size), frame.pts, frame.duration))
-        add(timeline.drain())
-        if batch:
-            flush()
+        for thread in threads:
+            thread.start()
+        try:
+            while (batch := pipeline._get(pipeline.to_transform)) is not _END:
+                if should_stop and should_stop():
+                    raise TranscodeCancelled("the job was cancelled")
+                frames = [frame for frame, _, _ in batch]
+                started = time.perf_counter()
+                outputs = transform(frames)
+                pipeline.times.transform += time.perf_counter() - started
+                pipeline._put(pipeline.to_encode, (outputs, [(pts, d) for _, pts, d in batch]))
+                done += len(batch)
+                if on_progress:
+                    on_progress(done, max(total, done))
+            pipeline._put(pipeline.to_encode, _END)
+        except _Stopped:
+            pass  # a stage's own error is raised below
+        except BaseException:
+            pipeline.failed.set()
+            raise
+        finally:
+            for thread in threads:
+                thread.join()
+        if pipeline.errors:
+            raise pipeline.errors[0]
     finally:
+        pipeline.failed.set()
         encoder.close()
+    pipeline.times.wall += time.perf_counter() - wall_started
+    pipeline.times.frames += done
     declared = int(in_video.frames or 0)
     if declared and done < declared * options.min_declared_fraction:
         raise VideoDecodeError(

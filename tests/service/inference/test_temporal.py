@@ -55,3 +55,15 @@ def test_a_fast_fade_to_white_drops_the_old_picture() -> None:
     styled = _styled(frames)
     outputs = FlowSmoother()(frames, styled)
     assert np.array_equal(outputs[11], styled[11])  # all white: no old picture left
+
+
+def test_measuring_the_flow_apart_from_blending_gives_the_same_video() -> None:
+    frames = real_frames(PUNCH_CLIP, 16, SIZE)
+    styled = _styled(frames)
+    together = FlowSmoother()(frames, styled)
+    apart = FlowSmoother()
+    outputs = []
+    for start in range(0, 16, 5):  # batches, as the job hands them over
+        motions = apart.measure(frames[start : start + 5])
+        outputs += apart.blend(motions, styled[start : start + 5])
+    assert all(np.array_equal(a, b) for a, b in zip(together, outputs, strict=True))

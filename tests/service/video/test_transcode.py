@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import av
 import pytest
 
-from service.video.transcode import TranscodeOptions, restyle_video
+from service.video.transcode import StageTimes, TranscodeOptions, restyle_video
 from tests.utils.corpus import Audio, decoded_frames, frame_times, marked_frames, write_video
 from tests.utils.data import AUDIO_CLIP
 
@@ -32,3 +33,22 @@ def test_formats_that_worked_still_come_back_upright_and_timed(tmp_path: Path, n
     assert frame_times(result) == pytest.approx(frame_times(source), abs=1e-3)
     with av.open(str(result)) as output:
         assert len(output.streams.audio) == 1
+
+
+def test_the_stages_report_their_busy_time_and_a_failing_transform_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    source = write_video(tmp_path / "clip.mp4", marked_frames(AUDIO_CLIP, 20, (96, 160)))
+    times = StageTimes()
+    result = tmp_path / "result.mp4"
+    options = TranscodeOptions(batch_size=4)
+    assert restyle_video(source, result, lambda batch: batch, options, times=times) == 20
+    assert times.frames == 20 and times.wall > 0 and times.decode > 0 and times.encode > 0
+
+    def broken(batch: list) -> list:
+        raise ValueError("the style network broke")
+
+    with pytest.raises(ValueError, match="broke"):
+        restyle_video(source, tmp_path / "never.mp4", broken, options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "result.mp4"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("transcode-")]
