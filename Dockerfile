@@ -25,16 +25,19 @@ RUN cat /etc/ssl/certs/ca-certificates.crt > /tmp/ca-bundle.crt \
     python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# The same pins as `make run` (constraints.txt; see docs/deploy.md to update them).
+# The same pins as `make run` (constraints.txt; see docs/deploy.md to update them). The
+# dependencies first, in a layer of their own, so a change to service/ does not download them all
+# again.
 COPY constraints.txt pyproject.toml README.md ./
-COPY scripts/fetch_web_vendor.py ./scripts/
-COPY service ./service
-RUN python scripts/fetch_web_vendor.py \
-    && pip install -c constraints.txt . \
+RUN mkdir service && touch service/__init__.py \
+    && pip install -c constraints.txt . && pip uninstall -y actionstyle \
     && if [ "$ORT_PACKAGE" != onnxruntime ]; then \
          version="$(pip show onnxruntime | sed -n 's/^Version: //p')" \
          && pip uninstall -y onnxruntime && pip install "$ORT_PACKAGE==$version"; \
        fi
+COPY scripts/fetch_web_vendor.py ./scripts/
+COPY service ./service
+RUN python scripts/fetch_web_vendor.py && pip install --no-deps .
 
 FROM ${BASE_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
