@@ -23,10 +23,10 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from service.inference.arbitrary import CONTENT_SIZE  # noqa: E402
 from training.styles.metrics import onnx_fps, ort_session, time_fps  # noqa: E402
 from training.styles.models.cyclegan import UnitRangeGenerator, cyclegan_generator_published  # noqa: E402
 from training.styles.teacher import (  # noqa: E402
-    CONTENT_SIZE,
     MULTISTYLE_FILE,
     TRANSFORM_FILE,
     magenta_model_dir,

@@ -17,6 +17,9 @@ import numpy as np
 
 from service.inference.stylize import FramesFn, make_session, to_uint8
 
+STYLE_SIZE = 256  # the predictor's input: a painting's centre square
+CONTENT_SIZE = 384  # the transformer's fixed input: a frame's longer side, padded to a square
+
 
 class ArbitraryStyle:
     """A style predictor (256 px) and a transformer (384 px).
@@ -30,8 +33,8 @@ class ArbitraryStyle:
         predict: Path | bytes,
         transform: Path | bytes,
         threads: int,
-        style_size: int = 256,
-        content_size: int = 384,
+        style_size: int = STYLE_SIZE,
+        content_size: int = CONTENT_SIZE,
     ) -> None:
         self.predictor = make_session(predict, threads)
         self.transformer = make_session(transform, threads)
