@@ -7,6 +7,11 @@
 // thread per core (at most 4) when the page is cross-origin isolated (the server sends COOP
 // same-origin + COEP require-corp, which SharedArrayBuffer needs), else one thread.
 // `?live-backend=wasm` and `?live-threads=N` force a choice (benchmarks/live_fps.py uses them).
+//
+// Detail: the network runs at the chosen size times a scale, and its picture is drawn on the
+// canvas at the chosen size. "Auto" lowers the scale while the painting runs under
+// LIVE_FLOOR_FPS and raises it again when there is room: a 320x240 network pass costs about
+// 1.5 GMAC, a few hundred ms in WebAssembly on one core.
 "use strict";
 
 // onnxruntime-web, installed from the npm lock file by scripts/fetch_web_vendor.py: no CDN.
@@ -18,6 +23,11 @@ const LIVE_RECORD_FPS = 25;
 const LIVE_MAX_THREADS = 4;
 // Wait at most this long for a new camera frame before painting the current one again.
 const LIVE_FRAME_WAIT_MS = 100;
+const LIVE_FLOOR_FPS = 10;
+const LIVE_ADAPTER_WAIT_MS = 3000;
+const LIVE_SCALES = [1, 0.75, 0.5, 0.375, 0.25];
+// Measure this long at one scale before judging it.
+const LIVE_ADAPT_MS = 2000;
 const LIVE_WEBM_TYPES = ["video/webm;codecs=vp8", "video/webm;codecs=vp9", "video/webm"];
 
 const liveState = {
@@ -35,6 +45,9 @@ const liveState = {
   frames: 0, // painted frames since start
   cameraFrames: 0, // camera frames seen since start
   input: null, // the 2D context the camera frame is scaled (and mirrored) into
+  output: null, // the 2D context the network's picture is written into, before scaling up
+  scale: 0, // index into LIVE_SCALES
+  scaleSince: 0, // when the scale last changed
   recorders: null,
   rawRecording: null,
 };
@@ -51,7 +64,10 @@ async function liveChooseBackend() {
   const forced = liveParams().get("live-backend");
   if (forced !== "wasm" && navigator.gpu) {
     try {
-      if (await navigator.gpu.requestAdapter()) return { name: "webgpu", label: "WebGPU" };
+      // Some drivers never answer: give up on WebGPU after LIVE_ADAPTER_WAIT_MS.
+      const timeout = new Promise((resolve) => setTimeout(resolve, LIVE_ADAPTER_WAIT_MS, null));
+      const adapter = await Promise.race([navigator.gpu.requestAdapter(), timeout]);
+      if (adapter) return { name: "webgpu", label: "WebGPU" };
     } catch (error) {
       // no adapter: WebAssembly below
     }
@@ -108,15 +124,46 @@ function liveSession(style) {
   return liveState.sessions.get(style.name);
 }
 
-// Width and height to paint at: the chosen size, rounded down to the network's multiple.
-function liveSize(style) {
-  const [width, height] = $("live-size").value.split("x").map(Number);
+// The chosen size (the camera, the canvas and the recording).
+function liveSize() {
+  return $("live-size").value.split("x").map(Number);
+}
+
+// The size the network runs at: the chosen size times the detail scale, in its multiples.
+function liveNetworkSize(style) {
   const multiple = style.network.size_multiple || 1;
-  return [width - (width % multiple), height - (height % multiple)];
+  const scale = LIVE_SCALES[liveState.scale];
+  return liveSize().map((side) => Math.max(multiple, side * scale - ((side * scale) % multiple)));
+}
+
+function liveSetScale(index) {
+  liveState.scale = index;
+  liveState.scaleSince = performance.now();
+  liveState.done = [];
+  liveState.previous = null;
+  const [width, height] = liveSize().map((side) => Math.round(side * LIVE_SCALES[index]));
+  $("live-detail-text").textContent = `network at ${width} × ${height}`;
+}
+
+// "Auto" detail: one step down under the floor; one step up when the next step would still
+// keep the floor with 15 % to spare (the cost grows with the pixels, the scale squared).
+function liveAdapt() {
+  if ($("live-detail").value !== "auto") return;
+  const now = performance.now();
+  if (now - liveState.scaleSince < LIVE_ADAPT_MS || liveState.done.length < 3) return;
+  const fps = Number($("live-fps").dataset.fps);
+  const index = liveState.scale;
+  if (fps < LIVE_FLOOR_FPS && index < LIVE_SCALES.length - 1) {
+    liveSetScale(index + 1);
+  } else if (index > 0) {
+    const cost = (LIVE_SCALES[index - 1] / LIVE_SCALES[index]) ** 2;
+    if (fps / cost > LIVE_FLOOR_FPS * 1.15) liveSetScale(index - 1);
+    else liveState.scaleSince = now; // judged: stay, look again later
+  }
 }
 
 function liveInputTensor(ort, style) {
-  const [width, height] = liveSize(style);
+  const [width, height] = liveNetworkSize(style);
   const context = liveState.input;
   if (context.canvas.width !== width || context.canvas.height !== height) {
     context.canvas.width = width;
@@ -137,7 +184,8 @@ function liveInputTensor(ort, style) {
   return new ort.Tensor("float32", data, [1, 3, height, width]);
 }
 
-// Blend with the previous output (light smoothing against flicker) and draw on the canvas.
+// Blend with the previous output (light smoothing against flicker) and draw it on the canvas at
+// the chosen size.
 function livePaint(output) {
   const [, , height, width] = output.dims;
   const fresh = output.data;
@@ -150,12 +198,11 @@ function livePaint(output) {
     }
   }
   liveState.previous = smooth;
-  const canvas = $("live-canvas");
-  if (canvas.width !== width || canvas.height !== height) {
-    canvas.width = width;
-    canvas.height = height;
+  const context = liveState.output;
+  if (context.canvas.width !== width || context.canvas.height !== height) {
+    context.canvas.width = width;
+    context.canvas.height = height;
   }
-  const context = canvas.getContext("2d");
   const picture = context.createImageData(width, height);
   const pixels = picture.data;
   const plane = width * height;
@@ -166,6 +213,13 @@ function livePaint(output) {
     pixels[i + 3] = 255;
   }
   context.putImageData(picture, 0, 0);
+  const canvas = $("live-canvas");
+  const [shownWidth, shownHeight] = liveSize();
+  if (canvas.width !== shownWidth || canvas.height !== shownHeight) {
+    canvas.width = shownWidth;
+    canvas.height = shownHeight;
+  }
+  canvas.getContext("2d").drawImage(context.canvas, 0, 0, shownWidth, shownHeight);
 }
 
 function liveCountFrame() {
@@ -213,6 +267,7 @@ async function liveLoop(run) {
       if (session === liveState.session) {
         livePaint(outputs[style.network.output_name]);
         liveCountFrame();
+        liveAdapt();
       }
     } catch (error) {
       if (liveState.run === run) {
@@ -263,7 +318,7 @@ async function liveStart() {
   const run = ++liveState.run;
   try {
     const name = $("live-style").value;
-    const [width, height] = liveSize(liveState.styles.get(name));
+    const [width, height] = liveSize();
     liveStatus("Loading the painter and asking for the camera…");
     const [, stream] = await Promise.all([
       liveUseStyle(name),
@@ -284,8 +339,7 @@ async function liveStart() {
     await video.play();
     liveState.frames = 0;
     liveState.cameraFrames = 0;
-    liveState.done = [];
-    liveState.previous = null;
+    liveSetDetail();
     $("live-stage").hidden = false;
     $("live-stop").hidden = false;
     $("live-record").disabled = !window.MediaRecorder;
@@ -393,6 +447,13 @@ async function liveRender() {
   }
 }
 
+// The detail chosen: a fixed scale, or "auto" starting at full detail.
+function liveSetDetail() {
+  const chosen = $("live-detail").value;
+  const index = chosen === "auto" ? 0 : LIVE_SCALES.indexOf(Number(chosen));
+  liveSetScale(Math.max(0, index));
+}
+
 async function liveLoadStyles() {
   let models;
   try {
@@ -422,6 +483,11 @@ document.addEventListener("DOMContentLoaded", () => {
     return;
   }
   liveState.input = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+  liveState.output = document.createElement("canvas").getContext("2d");
+  const detail = liveParams().get("live-detail");
+  if (detail && [...$("live-detail").options].some((o) => o.value === detail)) {
+    $("live-detail").value = detail;
+  }
   $("live-start").addEventListener("click", liveStart);
   $("live-stop").addEventListener("click", liveStop);
   $("live-record").addEventListener("click", liveToggleRecording);
@@ -439,6 +505,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("live-size").addEventListener("change", () => {
     liveState.previous = null;
   });
+  $("live-detail").addEventListener("change", liveSetDetail);
   $("api-key").addEventListener("change", liveLoadStyles);
   liveLoadStyles();
 });

@@ -93,6 +93,9 @@ def test_live_paints_the_camera_switches_records_and_renders(
         backend = page.text_content("#live-backend")
         assert backend.startswith(("WebAssembly SIMD", "WebGPU")), backend
         assert "not cross-origin isolated" not in backend
+        # "auto" detail: the network runs at the canvas's size or lower, in multiples of 4.
+        detail = re.fullmatch(r"network at (\d+) × (\d+)", page.text_content("#live-detail-text"))
+        assert detail and int(detail[1]) <= 320 and int(detail[1]) % 4 == 0
         assert float(page.get_attribute("#live-fps", "data-fps")) > 0
         readout = re.fullmatch(r"(\d+\.\d) fps", page.text_content("#live-fps"))
         assert readout and float(readout[1]) > 0
