@@ -48,6 +48,7 @@ openapi: $(DEV_STAMP)
 ## Speed and memory, side by side in one run on this machine (a table; not a test).
 bench: $(DEV_STAMP) $(WEB_VENDOR_STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/stylize_speed.py
 
 ## 200 concurrent /classify and 50 stylize jobs against 2 workers, on loopback.
 load: $(DEV_STAMP)
