@@ -3,9 +3,9 @@
 // Uses app.js's helpers ($, send, request, problemOf, showError, setProgress, poll, finishJob,
 // state). Server values are written with textContent or as properties, never as HTML.
 //
-// Backend: WebGPU when navigator.gpu gives an adapter; otherwise WebAssembly (SIMD), with one
-// thread per core (at most 4) when the page is cross-origin isolated (the server sends COOP
-// same-origin + COEP require-corp, which SharedArrayBuffer needs), else one thread.
+// Backend: WebGPU when navigator.gpu gives a hardware adapter; otherwise WebAssembly (SIMD),
+// with one thread per core (at most 4) when the page is cross-origin isolated (the server sends
+// COOP same-origin + COEP require-corp, which SharedArrayBuffer needs), else one thread.
 // `?live-backend=wasm` and `?live-threads=N` force a choice (benchmarks/live_fps.py uses them).
 //
 // Detail: the network runs at the chosen size times a scale, and its picture is drawn on the
@@ -25,7 +25,7 @@ const LIVE_MAX_THREADS = 4;
 const LIVE_FRAME_WAIT_MS = 100;
 const LIVE_FLOOR_FPS = 10;
 const LIVE_ADAPTER_WAIT_MS = 3000;
-const LIVE_SCALES = [1, 0.75, 0.5, 0.375, 0.25];
+const LIVE_SCALES = [1, 0.75, 0.5, 0.375, 0.25, 0.125];
 // Measure this long at one scale before judging it.
 const LIVE_ADAPT_MS = 2000;
 const LIVE_WEBM_TYPES = ["video/webm;codecs=vp8", "video/webm;codecs=vp9", "video/webm"];
@@ -67,7 +67,11 @@ async function liveChooseBackend() {
       // Some drivers never answer: give up on WebGPU after LIVE_ADAPTER_WAIT_MS.
       const timeout = new Promise((resolve) => setTimeout(resolve, LIVE_ADAPTER_WAIT_MS, null));
       const adapter = await Promise.race([navigator.gpu.requestAdapter(), timeout]);
-      if (adapter) return { name: "webgpu", label: "WebGPU" };
+      // A fallback adapter is software (SwiftShader: ~0.05 fps here), far slower than WebAssembly.
+      const software = adapter && (adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter);
+      if (adapter && (!software || forced === "webgpu")) {
+        return { name: "webgpu", label: software ? "WebGPU (software adapter)" : "WebGPU" };
+      }
     } catch (error) {
       // no adapter: WebAssembly below
     }
