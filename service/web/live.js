@@ -351,8 +351,8 @@ async function liveStart() {
     liveLoop(run);
   } catch (error) {
     if (liveState.run === run) {
-      const reason = error.name === "NotAllowedError" ? "the camera was not allowed" : error.message;
-      showError(`Live mode could not start: ${reason}`);
+      const denied = error.name === "NotAllowedError";
+      showError(`Live mode could not start: ${denied ? "the camera was not allowed" : error.message}`);
       liveStop();
     }
   } finally {
