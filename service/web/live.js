@@ -48,6 +48,7 @@ const liveState = {
   output: null, // the 2D context the network's picture is written into, before scaling up
   scale: 0, // index into LIVE_SCALES
   scaleSince: 0, // when the scale last changed
+  framesAtScale: 0, // frames painted since
   recorders: null,
   rawRecording: null,
 };
@@ -143,22 +144,26 @@ function liveNetworkSize(style) {
 function liveSetScale(index) {
   liveState.scale = index;
   liveState.scaleSince = performance.now();
+  liveState.framesAtScale = 0;
   liveState.done = [];
   liveState.previous = null;
   const [width, height] = liveSize().map((side) => Math.round(side * LIVE_SCALES[index]));
   $("live-detail-text").textContent = `network at ${width} × ${height}`;
 }
 
-// "Auto" detail: one step down under the floor; one step up when the next step would still
-// keep the floor with 15 % to spare (the cost grows with the pixels, the scale squared).
+// "Auto" detail. The cost grows with the pixels, the scale squared: under the floor, go straight
+// to the largest scale predicted to keep it; above it, one step up when that step would still
+// keep the floor with 15 % to spare.
 function liveAdapt() {
   if ($("live-detail").value !== "auto") return;
   const now = performance.now();
-  if (now - liveState.scaleSince < LIVE_ADAPT_MS || liveState.done.length < 3) return;
+  if (now - liveState.scaleSince < LIVE_ADAPT_MS || liveState.framesAtScale < 3) return;
   const fps = Number($("live-fps").dataset.fps);
   const index = liveState.scale;
   if (fps < LIVE_FLOOR_FPS && index < LIVE_SCALES.length - 1) {
-    liveSetScale(index + 1);
+    const fits = LIVE_SCALES[index] * Math.sqrt(fps / (LIVE_FLOOR_FPS * 1.15));
+    const next = LIVE_SCALES.findIndex((scale, i) => i > index && scale <= fits);
+    liveSetScale(next === -1 ? LIVE_SCALES.length - 1 : next);
   } else if (index > 0) {
     const cost = (LIVE_SCALES[index - 1] / LIVE_SCALES[index]) ** 2;
     if (fps / cost > LIVE_FLOOR_FPS * 1.15) liveSetScale(index - 1);
@@ -229,6 +234,7 @@ function livePaint(output) {
 function liveCountFrame() {
   const now = performance.now();
   liveState.frames += 1;
+  liveState.framesAtScale += 1;
   liveState.done.push(now);
   while (liveState.done.length > 2 && now - liveState.done[0] > LIVE_FPS_WINDOW_MS) {
     liveState.done.shift();
@@ -352,7 +358,8 @@ async function liveStart() {
   } catch (error) {
     if (liveState.run === run) {
       const denied = error.name === "NotAllowedError";
-      showError(`Live mode could not start: ${denied ? "the camera was not allowed" : error.message}`);
+      const reason = denied ? "the camera was not allowed" : error.message;
+      showError(`Live mode could not start: ${reason}`);
       liveStop();
     }
   } finally {
