@@ -435,6 +435,10 @@ function liveToggleRecording() {
 // progress and the result.
 async function liveRender() {
   if (!liveState.rawRecording || !liveState.style) return;
+  if (state.jobId) {
+    showError("A stylize job is already running: wait for it, or cancel it, first.");
+    return;
+  }
   showError("");
   const form = new FormData();
   form.append("file", liveState.rawRecording, "live-camera.webm");
