@@ -12,6 +12,7 @@ import av
 import httpx
 import pytest
 
+from service.api.web import WEB_DIR
 from tests.service.web.conftest import CHROMIUM, CHROMIUM_ARGS, _missing
 from tests.utils.styles import SLOW_STYLE, TEST_STYLE
 
@@ -60,6 +61,8 @@ def camera_browser() -> Iterator:
         _missing("the playwright package is not installed")
     if not os.access(CHROMIUM, os.X_OK):
         _missing(f"no chromium at {CHROMIUM}")
+    if not (WEB_DIR / "vendor" / "ort" / "ort.wasm.min.mjs").is_file():
+        _missing("no onnxruntime-web: run scripts/fetch_web_vendor.py (make test does)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *CAMERA_ARGS]
@@ -117,6 +120,14 @@ def test_live_paints_the_camera_switches_records_and_renders(
         )
         _wait_frames(page, 3)
         assert _difference(_painted(page), first) > 20
+
+        # Mirror: the camera is shown flipped and the painting follows it.
+        before = _painted(page)
+        page.check("#live-mirror")
+        assert "mirrored" in page.get_attribute("#live-raw", "class")
+        _wait_frames(page, 5)
+        assert _difference(_painted(page), before) > 10  # 41 when measured; motion alone < 1
+        page.uncheck("#live-mirror")
 
         page.click("#live-record")
         assert page.text_content("#live-record") == "Stop recording"
