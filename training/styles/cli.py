@@ -18,6 +18,7 @@ from pathlib import Path
 
 from training.options import add_option_arguments, options_from_args, options_from_json
 from training.styles.distillation import DistillOptions, run_distillation
+from training.styles.heldout import check_heldout
 from training.styles.train_cyclegan import CycleGANOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +112,15 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--write-manifest", action="store_true", help="store KID in the entries")
     _common(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+    heldout = sub.add_parser(
+        "heldout", help="named styles on held-out clips of every class: KID cut, spread, margin"
+    )
+    heldout.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    heldout.add_argument("--clips-per-class", type=int, default=8)
+    heldout.add_argument("--frames-per-clip", type=int, default=5)
+    heldout.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "styles_heldout.json")
+    _common(heldout)
+    heldout.set_defaults(handler=_heldout)
     compare = sub.add_parser(
         "compare", help="candidate students' KID on training-group frames (to choose among runs)"
     )
@@ -190,6 +200,17 @@ def _evaluate(args: argparse.Namespace) -> dict:
     report = REPO_ROOT / "runs" / "styles" / "kid.json"
     return evaluate_styles(
         args.out, args.data, args.cache_dir, args.write_manifest, args.limit, report
+    )
+
+
+def _heldout(args: argparse.Namespace) -> dict:
+    return check_heldout(
+        args.out,
+        args.data,
+        args.cache_dir,
+        args.clips_per_class,
+        args.frames_per_clip,
+        report=args.report,
     )
 
 

@@ -42,7 +42,7 @@ KEPT_NOTES = ("teacher_vector_selection",)  # written by hand, not by any run
 THUMBNAIL_FRAME = 0  # index into the held-out frames
 
 
-class _Features:
+class FeatureCache:
     """EfficientNet-Lite0 features, cached on disk per named image set."""
 
     def __init__(self, cache_dir: Path) -> None:
@@ -172,7 +172,7 @@ def export_student(options: DistillOptions, out_dir: Path, checkpoint: Path | No
     frames = pairs.content.heldout_frames
     outputs = onnx_stylise(path, frames)
     write_thumbnail(outputs[THUMBNAIL_FRAME], out_dir / STYLE_DIR / f"{options.style}.jpg")
-    features = _Features(options.cache_dir)
+    features = FeatureCache(options.cache_dir)
     painters = features.painters(options.data, options.limit)
     own = painters[options.style]
     kid_out = kernel_inception_distance(
@@ -209,7 +209,7 @@ def evaluate_styles(
 ) -> dict:
     """KID of every exported style's held-out outputs (and its teacher's) against every painter."""
     content = load_content(data_root, cache_dir, limit=limit)
-    features = _Features(cache_dir)
+    features = FeatureCache(cache_dir)
     painters = features.painters(data_root, limit)
     frames = features(f"heldout_frames_{limit}", content.heldout_frames)
     table: dict = {"input": {p: kernel_inception_distance(frames, f) for p, f in painters.items()}}
@@ -297,7 +297,7 @@ def compare_on_training_frames(
     reaches the cut, the lowest KID among those nearest their painter (or among all).
     """
     picked = load_content(data_root, cache_dir, limit=limit).train_frames
-    features = _Features(cache_dir)
+    features = FeatureCache(cache_dir)
     painters = features.painters(data_root, limit)
     input_kid = kernel_inception_distance(
         features(f"train_frames_{limit}", picked), painters[style]

@@ -1,0 +1,118 @@
+"""The named styles judged on held-out footage of all nine actions, as issue #17 asks.
+
+Frames come from the classifiers' test groups (the lowest 30 % of each class's groups, never
+trained on by any style or classifier): a fixed number of clips per class spread over its groups,
+frames spread over each clip. For every named style: KID (EfficientNet-Lite0 features) of its
+outputs and of the raw frames to every painter's set, the cut against the raw frames, its 5th
+percentile over random 80 % subsets of the frames and of the paintings, the nearest painter and
+the margin to the next, and the content SSIM (luma) to the raw frames.
+
+    python -m training styles heldout --data ../shared/data [--report docs/styles_heldout.json]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from service.contract.manifest import load_manifest
+from training.classify.clip_cache import decode_clip
+from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
+from training.styles.data import FRAME_SIZE, STYLES
+from training.styles.export import onnx_stylise
+from training.styles.metrics import kernel_inception_distance
+from training.styles.pipeline import FeatureCache, content_ssim, kid_cut_percent
+
+CUT_TARGET, CUT_FLOOR_TARGET, MARGIN_TARGET = 55.0, 50.0, 0.9
+
+
+def heldout_clips(data_root: Path, clips_per_class: int) -> list[ClipRecord]:
+    """`clips_per_class` test-group clips of each class, spread evenly over its sorted clips."""
+    test = split_by_group(discover_clips(data_root)).test
+    chosen = []
+    for label in sorted({c.label for c in test}):
+        clips = sorted((c for c in test if c.label == label), key=lambda c: c.name)
+        picks = np.linspace(0, len(clips) - 1, min(clips_per_class, len(clips))).round()
+        chosen += [clips[int(i)] for i in sorted(set(picks))]
+    return chosen
+
+
+def clip_frames(record: ClipRecord, count: int) -> list[np.ndarray]:
+    """`count` frames spread over the clip, at UCF101's 320x240."""
+    frames = decode_clip(record)
+    picks = np.linspace(0, len(frames) - 1, count + 2)[1:-1].round().astype(int)
+    return [cv2.resize(frames[i], FRAME_SIZE, interpolation=cv2.INTER_AREA) for i in picks]
+
+
+def _cut_floor(
+    out: np.ndarray, raw: np.ndarray, paintings: np.ndarray, rounds: int, seed: int
+) -> float:
+    """5th percentile of the KID cut over random 80 % subsets of frames and paintings."""
+    rng = np.random.default_rng(seed)
+    cuts = []
+    for _ in range(rounds):
+        frames = rng.choice(len(raw), int(0.8 * len(raw)), replace=False)
+        canvas = rng.choice(len(paintings), int(0.8 * len(paintings)), replace=False)
+        own = kernel_inception_distance(out[frames], paintings[canvas])
+        cuts.append(kid_cut_percent(own, kernel_inception_distance(raw[frames], paintings[canvas])))
+    return float(np.percentile(cuts, 5))
+
+
+def check_heldout(
+    models_dir: Path,
+    data_root: Path,
+    cache_dir: Path,
+    clips_per_class: int = 8,
+    frames_per_clip: int = 5,
+    rounds: int = 200,
+    report: Path | None = None,
+) -> dict:
+    clips = heldout_clips(data_root, clips_per_class)
+    raw = np.stack(
+        [f for c in tqdm(clips, desc="held-out clips") for f in clip_frames(c, frames_per_clip)]
+    )
+    features = FeatureCache(cache_dir)
+    painters = features.painters(data_root)
+    raw_features = features("nine_heldout_raw", raw, reuse=False)
+    result: dict = {
+        "clips": len(clips),
+        "classes": sorted({c.label for c in clips}),
+        "frames": len(raw),
+        "targets": {"cut": CUT_TARGET, "cut_p5": CUT_FLOOR_TARGET, "margin": MARGIN_TARGET},
+        "styles": {},
+    }
+    for entry in tqdm(load_manifest(models_dir).styles, desc="styles"):
+        if entry.name not in STYLES:
+            continue
+        outputs = onnx_stylise(models_dir / entry.file, raw)
+        out_features = features(f"nine_heldout_{entry.name}", outputs, reuse=False)
+        kid = {p: kernel_inception_distance(out_features, f) for p, f in painters.items()}
+        own = kid[entry.name]
+        others = sorted(v for p, v in kid.items() if p != entry.name)
+        own_raw = kernel_inception_distance(raw_features, painters[entry.name])
+        row = {
+            "kid_raw": round(own_raw, 4),
+            "kid_styled": round(own, 4),
+            "cut_percent": kid_cut_percent(own, own_raw),
+            "cut_p5_percent": round(
+                _cut_floor(out_features, raw_features, painters[entry.name], rounds, seed=0), 1
+            ),
+            "nearest_painter": min(kid, key=kid.get),
+            "own_over_next": round(own / others[0], 3),
+            "content_ssim": round(content_ssim(outputs, raw), 3),
+            "kid_to_each_painter": {p: round(v, 4) for p, v in kid.items()},
+        }
+        row["meets_targets"] = (
+            row["cut_percent"] >= CUT_TARGET
+            and row["cut_p5_percent"] >= CUT_FLOOR_TARGET
+            and row["own_over_next"] <= MARGIN_TARGET
+        )
+        result["styles"][entry.name] = row
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result, indent=2) + "\n")
+    return result
