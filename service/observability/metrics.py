@@ -29,7 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from service.jobs.state import KEY_PREFIX, JobState, redis_text
+from service.jobs.state import HEARTBEAT_SUFFIX, KEY_PREFIX, JobState, redis_text
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class RedisCollector(Collector):
         counts = dict.fromkeys((state.value for state in JobState), 0)
         keys = []
         for key in self.client.scan_iter(match=KEY_PREFIX + "*", count=1000):
+            if key.endswith(HEARTBEAT_SUFFIX.encode()):  # a running job's heartbeat, not a job
+                continue
             keys.append(key)
             if len(keys) >= _SCAN_LIMIT:
                 break
