@@ -235,7 +235,8 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
     if store.finish(job_id, attempt, JobState.SUCCEEDED):
         storage.discard(job_id, _inputs(request))  # the inputs are no longer needed
         context.on_finished(run.frames_done, time.monotonic() - started)
-        logger.info("job %s succeeded: %d frames; %s", job_id, run.frames_done, run.times.summary())
+        logger.info("job %s succeeded: %d frames", job_id, run.frames_done)
+        logger.info("job %s stages (busy seconds): %s", job_id, run.times.summary())
         return JobState.SUCCEEDED
     return _stopped(request, context)
 
