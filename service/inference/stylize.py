@@ -25,6 +25,10 @@ def make_session(model: Path | bytes, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # A style network runs beside the job's decode, flow and encode threads: threads that spin
+    # between calls take cores those stages need (5-12 % slower jobs on 2 cores, and 2x slower
+    # inference when the machine is busy; benchmarks/stylize_speed.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, options, providers=execution_providers())
 
