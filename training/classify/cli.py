@@ -15,8 +15,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.classify.codec_check import check_codecs
+from training.classify.eda import run_eda
+from training.classify.export import export_classifier, update_open_set
+from training.classify.export_encoder import export_encoder
+from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
-from training.classify.training import TrainOptions
+from training.classify.reports import write_report
+from training.classify.training import TrainOptions, evaluate_run
 from training.options import add_option_arguments, options_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +40,6 @@ TRAIN_HELP = {
 
 
 def _train(args: argparse.Namespace) -> dict:
-    from training.classify.loops import train
 
     family = get_family(args.model)
     unset = {k: getattr(family, k) for k in FAMILY_DEFAULTS if getattr(args, k) is None}
@@ -43,45 +48,38 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _evaluate(args: argparse.Namespace) -> dict:
-    from training.classify.training import evaluate_run
 
     return evaluate_run(args.run_dir, args.data)
 
 
 def _export(args: argparse.Namespace) -> dict:
-    from training.classify.export import export_classifier
 
     entry = export_classifier(args.run_dir, args.out, args.data, args.name, args.default)
     return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
 
 
 def _open_set(args: argparse.Namespace) -> dict:
-    from training.classify.export import update_open_set
 
     return update_open_set(args.run_dir, args.out, args.data, args.name)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
-    from training.classify.export_encoder import export_encoder
 
     entry = export_encoder(args.out, args.data)
     return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
 
 
 def _codec_check(args: argparse.Namespace) -> dict:
-    from training.classify.codec_check import check_codecs
 
     return check_codecs(args.models, args.data, args.cache_dir, args.name)
 
 
 def _eda(args: argparse.Namespace) -> dict:
-    from training.classify.eda import run_eda
 
     return run_eda(args.data, args.out, args.classes, args.max_clips_per_class)
 
 
 def _report(args: argparse.Namespace) -> dict:
-    from training.classify.reports import write_report
 
     return {"report": str(write_report(args.models, args.out))}
 

@@ -17,9 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from training.options import add_option_arguments, options_from_args, options_from_json
+from training.styles.bundle import read_bundle, write_bundle
 from training.styles.distillation import DistillOptions, run_distillation
+from training.styles.export import export_arbitrary
 from training.styles.heldout import check_heldout
-from training.styles.train_cyclegan import CycleGANOptions
+from training.styles.importer import import_published_generator
+from training.styles.pipeline import (
+    compare_on_training_frames,
+    evaluate_styles,
+    export_student,
+    styles_figure,
+)
+from training.styles.train_cyclegan import CycleGANOptions, run_cyclegan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Given by `_common` with this checkout's paths, not by the options' own fields.
@@ -153,14 +162,12 @@ def add_style_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _cyclegan_train(args: argparse.Namespace) -> dict:
-    from training.styles.train_cyclegan import run_cyclegan
 
     run_dir = args.run_dir or REPO_ROOT / "runs" / "cyclegan" / args.style
     return run_cyclegan(options_from_args(CycleGANOptions, args, run_dir=run_dir))
 
 
 def _cyclegan_import(args: argparse.Namespace) -> dict:
-    from training.styles.importer import import_published_generator
 
     entry = import_published_generator(
         args.checkpoint, args.style, args.out, measure_fps=not args.skip_fps
@@ -182,20 +189,17 @@ def _distill_train(args: argparse.Namespace) -> dict:
 
 
 def _distill_export(args: argparse.Namespace) -> dict:
-    from training.styles.pipeline import export_student
 
     entry = export_student(_distill_options(args), args.out, args.checkpoint)
     return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
 
 
 def _arbitrary(args: argparse.Namespace) -> dict:
-    from training.styles.export import export_arbitrary
 
     return export_arbitrary(args.out)
 
 
 def _evaluate(args: argparse.Namespace) -> dict:
-    from training.styles.pipeline import evaluate_styles
 
     report = REPO_ROOT / "runs" / "styles" / "kid.json"
     return evaluate_styles(
@@ -215,25 +219,21 @@ def _heldout(args: argparse.Namespace) -> dict:
 
 
 def _figure(args: argparse.Namespace) -> dict:
-    from training.styles.pipeline import styles_figure
 
     return {"figure": str(styles_figure(args.out, args.data, args.cache_dir, args.path))}
 
 
 def _bundle(args: argparse.Namespace) -> dict:
-    from training.styles.bundle import write_bundle
 
     return {"bundle": str(write_bundle(args.data, args.cache_dir, args.dest, args.limit))}
 
 
 def _unbundle(args: argparse.Namespace) -> dict:
-    from training.styles.bundle import read_bundle
 
     return {"data": str(read_bundle(args.bundle, args.cache_dir))}
 
 
 def _compare(args: argparse.Namespace) -> dict:
-    from training.styles.pipeline import compare_on_training_frames
 
     return compare_on_training_frames(
         args.style, args.candidates, args.data, args.cache_dir, args.limit
