@@ -56,7 +56,7 @@ def test_every_operation_is_documented() -> None:
             assert "description" not in operation or operation["description"], where
             successes = {code for code in operation["responses"] if code.startswith("2")}
             assert successes & {"200", "202"}, where
-            errors = {code for code in operation["responses"] if code not in successes}
+            errors = {code for code in operation["responses"] if code[0] in "45"}  # not 304
             if path != "/healthz":
                 assert errors, f"{where} documents no error response"
             for code in errors - {"503"} if path == "/readyz" else errors:
