@@ -170,21 +170,36 @@ def _stylize_video(
         strength=strength,
     )
     try:
-        with Heartbeat(store, job_id, attempt):
-            return _final_state(
-                partial(
-                    _remembered,
-                    self,
-                    store,
-                    job_id,
-                    partial(run_stylize_job, request, attempt, context),
-                ),
-                partial(fail_job, store, job_id, attempt),
-                f"the job took longer than the limit of {settings.job_soft_time_limit_s} s",
-                "internal error while stylising; the cause is in the log",
-            )
+        return _run_attempt(
+            self,
+            store,
+            job_id,
+            attempt,
+            partial(run_stylize_job, request, attempt, context),
+            f"the job took longer than the limit of {settings.job_soft_time_limit_s} s",
+            "internal error while stylising; the cause is in the log",
+        )
     finally:
         storage.purge_older_than(settings.result_ttl_s)
+
+
+def _run_attempt(
+    task: Task,
+    store: JobStore,
+    job_id: str,
+    attempt: str,
+    work: Callable[[], JobState | None],
+    too_long: str,
+    crashed: str,
+) -> str | None:
+    """One attempt at a job, its heartbeat beating throughout; see `_final_state`."""
+    with Heartbeat(store, job_id, attempt):
+        return _final_state(
+            partial(_remembered, task, store, job_id, work),
+            partial(fail_job, store, job_id, attempt),
+            too_long,
+            crashed,
+        )
 
 
 def _final_state(
@@ -266,16 +281,13 @@ def teach_classifier(self: Task, job_id: str, request_id: str | None = None) -> 
         on_progress=lambda done, total: _report_frames(self, done, total),
     )
     attempt = uuid.uuid4().hex
-    with request_id_context(request_id), Heartbeat(store, job_id, attempt):
-        return _final_state(
-            partial(
-                _remembered,
-                self,
-                store,
-                job_id,
-                partial(run_teach_job, job_id, attempt, context),
-            ),
-            partial(fail_job, store, job_id, attempt),
+    with request_id_context(request_id):
+        return _run_attempt(
+            self,
+            store,
+            job_id,
+            attempt,
+            partial(run_teach_job, job_id, attempt, context),
             f"the job took longer than {settings.job_soft_time_limit_s} s",
             "internal error while teaching; see the log",
         )
