@@ -322,6 +322,11 @@ async function stylize() {
   for (const [name, value] of styleFields()) form.append(name, value);
   $("stylize-button").disabled = true;
   setProgress(0, "Uploading…");
+  await submitStylizeJob(form, "The video");
+}
+
+// POST /stylize with `form`, then follow the job in the progress box (also Live's full render).
+async function submitStylizeJob(form, what) {
   try {
     const job = await request("/stylize", { method: "POST", body: form });
     state.jobId = job.job_id;
@@ -329,7 +334,7 @@ async function stylize() {
     poll(job.status_url, job.result_url);
   } catch (error) {
     $("progress-box").hidden = true;
-    showError(`The video could not be submitted: ${error.message}`);
+    showError(`${what} could not be submitted: ${error.message}`);
     finishJob();
   }
 }

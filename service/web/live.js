@@ -449,14 +449,7 @@ async function liveRender() {
   setProgress(0, "Uploading the camera recording…");
   $("progress-box").scrollIntoView({ block: "nearest" });
   try {
-    const job = await request("/stylize", { method: "POST", body: form });
-    state.jobId = job.job_id;
-    $("cancel-button").hidden = false;
-    poll(job.status_url, job.result_url);
-  } catch (error) {
-    $("progress-box").hidden = true;
-    showError(`The recording could not be submitted: ${error.message}`);
-    finishJob();
+    await submitStylizeJob(form, "The recording");
   } finally {
     $("live-render").disabled = false;
   }
