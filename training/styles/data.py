@@ -1,8 +1,9 @@
 """Image sets for style work: landscape photos, painters' sets, and frames of the action clips.
 
-Video frames are split by UCF101 group (same actor and background within a group): groups
-g01-g03 are held out for evaluation, the rest may be trained on. Frames are cached as uint8
-arrays under `.cache/styles/` so every run sees the same ones.
+Video frames come from every class and follow the classifiers' split by UCF101 group (same actor
+and background within a group): the test groups are held out for evaluation, the training and
+validation groups may be trained on. Frames are cached as uint8 arrays under `.cache/styles/` so
+every run sees the same ones.
 
     content = load_content(data_root, cache_dir)  # photos, train_frames, heldout_frames
     paintings = load_images(data_root / "styles" / "vangogh")
@@ -10,17 +11,16 @@ arrays under `.cache/styles/` so every run sees the same ones.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from service.video.decode import iter_frames
+from training.classify.clip_cache import decode_clip
+from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
 
 STYLES = {"vangogh": "Van Gogh", "ukiyoe": "ukiyo-e", "monet": "Monet", "cezanne": "Cezanne"}
-HELDOUT_GROUPS = frozenset({1, 2, 3})
 FRAME_SIZE = (320, 240)  # (width, height) of UCF101 frames
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -28,8 +28,8 @@ _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 @dataclass
 class ContentSet:
     photos: np.ndarray  # (N, 256, 256, 3) uint8 RGB
-    train_frames: np.ndarray  # (M, 240, 320, 3) uint8 RGB, clips outside the held-out groups
-    heldout_frames: np.ndarray  # (K, 240, 320, 3) uint8 RGB, clips of groups g01-g03
+    train_frames: np.ndarray  # (M, 240, 320, 3) uint8 RGB, clips of the training groups
+    heldout_frames: np.ndarray  # (K, 240, 320, 3) uint8 RGB, clips of the held-out (test) groups
 
 
 def image_paths(folder: Path) -> list[Path]:
@@ -55,16 +55,9 @@ def load_images(folder: Path, size: int | None = 256, limit: int = 0) -> np.ndar
     return np.stack(images)
 
 
-def clip_group(path: Path) -> int:
-    match = re.search(r"_g(\d+)_c\d+", path.stem)
-    if not match:
-        raise ValueError(f"{path.name} is not named like v_<Class>_gNN_cMM")
-    return int(match.group(1))
-
-
-def sample_clip_frames(path: Path, count: int) -> list[np.ndarray]:
-    """`count` frames spread evenly over the clip, each resized to 320x240."""
-    frames = list(iter_frames(path))
+def sample_clip_frames(record: ClipRecord, count: int) -> list[np.ndarray]:
+    """`count` frames spread evenly over a clip (a video or a frame folder), at 320x240."""
+    frames = decode_clip(record)
     if not frames:
         return []
     picks = np.linspace(0, len(frames) - 1, count + 2)[1:-1].round().astype(int)
@@ -77,13 +70,9 @@ def sample_clip_frames(path: Path, count: int) -> list[np.ndarray]:
     return out
 
 
-def video_frames(
-    clips: list[Path], per_clip: int, heldout: bool, limit_clips: int = 0
-) -> np.ndarray:
-    """Frames of the clips on one side of the group split."""
-    chosen = [c for c in clips if (clip_group(c) in HELDOUT_GROUPS) == heldout]
-    if limit_clips:
-        chosen = chosen[:limit_clips]
+def video_frames(clips: list[ClipRecord], per_clip: int, limit_clips: int = 0) -> np.ndarray:
+    """`per_clip` frames of each clip (of the first `limit_clips` in smoke runs)."""
+    chosen = clips[:limit_clips] if limit_clips else clips
     frames = [f for clip in chosen for f in sample_clip_frames(clip, per_clip)]
     return np.stack(frames) if frames else np.zeros((0, 240, 320, 3), np.uint8)
 
@@ -91,7 +80,8 @@ def video_frames(
 def content_cache_path(
     cache_dir: Path, per_clip_train: int = 3, per_clip_heldout: int = 4, limit: int = 0
 ) -> Path:
-    return cache_dir / f"content_{per_clip_train}_{per_clip_heldout}_{limit}.npz"
+    # "nine": the classifiers' group split over every class (earlier caches held two classes).
+    return cache_dir / f"content_nine_{per_clip_train}_{per_clip_heldout}_{limit}.npz"
 
 
 def load_content(
@@ -101,18 +91,19 @@ def load_content(
     per_clip_heldout: int = 4,
     limit: int = 0,
 ) -> ContentSet:
-    """Photos plus train/held-out video frames from `data_root/ucf101/*/*.avi` (cached)."""
+    """Photos plus frames of the training and held-out groups of every class (cached)."""
     cache = content_cache_path(cache_dir, per_clip_train, per_clip_heldout, limit)
     if cache.exists():
         with np.load(cache) as z:
             return ContentSet(z["photos"], z["train_frames"], z["heldout_frames"])
-    clips = sorted((data_root / "ucf101").glob("*/*.avi"))
+    clips = discover_clips(data_root)
     if not clips:
-        raise FileNotFoundError(f"no clips under {data_root / 'ucf101'}")
+        raise FileNotFoundError(f"no UCF101 clips under {data_root}")
+    split = split_by_group(clips)
     content = ContentSet(
         photos=load_images(data_root / "photos", limit=limit),
-        train_frames=video_frames(clips, per_clip_train, heldout=False, limit_clips=limit),
-        heldout_frames=video_frames(clips, per_clip_heldout, heldout=True, limit_clips=limit),
+        train_frames=video_frames(split.train + split.val, per_clip_train, limit),
+        heldout_frames=video_frames(split.test, per_clip_heldout, limit),
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(

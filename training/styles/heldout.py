@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from service.contract.manifest import load_manifest
-from training.classify.clip_cache import decode_clip
 from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
-from training.styles.data import FRAME_SIZE, STYLES
+from training.styles.data import STYLES, sample_clip_frames
 from training.styles.export import onnx_stylise
 from training.styles.metrics import kernel_inception_distance
 from training.styles.pipeline import FeatureCache, content_ssim, kid_cut_percent
@@ -39,13 +37,6 @@ def heldout_clips(data_root: Path, clips_per_class: int) -> list[ClipRecord]:
         picks = np.linspace(0, len(clips) - 1, min(clips_per_class, len(clips))).round()
         chosen += [clips[int(i)] for i in sorted(set(picks))]
     return chosen
-
-
-def clip_frames(record: ClipRecord, count: int) -> list[np.ndarray]:
-    """`count` frames spread over the clip, at UCF101's 320x240."""
-    frames = decode_clip(record)
-    picks = np.linspace(0, len(frames) - 1, count + 2)[1:-1].round().astype(int)
-    return [cv2.resize(frames[i], FRAME_SIZE, interpolation=cv2.INTER_AREA) for i in picks]
 
 
 def _cut_floor(
@@ -73,7 +64,11 @@ def check_heldout(
 ) -> dict:
     clips = heldout_clips(data_root, clips_per_class)
     raw = np.stack(
-        [f for c in tqdm(clips, desc="held-out clips") for f in clip_frames(c, frames_per_clip)]
+        [
+            f
+            for c in tqdm(clips, desc="held-out clips")
+            for f in sample_clip_frames(c, frames_per_clip)
+        ]
     )
     features = FeatureCache(cache_dir)
     painters = features.painters(data_root)

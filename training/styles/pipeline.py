@@ -83,8 +83,8 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
     recipe += f"; Adam {options.lr}, batch {options.batch_size}, random {options.crop}px crops"
     record = {
         "recipe": recipe,
-        "data": "300 landscape photos + 3 frames each of UCF101 YoYo/Punch clips in groups g04+ "
-        "(groups g01-g03 held out for evaluation)",
+        "data": "300 landscape photos + 3 frames each of the UCF101 clips of the training groups "
+        "of every class (the classifiers' test groups held out for evaluation)",
         "iterations": state["iteration"],
         "image_size": options.crop,
         "training_time_s": round(state["train_time_s"], 1),
