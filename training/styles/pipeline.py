@@ -36,6 +36,7 @@ from training.styles.export import (
     write_thumbnail,
 )
 from training.styles.metrics import kernel_inception_distance, lite_features, onnx_fps, ssim
+from training.styles.teacher import magenta_teacher, teacher_vector
 
 PARITY_TOLERANCE = 1e-3
 KEPT_NOTES = ("teacher_vector_selection",)  # written by hand, not by any run
@@ -343,8 +344,7 @@ def styles_figure(
         picks = rng.choice(len(content.heldout_frames), frames_per_style, replace=False)
         frames = content.heldout_frames[picks]
         student = onnx_stylise(out_dir / entry["file"], frames)
-        cache = _teacher_cache(cache_dir, entry, 0)
-        teacher = np.load(cache)["heldout_frames"][picks] if cache else np.zeros_like(frames)
+        teacher = _teacher_outputs(cache_dir, data_root, entry, picks, frames)
         row = []
         for f, t, s in zip(frames, teacher, student, strict=True):
             row += [
@@ -357,6 +357,23 @@ def styles_figure(
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     return path
+
+
+def _teacher_outputs(
+    cache_dir: Path, data_root: Path, entry: dict, picks: np.ndarray, frames: np.ndarray
+) -> np.ndarray:
+    """The teacher's picture of the picked held-out frames: from the distillation's cache when
+    this machine has it, else Magenta's network run again with the entry's style vector (black
+    where neither is possible: a CycleGAN teacher whose checkpoint is elsewhere)."""
+    cache = _teacher_cache(cache_dir, entry, 0)
+    if cache is not None:
+        return np.load(cache)["heldout_frames"][picks]
+    spec = entry.get("training", {}).get("teacher_vector")
+    if not spec:
+        return np.zeros_like(frames)
+    teacher = magenta_teacher()
+    vector = teacher_vector(teacher, data_root / "styles" / entry["name"], spec)
+    return np.stack([teacher.stylise(frame, vector) for frame in frames])
 
 
 def _label(image: np.ndarray, tile: tuple[int, int], text: str) -> np.ndarray:
