@@ -23,9 +23,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
