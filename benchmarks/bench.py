@@ -180,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# benchmark on {out['machine']}, {args.threads} threads, clip {UCF_CLIP.name}\n")
 
     # 1. /classify: in-process floor and HTTP, call by call in turn (never both at once).
-    env = {"ACTIONSTYLE_ORT_INTRA_OP_THREADS": str(args.threads)}
+    # WARNING: the stack's per-request access lines would bury the tables.
+    env = {
+        "ACTIONSTYLE_ORT_INTRA_OP_THREADS": str(args.threads),
+        "ACTIONSTYLE_LOG_LEVEL": "WARNING",
+    }
     with running_stack(workers=0, models_dir=args.models, extra_env=env) as stack:
         floor, http = classify_paired(args.models, args.threads, stack.url, args.repeats)
         api_rss = rss_mib(stack.api_pid)  # every classifier loaded and used
