@@ -18,7 +18,7 @@ from pathlib import Path
 
 from training.options import add_option_arguments, options_from_args, options_from_json
 from training.styles.bundle import read_bundle, write_bundle
-from training.styles.distillation import DistillOptions, run_distillation
+from training.styles.distillation import DistillOptions, average_students, run_distillation
 from training.styles.export import export_arbitrary
 from training.styles.heldout import check_heldout
 from training.styles.importer import import_published_generator
@@ -109,6 +109,13 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     _common(export)
     export.set_defaults(handler=_distill_export)
 
+    average = sub.add_parser(
+        "average", help="average the weights of runs fine-tuned from one student (seeds)"
+    )
+    average.add_argument("runs", nargs="+", type=Path, help="run folders (their last.pt)")
+    average.add_argument("--run-dir", type=Path, required=True, help="where the average goes")
+    average.set_defaults(handler=_distill_average)
+
 
 def _add_styles(commands: argparse._SubParsersAction) -> None:
     styles = commands.add_parser("styles", help="arbitrary-style export, KID evaluation, figure")
@@ -136,6 +143,9 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--style", required=True)
     compare.add_argument(
         "candidates", nargs="+", type=Path, help="run folders (their last.pt) or checkpoint files"
+    )
+    compare.add_argument(
+        "--frames", type=int, default=0, help="an evenly spaced sample of the frames (0: all)"
     )
     _common(compare)
     compare.set_defaults(handler=_compare)
@@ -194,6 +204,10 @@ def _distill_export(args: argparse.Namespace) -> dict:
     return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
 
 
+def _distill_average(args: argparse.Namespace) -> dict:
+    return average_students(args.runs, args.run_dir)
+
+
 def _arbitrary(args: argparse.Namespace) -> dict:
 
     return export_arbitrary(args.out)
@@ -236,5 +250,5 @@ def _unbundle(args: argparse.Namespace) -> dict:
 def _compare(args: argparse.Namespace) -> dict:
 
     return compare_on_training_frames(
-        args.style, args.candidates, args.data, args.cache_dir, args.limit
+        args.style, args.candidates, args.data, args.cache_dir, args.limit, args.frames
     )

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
+from onnx import numpy_helper
 from tqdm import tqdm
 
 from training.checkpoints import LAST, load_state, resume_state, save_checkpoint
@@ -227,11 +229,67 @@ def _checkpoint_state(run: _Run, options: DistillOptions) -> dict:
 
 
 def load_student(path: Path) -> tuple[Student, dict]:
-    """A trained student (evaluation mode) and its checkpoint state."""
+    """A trained student (evaluation mode) and its checkpoint state.
+
+    `path` is a checkpoint, or a shipped student's ONNX file (to fine-tune what ships when its
+    training run is not on this machine): its initializers carry the student's parameter names.
+    """
+    if path.suffix == ".onnx":
+        return student_from_onnx(path)
     state = load_state(path)
     student = student_from_config(state["config"])
     student.load_state_dict(state["model"])
     return student.eval(), state
+
+
+def student_from_onnx(path: Path) -> tuple[Student, dict]:
+    """Rebuild a student exported by `training.styles.export` from its ONNX weights."""
+    weights = {
+        init.name: torch.from_numpy(numpy_helper.to_array(init).copy())
+        for init in onnx.load(str(path)).graph.initializer
+    }
+    blocks = {name.split(".")[1] for name in weights if name.startswith("blocks.")}
+    c2 = weights["encoder.2.0.weight"].shape[0]
+    config = {
+        "channels": [weights[f"encoder.{i}.0.weight"].shape[0] for i in range(3)],
+        "blocks": len(blocks),
+        "expansion": weights["blocks.0.body.0.0.weight"].shape[0] // c2,
+    }
+    student = student_from_config(config)
+    student.load_state_dict(weights)  # strict: every parameter must come from the file
+    state = {"model": student.state_dict(), "config": config, "iteration": 0, "train_time_s": 0.0}
+    return student.eval(), state
+
+
+def average_students(run_dirs: list[Path], out_dir: Path) -> dict:
+    """Average the weights of runs fine-tuned from one student with different seeds.
+
+    A critic game ends anywhere, so one run's last weights (or its luckiest snapshot) are noise;
+    the mean of runs that left the same starting point stays in its basin and is steadier.
+    Writes OUT_DIR/last.pt (model, config, summed training time) and the first run's options.
+    """
+    states = [load_state(Path(d) / LAST) for d in run_dirs]
+    configs = {json.dumps(s["config"], sort_keys=True) for s in states}
+    if len(configs) != 1:
+        raise ValueError(f"runs of different student sizes cannot be averaged: {sorted(configs)}")
+    model = {
+        name: torch.stack([s["model"][name].float() for s in states]).mean(0)
+        for name in states[0]["model"]
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(run_dirs[0]) / "options.json", out_dir / "options.json")
+    save_checkpoint(
+        out_dir / LAST,
+        {
+            "model": model,
+            "config": states[0]["config"],
+            "iteration": states[0]["iteration"],
+            "train_time_s": sum(s["train_time_s"] for s in states),
+            "averaged_from": [str(d) for d in run_dirs],
+            "seeds": [s["options"]["seed"] for s in states],
+        },
+    )
+    return {"run_dir": str(out_dir), "averaged_from": [str(d) for d in run_dirs]}
 
 
 def _progress(options: DistillOptions, iteration: int, train_time_s: float) -> float:

@@ -12,7 +12,12 @@ import torch
 
 from service.contract.manifest import sha256_of
 from tests.utils.data import REPO_ROOT, SHARED_DATA
-from training.styles.distillation import DistillOptions, run_distillation
+from training.styles.distillation import (
+    DistillOptions,
+    average_students,
+    load_student,
+    run_distillation,
+)
 from training.styles.metrics import count_gmac
 from training.styles.models.student import student_small, student_tiny
 from training.styles.pipeline import compare_on_training_frames, export_student
@@ -105,9 +110,32 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     )
     assert training["teacher_vector_selection"] == "picked by hand"
 
+    # Two seeds of that fine-tune, averaged: the mean of their weights is what ships.
+    seed1 = dataclasses.replace(tuned, run_dir=tmp_path / "tuned_s1", seed=1)
+    assert run_distillation(seed1)["finished"]
+    average_students([tuned.run_dir, seed1.run_dir], tmp_path / "soup")
+    a, b = (load_student(d / "last.pt")[0].state_dict() for d in (tuned.run_dir, seed1.run_dir))
+    averaged = load_student(tmp_path / "soup" / "last.pt")[0].state_dict()
+    assert not torch.equal(a["head.weight"], b["head.weight"])
+    assert torch.allclose(averaged["head.weight"], (a["head.weight"] + b["head.weight"]) / 2)
+    soup = export_student(dataclasses.replace(tuned, run_dir=tmp_path / "soup"), out)
+    assert soup["training"]["averaged_from"] == [str(tuned.run_dir), str(seed1.run_dir)]
+    assert "; 2 runs (seeds 0, 1) with their weights averaged" in soup["training"]["recipe"]
+
+    # A fine-tune may start from the shipped ONNX file: its weights, and its manifest record.
+    shipped = out / "styles" / "cezanne.onnx"
+    from_onnx, _ = load_student(shipped)
+    for name, value in averaged.items():
+        assert torch.allclose(from_onnx.state_dict()[name], value), name
+    onward = dataclasses.replace(tuned, run_dir=tmp_path / "onward", init_from=str(shipped))
+    assert run_distillation(onward)["finished"]
+    record = export_student(onward, tmp_path / "onward_models")["training"]
+    assert record["fine_tuned_from"] == f"{shipped} as shipped with sha256 {soup['sha256']}"
+    assert record["iterations"] == soup["training"]["iterations"] + 1
+
     candidates = [options.run_dir, tuned.run_dir, snapshots[0]]
     compared = compare_on_training_frames(
-        "cezanne", candidates, SHARED_DATA, options.cache_dir, limit=2
+        "cezanne", candidates, SHARED_DATA, options.cache_dir, limit=2, frames=4
     )
     runs = compared["runs"]
     assert list(runs) == [str(c) for c in candidates]
