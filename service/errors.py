@@ -78,7 +78,7 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     RequestValidationError: (422, "invalid_parameter", "A parameter is missing or invalid."),
     UnknownModel: (404, "unknown_model", "The requested model does not exist."),
     ModelsMissing: (503, "models_unavailable", "No model is installed yet."),
-    NoThumbnail: (404, "thumbnail_not_found", "The style does not exist or has no thumbnail."),
+    NoThumbnail: (404, "thumbnail_not_found", "There is no such style to draw."),
     NoStyleNetwork: (404, "style_not_found", "No named style of this name is installed."),
     UnknownStyle: (422, "unknown_style", "The style is not installed."),
     InvalidStyleChoice: (422, "invalid_style_choice", "Send one of `style`, `style_image`."),

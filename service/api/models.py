@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from service.api.auth import ClientDep
 from service.api.classifiers import CustomDep
-from service.api.deps import ModelsDep
+from service.api.deps import ModelsDep, StyleEnginesDep
 from service.contract.manifest import ClassifierEntry, ModelsMissing, StyleEntry
 from service.errors import problem_responses
 from service.inference.style_networks import NoStyleNetwork, style_network
@@ -51,7 +50,9 @@ class StyleSummary(BaseModel):
     name: str = Field(description="What POST /stylize takes as `style`.")
     display_name: str
     kind: str
-    thumbnail_url: str | None = Field(description="A small picture of the style, if any.")
+    thumbnail_url: str = Field(
+        description="A small picture of the style: a landscape drawn in code, painted by it."
+    )
     metrics: dict[str, Any] = Field(description="What training measured, passed through.")
     network: StyleNetwork = Field(
         description="The network as ONNX (NCHW RGB in [0, 1], in and out), to run it in a browser."
@@ -59,12 +60,11 @@ class StyleSummary(BaseModel):
 
     @classmethod
     def of(cls, entry: StyleEntry) -> StyleSummary:
-        thumbnail = f"/models/styles/{entry.name}/thumbnail" if entry.thumbnail else None
         return cls(
             name=entry.name,
             display_name=entry.display_name,
             kind=entry.kind,
-            thumbnail_url=thumbnail,
+            thumbnail_url=f"/models/styles/{entry.name}/thumbnail",
             metrics=entry.metrics,
             network=StyleNetwork.of(entry),
         )
@@ -102,18 +102,20 @@ async def list_models(models: ModelsDep, custom: CustomDep, client: ClientDep) -
 
 @router.get(
     "/styles/{name}/thumbnail",
-    response_class=FileResponse,
+    response_class=Response,
     status_code=status.HTTP_200_OK,
     operation_id="get_style_thumbnail",
     responses={
-        200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The picture."},
+        200: {"content": {"image/jpeg": {}}, "description": "The picture, 160x120."},
         **problem_responses(NoThumbnail, RequestValidationError, ModelsMissing),
     },
 )
-async def get_style_thumbnail(name: StyleName, models: ModelsDep) -> FileResponse:
-    """A small picture of a style, for a style picker."""
-    path = await run_in_threadpool(models.styles.thumbnail_path, name)
-    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+async def get_style_thumbnail(name: StyleName, engines: StyleEnginesDep) -> Response:
+    """A small picture of a style, for a style picker: a landscape drawn in code, painted by it."""
+    jpeg = await run_in_threadpool(engines.thumbnail, name)
+    return Response(
+        jpeg, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:

@@ -162,7 +162,6 @@ class StyleEntry(BaseModel):
     input_name: str = "image"
     output_name: str = "stylized"
     io: StyleIO = Field(default_factory=StyleIO)
-    thumbnail: RelativeFile | None = None
     # What training measured; passed through whole, whatever it holds.
     metrics: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)

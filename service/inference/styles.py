@@ -4,7 +4,7 @@ The API only checks the files (they exist, their sha256 matches) and looks style
 worker process builds an onnxruntime session for a style the first time a job needs it and keeps
 it for the jobs that follow.
 
-    styles = StyleCatalog(models_dir, manifest)          # API: names, thumbnails, validation
+    styles = StyleCatalog(models_dir, manifest)          # API: names, validation
     engine = StyleEngines(models_dir, manifest, threads=2).named("vangogh")   # worker
 """
 
@@ -22,6 +22,7 @@ from service.contract.manifest import (
 )
 from service.inference.arbitrary import ArbitraryStyle
 from service.inference.stylize import FeedForwardStyle, FramesFn
+from service.inference.swatch import style_thumbnail
 
 ARBITRARY = "arbitrary"
 
@@ -31,7 +32,7 @@ class UnknownStyle(LookupError):
 
 
 class NoThumbnail(LookupError):
-    """The style does not exist or has no thumbnail image."""
+    """There is no such style to draw a thumbnail of."""
 
 
 class StyleCatalog:
@@ -65,13 +66,6 @@ class StyleCatalog:
             )
         return self.arbitrary
 
-    def thumbnail_path(self, name: str) -> Path:
-        entry = self.entries.get(name)
-        path = self.models_dir / entry.thumbnail if entry and entry.thumbnail else None
-        if path is None or not path.is_file():
-            raise NoThumbnail(f"style '{name}' has no thumbnail")
-        return path
-
 
 def _arbitrary_files(entry: ArbitraryStyleEntry) -> list[tuple[str, str]]:
     return [
@@ -88,6 +82,7 @@ class StyleEngines:
         self.threads = threads
         self._named: dict[str, FeedForwardStyle] = {}
         self._arbitrary: ArbitraryStyle | None = None
+        self._thumbnails: dict[str, bytes] = {}
 
     def named(self, name: str) -> FramesFn:
         if name not in self._named:
@@ -104,6 +99,16 @@ class StyleEngines:
                 output_name=entry.output_name,
             )
         return self._named[name]
+
+    def thumbnail(self, name: str) -> bytes:
+        """JPEG of the style painting a landscape drawn in code (made once per process)."""
+        if name not in self._thumbnails:
+            try:
+                style = self.named(name)
+            except UnknownStyle as error:
+                raise NoThumbnail(str(error)) from None
+            self._thumbnails[name] = style_thumbnail(style)
+        return self._thumbnails[name]
 
     def painting(self, painting_rgb: np.ndarray) -> FramesFn:
         """A style engine for any painting (the arbitrary-style networks)."""

@@ -12,7 +12,6 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -71,8 +70,6 @@ def build_models_dir(target: Path, exported: Path) -> Path:
             (target / folder).symlink_to((exported / folder).resolve())
     tests = target / "test_styles"
     tests.mkdir()
-    thumbnail = tests / f"{TEST_STYLE}.jpg"
-    cv2.imwrite(str(thumbnail), np.full((64, 64, 3), (40, 120, 200), np.uint8))
     styles = list(manifest.get("styles", []))
     for name, width in ((TEST_STYLE, 16), (SLOW_STYLE, 48)):
         model = conv_style_onnx(tests / f"{name}.onnx", width=width)
@@ -86,7 +83,6 @@ def build_models_dir(target: Path, exported: Path) -> Path:
                 "input_name": "image",
                 "output_name": "stylized",
                 "io": {"layout": "NCHW", "color": "RGB", "range": [0, 1], "size_multiple": 4},
-                "thumbnail": f"test_styles/{TEST_STYLE}.jpg",
                 "metrics": {"note": "random weights, for tests"},
             }
         )

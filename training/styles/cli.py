@@ -99,7 +99,7 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     train_help = "distil the teacher into a student (resumes)"
     _add_train(sub, train_help, DistillOptions, DISTILL_HELP, "runs/styles/<style>", _distill_train)
 
-    export = sub.add_parser("export", help="student ONNX + thumbnail + metrics + manifest entry")
+    export = sub.add_parser("export", help="student ONNX + metrics + manifest entry")
     export.add_argument("--style", required=True)
     export.add_argument("--run-dir", type=Path)
     export.add_argument(
@@ -135,6 +135,13 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
     heldout.add_argument("--clips-per-class", type=int, default=8)
     heldout.add_argument("--frames-per-clip", type=int, default=5)
     heldout.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "styles_heldout.json")
+    heldout.add_argument(
+        "--runs",
+        nargs="*",
+        default=[],
+        metavar="STYLE=RUN",
+        help="also judge these training runs (folders or checkpoints), e.g. the averaged seeds",
+    )
     _common(heldout)
     heldout.set_defaults(handler=_heldout)
     compare = sub.add_parser(
@@ -229,7 +236,18 @@ def _heldout(args: argparse.Namespace) -> dict:
         args.clips_per_class,
         args.frames_per_clip,
         report=args.report,
+        runs=_runs_by_style(args.runs),
     )
+
+
+def _runs_by_style(specs: list[str]) -> dict[str, list[Path]]:
+    runs: dict[str, list[Path]] = {}
+    for spec in specs:
+        style, sep, path = spec.partition("=")
+        if not sep or not path:
+            raise SystemExit(f"--runs takes STYLE=RUN, not {spec!r}")
+        runs.setdefault(style, []).append(Path(path))
+    return runs
 
 
 def _figure(args: argparse.Namespace) -> dict:

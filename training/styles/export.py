@@ -14,7 +14,6 @@ import importlib.metadata
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -74,13 +73,6 @@ def parity(model: nn.Module, path: Path, height: int = 240, width: int = 320) ->
     return float(np.abs(expected - got).max())
 
 
-def write_thumbnail(stylised: np.ndarray, path: Path, size: tuple[int, int] = (160, 120)) -> None:
-    """A small JPEG of a stylised frame (RGB uint8) for the web page."""
-    small = cv2.resize(stylised, size, interpolation=cv2.INTER_AREA)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-
-
 def style_entry(
     out_dir: Path,
     name: str,
@@ -91,7 +83,6 @@ def style_entry(
 ) -> dict:
     """The manifest entry of `out_dir/styles/<name>.onnx` (already written)."""
     onnx_path = out_dir / STYLE_DIR / f"{name}.onnx"
-    thumbnail = out_dir / STYLE_DIR / f"{name}.jpg"
     return {
         "name": name,
         "display_name": STYLES.get(name, name.replace("_", " ").title()),
@@ -101,7 +92,6 @@ def style_entry(
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
         "io": dict(STYLE_IO),
-        "thumbnail": f"{STYLE_DIR}/{name}.jpg" if thumbnail.exists() else None,
         "metrics": {
             "gmac_256": round(count_gmac(model), 3),
             "params": sum(p.numel() for p in model.parameters()),

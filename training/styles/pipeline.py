@@ -33,14 +33,12 @@ from training.styles.export import (
     parity,
     style_entry,
     write_style_entry,
-    write_thumbnail,
 )
 from training.styles.metrics import kernel_inception_distance, lite_features, onnx_fps, ssim
 from training.styles.teacher import magenta_teacher, teacher_vector
 
 PARITY_TOLERANCE = 1e-3
 KEPT_NOTES = ("teacher_vector_selection",)  # written by hand, not by any run
-THUMBNAIL_FRAME = 0  # index into the held-out frames
 
 
 class FeatureCache:
@@ -179,7 +177,7 @@ def _with_earlier_notes(record: dict, manifest: dict, style: str) -> dict:
 
 
 def export_student(options: DistillOptions, out_dir: Path, checkpoint: Path | None = None) -> dict:
-    """ONNX + parity + thumbnail + held-out metrics + manifest entry for one trained student:
+    """ONNX + parity + held-out metrics + manifest entry for one trained student:
     the run's last.pt, or `checkpoint` (one of its snapshots)."""
     student, state = load_student(checkpoint or options.run_dir / "last.pt")
     path = out_dir / STYLE_DIR / f"{options.style}.onnx"
@@ -190,7 +188,6 @@ def export_student(options: DistillOptions, out_dir: Path, checkpoint: Path | No
     pairs = teacher_pairs(options)
     frames = pairs.content.heldout_frames
     outputs = onnx_stylise(path, frames)
-    write_thumbnail(outputs[THUMBNAIL_FRAME], out_dir / STYLE_DIR / f"{options.style}.jpg")
     features = FeatureCache(options.cache_dir)
     painters = features.painters(options.data, options.limit)
     own = painters[options.style]

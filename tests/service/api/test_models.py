@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 from fastapi.testclient import TestClient
 
 from tests.utils.styles import TEST_STYLE
@@ -44,9 +46,12 @@ def test_styles_are_listed_with_thumbnails(style_models_dir: Path, job_stack) ->
     assert picture.status_code == 200
     assert picture.headers["content-type"] == "image/jpeg"
     assert picture.content[:3] == b"\xff\xd8\xff"
+    drawn = cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR)
+    assert drawn.shape == (120, 160, 3) and drawn.std() > 5  # a painted scene, not a flat fill
+    assert client.get(style["thumbnail_url"]).content == picture.content  # drawn the same way
     missing = client.get("/models/styles/nope/thumbnail")
     assert missing.status_code == 404
     assert missing.json() == {
-        "detail": "style 'nope' has no thumbnail",
+        "detail": f"unknown style 'nope'; known styles: {', '.join(listed)}",
         "code": "thumbnail_not_found",
     }

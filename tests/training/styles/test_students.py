@@ -72,7 +72,6 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     assert entry["file"] == "styles/cezanne.onnx" and entry["sha256"] == sha256_of(
         out / entry["file"]
     )
-    assert (out / "styles" / "cezanne.jpg").exists()
     assert entry["training"]["iterations"] == 2
     assert "PatchGAN critic vs the paintings (w 0.1)" in entry["training"]["recipe"]
     for key in (
@@ -175,7 +174,6 @@ def test_shipped_student_onnx(manifest, name):
     path = EXPORTED / entry["file"]
     assert path.stat().st_size <= 10 * 1024 * 1024
     assert sha256_of(path) == entry["sha256"]
-    assert (EXPORTED / entry["thumbnail"]).exists()
     assert entry["metrics"]["gmac_256"] <= 3.0
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).random((1, 3, 240, 320), dtype=np.float32)
