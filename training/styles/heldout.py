@@ -8,6 +8,7 @@ percentile over random 80 % subsets of the frames and of the paintings, the near
 the margin to the next, and the content SSIM (luma) to the raw frames.
 
     python -m training styles heldout --data ../shared/data [--report docs/styles_heldout.json]
+    python -m training styles heldout --runs ukiyoe=runs/ft9/ukiyoe_s0 ukiyoe=runs/ft9/ukiyoe_s1
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import numpy as np
 from tqdm import tqdm
 
 from service.contract.manifest import load_manifest
+from training.checkpoints import LAST
 from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
 from training.styles.data import STYLES, sample_clip_frames
+from training.styles.distillation import load_student, stylise_batch
 from training.styles.export import onnx_stylise
 from training.styles.metrics import kernel_inception_distance
 from training.styles.pipeline import FeatureCache, content_ssim, kid_cut_percent
@@ -61,7 +64,10 @@ def check_heldout(
     frames_per_clip: int = 5,
     rounds: int = 200,
     report: Path | None = None,
+    runs: dict[str, list[Path]] | None = None,
 ) -> dict:
+    """Every named style of the manifest in `models_dir`, and (`runs`: style -> run folders or
+    checkpoints) training runs beside them, such as the seeds whose average ships."""
     clips = heldout_clips(data_root, clips_per_class)
     raw = np.stack(
         [
@@ -73,28 +79,19 @@ def check_heldout(
     features = FeatureCache(cache_dir)
     painters = features.painters(data_root)
     raw_features = features("nine_heldout_raw", raw, reuse=False)
-    result: dict = {
-        "clips": len(clips),
-        "classes": sorted({c.label for c in clips}),
-        "frames": len(raw),
-        "targets": {"cut": CUT_TARGET, "cut_p5": CUT_FLOOR_TARGET, "margin": MARGIN_TARGET},
-        "styles": {},
-    }
-    for entry in tqdm(load_manifest(models_dir).styles, desc="styles"):
-        if entry.name not in STYLES:
-            continue
-        outputs = onnx_stylise(models_dir / entry.file, raw)
-        out_features = features(f"nine_heldout_{entry.name}", outputs, reuse=False)
+
+    def judged(style: str, outputs: np.ndarray) -> dict:
+        out_features = features(f"nine_heldout_{style}", outputs, reuse=False)
         kid = {p: kernel_inception_distance(out_features, f) for p, f in painters.items()}
-        own = kid[entry.name]
-        others = sorted(v for p, v in kid.items() if p != entry.name)
-        own_raw = kernel_inception_distance(raw_features, painters[entry.name])
+        own = kid[style]
+        others = sorted(v for p, v in kid.items() if p != style)
+        own_raw = kernel_inception_distance(raw_features, painters[style])
         row = {
             "kid_raw": round(own_raw, 4),
             "kid_styled": round(own, 4),
             "cut_percent": kid_cut_percent(own, own_raw),
             "cut_p5_percent": round(
-                _cut_floor(out_features, raw_features, painters[entry.name], rounds, seed=0), 1
+                _cut_floor(out_features, raw_features, painters[style], rounds, seed=0), 1
             ),
             "nearest_painter": min(kid, key=kid.get),
             "own_over_next": round(own / others[0], 3),
@@ -106,7 +103,25 @@ def check_heldout(
             and row["cut_p5_percent"] >= CUT_FLOOR_TARGET
             and row["own_over_next"] <= MARGIN_TARGET
         )
-        result["styles"][entry.name] = row
+        return row
+
+    result: dict = {
+        "clips": len(clips),
+        "classes": sorted({c.label for c in clips}),
+        "frames": len(raw),
+        "targets": {"cut": CUT_TARGET, "cut_p5": CUT_FLOOR_TARGET, "margin": MARGIN_TARGET},
+        "styles": {},
+    }
+    for entry in tqdm(load_manifest(models_dir).styles, desc="styles"):
+        if entry.name in STYLES:
+            result["styles"][entry.name] = judged(
+                entry.name, onnx_stylise(models_dir / entry.file, raw)
+            )
+    for style, candidates in (runs or {}).items():
+        for candidate in candidates:
+            student, _ = load_student(candidate / LAST if candidate.is_dir() else candidate)
+            row = judged(style, stylise_batch(student, raw))
+            result.setdefault("runs", {}).setdefault(style, {})[str(candidate)] = row
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result, indent=2) + "\n")
