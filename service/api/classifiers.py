@@ -41,7 +41,7 @@ from service.custom.upload import (
     receive_training_upload,
 )
 from service.errors import problem_responses
-from service.inference.registry import release_freed_heap
+from service.inference.memory import release_freed_heap
 from service.jobs.queue import QueueUnavailable
 from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (

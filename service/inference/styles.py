@@ -21,6 +21,7 @@ from service.contract.manifest import (
     read_file_verified,
 )
 from service.inference.arbitrary import ArbitraryStyle
+from service.inference.memory import release_freed_heap
 from service.inference.stylize import FeedForwardStyle, FramesFn
 from service.inference.swatch import style_thumbnail
 
@@ -86,29 +87,36 @@ class StyleEngines:
 
     def named(self, name: str) -> FramesFn:
         if name not in self._named:
-            entry = self.catalog.style(name)
-            # The session is built from the very bytes whose sha256 was checked.
-            model = read_file_verified(
-                self.catalog.models_dir, entry.name, entry.file, entry.sha256
-            )
-            self._named[name] = FeedForwardStyle(
-                model,
-                self.threads,
-                size_multiple=entry.io.size_multiple,
-                input_name=entry.input_name,
-                output_name=entry.output_name,
-            )
+            self._named[name] = self._feedforward(name, arena=True)
         return self._named[name]
 
     def thumbnail(self, name: str) -> bytes:
-        """JPEG of the style painting a landscape drawn in code (made once per process)."""
+        """JPEG of the style painting a landscape drawn in code (made once per process).
+
+        The API draws thumbnails for every page that opens, so it does not keep a session per
+        style for them: a one-off session without onnxruntime's memory arena paints it.
+        """
         if name not in self._thumbnails:
             try:
-                style = self.named(name)
+                style = self._named.get(name) or self._feedforward(name, arena=False)
             except UnknownStyle as error:
                 raise NoThumbnail(str(error)) from None
             self._thumbnails[name] = style_thumbnail(style)
+            release_freed_heap()  # what the one-off session used: ~45 MiB glibc would keep
         return self._thumbnails[name]
+
+    def _feedforward(self, name: str, arena: bool) -> FeedForwardStyle:
+        entry = self.catalog.style(name)
+        # The session is built from the very bytes whose sha256 was checked.
+        model = read_file_verified(self.catalog.models_dir, entry.name, entry.file, entry.sha256)
+        return FeedForwardStyle(
+            model,
+            self.threads,
+            size_multiple=entry.io.size_multiple,
+            input_name=entry.input_name,
+            output_name=entry.output_name,
+            arena=arena,
+        )
 
     def painting(self, painting_rgb: np.ndarray) -> FramesFn:
         """A style engine for any painting (the arbitrary-style networks)."""

@@ -15,7 +15,8 @@ import pytest
 
 from service.contract.manifest import load_manifest
 from service.inference.classifier import Classifier, classify, load_classifier
-from service.inference.registry import load_registry, release_freed_heap
+from service.inference.memory import release_freed_heap
+from service.inference.registry import load_registry
 from service.video.decode import DecodeLimits
 from tests.utils.data import YOYO_CLIP
 
