@@ -46,7 +46,8 @@ DISTILL_HELP = {
     "student": "small or tiny",
     "w_pixel": "L1 to the teacher's output",
     "w_adversarial": "PatchGAN critic vs the paintings",
-    "init_from": "a student last.pt to fine-tune from",
+    "perceptual_target": "teacher (distil its output) or content (keep the input's scene)",
+    "init_from": "a student last.pt, or a shipped style ONNX, to fine-tune from",
     "keep_snapshots": "keep every checkpoint in RUN_DIR/snapshots/, to compare them afterwards",
 }
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"

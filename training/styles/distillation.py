@@ -62,6 +62,10 @@ class DistillOptions:
     w_perceptual: float = 0.01  # raw feature MSE is ~50x the pixel L1 at the start
     w_style: float = 0.0
     w_adversarial: float = 0.0  # a PatchGAN critic against the painter's set (least squares)
+    # What the perceptual loss compares the output with: the teacher's output (distillation), or
+    # the content image itself (Johnson et al.'s content loss: keep the scene, let the style
+    # losses alone decide the look, free of the teacher).
+    perceptual_target: str = "teacher"
     seed: int = 0
     threads: int = 0
     time_limit_s: float = (
@@ -353,7 +357,7 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, options: DistillOptions) 
     out = run.student(x)
     out_maps = run.losses.maps(out)
     with torch.no_grad():
-        target_maps = run.losses.maps(y)
+        target_maps = run.losses.maps(y if options.perceptual_target == "teacher" else x)
     parts = {
         "pixel": torch.nn.functional.l1_loss(out, y),
         "perceptual": run.losses.perceptual(out_maps, target_maps),
@@ -411,6 +415,10 @@ def _result(run: _Run, options: DistillOptions, pairs: PairSet, running: dict) -
 
 def run_distillation(options: DistillOptions) -> dict:
     """Train (or resume) one student; returns the metrics also written to RUN_DIR/metrics.json."""
+    if options.perceptual_target not in ("teacher", "content"):
+        raise ValueError(
+            f"perceptual_target is 'teacher' or 'content', not {options.perceptual_target!r}"
+        )
     prepare_run_dir(options)
     device = torch.device(options.device)
     pairs = teacher_pairs(options)

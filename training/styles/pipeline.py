@@ -71,8 +71,9 @@ class FeatureCache:
 
 
 def _training_record(options: DistillOptions, state: dict) -> dict:
+    against = "" if options.perceptual_target == "teacher" else " to the content image"
     recipe = (
-        f"distillation: pixel L1 (w {options.w_pixel}) + EfficientNet-Lite0 perceptual "
+        f"distillation: pixel L1 (w {options.w_pixel}) + EfficientNet-Lite0 perceptual{against} "
         f"(w {options.w_perceptual})"
     )
     if options.w_style:

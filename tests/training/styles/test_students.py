@@ -126,11 +126,23 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     from_onnx, _ = load_student(shipped)
     for name, value in averaged.items():
         assert torch.allclose(from_onnx.state_dict()[name], value), name
-    onward = dataclasses.replace(tuned, run_dir=tmp_path / "onward", init_from=str(shipped))
+    onward = dataclasses.replace(
+        tuned,
+        run_dir=tmp_path / "onward",
+        init_from=str(shipped),
+        w_pixel=0.0,
+        perceptual_target="content",
+    )
     assert run_distillation(onward)["finished"]
     record = export_student(onward, tmp_path / "onward_models")["training"]
     assert record["fine_tuned_from"] == f"{shipped} as shipped with sha256 {soup['sha256']}"
     assert record["iterations"] == soup["training"]["iterations"] + 1
+    assert (
+        "then 1 more from there with: distillation: pixel L1 (w 0.0) + EfficientNet-Lite0 "
+        "perceptual to the content image (w 0.01)" in record["recipe"]
+    )
+    with pytest.raises(ValueError, match="perceptual_target is 'teacher' or 'content'"):
+        run_distillation(dataclasses.replace(onward, perceptual_target="painting"))
 
     candidates = [options.run_dir, tuned.run_dir, snapshots[0]]
     compared = compare_on_training_frames(
