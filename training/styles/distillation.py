@@ -235,9 +235,12 @@ def _checkpoint_state(run: _Run, options: DistillOptions) -> dict:
 def load_student(path: Path) -> tuple[Student, dict]:
     """A trained student (evaluation mode) and its checkpoint state.
 
-    `path` is a checkpoint, or a shipped student's ONNX file (to fine-tune what ships when its
-    training run is not on this machine): its initializers carry the student's parameter names.
+    `path` is a run folder (its last.pt), a checkpoint, or a shipped student's ONNX file (to
+    fine-tune what ships when its training run is not on this machine): its initializers carry
+    the student's parameter names.
     """
+    if path.is_dir():
+        path = path / LAST
     if path.suffix == ".onnx":
         return student_from_onnx(path)
     state = load_state(path)

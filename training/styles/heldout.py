@@ -20,7 +20,6 @@ import numpy as np
 from tqdm import tqdm
 
 from service.contract.manifest import load_manifest
-from training.checkpoints import LAST
 from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
 from training.styles.data import STYLES, sample_clip_frames
 from training.styles.distillation import load_student, stylise_batch
@@ -119,7 +118,7 @@ def check_heldout(
             )
     for style, candidates in (runs or {}).items():
         for candidate in candidates:
-            student, _ = load_student(candidate / LAST if candidate.is_dir() else candidate)
+            student, _ = load_student(candidate)
             row = judged(style, stylise_batch(student, raw))
             result.setdefault("runs", {}).setdefault(style, {})[str(candidate)] = row
     if report is not None:

@@ -328,7 +328,7 @@ def compare_on_training_frames(
     )
     runs = {}
     for candidate in candidates:
-        student, _ = load_student(candidate / "last.pt" if candidate.is_dir() else candidate)
+        student, _ = load_student(candidate)
         outputs = stylise_batch(student, picked)
         output_features = features(f"candidate_{style}", outputs, False)
         kid = {
