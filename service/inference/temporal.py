@@ -12,6 +12,7 @@ motion leaves no trails. When the previous frame no longer explains the current 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -74,13 +75,23 @@ def histogram_distance(first_rgb: np.ndarray, second_rgb: np.ndarray) -> float:
 def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`image` sampled at pixel + flow; also the mask of pixels whose source lies inside it."""
     height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(
-        np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-    )
-    map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    where = _pixel_grid(height, width) + flow  # (H, W, 2): x, y to sample at
+    map_x, map_y = where[..., 0], where[..., 1]
     inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-    warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # One (H, W, 2) map and no second one: what OpenCV accepts, not what its stubs declare.
+    warped = cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
     return warped, inside
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(height: int, width: int) -> np.ndarray:
+    """(H, W, 2) float32 x, y of every pixel; built once per frame size (read-only)."""
+    grid = np.stack(
+        np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)),
+        axis=-1,
+    )
+    grid.setflags(write=False)
+    return grid
 
 
 @dataclass
@@ -144,8 +155,9 @@ class FlowSmoother:
             return Motion(reset=True)
         flow = backward_flow(self.dis, source, previous_source, options.flow_max_side)
         warped_source, inside = warp(previous_source, flow)
-        colour_change = np.abs(source.astype(np.int16) - warped_source).mean(axis=2)
-        trusted = inside & (colour_change < options.colour_threshold)
+        # Mean |difference| over the three channels below the threshold, as a sum of uint8s.
+        colour_change = cv2.absdiff(source, warped_source).sum(axis=2, dtype=np.uint16)
+        trusted = inside & (colour_change < 3 * options.colour_threshold)
         # Pixel by pixel, a flash or a cut leaves islands whose colour happens to match; when
         # most of the frame is unexplained, none of the old picture belongs in it.
         if 1.0 - trusted.mean() > options.reset_share:
