@@ -1,7 +1,8 @@
 """Distil a painter's style from a teacher into a compact student.
 
 The teacher is the Magenta arbitrary network with a painter's style vector, or (with
-`teacher_checkpoint`) a CycleGAN generator trained on that painter's set. Teacher outputs on
+`teacher_checkpoint`) a CycleGAN generator trained on that painter's set, or (with `teacher_onnx`)
+a shipped student, to move what it learned into another student layout. Teacher outputs on
 photos and UCF101 frames are computed once and cached under `.cache/styles/`.
 The student learns them with pixel L1 + perceptual loss on EfficientNet-Lite0 feature maps, plus
 (optionally) a Gram style loss against the painter's set. Runs resume from RUN_DIR/last.pt and stop
@@ -10,6 +11,8 @@ cleanly at `time_limit_s`, so long runs can be cut into pieces on a shared CPU.
     python -m training distill train --style vangogh --run-dir runs/styles/vangogh
     python -m training distill train --style vangogh --teacher-checkpoint \
         runs/cyclegan/vangogh/last.pt --device cuda --time-budget-s 150
+    python -m training distill train --style vangogh --student cpu \
+        --teacher-onnx exported_models/styles/vangogh.onnx --run-dir runs/cpu/vangogh
 """
 
 from __future__ import annotations
@@ -26,23 +29,29 @@ import torch
 from onnx import numpy_helper
 from tqdm import tqdm
 
+from service.contract.manifest import MANIFEST_NAME, load_manifest_json, sha256_of
 from training.checkpoints import LAST, load_state, resume_state, save_checkpoint
 from training.efficientnet_lite import default_weights_path, efficientnet_lite0
 from training.options import options_json
 from training.runs import prepare_run_dir
 from training.styles.data import ContentSet, load_content, load_images
+from training.styles.export import onnx_stylise
 from training.styles.losses import LiteLosses, PaintingCritic
 from training.styles.metrics import psnr, ssim
 from training.styles.models.student import (
+    ConvBN,
+    CpuStudent,
     Student,
     config_dict,
+    student_cpu,
     student_from_config,
     student_small,
     student_tiny,
 )
 from training.styles.teacher import CycleGANTeacher, magenta_teacher, teacher_vector
 
-STUDENT_SIZES = {"small": student_small, "tiny": student_tiny}
+STUDENT_SIZES = {"small": student_small, "tiny": student_tiny, "cpu": student_cpu}
+TEACHER_ONNX = "teacher.onnx"  # the run's own copy of a student ONNX that teaches it
 
 
 @dataclass
@@ -53,6 +62,7 @@ class DistillOptions:
     cache_dir: Path = Path(".cache/styles")
     teacher_vector: str = "mean"  # see training.styles.teacher.teacher_vector
     teacher_checkpoint: str = ""  # a CycleGAN checkpoint: the teacher instead of Magenta's network
+    teacher_onnx: str = ""  # a style ONNX (a shipped student): re-distil it into another layout
     student: str = "small"
     iterations: int = 1500
     batch_size: int = 4
@@ -91,10 +101,16 @@ class PairSet:
 
 
 def teacher_cache_file(
-    style: str, teacher_vector: str = "mean", teacher_checkpoint: str = "", limit: int = 0
+    style: str,
+    teacher_vector: str = "mean",
+    teacher_checkpoint: str = "",
+    limit: int = 0,
+    teacher_onnx_sha256: str = "",
 ) -> str:
     """File name of the cached teacher outputs for this style and teacher."""
-    if teacher_checkpoint:
+    if teacher_onnx_sha256:
+        spec = "onnx-" + teacher_onnx_sha256[:12]
+    elif teacher_checkpoint:
         # runs/cyclegan/<run>/last.pt -> cyclegan-<run>: retraining that run needs a fresh cache.
         spec = "cyclegan-" + Path(teacher_checkpoint).parent.name
     else:
@@ -103,9 +119,35 @@ def teacher_cache_file(
 
 
 def teacher_cache_name(options: DistillOptions) -> str:
+    onnx_sha = sha256_of(teacher_onnx_copy(options)) if options.teacher_onnx else ""
     return teacher_cache_file(
-        options.style, options.teacher_vector, options.teacher_checkpoint, options.limit
+        options.style, options.teacher_vector, options.teacher_checkpoint, options.limit, onnx_sha
     )
+
+
+def teacher_onnx_copy(options: DistillOptions) -> Path:
+    """RUN_DIR/teacher.onnx: the run keeps its own copy of the ONNX teacher, because exporting
+    the new student overwrites the shipped file it was taught by."""
+    copy = options.run_dir / TEACHER_ONNX
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(options.teacher_onnx, copy)
+        record = _shipped_record(Path(options.teacher_onnx))
+        (options.run_dir / "teacher.json").write_text(json.dumps(record, indent=2))
+    return copy
+
+
+def _shipped_record(path: Path) -> dict:
+    """Where an ONNX teacher came from: its file, sha256 and, when the manifest beside it lists
+    it, the training record it shipped with (the new student's lineage)."""
+    sha = sha256_of(path)
+    record = {"source": str(path), "sha256": sha}
+    if (path.parent.parent / MANIFEST_NAME).exists():
+        styles = load_manifest_json(path.parent.parent)["styles"]
+        for entry in styles:
+            if entry["sha256"] == sha:
+                record.update(name=entry["name"], training=entry["training"])
+    return record
 
 
 def teacher_record(options: DistillOptions) -> dict:
@@ -122,7 +164,12 @@ def teacher_pairs(options: DistillOptions) -> PairSet:
         with np.load(cache) as z:
             return PairSet(content, ContentSet(z["photos"], z["train_frames"], z["heldout_frames"]))
     outputs = {}
-    if options.teacher_checkpoint:
+    if options.teacher_onnx:
+        teacher = teacher_onnx_copy(options)
+        for name in ("photos", "train_frames", "heldout_frames"):
+            outputs[name] = onnx_stylise(teacher, getattr(content, name))
+        extra = {"onnx_sha256": sha256_of(teacher)}
+    elif options.teacher_checkpoint:
         cyclegan = CycleGANTeacher.from_checkpoint(Path(options.teacher_checkpoint), options.device)
         for name in ("photos", "train_frames", "heldout_frames"):
             outputs[name] = cyclegan.stylise_many(getattr(content, name))
@@ -255,6 +302,8 @@ def student_from_onnx(path: Path) -> tuple[Student, dict]:
         init.name: torch.from_numpy(numpy_helper.to_array(init).copy())
         for init in onnx.load(str(path)).graph.initializer
     }
+    if "encoder.0.conv.weight" in weights:
+        return _cpu_student_from_weights(weights)
     blocks = {name.split(".")[1] for name in weights if name.startswith("blocks.")}
     c2 = weights["encoder.2.0.weight"].shape[0]
     config = {
@@ -264,6 +313,30 @@ def student_from_onnx(path: Path) -> tuple[Student, dict]:
     }
     student = student_from_config(config)
     student.load_state_dict(weights)  # strict: every parameter must come from the file
+    state = {"model": student.state_dict(), "config": config, "iteration": 0, "train_time_s": 0.0}
+    return student.eval(), state
+
+
+def _cpu_student_from_weights(weights: dict[str, torch.Tensor]) -> tuple[CpuStudent, dict]:
+    """A CPU-layout student from its exported (batch-norm-folded) weights, ready to train on."""
+    trunk = weights["encoder.1.conv.weight"].shape[0]
+    config = {
+        "stem": weights["encoder.0.conv.weight"].shape[0],
+        "trunk": trunk,
+        "decoder": weights["decoder.0.conv.weight"].shape[0],
+        "blocks": len({name.split(".")[1] for name in weights if name.startswith("blocks.")}),
+        "expansion": weights["blocks.0.body.0.conv.weight"].shape[0] // trunk,
+        "layout": "cpu",
+    }
+    student = student_from_config(config)
+    for name, module in student.named_modules():
+        if isinstance(module, ConvBN):
+            module.load_folded(weights.pop(f"{name}.conv.weight"), weights.pop(f"{name}.conv.bias"))
+    student.head.load_state_dict(
+        {"weight": weights.pop("head.weight"), "bias": weights.pop("head.bias")}
+    )
+    if weights:
+        raise ValueError(f"weights the CPU-layout student does not have: {sorted(weights)}")
     state = {"model": student.state_dict(), "config": config, "iteration": 0, "train_time_s": 0.0}
     return student.eval(), state
 

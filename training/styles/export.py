@@ -10,6 +10,7 @@ written back, so the classifier entries other code writes survive.
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import shutil
 from pathlib import Path
@@ -27,6 +28,7 @@ from service.contract.manifest import (
 )
 from training.styles.data import STYLES
 from training.styles.metrics import count_gmac, ort_session
+from training.styles.models.student import fold_batch_norms
 from training.styles.teacher import PREDICT_FILE, TRANSFORM_FILE, magenta_model_dir
 
 STYLE_DIR = "styles"
@@ -38,11 +40,11 @@ OPSET = 17
 def export_style_onnx(
     model: nn.Module, path: Path, sample_size: tuple[int, int] = (64, 64)
 ) -> None:
-    """ONNX with dynamic batch, height and width."""
+    """ONNX with dynamic batch, height and width; batch norms folded into their convs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     dynamic = {0: "batch", 2: "height", 3: "width"}
     torch.onnx.export(
-        model.eval(),
+        fold_batch_norms(copy.deepcopy(model)),
         torch.rand(1, 3, *sample_size),
         str(path),
         input_names=[INPUT_NAME],

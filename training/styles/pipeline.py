@@ -90,6 +90,8 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
         "training_time_s": round(state["train_time_s"], 1),
         "device": options.device,
     }
+    if options.teacher_onnx:
+        return _redistilled(record, teacher_record(options), state)
     if options.teacher_checkpoint:
         made = teacher_record(options)
         record.update(
@@ -111,6 +113,26 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
     if options.init_from:
         record = _after_base_run(record, Path(options.init_from), options)
     return record
+
+
+def _redistilled(record: dict, shipped: dict, state: dict) -> dict:
+    """A student taught by a shipped student (another layout): that student's lineage first, then
+    this run, so the record still names the original teacher."""
+    name = f"{shipped['source']} as shipped with sha256 {shipped['sha256']}"
+    base = shipped.get("training")
+    if not base:
+        return {**record, "teacher": f"the student {name}", "redistilled_from": name}
+    recipe = f"{record['recipe']}, {state['iteration']} iterations, to match its output"
+    return {
+        **base,
+        **record,
+        "teacher": base.get("teacher", ""),
+        "recipe": f"{base['recipe']} for {base['iterations']} iterations; then re-distilled into "
+        f"the CPU layout with: {recipe}",
+        "iterations": base["iterations"] + record["iterations"],
+        "training_time_s": round(base["training_time_s"] + record["training_time_s"], 1),
+        "redistilled_from": name,
+    }
 
 
 def _base_record(base: Path, options: DistillOptions) -> tuple[dict, str]:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -18,8 +19,9 @@ from training.styles.distillation import (
     load_student,
     run_distillation,
 )
+from training.styles.export import export_style_onnx, parity
 from training.styles.metrics import count_gmac
-from training.styles.models.student import student_small, student_tiny
+from training.styles.models.student import student_cpu, student_small, student_tiny
 from training.styles.pipeline import compare_on_training_frames, export_student
 
 EXPORTED = REPO_ROOT / "exported_models"
@@ -157,6 +159,65 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
         assert run["by_painter"][run["nearest"]] == min(run["by_painter"].values())
         assert 0 < run["content_ssim"] <= 1
     assert compared["chosen"] in runs
+
+
+def test_cpu_student_exports_as_convolutions_only_and_trains_on_from_the_file(tmp_path):
+    model = student_cpu()
+    with torch.no_grad():  # batch-norm statistics away from the identity, as after training
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    model.eval()
+    assert count_gmac(model, 240, 320) < 0.6 * count_gmac(student_small(), 240, 320)
+
+    path = tmp_path / "cpu.onnx"
+    export_style_onnx(model, path)
+    operators = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert not operators & {"BatchNormalization", "InstanceNormalization", "Pad"}, operators
+    assert parity(model, path) < 1e-4  # folding the norms changed nothing
+
+    reloaded, state = load_student(path)
+    assert state["config"]["layout"] == "cpu"
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.allclose(reloaded(x), model(x), atol=1e-5)
+    assert isinstance(reloaded.encoder[0].bn, torch.nn.BatchNorm2d)  # trainable again
+
+
+def test_redistilling_a_shipped_student_keeps_its_lineage(tmp_path):
+    shipped = EXPORTED / "styles" / "vangogh.onnx"
+    (entry,) = [
+        s
+        for s in json.loads((EXPORTED / "manifest.json").read_text())["styles"]
+        if s["name"] == "vangogh"
+    ]
+    options = DistillOptions(
+        style="vangogh",
+        data=SHARED_DATA,
+        run_dir=tmp_path / "run",
+        cache_dir=tmp_path / "cache",
+        teacher_onnx=str(shipped),
+        student="cpu",
+        iterations=2,
+        batch_size=2,
+        crop=32,
+        threads=2,
+        limit=2,
+    )
+    result = run_distillation(options)
+    assert result["finished"] and 0 < result["heldout"]["ssim_vs_teacher"] <= 1
+    assert sha256_of(tmp_path / "run" / "teacher.onnx") == entry["sha256"]
+
+    exported = export_student(options, tmp_path / "models")
+    training = exported["training"]
+    assert training["redistilled_from"] == f"{shipped} as shipped with sha256 {entry['sha256']}"
+    assert training["teacher"] == entry["training"]["teacher"]  # the original teacher
+    assert training["recipe"].startswith(entry["training"]["recipe"])
+    assert "re-distilled into the CPU layout with: distillation: pixel L1" in training["recipe"]
+    assert training["iterations"] == entry["training"]["iterations"] + 2
 
 
 def test_tiny_student_trains_on_a_fixed_pair():
