@@ -357,7 +357,9 @@ def average_students(run_dirs: list[Path], out_dir: Path) -> dict:
         for name in states[0]["model"]
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(run_dirs[0]) / "options.json", out_dir / "options.json")
+    for name in ("options.json", "teacher.json", TEACHER_ONNX):  # the last two: if it has them
+        if (Path(run_dirs[0]) / name).exists():
+            shutil.copyfile(Path(run_dirs[0]) / name, out_dir / name)
     save_checkpoint(
         out_dir / LAST,
         {

@@ -91,8 +91,10 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
         "device": options.device,
     }
     if options.teacher_onnx:
-        return _redistilled(record, teacher_record(options), state)
-    if options.teacher_checkpoint:
+        # A fine-tune of a re-distilled run has the lineage in the run it starts from.
+        lineage = not options.init_from
+        record = _redistilled(record, teacher_record(options), state, lineage)
+    elif options.teacher_checkpoint:
         made = teacher_record(options)
         record.update(
             teacher=_cyclegan_description(options.style, made),
@@ -115,23 +117,27 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
     return record
 
 
-def _redistilled(record: dict, shipped: dict, state: dict) -> dict:
+def _redistilled(record: dict, shipped: dict, state: dict, lineage: bool) -> dict:
     """A student taught by a shipped student (another layout): that student's lineage first, then
     this run, so the record still names the original teacher."""
     name = f"{shipped['source']} as shipped with sha256 {shipped['sha256']}"
-    base = shipped.get("training")
-    if not base:
-        return {**record, "teacher": f"the student {name}", "redistilled_from": name}
-    recipe = f"{record['recipe']}, {state['iteration']} iterations, to match its output"
+    base = shipped.get("training", {})
+    record = {
+        **{k: base[k] for k in ("teacher", "teacher_vector", "teacher_checkpoint") if k in base},
+        **record,
+        "recipe": f"{record['recipe']}, {state['iteration']} iterations, to match the output of "
+        f"the student {name}",
+        "redistilled_from": name,
+    }
+    if not lineage or not base:
+        return record
     return {
         **base,
         **record,
-        "teacher": base.get("teacher", ""),
         "recipe": f"{base['recipe']} for {base['iterations']} iterations; then re-distilled into "
-        f"the CPU layout with: {recipe}",
+        f"the CPU layout with: {record['recipe']}",
         "iterations": base["iterations"] + record["iterations"],
         "training_time_s": round(base["training_time_s"] + record["training_time_s"], 1),
-        "redistilled_from": name,
     }
 
 
