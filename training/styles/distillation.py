@@ -36,7 +36,7 @@ from training.options import options_json
 from training.runs import prepare_run_dir
 from training.styles.data import ContentSet, load_content, load_images
 from training.styles.export import onnx_stylise
-from training.styles.losses import LiteLosses, PaintingCritic
+from training.styles.losses import STYLE_MAPS, LiteLosses, PaintingCritic, gram
 from training.styles.metrics import psnr, ssim
 from training.styles.models.student import (
     ConvBN,
@@ -76,6 +76,9 @@ class DistillOptions:
     # the content image itself (Johnson et al.'s content loss: keep the scene, let the style
     # losses alone decide the look, free of the teacher).
     perceptual_target: str = "teacher"
+    # What the Gram style loss matches: the painter's set (its mean texture), or the teacher's
+    # output image by image (its texture, where pixel and perceptual losses blur it).
+    style_target: str = "paintings"
     seed: int = 0
     threads: int = 0
     time_limit_s: float = (
@@ -407,7 +410,7 @@ def _build(options: DistillOptions, device: torch.device) -> _Run:
     grams, critic = None, None
     if options.w_style > 0 or options.w_adversarial > 0:
         paintings = load_images(options.data / "styles" / options.style)
-        if options.w_style > 0:
+        if options.w_style > 0 and options.style_target == "paintings":
             grams = losses.gram_targets(paintings)
         if options.w_adversarial > 0:
             critic = PaintingCritic(paintings, options.crop, device, options.seed)
@@ -440,7 +443,13 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, options: DistillOptions) 
         "pixel": torch.nn.functional.l1_loss(out, y),
         "perceptual": run.losses.perceptual(out_maps, target_maps),
     }
-    if run.grams is not None:
+    if options.w_style > 0 and options.style_target == "teacher":
+        with torch.no_grad():
+            teacher_maps = target_maps if options.perceptual_target == "teacher" else None
+            teacher_maps = teacher_maps or run.losses.maps(y)
+            grams = [gram(teacher_maps[i]) for i in STYLE_MAPS]  # (B, C, C) each
+        parts["style"] = run.losses.style(out_maps, grams)
+    elif run.grams is not None:
         parts["style"] = run.losses.style(out_maps, run.grams)
     if run.critic is not None:
         parts["adversarial"] = run.critic.generator_loss(out)
@@ -497,6 +506,8 @@ def run_distillation(options: DistillOptions) -> dict:
         raise ValueError(
             f"perceptual_target is 'teacher' or 'content', not {options.perceptual_target!r}"
         )
+    if options.style_target not in ("paintings", "teacher"):
+        raise ValueError(f"style_target is 'paintings' or 'teacher', not {options.style_target!r}")
     prepare_run_dir(options)
     device = torch.device(options.device)
     pairs = teacher_pairs(options)

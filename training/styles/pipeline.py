@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from service.contract.manifest import load_manifest_json
+from training.checkpoints import LAST
 from training.efficientnet_lite import default_weights_path, efficientnet_lite0
 from training.styles.data import STYLES, load_content, load_images
 from training.styles.distillation import (
@@ -77,7 +78,12 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
         f"(w {options.w_perceptual})"
     )
     if options.w_style:
-        recipe += f" + Gram style loss vs the painter's set (w {options.w_style})"
+        against_style = (
+            "the teacher's output, image by image"
+            if options.style_target == "teacher"
+            else "the painter's set"
+        )
+        recipe += f" + Gram style loss vs {against_style} (w {options.w_style})"
     if options.w_adversarial:
         recipe += f" + least-squares PatchGAN critic vs the paintings (w {options.w_adversarial})"
     recipe += f"; Adam {options.lr}, batch {options.batch_size}, random {options.crop}px crops"
@@ -144,6 +150,8 @@ def _redistilled(record: dict, shipped: dict, state: dict, lineage: bool) -> dic
 def _base_record(base: Path, options: DistillOptions) -> tuple[dict, str]:
     """The training record of the student a fine-tune started from, and what to call it: a run's
     checkpoint, or a shipped ONNX file (its record is the manifest entry it shipped with)."""
+    if base.is_dir():
+        base = base / LAST
     if base.suffix == ".onnx":
         manifest = load_manifest_json(base.parent.parent)
         (entry,) = [s for s in manifest["styles"] if (base.parent.parent / s["file"]) == base]

@@ -219,6 +219,25 @@ def test_redistilling_a_shipped_student_keeps_its_lineage(tmp_path):
     assert "re-distilled into the CPU layout with: distillation: pixel L1" in training["recipe"]
     assert training["iterations"] == entry["training"]["iterations"] + 2
 
+    # A fine-tune of that run matching the teacher's texture image by image: the lineage once.
+    textured = dataclasses.replace(
+        options,
+        run_dir=tmp_path / "textured",
+        init_from=str(options.run_dir),
+        iterations=1,
+        w_style=2.0,
+        style_target="teacher",
+    )
+    assert "style" in run_distillation(textured)["losses"]
+    record = export_student(textured, tmp_path / "models")["training"]
+    assert record["recipe"].count(entry["training"]["recipe"]) == 1
+    assert record["recipe"].endswith(
+        "Gram style loss vs the teacher's output, image by image (w 2.0); Adam 0.002, batch 2, "
+        f"random 32px crops, 1 iterations, to match the output of the student {shipped} as "
+        f"shipped with sha256 {entry['sha256']}"
+    )
+    assert record["iterations"] == training["iterations"] + 1
+
 
 def test_tiny_student_trains_on_a_fixed_pair():
     # The loss must go down on one repeated pair: the wiring (sigmoid output, optimiser) works.
