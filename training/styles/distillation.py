@@ -135,14 +135,14 @@ def teacher_onnx_copy(options: DistillOptions) -> Path:
     if not copy.exists():
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(options.teacher_onnx, copy)
-        record = _shipped_record(Path(options.teacher_onnx))
+        record = shipped_record(Path(options.teacher_onnx))
         (options.run_dir / "teacher.json").write_text(json.dumps(record, indent=2))
     return copy
 
 
-def _shipped_record(path: Path) -> dict:
-    """Where an ONNX teacher came from: its file, sha256 and, when the manifest beside it lists
-    it, the training record it shipped with (the new student's lineage)."""
+def shipped_record(path: Path) -> dict:
+    """Where a style ONNX came from: its file, sha256 and, when the manifest beside it lists it,
+    the training record it shipped with (a new student's lineage)."""
     sha = sha256_of(path)
     record = {"source": str(path), "sha256": sha}
     if (path.parent.parent / MANIFEST_NAME).exists():
@@ -151,6 +151,11 @@ def _shipped_record(path: Path) -> dict:
             if entry["sha256"] == sha:
                 record.update(name=entry["name"], training=entry["training"])
     return record
+
+
+def shipped_name(record: dict) -> str:
+    """What training records call a shipped style ONNX (a `shipped_record`)."""
+    return f"{record['source']} as shipped with sha256 {record['sha256']}"
 
 
 def teacher_record(options: DistillOptions) -> dict:
@@ -445,8 +450,10 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, options: DistillOptions) 
     }
     if options.w_style > 0 and options.style_target == "teacher":
         with torch.no_grad():
-            teacher_maps = target_maps if options.perceptual_target == "teacher" else None
-            teacher_maps = teacher_maps or run.losses.maps(y)
+            if options.perceptual_target == "teacher":
+                teacher_maps = target_maps
+            else:
+                teacher_maps = run.losses.maps(y)
             grams = [gram(teacher_maps[i]) for i in STYLE_MAPS]  # (B, C, C) each
         parts["style"] = run.losses.style(out_maps, grams)
     elif run.grams is not None:

@@ -22,6 +22,8 @@ from training.styles.distillation import (
     DistillOptions,
     agreement,
     load_student,
+    shipped_name,
+    shipped_record,
     stylise_batch,
     teacher_cache_file,
     teacher_pairs,
@@ -126,7 +128,7 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
 def _redistilled(record: dict, shipped: dict, state: dict, lineage: bool) -> dict:
     """A student taught by a shipped student (another layout): that student's lineage first, then
     this run, so the record still names the original teacher."""
-    name = f"{shipped['source']} as shipped with sha256 {shipped['sha256']}"
+    name = shipped_name(shipped)
     base = shipped.get("training", {})
     record = {
         **{k: base[k] for k in ("teacher", "teacher_vector", "teacher_checkpoint") if k in base},
@@ -153,9 +155,10 @@ def _base_record(base: Path, options: DistillOptions) -> tuple[dict, str]:
     if base.is_dir():
         base = base / LAST
     if base.suffix == ".onnx":
-        manifest = load_manifest_json(base.parent.parent)
-        (entry,) = [s for s in manifest["styles"] if (base.parent.parent / s["file"]) == base]
-        return entry["training"], f"{base} as shipped with sha256 {entry['sha256']}"
+        shipped = shipped_record(base)
+        if "training" not in shipped:
+            raise ValueError(f"{base} is not a style the manifest beside it lists")
+        return shipped["training"], shipped_name(shipped)
     values = json.loads((base.parent / "options.json").read_text())
     values.update(data=options.data, run_dir=base.parent, cache_dir=options.cache_dir)
     state = torch.load(base, map_location="cpu", weights_only=False)
