@@ -17,7 +17,7 @@ from pathlib import Path
 
 from training.classify.codec_check import check_codecs
 from training.classify.eda import run_eda
-from training.classify.export import export_classifier, update_open_set
+from training.classify.export import export_classifier, remeasure_latency, update_open_set
 from training.classify.export_encoder import export_encoder
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
@@ -72,6 +72,11 @@ def _export_encoder(args: argparse.Namespace) -> dict:
 def _codec_check(args: argparse.Namespace) -> dict:
 
     return check_codecs(args.models, args.data, args.cache_dir, args.name)
+
+
+def _latency(args: argparse.Namespace) -> dict:
+
+    return remeasure_latency(args.models, args.name)
 
 
 def _eda(args: argparse.Namespace) -> dict:
@@ -131,6 +136,13 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     codec.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "transcoded")
     codec.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
     codec.set_defaults(handler=_codec_check)
+
+    latency = commands.add_parser(
+        "latency", help="measure exported classifiers' CPU latency again (on a quiet machine)"
+    )
+    latency.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    latency.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
+    latency.set_defaults(handler=_latency)
 
     eda = commands.add_parser("eda", help="exploration report of a data root: PNGs + summary.json")
     eda.add_argument("data", type=Path)

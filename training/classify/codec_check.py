@@ -22,10 +22,11 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from service.contract.manifest import load_manifest_content, upsert_classifier
+from service.contract.manifest import upsert_classifier
 from service.video.decode import DecodeLimits, probe, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input, resize_short_side, sample_indices
 from training.classify.clip_cache import read_frame_folder
+from training.classify.export import selected_classifiers
 from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
 
 
@@ -119,9 +120,7 @@ def held_out_clips(data: Path, name: str, labels: list[str], training: dict) -> 
 def check_codecs(models_dir: Path, data: Path, cache_dir: Path, names: list[str] | None) -> dict:
     """Top-1 per model on held-out clips as stored and re-encoded; written into the manifest."""
     results = {}
-    for entry in load_manifest_content(models_dir).classifiers:
-        if names and entry.name not in names:
-            continue
+    for entry in selected_classifiers(models_dir, names):
         spec = entry.input.clip_spec()
         session = ort.InferenceSession(
             str(models_dir / entry.file), providers=["CPUExecutionProvider"]

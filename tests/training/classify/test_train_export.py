@@ -11,7 +11,12 @@ import torch
 from service.contract.manifest import Manifest
 from tests.utils.data import SHARED_DATA
 from training.classify.end_to_end import run_training
-from training.classify.export import ParityError, check_parity, export_classifier
+from training.classify.export import (
+    ParityError,
+    check_parity,
+    export_classifier,
+    remeasure_latency,
+)
 from training.classify.open_set import OpenSetModel
 from training.classify.training import TrainOptions, load_checkpoint
 
@@ -72,6 +77,22 @@ def test_export_checks_parity_and_writes_manifest(smoke_run: TrainOptions, tmp_p
     assert open_set["output_name"] == "ood_distance" and 0 <= open_set["threshold"] <= 2
     # the shared clips hold six actions outside the three classes
     assert open_set["unseen_action_clips"] == 6
+
+
+def test_latency_is_measured_again_for_the_named_classifiers_only(
+    smoke_run: TrainOptions, tmp_path: Path
+) -> None:
+    export_classifier(smoke_run.run_dir, tmp_path, SHARED_DATA, name="smoke")
+    export_classifier(smoke_run.run_dir, tmp_path, SHARED_DATA, name="other")
+    path = tmp_path / "manifest.json"
+    before = {c.name: c for c in Manifest.model_validate_json(path.read_text()).classifiers}
+    results = remeasure_latency(tmp_path, ["smoke"])
+    after = {c.name: c for c in Manifest.model_validate_json(path.read_text()).classifiers}
+    assert set(results) == {"smoke"}
+    assert after["smoke"].metrics.cpu_latency_ms == results["smoke"]["cpu_latency_ms"] > 0
+    assert after["smoke"].metrics.cpu_latency_load == results["smoke"]["load_average_1min"] >= 0
+    assert after["other"] == before["other"]
+    assert after["smoke"].sha256 == before["smoke"].sha256  # the model itself is not touched
 
 
 def test_parity_check_fails_on_a_different_model(smoke_run: TrainOptions, tmp_path: Path) -> None:
