@@ -32,7 +32,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     # Epochs fit the from-scratch runs on nine classes (~400 training clips, cached) into about
-    # 1.5 hours of 2 CPU cores together: an epoch takes ~55 s for r2plus1d and vgg_lstm, ~10 s for
+    # 70 minutes of 2 CPU cores together: an epoch takes ~55 s for r2plus1d and vgg_lstm, ~10 s for
     # resnet_lstm; a GPU run can afford more (--epochs).
     "r2plus1d": Family(
         r2plus1d_small, "R(2+1)D ResNet (factorised 3D convolutions)", ClipSpec(), epochs=35
