@@ -9,6 +9,7 @@ variants drop squeeze-excitation and use ReLU6, so the network is small and quan
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,14 +102,44 @@ class EfficientNetLite(nn.Module):
         return maps
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, 1280)
+        return self.top_features(self.trunk(x, len(self._blocks)), len(self._blocks))
+
+    def trunk(self, x: torch.Tensor, stop: int) -> torch.Tensor:
+        """The stem and blocks [0, stop): (B, 3, H, W) -> feature maps."""
         x = self.act(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        for block in self._blocks[:stop]:
             x = block(x)
-        x = self.act(self._bn1(self._conv_head(x)))
-        return x.mean((2, 3))
+        return x
+
+    def top_features(self, maps: torch.Tensor, start: int) -> torch.Tensor:
+        """Blocks [start, end), the head convolution and global pooling: maps -> (B, 1280)."""
+        for block in self._blocks[start:]:
+            maps = block(maps)
+        return self.act(self._bn1(self._conv_head(maps))).mean((2, 3))
+
+    def top_copy(self, start: int) -> EncoderTop:
+        """An independent copy of `top_features(maps, start)`, for fine-tuning the last blocks
+        while this encoder stays as it is."""
+        return EncoderTop(self, start)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x))
+
+
+class EncoderTop(nn.Module):
+    """Copies of an encoder's blocks [start, end), head convolution and its batch norm."""
+
+    def __init__(self, encoder: EfficientNetLite, start: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(copy.deepcopy(b) for b in encoder._blocks[start:])
+        self.conv_head = copy.deepcopy(encoder._conv_head)
+        self.bn = copy.deepcopy(encoder._bn1)
+        self.act = nn.ReLU6(inplace=True)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:  # feature maps -> (B, 1280)
+        for block in self.blocks:
+            maps = block(maps)
+        return self.act(self.bn(self.conv_head(maps))).mean((2, 3))
 
 
 WEIGHTS_ENV = "EFFNET_LITE0_WEIGHTS"

