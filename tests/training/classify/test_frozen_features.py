@@ -19,17 +19,21 @@ from training.classify.training import TrainOptions, load_checkpoint
 from training.efficientnet_lite import default_weights_path
 
 
-def test_effnet_run_tunes_the_top_copy_only_and_exports(tmp_path: Path) -> None:
-    options = TrainOptions(
-        model="effnet_tuned",
+def smoke_options(model: str, root: Path, epochs: int, clips: int) -> TrainOptions:
+    return TrainOptions(
+        model=model,
         data=SHARED_DATA,
-        run_dir=tmp_path / "run",
-        epochs=2,
+        run_dir=root / "run",
+        epochs=epochs,
         batch_size=4,
         lr=1e-3,
-        max_train_clips=3,
-        cache_dir=tmp_path / "cache",
+        max_train_clips=clips,
+        cache_dir=root / "cache",
     )
+
+
+def test_effnet_run_tunes_the_top_copy_only_and_exports(tmp_path: Path) -> None:
+    options = smoke_options("effnet_tuned", tmp_path, epochs=2, clips=3)
     metrics = train(options)
     assert metrics["clips"] == 3 and (tmp_path / "run" / "train_maps.pt").exists()
 
@@ -49,16 +53,7 @@ def test_effnet_run_tunes_the_top_copy_only_and_exports(tmp_path: Path) -> None:
 
 
 def test_default_trains_the_head_alone_on_the_frozen_encoder(tmp_path: Path) -> None:
-    options = TrainOptions(
-        model="effnet_temporal",
-        data=SHARED_DATA,
-        run_dir=tmp_path / "run",
-        epochs=1,
-        batch_size=4,
-        max_train_clips=2,
-        cache_dir=tmp_path / "cache",
-    )
-    assert train(options)["clips"] == 2
+    assert train(smoke_options("effnet_temporal", tmp_path, epochs=1, clips=2))["clips"] == 2
     model, _ = load_checkpoint(tmp_path / "run")
     assert model.tuned_top is None
 
