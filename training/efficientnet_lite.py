@@ -113,9 +113,7 @@ class EfficientNetLite(nn.Module):
 
     def top_features(self, maps: torch.Tensor, start: int) -> torch.Tensor:
         """Blocks [start, end), the head convolution and global pooling: maps -> (B, 1280)."""
-        for block in self._blocks[start:]:
-            maps = block(maps)
-        return self.act(self._bn1(self._conv_head(maps))).mean((2, 3))
+        return _pooled_top(self._blocks[start:], self._conv_head, self._bn1, maps)
 
     def top_copy(self, start: int) -> EncoderTop:
         """An independent copy of `top_features(maps, start)`, for fine-tuning the last blocks
@@ -134,12 +132,17 @@ class EncoderTop(nn.Module):
         self.blocks = nn.ModuleList(copy.deepcopy(b) for b in encoder._blocks[start:])
         self.conv_head = copy.deepcopy(encoder._conv_head)
         self.bn = copy.deepcopy(encoder._bn1)
-        self.act = nn.ReLU6(inplace=True)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:  # feature maps -> (B, 1280)
-        for block in self.blocks:
-            maps = block(maps)
-        return self.act(self.bn(self.conv_head(maps))).mean((2, 3))
+        return _pooled_top(self.blocks, self.conv_head, self.bn, maps)
+
+
+def _pooled_top(
+    blocks: nn.ModuleList, conv_head: nn.Conv2d, bn: nn.BatchNorm2d, maps: torch.Tensor
+) -> torch.Tensor:
+    for block in blocks:
+        maps = block(maps)
+    return nn.functional.relu6(bn(conv_head(maps))).mean((2, 3))
 
 
 WEIGHTS_ENV = "EFFNET_LITE0_WEIGHTS"

@@ -83,6 +83,7 @@ def run_frozen_training(options: TrainOptions) -> dict:
     val_maps, val_y = _cached_maps(model, val_set, 1, run_dir / "val_maps.pt", "val maps")
     # A frozen top gives the same features every epoch: compute them once.
     train_x = train_maps if tuned else _features(model, train_maps)
+    val_x = val_maps if tuned else _features(model, val_maps)
 
     groups = [{"params": model.head.parameters(), "lr": options.lr}]
     if tuned:
@@ -121,7 +122,7 @@ def run_frozen_training(options: TrainOptions) -> dict:
             losses.append(loss.item())
         model.head.eval()
         with torch.no_grad():
-            val_logits = model.head(_features(model, val_maps))
+            val_logits = model.head(_features(model, val_x) if tuned else val_x)
             val_top1 = float((val_logits.argmax(1) == val_y).float().mean())
             val_loss = float(nn.functional.cross_entropy(val_logits, val_y))
         train_time_s += time.perf_counter() - started

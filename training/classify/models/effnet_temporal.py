@@ -90,9 +90,8 @@ class EffNetTemporal(nn.Module):
         """(B, T, C, h, w) maps -> (B, T, 1280) features through `top` (None: ImageNet's)."""
         batch, frames = maps.shape[:2]
         flat = maps.reshape(batch * frames, *maps.shape[2:])
-        if top is None:
-            return self.encoder.top_features(flat, TUNABLE_FROM_BLOCK).reshape(batch, frames, -1)
-        return top(flat).reshape(batch, frames, FEATURE_DIM)
+        features = self.encoder.top_features(flat, TUNABLE_FROM_BLOCK) if top is None else top(flat)
+        return features.reshape(batch, frames, FEATURE_DIM)
 
     def features_from_maps(self, maps: torch.Tensor) -> torch.Tensor:  # -> (B, T, 1280)
         return self._top(maps, self.tuned_top)
