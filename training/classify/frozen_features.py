@@ -72,6 +72,10 @@ def _features(model: EffNetTemporal, maps: torch.Tensor) -> torch.Tensor:
 def run_frozen_training(options: TrainOptions) -> dict:
     run_dir, spec, split, labels, cache = start_run(options)
     model = build_model(options.model, len(labels))
+    # Inference mode throughout, whether the maps are computed now or loaded from the run folder:
+    # the frozen encoder and a tuned top keep their ImageNet batch norm statistics. Only the head
+    # switches to training mode, epoch by epoch.
+    model.eval()
     tuned = model.tuned_top is not None
 
     started = time.perf_counter()

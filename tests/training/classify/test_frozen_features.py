@@ -53,9 +53,19 @@ def test_effnet_run_tunes_the_top_copy_only_and_exports(tmp_path: Path) -> None:
 
 
 def test_default_trains_the_head_alone_on_the_frozen_encoder(tmp_path: Path) -> None:
-    assert train(smoke_options("effnet_temporal", tmp_path, epochs=1, clips=2))["clips"] == 2
+    options = smoke_options("effnet_temporal", tmp_path, epochs=1, clips=2)
+    assert train(options)["clips"] == 2
     model, _ = load_checkpoint(tmp_path / "run")
     assert model.tuned_top is None
+
+    # A rerun on the maps cached by the first run trains exactly as the first did: the frozen
+    # encoder's batch norm stays in inference mode whether the maps were computed or loaded.
+    first = json.loads((tmp_path / "run" / "history.json").read_text())
+    for name in ("best.pt", "last.pt", "history.json"):
+        (tmp_path / "run" / name).unlink()
+    train(options)
+    rerun = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert rerun == first
 
 
 def test_tuned_top_starts_as_imagenet_and_the_open_set_embedding_stays_imagenet() -> None:
