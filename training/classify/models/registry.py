@@ -60,7 +60,7 @@ FAMILIES: dict[str, Family] = {
     # features (seconds an epoch once the trunk maps are cached).
     "effnet_temporal": Family(
         effnet_temporal,
-        "EfficientNet-Lite0 (ImageNet, frozen) + temporal attention head",
+        "EfficientNet-Lite0 (ImageNet, frozen) + five temporal attention heads averaged",
         EFFNET_CLIP_SPEC,
         loop="frozen_features",
         epochs=60,
