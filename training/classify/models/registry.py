@@ -56,7 +56,7 @@ FAMILIES: dict[str, Family] = {
     "csn_unnormalised": Family(
         csn_unnormalised, "ablation: CSN without depthwise BN / init fixes", ClipSpec(), epochs=40
     ),
-    # The default: the frozen ImageNet EfficientNet-Lite0 and a temporal head trained on cached
+    # The default: the frozen ImageNet EfficientNet-Lite0 and five temporal heads trained on cached
     # features (seconds an epoch once the trunk maps are cached).
     "effnet_temporal": Family(
         effnet_temporal,
