@@ -45,15 +45,23 @@ class ClipCache:
         self.resize_short = resize_short
         self.directory.mkdir(parents=True, exist_ok=True)
 
+    def _prefix(self, record: ClipRecord) -> str:
+        """One per source clip and size: names repeat across classes (frame folders)."""
+        source = f"{record.path.resolve()}|{self.resize_short}"
+        return f"{record.name}-{hashlib.sha1(source.encode()).hexdigest()[:12]}"
+
     def _path(self, record: ClipRecord) -> Path:
         stat = record.path.stat()
-        key = f"{record.path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}|{self.resize_short}"
-        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-        return self.directory / f"{record.name}-{digest}.npy"
+        version = hashlib.sha1(f"{stat.st_mtime_ns}|{stat.st_size}".encode()).hexdigest()[:8]
+        return self.directory / f"{self._prefix(record)}-{version}.npy"
 
     def frames(self, record: ClipRecord) -> np.ndarray:
         path = self._path(record)
         if not path.exists():
+            # A source touched since (the data copied again) leaves its old decode behind:
+            # gone, or every fresh copy of the data adds a whole second cache.
+            for stale in self.directory.glob(f"{self._prefix(record)}-*.npy"):
+                stale.unlink(missing_ok=True)
             frames = [resize_short_side(f, self.resize_short) for f in decode_clip(record)]
             if not frames:
                 raise ValueError(f"{record.path} has no decodable frame")
