@@ -42,6 +42,7 @@ TRAIN_HELP = {
     "threads": "torch CPU threads (0: torch's default)",
     "max_train_clips": "smoke runs only",
     "teacher_run": "also learn this trained run's predictions (distillation)",
+    "refit_from": "train this finished run's recipe again on training + validation groups",
     **{name: "default: the model family's" for name in FAMILY_DEFAULTS},
 }
 

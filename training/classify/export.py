@@ -153,16 +153,23 @@ def build_open_set(model: torch.nn.Module, state: dict, split: Split, spec: Clip
     )
     wrapped = OpenSetModel(model, centroids).eval()
 
-    def scores(clips: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:  # distance, top-1
+    def scores(clips: list[torch.Tensor], scorer: OpenSetModel = wrapped):  # distance, top-1
         if not clips:
             return np.zeros(0), np.zeros(0)
         with torch.no_grad():  # a few clips at a time: a whole test split at once fills memory
-            outputs = [wrapped(torch.stack(clips[i : i + 8])) for i in range(0, len(clips), 8)]
+            outputs = [scorer(torch.stack(clips[i : i + 8])) for i in range(0, len(clips), 8)]
         logits = torch.cat([logit for logit, _ in outputs])
         distance = torch.cat([d for _, d in outputs])
         return distance.numpy(), torch.softmax(logits, 1).max(1).values.numpy()
 
-    threshold, min_top1 = choose_thresholds(*scores(_eval_inputs(state, split.val, spec)[0]))
+    # A refit trained on the validation clips, so the thresholds come from the run it refits,
+    # which did not: the same frozen embedding and centroids, the same recipe's probabilities.
+    calibration = wrapped
+    if refit_from := state["options"].get("refit_from"):
+        reference, _ = load_checkpoint(Path(refit_from))
+        calibration = OpenSetModel(reference, centroids).eval()
+    val_scores = scores(_eval_inputs(state, split.val, spec)[0], calibration)
+    threshold, min_top1 = choose_thresholds(*val_scores)
     test = is_confident(*scores(_eval_inputs(state, split.test, spec)[0]), threshold, min_top1)
     unseen_clips = _unseen_action_clips(data, state["config"]["labels"], spec)
     unseen = is_confident(*scores(unseen_clips), threshold, min_top1)
@@ -238,6 +245,7 @@ def export_classifier(
             "test_groups": metrics["test_groups"],
             "train_clips": metrics["train_clips"],
             "val_clips": metrics["val_clips"],
+            "refit_from": options.get("refit_from") or None,
             "epochs": options["epochs"],
             "best_epoch": metrics["best_epoch"],
             "seed": options["seed"],

@@ -84,6 +84,12 @@ def run_frozen_training(options: TrainOptions) -> dict:
     train_maps, train_y = _cached_maps(
         model, train_set, TRAIN_VIEWS, run_dir / "train_maps.pt", "train maps"
     )
+    if options.refit_from:  # the validation clips, augmented, join the training clips
+        refit_set = ClipDataset(split.val, labels, spec, cache, train=True, seed=options.seed + 1)
+        refit_maps, refit_y = _cached_maps(
+            model, refit_set, TRAIN_VIEWS, run_dir / "val_train_maps.pt", "val maps (refit)"
+        )
+        train_maps, train_y = torch.cat([train_maps, refit_maps]), torch.cat([train_y, refit_y])
     val_maps, val_y = _cached_maps(model, val_set, 1, run_dir / "val_maps.pt", "val maps")
     # A frozen top gives the same features every epoch: compute them once.
     train_x = train_maps if tuned else _features(model, train_maps)
@@ -154,7 +160,9 @@ def run_frozen_training(options: TrainOptions) -> dict:
             "train_time_s": train_time_s,
         }
         state = checkpoint_state(model, optimiser, options, spec, labels, progress)
-        if val_top1 >= best:  # ties go to the later epoch, as in the end-to-end loop
+        # Ties go to the later epoch, as in the end-to-end loop; a refit trained on the
+        # validation clips, so its last epoch is the one kept.
+        if val_top1 >= best or options.refit_from:
             best = val_top1
             save_checkpoint(run_dir / BEST, state)
         save_checkpoint(run_dir / LAST, state)

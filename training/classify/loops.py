@@ -14,4 +14,7 @@ LOOPS = {"end_to_end": run_training, "frozen_features": run_frozen_training}
 
 
 def train(options: TrainOptions) -> dict:
-    return LOOPS[get_family(options.model).loop](options)
+    loop = get_family(options.model).loop
+    if options.refit_from and loop != "frozen_features":
+        raise ValueError(f"--refit-from needs a frozen-feature family, not {options.model}")
+    return LOOPS[loop](options)

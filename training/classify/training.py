@@ -52,6 +52,10 @@ class TrainOptions:
     teacher_run: str = ""  # a trained run whose predictions the model also learns (distillation)
     distill_weight: float = 0.5  # share of the loss that matches the teacher, with a teacher
     distill_temperature: float = 4.0
+    # A finished run (frozen-feature families) whose recipe is trained again on the training and
+    # validation groups together, the last epoch kept: more groups to learn from, nothing left
+    # to choose an epoch on. Set `epochs` to the epoch count that run's validation chose.
+    refit_from: str = ""
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -178,7 +182,7 @@ def evaluate_run(run_dir: Path, data: Path, split: Split | None = None) -> dict:
         "best_val_top1": state["best_metric"],
         "best_epoch": state["epoch"],
         "split": split.method,
-        "train_clips": len(split.train),
+        "train_clips": len(split.train) + (len(split.val) if options.get("refit_from") else 0),
         "val_clips": len(split.val),
         "test_groups": sorted({c.group for c in split.test}),
     }

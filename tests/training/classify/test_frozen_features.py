@@ -9,13 +9,15 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.utils.data import SHARED_DATA
-from training.classify.export import export_classifier
+from training.classify.export import build_open_set, export_classifier
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
-from training.classify.training import TrainOptions, load_checkpoint
+from training.classify.models.registry import get_family
+from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
 
 
@@ -80,3 +82,33 @@ def test_tuned_top_starts_as_imagenet_and_the_open_set_embedding_stays_imagenet(
         logits, ood = tuned.logits_and_ood_embedding(clip)
         frozen_logits, frozen_ood = frozen.logits_and_ood_embedding(clip)
     assert torch.equal(ood, frozen_ood) and not torch.allclose(logits, frozen_logits)
+
+
+def test_refit_learns_the_validation_clips_too_and_keeps_its_references_thresholds(
+    tmp_path: Path,
+) -> None:
+    reference = smoke_options("effnet_temporal", tmp_path, epochs=1, clips=2)
+    train(reference)
+    refit = replace(reference, run_dir=tmp_path / "refit", refit_from=str(reference.run_dir))
+    metrics = train(replace(refit, epochs=2))
+
+    assert metrics["train_clips"] == 4  # 2 training + 2 validation clips
+    assert (refit.run_dir / "val_train_maps.pt").exists()
+    _, state = load_checkpoint(refit.run_dir)
+    assert state["epoch"] == 1  # the last epoch, whatever validation says: it trained on it
+
+    # The probability floor is the reference's: validation clips are training clips to the refit.
+    split = prepare_split(reference)
+    spec = get_family("effnet_temporal").clip_spec
+    thresholds = []
+    for run_dir in (reference.run_dir, refit.run_dir):
+        model, state = load_checkpoint(run_dir)
+        _, open_set = build_open_set(model, state, split, spec, SHARED_DATA)
+        thresholds.append((open_set["threshold"], open_set["min_top1_probability"]))
+    assert thresholds[0] == thresholds[1]
+
+
+def test_refit_is_refused_for_a_family_trained_end_to_end(tmp_path: Path) -> None:
+    options = replace(smoke_options("csn", tmp_path, 1, 2), refit_from=str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="frozen-feature family"):
+        train(options)
