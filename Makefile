@@ -60,7 +60,10 @@ models: $(DEV_STAMP)
 		$(BIN)/python -m training train --model $$family --data $(DATA) && \
 		$(BIN)/python -m training export --run-dir runs/$$family --data $(DATA) || exit 1; \
 	done
-	$(BIN)/python -m training export --run-dir runs/effnet_temporal --data $(DATA) --default
+	$(BIN)/python -m training train --model effnet_temporal --data $(DATA) \
+		--run-dir runs/effnet_temporal_refit --refit-from runs/effnet_temporal
+	$(BIN)/python -m training export --run-dir runs/effnet_temporal_refit --data $(DATA) \
+		--name effnet_temporal --default
 	$(BIN)/python -m training codec-check --data $(DATA)
 	$(BIN)/python -m training fetch-unseen-clips
 	$(BIN)/python -m training unseen-check

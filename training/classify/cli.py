@@ -15,6 +15,7 @@ python -m training eda ../shared/data  # docs/eda/
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from training.classify.codec_check import check_codecs
@@ -42,7 +43,8 @@ TRAIN_HELP = {
     "threads": "torch CPU threads (0: torch's default)",
     "max_train_clips": "smoke runs only",
     "teacher_run": "also learn this trained run's predictions (distillation)",
-    "refit_from": "train this finished run's recipe again on training + validation groups",
+    "refit_from": "train this finished run's recipe again on training + validation groups, "
+    "for as many epochs as its validation chose",
     **{name: "default: the model family's" for name in FAMILY_DEFAULTS},
 }
 
@@ -51,6 +53,9 @@ def _train(args: argparse.Namespace) -> dict:
 
     family = get_family(args.model)
     unset = {k: getattr(family, k) for k in FAMILY_DEFAULTS if getattr(args, k) is None}
+    if args.refit_from and args.epochs is None:  # as many as the reference's validation chose
+        reference = json.loads((Path(args.refit_from) / "metrics.json").read_text())
+        unset["epochs"] = reference["best_epoch"] + 1
     run_dir = args.run_dir or REPO_ROOT / "runs" / args.model
     return train(options_from_args(TrainOptions, args, run_dir=run_dir, **unset))
 

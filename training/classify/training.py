@@ -54,7 +54,8 @@ class TrainOptions:
     distill_temperature: float = 4.0
     # A finished run (frozen-feature families) whose recipe is trained again on the training and
     # validation groups together, the last epoch kept: more groups to learn from, nothing left
-    # to choose an epoch on. Set `epochs` to the epoch count that run's validation chose.
+    # to choose an epoch on (`python -m training train` sets `epochs` to the count that run's
+    # validation chose).
     refit_from: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -174,6 +175,9 @@ def evaluate_run(run_dir: Path, data: Path, split: Split | None = None) -> dict:
     report = accuracy_report(*predict(model, test_loader, "cpu"), labels)
     last = resume_state(Path(run_dir))  # the whole run's time, not only up to the best epoch
     training_time_s = (last or state)["train_time_s"]
+    if options.get("refit_from"):  # a refit is the reference run's training and then its own
+        reference = json.loads((Path(options["refit_from"]) / "metrics.json").read_text())
+        training_time_s += reference["training_time_s"]
     metrics = {
         **report,
         "labels": labels,

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tests.utils.data import SHARED_DATA
+from training.__main__ import main
 from training.classify.export import build_open_set, export_classifier
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
@@ -93,6 +94,8 @@ def test_refit_learns_the_validation_clips_too_and_keeps_its_references_threshol
     metrics = train(replace(refit, epochs=2))
 
     assert metrics["train_clips"] == 4  # 2 training + 2 validation clips
+    reference_metrics = json.loads((reference.run_dir / "metrics.json").read_text())
+    assert metrics["training_time_s"] > reference_metrics["training_time_s"]  # both runs count
     assert (refit.run_dir / "val_train_maps.pt").exists()
     _, state = load_checkpoint(refit.run_dir)
     assert state["epoch"] == 1  # the last epoch, whatever validation says: it trained on it
@@ -106,6 +109,15 @@ def test_refit_learns_the_validation_clips_too_and_keeps_its_references_threshol
         _, open_set = build_open_set(model, state, split, spec, SHARED_DATA)
         thresholds.append((open_set["threshold"], open_set["min_top1_probability"]))
     assert thresholds[0] == thresholds[1]
+
+    # From the command line, a refit trains as many epochs as the reference's validation chose.
+    main(
+        ["train", "--model", "effnet_temporal", "--data", str(SHARED_DATA), "--run-dir",
+         str(tmp_path / "cli"), "--refit-from", str(reference.run_dir), "--max-train-clips", "2",
+         "--batch-size", "4", "--cache-dir", str(reference.cache_dir)]
+    )  # fmt: skip
+    chosen = json.loads((reference.run_dir / "metrics.json").read_text())["best_epoch"]
+    assert len(json.loads((tmp_path / "cli" / "history.json").read_text())) == chosen + 1
 
 
 def test_refit_is_refused_for_a_family_trained_end_to_end(tmp_path: Path) -> None:
