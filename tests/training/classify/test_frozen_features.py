@@ -18,6 +18,7 @@ from training.classify.export import build_open_set, export_classifier
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
+from training.classify.open_set_study import CANDIDATES, leave_one_class_out
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
 
@@ -124,3 +125,15 @@ def test_refit_is_refused_for_a_family_trained_end_to_end(tmp_path: Path) -> Non
     options = replace(smoke_options("csn", tmp_path, 1, 2), refit_from=str(tmp_path / "x"))
     with pytest.raises(ValueError, match="frozen-feature family"):
         train(options)
+
+
+def test_open_set_study_scores_every_candidate_on_each_class_left_out(tmp_path: Path) -> None:
+    options = smoke_options("effnet_temporal", tmp_path, epochs=1, clips=6)
+    train(options)
+    result = leave_one_class_out(options.run_dir, SHARED_DATA)
+
+    studied = result["flagged_when_left_out"]
+    assert set(studied) == set(CANDIDATES)
+    for shares in studied.values():
+        assert shares["per_class"] and all(0 <= x <= 1 for x in shares["per_class"].values())
+    assert json.loads((options.run_dir / "open_set_study.json").read_text()) == result
