@@ -40,8 +40,9 @@ class Verdict(BaseModel):
     )
     ood_distance: float | None = Field(
         default=None,
-        description="Distance to the nearest known action (0 = typical); compared with the "
-        "model's threshold to decide `confident`.",
+        description="Distance to the nearest known action (smaller: more like the clips the "
+        "model was trained on; each model has its own scale); above the model's threshold the "
+        "answer is not `confident`.",
     )
 
 

@@ -34,7 +34,7 @@ from training.classify.open_set import (
     METHOD,
     OpenSetModel,
     choose_thresholds,
-    class_centroids,
+    class_distance,
     embeddings,
     is_confident,
 )
@@ -146,12 +146,10 @@ def _unseen_action_clips(data: Path, labels: list[str], spec: ClipSpec) -> list[
 
 
 def build_open_set(model: torch.nn.Module, state: dict, split: Split, spec: ClipSpec, data: Path):
-    """Wrap the model with its class centroids; choose and measure the open-set thresholds."""
+    """Wrap the model with its classes' distance; choose and measure the open-set thresholds."""
     train_clips, train_targets = _eval_inputs(state, split.train, spec)
-    centroids = class_centroids(
-        embeddings(model, train_clips), train_targets, len(state["config"]["labels"])
-    )
-    wrapped = OpenSetModel(model, centroids).eval()
+    means, whitening = class_distance(embeddings(model, train_clips), train_targets)
+    wrapped = OpenSetModel(model, means, whitening).eval()
 
     def scores(clips: list[torch.Tensor], scorer: OpenSetModel = wrapped):  # distance, top-1
         if not clips:
@@ -163,11 +161,11 @@ def build_open_set(model: torch.nn.Module, state: dict, split: Split, spec: Clip
         return distance.numpy(), torch.softmax(logits, 1).max(1).values.numpy()
 
     # A refit trained on the validation clips, so the thresholds come from the run it refits,
-    # which did not: the same frozen embedding and centroids, the same recipe's probabilities.
+    # which did not: the same frozen embedding and class means, the same recipe's probabilities.
     calibration = wrapped
     if refit_from := state["options"].get("refit_from"):
         reference, _ = load_checkpoint(Path(refit_from))
-        calibration = OpenSetModel(reference, centroids).eval()
+        calibration = OpenSetModel(reference, means, whitening).eval()
     val_scores = scores(_eval_inputs(state, split.val, spec)[0], calibration)
     threshold, min_top1 = choose_thresholds(*val_scores)
     test = is_confident(*scores(_eval_inputs(state, split.test, spec)[0]), threshold, min_top1)

@@ -32,17 +32,20 @@ from training.classify.models.registry import build_model, get_family
 from training.classify.open_set import (
     PROBABILITY_QUANTILE,
     THRESHOLD_QUANTILE,
-    class_centroids,
+    ClassDistance,
+    class_distance,
 )
 from training.classify.training import load_checkpoint, prepare_split, saved_options
 
 # score name -> (distance used, probability used); a missing part never flags.
 CANDIDATES = {
-    "centroid + probability (shipped)": ("centroid", True),
+    "centroid + probability (shipped before 2026-12-03)": ("centroid", True),
     "nearest clip + probability": ("nearest", True),
     "probability alone": (None, True),
     "centroid alone": ("centroid", False),
     "nearest clip alone": ("nearest", False),
+    "Mahalanobis + probability (shipped)": ("mahalanobis", True),
+    "Mahalanobis alone": ("mahalanobis", False),
 }
 
 
@@ -104,26 +107,27 @@ def leave_one_class_out(run_dir: Path, data: Path) -> dict:
         unseen_x = torch.cat([val_x[~known_val], served_x[served_y == left_out]])
         if not len(unseen_x) or not known_val.any():  # a smoke run's split may lack the class
             continue
-        bank_rows = served_y != left_out
-        banks = {
-            "centroid": class_centroids(
-                served_x[bank_rows].mean(1), remap[served_y[bank_rows]].tolist(), len(kept)
-            ),
-            "nearest": served_x[bank_rows].mean(1),
-        }
+        known_emb, unseen_emb = val_x[known_val].mean(1), unseen_x.mean(1)
+        bank_x, bank_y = served_x[served_y != left_out].mean(1), served_y[served_y != left_out]
+        centroids = torch.stack([F.normalize(bank_x[bank_y == k], dim=1).mean(0) for k in kept])
+        mahalanobis = ClassDistance(*class_distance(bank_x, bank_y.tolist()))
         with torch.no_grad():
-            top1 = {
-                "known": torch.softmax(model.head(val_x[known_val]), 1).max(1).values.numpy(),
-                "unseen": torch.softmax(model.head(unseen_x), 1).max(1).values.numpy(),
+            distances = {  # (in-class validation clips, left-out class's clips)
+                "centroid": [_cosine_distance(e, centroids) for e in (known_emb, unseen_emb)],
+                "nearest": [_cosine_distance(e, bank_x) for e in (known_emb, unseen_emb)],
+                "mahalanobis": [mahalanobis(e).numpy() for e in (known_emb, unseen_emb)],
             }
+            top1 = [
+                torch.softmax(model.head(x), 1).max(1).values.numpy()
+                for x in (val_x[known_val], unseen_x)
+            ]
         for name, (distance, use_probability) in CANDIDATES.items():
             confident = np.ones(len(unseen_x), bool)
             if distance:
-                known = _cosine_distance(val_x[known_val].mean(1), banks[distance])
-                threshold = np.quantile(known, THRESHOLD_QUANTILE)
-                confident &= _cosine_distance(unseen_x.mean(1), banks[distance]) <= threshold
+                known, unseen = distances[distance]
+                confident &= unseen <= np.quantile(known, THRESHOLD_QUANTILE)
             if use_probability:
-                confident &= top1["unseen"] >= np.quantile(top1["known"], PROBABILITY_QUANTILE)
+                confident &= top1[1] >= np.quantile(top1[0], PROBABILITY_QUANTILE)
             flagged[name][labels[left_out]] = float((~confident).mean())
 
     result = {
