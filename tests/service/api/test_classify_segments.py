@@ -6,16 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.inference.classifier import segment_bounds
-from tests.utils.data import CLIPS, YOYO_CLIP
-
-UNSEEN_ACTIONS = [
-    "hmdb51_drink.mp4",
-    "hmdb51_handstand.mp4",
-    "hmdb51_jump.mp4",
-    "kinetics_demo.mp4",
-    "bigbuckbunny.mp4",
-    "v_Basketball_g01_c01.avi",
-]
+from tests.utils.data import CLIPS, UNSEEN_ACTIONS, YOYO_CLIP
 
 
 def classify(client: TestClient, path, query: str = "") -> dict:

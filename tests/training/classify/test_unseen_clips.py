@@ -6,18 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.data import CLIPS, REPO_ROOT
+from tests.utils.data import CLIPS, REPO_ROOT, UNSEEN_ACTIONS
 from training.classify.unseen_clips import check_unseen, packaged_clip_paths
 
 MODELS = REPO_ROOT / "exported_models"
-SHARED_UNSEEN = [  # the clips export measured the open set on (no trained action in them)
-    "hmdb51_drink.mp4",
-    "hmdb51_handstand.mp4",
-    "hmdb51_jump.mp4",
-    "kinetics_demo.mp4",
-    "bigbuckbunny.mp4",
-    "v_Basketball_g01_c01.avi",
-]
 
 
 def test_the_check_flags_what_export_measured_on_the_same_clips(tmp_path: Path) -> None:
@@ -29,11 +21,11 @@ def test_the_check_flags_what_export_measured_on_the_same_clips(tmp_path: Path) 
     shutil.copy(MODELS / "manifest.json", tmp_path / "manifest.json")
     (tmp_path / entry["file"]).symlink_to(MODELS / entry["file"])
 
-    result = check_unseen(tmp_path, [name], [CLIPS / clip for clip in SHARED_UNSEEN])[name]
+    result = check_unseen(tmp_path, [name], [CLIPS / clip for clip in UNSEEN_ACTIONS])[name]
 
     open_set = entry["open_set"]
-    assert open_set["unseen_action_clips"] == len(SHARED_UNSEEN) == result["clips"]
-    assert result["flagged"] == round(open_set["unseen_actions_flagged"] * len(SHARED_UNSEEN))
+    assert open_set["unseen_action_clips"] == len(UNSEEN_ACTIONS) == result["clips"]
+    assert result["flagged"] == round(open_set["unseen_actions_flagged"] * len(UNSEEN_ACTIONS))
     written = json.loads((tmp_path / "manifest.json").read_text())
     (updated,) = [c for c in written["classifiers"] if c["name"] == name]
     assert updated["open_set"]["other_sources"] == result
