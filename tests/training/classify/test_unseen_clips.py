@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.utils.data import CLIPS, REPO_ROOT, UNSEEN_ACTIONS
-from training.classify.unseen_clips import check_unseen, packaged_clip_paths
+from training.classify.unseen_clips import check_unseen, download_package, packaged_clip_paths
 
 MODELS = REPO_ROOT / "exported_models"
 
@@ -34,3 +34,8 @@ def test_the_check_flags_what_export_measured_on_the_same_clips(tmp_path: Path) 
 def test_missing_clips_name_the_command_that_fetches_them(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="fetch-unseen-clips"):
         packaged_clip_paths(tmp_path)
+
+
+def test_a_package_that_cannot_be_fetched_says_which_and_why(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="apt-get download no-such-package-actionstyle"):
+        download_package("deb:no-such-package-actionstyle", tmp_path)
