@@ -148,8 +148,8 @@ def _unseen_action_clips(data: Path, labels: list[str], spec: ClipSpec) -> list[
 def build_open_set(model: torch.nn.Module, state: dict, split: Split, spec: ClipSpec, data: Path):
     """Wrap the model with its classes' distance; choose and measure the open-set thresholds."""
     train_clips, train_targets = _eval_inputs(state, split.train, spec)
-    means, whitening = class_distance(embeddings(model, train_clips), train_targets)
-    wrapped = OpenSetModel(model, means, whitening).eval()
+    distance = class_distance(embeddings(model, train_clips), train_targets)
+    wrapped = OpenSetModel(model, distance).eval()
 
     def scores(clips: list[torch.Tensor], scorer: OpenSetModel = wrapped):  # distance, top-1
         if not clips:
@@ -165,7 +165,7 @@ def build_open_set(model: torch.nn.Module, state: dict, split: Split, spec: Clip
     calibration = wrapped
     if refit_from := state["options"].get("refit_from"):
         reference, _ = load_checkpoint(Path(refit_from))
-        calibration = OpenSetModel(reference, means, whitening).eval()
+        calibration = OpenSetModel(reference, distance).eval()
     val_scores = scores(_eval_inputs(state, split.val, spec)[0], calibration)
     threshold, min_top1 = choose_thresholds(*val_scores)
     test = is_confident(*scores(_eval_inputs(state, split.test, spec)[0]), threshold, min_top1)

@@ -32,7 +32,6 @@ from training.classify.models.registry import build_model, get_family
 from training.classify.open_set import (
     PROBABILITY_QUANTILE,
     THRESHOLD_QUANTILE,
-    ClassDistance,
     class_distance,
 )
 from training.classify.training import load_checkpoint, prepare_split, saved_options
@@ -110,7 +109,7 @@ def leave_one_class_out(run_dir: Path, data: Path) -> dict:
         known_emb, unseen_emb = val_x[known_val].mean(1), unseen_x.mean(1)
         bank_x, bank_y = served_x[served_y != left_out].mean(1), served_y[served_y != left_out]
         centroids = torch.stack([F.normalize(bank_x[bank_y == k], dim=1).mean(0) for k in kept])
-        mahalanobis = ClassDistance(*class_distance(bank_x, bank_y.tolist()))
+        mahalanobis = class_distance(bank_x, bank_y.tolist())
         with torch.no_grad():
             distances = {  # (in-class validation clips, left-out class's clips)
                 "centroid": [_cosine_distance(e, centroids) for e in (known_emb, unseen_emb)],

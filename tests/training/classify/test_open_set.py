@@ -2,7 +2,7 @@
 
 import torch
 
-from training.classify.open_set import ClassDistance, class_distance, ledoit_wolf
+from training.classify.open_set import class_distance, ledoit_wolf
 
 # Twelve centred rows, and scikit-learn 1.x's LedoitWolf(assume_centered=True) on them:
 # shrinkage 0.45159493723610883, covariance[0, 0] 2.0782842718870134, [0, 1] -0.0485450903583910.
@@ -29,8 +29,8 @@ def test_distance_is_mahalanobis_to_the_nearest_class_per_dimension() -> None:
         torch.randn(40, 6) + torch.tensor([4.0, 0, 0, 0, 0, 0]) * (torch.arange(40) % 2)[:, None]
     )
     targets = (torch.arange(40) % 2).tolist()
-    means, whitening = class_distance(embedded, targets)
-    distance = ClassDistance(means, whitening)
+    distance = class_distance(embedded, targets)
+    means = distance.means
 
     unit = torch.nn.functional.normalize(embedded, dim=1).double()
     centred = unit - means.double()[torch.tensor(targets)]
@@ -47,5 +47,5 @@ def test_distance_is_mahalanobis_to_the_nearest_class_per_dimension() -> None:
 
 
 def test_a_class_without_clips_is_never_the_nearest() -> None:
-    means, _ = class_distance(torch.randn(10, 4), [0] * 5 + [2] * 5)
-    assert len(means) == 2
+    distance = class_distance(torch.randn(10, 4), [0] * 5 + [2] * 5)
+    assert len(distance.means) == 2

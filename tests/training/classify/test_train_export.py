@@ -17,7 +17,7 @@ from training.classify.export import (
     export_classifier,
     remeasure_latency,
 )
-from training.classify.open_set import OpenSetModel
+from training.classify.open_set import OpenSetModel, class_distance
 from training.classify.training import TrainOptions, load_checkpoint
 
 
@@ -102,7 +102,7 @@ def test_parity_check_fails_on_a_different_model(smoke_run: TrainOptions, tmp_pa
         for p in model.parameters():
             p.add_(0.05)
     width = model.head[-1].in_features
-    wrapped = OpenSetModel(model, torch.randn(2, width), torch.eye(width))
+    wrapped = OpenSetModel(model, class_distance(torch.randn(4, width), [0, 0, 1, 1]))
     with pytest.raises(ParityError, match="differ from torch"):
         check_parity(wrapped, tmp_path / "smoke.onnx", torch.randn(2, 3, 8, 112, 112))
 
