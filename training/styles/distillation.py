@@ -332,6 +332,7 @@ def _cpu_student_from_weights(weights: dict[str, torch.Tensor]) -> tuple[CpuStud
         "stem": weights["encoder.0.conv.weight"].shape[0],
         "trunk": trunk,
         "decoder": weights["decoder.0.conv.weight"].shape[0],
+        "full": weights["out.weight"].shape[1],
         "blocks": len({name.split(".")[1] for name in weights if name.startswith("blocks.")}),
         "expansion": weights["blocks.0.body.0.conv.weight"].shape[0] // trunk,
         "layout": "cpu",
@@ -340,11 +341,15 @@ def _cpu_student_from_weights(weights: dict[str, torch.Tensor]) -> tuple[CpuStud
     for name, module in student.named_modules():
         if isinstance(module, ConvBN):
             module.load_folded(weights.pop(f"{name}.conv.weight"), weights.pop(f"{name}.conv.bias"))
-    student.head.load_state_dict(
-        {"weight": weights.pop("head.weight"), "bias": weights.pop("head.bias")}
-    )
-    if weights:
-        raise ValueError(f"weights the CPU-layout student does not have: {sorted(weights)}")
+    # Everything else (project convs, instance norms, head, out) is exported as trained.
+    conv_bns = {name for name, module in student.named_modules() if isinstance(module, ConvBN)}
+    rest = {k for k in student.state_dict() if k.rsplit(".", 2)[0] not in conv_bns}
+    if set(weights) != rest:
+        raise ValueError(
+            f"weights the CPU-layout student does not have: {sorted(set(weights) - rest)}; "
+            f"missing: {sorted(rest - set(weights))}"
+        )
+    student.load_state_dict(weights, strict=False)
     state = {"model": student.state_dict(), "config": config, "iteration": 0, "train_time_s": 0.0}
     return student.eval(), state
 

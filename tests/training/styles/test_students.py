@@ -161,22 +161,27 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     assert compared["chosen"] in runs
 
 
-def test_cpu_student_exports_as_convolutions_only_and_trains_on_from_the_file(tmp_path):
+def test_cpu_student_exports_without_batch_norm_or_padding_and_trains_on_from_the_file(tmp_path):
     model = student_cpu()
-    with torch.no_grad():  # batch-norm statistics away from the identity, as after training
+    with torch.no_grad():  # norms away from the identity, as after training
         for module in model.modules():
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.2, 0.2)
     model.eval()
-    assert count_gmac(model, 240, 320) < 0.6 * count_gmac(student_small(), 240, 320)
+    assert count_gmac(model, 240, 320) < 0.65 * count_gmac(student_small(), 240, 320)
 
     path = tmp_path / "cpu.onnx"
     export_style_onnx(model, path)
     operators = {node.op_type for node in onnx.load(str(path)).graph.node}
-    assert not operators & {"BatchNormalization", "InstanceNormalization", "Pad"}, operators
+    assert not operators & {"BatchNormalization", "Pad"}, operators
+    norms = [n for n in onnx.load(str(path)).graph.node if n.op_type == "InstanceNormalization"]
+    assert len(norms) == model.config.blocks  # one per trunk block, at 1/4 resolution only
     assert parity(model, path) < 1e-4  # folding the norms changed nothing
 
     reloaded, state = load_student(path)
