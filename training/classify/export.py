@@ -132,16 +132,22 @@ def _eval_inputs(
     return [dataset[i][0] for i in range(len(dataset))], dataset.targets
 
 
-def _unseen_action_clips(data: Path, labels: list[str], spec: ClipSpec) -> list[torch.Tensor]:
-    """Clips in `data/clips` whose action is none of `labels` (HMDB51, Kinetics, other UCF101)."""
+def unseen_action_paths(data: Path, labels: list[str]) -> list[Path]:
+    """Videos in `data/clips` whose action is none of `labels` (HMDB51, Kinetics, other UCF101)."""
     folder = data / "clips"
+    return [
+        path
+        for path in (sorted(folder.iterdir()) if folder.is_dir() else [])
+        if path.suffix.lower() in VIDEO_SUFFIXES
+        and not any(f"_{lab}_" in path.name for lab in labels)
+    ]
+
+
+def _unseen_action_clips(data: Path, labels: list[str], spec: ClipSpec) -> list[torch.Tensor]:
     clips = []
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.suffix.lower() in VIDEO_SUFFIXES and not any(
-            f"_{lab}_" in path.name for lab in labels
-        ):
-            frames, _ = read_sampled_frames(path, spec.frames, spec.resize_short, DecodeLimits())
-            clips.append(torch.from_numpy(frames_to_input(frames, spec)[0]))
+    for path in unseen_action_paths(data, labels):
+        frames, _ = read_sampled_frames(path, spec.frames, spec.resize_short, DecodeLimits())
+        clips.append(torch.from_numpy(frames_to_input(frames, spec)[0]))
     return clips
 
 

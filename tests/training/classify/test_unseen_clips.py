@@ -4,10 +4,17 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.utils.data import CLIPS, REPO_ROOT, UNSEEN_ACTIONS
-from training.classify.unseen_clips import check_unseen, download_package, packaged_clip_paths
+from training.classify.export import unseen_action_paths
+from training.classify.unseen_clips import (
+    best_trade_offs,
+    check_unseen,
+    download_package,
+    packaged_clip_paths,
+)
 
 MODELS = REPO_ROOT / "exported_models"
 
@@ -39,3 +46,34 @@ def test_missing_clips_name_the_command_that_fetches_them(tmp_path: Path) -> Non
 def test_a_package_that_cannot_be_fetched_says_which_and_why(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="apt-get download no-such-package-actionstyle"):
         download_package("deb:no-such-package-actionstyle", tmp_path)
+
+
+def test_the_unseen_clips_export_measures_are_the_shared_ones_of_no_trained_action() -> None:
+    manifest = json.loads((MODELS / "manifest.json").read_text())
+    (entry,) = [c for c in manifest["classifiers"] if c["name"] == manifest["default_classifier"]]
+    paths = unseen_action_paths(CLIPS.parent, entry["labels"])
+    assert sorted(p.name for p in paths) == sorted(UNSEEN_ACTIONS)
+
+
+def test_the_ceiling_finds_thresholds_that_separate_and_says_when_none_can() -> None:
+    # Columns: open-set distance, top-1 probability. Twenty in-class clips near their class.
+    in_class = np.column_stack([np.linspace(1.0, 2.0, 20), np.full(20, 0.9)])
+    # Ten unseen clips: eight far away, two that look exactly like in-class clips.
+    far = np.column_stack([np.linspace(3.0, 4.0, 8), np.full(8, 0.9)])
+    unseen = np.vstack([far, in_class[[0, 5]]])
+    ceiling = best_trade_offs(in_class, unseen)
+    assert ceiling["most_flagged_with_confident_target"] == 0.8  # the two twins stay confident
+    assert ceiling["most_confident_with_flagged_target"] == 1.0
+    assert ceiling["both_targets_reachable"]
+
+    # A third twin: 80 % flagged now costs in-class clips, and both targets cannot hold at once.
+    unseen = np.vstack([far[:7], in_class[[0, 10, 18]]])
+    ceiling = best_trade_offs(in_class, unseen)
+    assert ceiling["most_flagged_with_confident_target"] == 0.7
+    assert ceiling["most_confident_with_flagged_target"] < 0.95
+    assert not ceiling["both_targets_reachable"]
+
+    # The top-1 probability can separate what the distance cannot.
+    unsure = unseen.copy()
+    unsure[7:, 1] = 0.3
+    assert best_trade_offs(in_class, unsure)["both_targets_reachable"]
