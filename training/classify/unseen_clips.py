@@ -153,12 +153,15 @@ def packaged_clip_paths(clips_dir: Path = UNSEEN_CLIPS_DIR) -> list[Path]:
     return paths
 
 
+def _session(models_dir: Path, entry: ClassifierEntry) -> ort.InferenceSession:
+    return ort.InferenceSession(str(models_dir / entry.file), providers=["CPUExecutionProvider"])
+
+
 def open_set_scores(
-    models_dir: Path, entry: ClassifierEntry, sources: list, desc: str
+    session: ort.InferenceSession, entry: ClassifierEntry, sources: list, desc: str
 ) -> np.ndarray:
     """(N, 2): each clip's open-set distance and top-1 probability, as the service has them."""
     spec = entry.input.clip_spec()
-    session = ort.InferenceSession(str(models_dir / entry.file), providers=["CPUExecutionProvider"])
     rows = []
     for source in tqdm(sources, desc=f"{entry.name}: {desc}", unit="clip"):
         logits, distance = session.run(
@@ -184,7 +187,8 @@ def check_unseen(models_dir: Path, names: list[str] | None, paths: list[Path]) -
     for entry in selected_classifiers(models_dir, names):
         if entry.open_set is None:
             continue
-        confident = _confident(entry, open_set_scores(models_dir, entry, paths, "unseen actions"))
+        scores = open_set_scores(_session(models_dir, entry), entry, paths, "unseen actions")
+        confident = _confident(entry, scores)
         results[entry.name] = {
             "clips": len(paths),
             "flagged": int((~confident).sum()),
@@ -229,13 +233,15 @@ def open_set_ceiling(models_dir: Path, data: Path, names: list[str] | None) -> d
     clip (the shared ones and the fetched ones), as served: where its thresholds sit, and the
     best any thresholds could do on these very clips."""
     results = {}
+    fetched = packaged_clip_paths()
     for entry in selected_classifiers(models_dir, names):
         if entry.open_set is None:
             continue
-        unseen_paths = unseen_action_paths(data, entry.labels) + packaged_clip_paths()
-        unseen = open_set_scores(models_dir, entry, unseen_paths, "unseen actions")
+        session = _session(models_dir, entry)
+        unseen_paths = unseen_action_paths(data, entry.labels) + fetched
+        unseen = open_set_scores(session, entry, unseen_paths, "unseen actions")
         held_out = held_out_clips(data, entry.name, entry.labels, entry.training)
-        in_class = open_set_scores(models_dir, entry, held_out, "held out")
+        in_class = open_set_scores(session, entry, held_out, "held out")
         results[entry.name] = {
             "unseen_clips": len(unseen),
             "held_out_clips": len(in_class),

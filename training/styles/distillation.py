@@ -338,11 +338,10 @@ def _cpu_student_from_weights(weights: dict[str, torch.Tensor]) -> tuple[CpuStud
         "layout": "cpu",
     }
     student = student_from_config(config)
-    for name, module in student.named_modules():
-        if isinstance(module, ConvBN):
-            module.load_folded(weights.pop(f"{name}.conv.weight"), weights.pop(f"{name}.conv.bias"))
+    conv_bns = {name: m for name, m in student.named_modules() if isinstance(m, ConvBN)}
+    for name, module in conv_bns.items():
+        module.load_folded(weights.pop(f"{name}.conv.weight"), weights.pop(f"{name}.conv.bias"))
     # Everything else (project convs, instance norms, head, out) is exported as trained.
-    conv_bns = {name for name, module in student.named_modules() if isinstance(module, ConvBN)}
     rest = {k for k in student.state_dict() if k.rsplit(".", 2)[0] not in conv_bns}
     if set(weights) != rest:
         raise ValueError(
