@@ -45,6 +45,11 @@ CANDIDATES = {
     "nearest clip alone": ("nearest", False),
     "Mahalanobis + probability (shipped)": ("mahalanobis", True),
     "Mahalanobis alone": ("mahalanobis", False),
+    "mid-level Mahalanobis + probability": ("mid", True),
+    "two layers' Mahalanobis + probability": ("two_layers", True),
+    "relative Mahalanobis + probability": ("relative", True),
+    "Mahalanobis of mean and spread over frames + probability": ("temporal", True),
+    "per-frame Mahalanobis + probability": ("per_frame", True),
 }
 
 
@@ -54,15 +59,64 @@ def _cosine_distance(embedded: torch.Tensor, bank: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def _serving_features(model, records, labels, spec, cache) -> torch.Tensor:
-    """(N, T, 1280) frozen features of clips as the service sees them."""
+def _serving_views(model, records, labels, spec, cache) -> dict[str, torch.Tensor]:
+    """Clips as the service sees them: (N, T, 1280) ImageNet features and (N, T, C) trunk maps
+    pooled over space (the mid-level layer the frozen top starts from)."""
     dataset = ClipDataset(records, labels, spec, cache, train=False)
-    return torch.cat(
-        [
-            model.frame_features(dataset[i][0][None])
-            for i in tqdm(range(len(dataset)), desc="training clips, serving view", leave=False)
-        ]
+    features, mid = [], []
+    for i in tqdm(range(len(dataset)), desc="training clips, serving view", leave=False):
+        maps = model.frame_maps(dataset[i][0][None])
+        features.append(model.features_from_maps(maps))
+        mid.append(maps.mean((3, 4)))
+    return {"features": torch.cat(features), "mid": torch.cat(mid)}
+
+
+def _candidate_distances(
+    bank: dict[str, torch.Tensor], bank_y: torch.Tensor, clips: list[dict[str, torch.Tensor]]
+) -> dict[str, list[np.ndarray]]:
+    """Every candidate distance of each clip set, from the training clips in `bank`.
+
+    `bank` and each clip set hold "features" (N, T, 1280) and "mid" (N, T, C); the first clip
+    set is the in-class validation clips, which also scale the two layers' sum.
+    """
+    targets = bank_y.tolist()
+    top, mid = bank["features"], bank["mid"]
+    centroids = torch.stack(
+        [F.normalize(top.mean(1)[bank_y == k], dim=1).mean(0) for k in bank_y.unique()]
     )
+    mahalanobis = class_distance(top.mean(1), targets)
+    mid_level = class_distance(mid.mean(1), targets)
+    background = class_distance(top.mean(1), [0] * len(targets))
+    temporal = class_distance(_mean_and_spread(top), targets)
+    frames = class_distance(top.flatten(0, 1), bank_y.repeat_interleave(top.shape[1]).tolist())
+
+    def per_frame(x: torch.Tensor) -> np.ndarray:
+        return frames(x.flatten(0, 1)).reshape(x.shape[:2]).mean(1).numpy()
+
+    distances: dict[str, list[np.ndarray]] = {name: [] for name, _ in CANDIDATES.values() if name}
+    for clip_set in clips:
+        x, x_mid = clip_set["features"], clip_set["mid"]
+        top_distance = mahalanobis(x.mean(1)).numpy()
+        distances["centroid"].append(_cosine_distance(x.mean(1), centroids))
+        distances["nearest"].append(_cosine_distance(x.mean(1), top.mean(1)))
+        distances["mahalanobis"].append(top_distance)
+        distances["mid"].append(mid_level(x_mid.mean(1)).numpy())
+        distances["relative"].append(top_distance**2 - background(x.mean(1)).numpy() ** 2)
+        distances["temporal"].append(temporal(_mean_and_spread(x)).numpy())
+        distances["per_frame"].append(per_frame(x))
+    top_scale = np.median(distances["mahalanobis"][0])
+    mid_scale = np.median(distances["mid"][0])
+    distances["two_layers"] = [
+        t / top_scale + m / mid_scale
+        for t, m in zip(distances["mahalanobis"], distances["mid"], strict=True)
+    ]
+    return distances
+
+
+def _mean_and_spread(features: torch.Tensor) -> torch.Tensor:
+    """(N, T, D) -> (N, 2D): each unit-length frame feature's mean and spread over frames."""
+    unit = F.normalize(features, dim=2)
+    return torch.cat([unit.mean(1), unit.std(1, unbiased=False)], dim=1)
 
 
 def leave_one_class_out(run_dir: Path, data: Path) -> dict:
@@ -83,10 +137,11 @@ def leave_one_class_out(run_dir: Path, data: Path) -> dict:
     val = torch.load(run_dir / "val_maps.pt", weights_only=True)
     train_x, train_y = features_of_maps(reference, train["maps"]), train["targets"]
     val_x, val_y = features_of_maps(reference, val["maps"]), val["targets"]
-    served_path = run_dir / "train_serving_features.pt"
+    val_views = {"features": val_x, "mid": val["maps"].float().mean((3, 4))}
+    served_path = run_dir / "train_serving_views.pt"
     if not served_path.exists():
-        torch.save(_serving_features(reference, split.train, labels, spec, cache), served_path)
-    served_x = torch.load(served_path, weights_only=True)
+        torch.save(_serving_views(reference, split.train, labels, spec, cache), served_path)
+    served = torch.load(served_path, weights_only=True)
     served_y = torch.tensor([labels.index(r.label) for r in split.train])
 
     flagged: dict[str, dict[str, float]] = {name: {} for name in CANDIDATES}
@@ -103,28 +158,27 @@ def leave_one_class_out(run_dir: Path, data: Path) -> dict:
             train_epoch(model, fold_x, fold_y, optimiser, criterion, options, epoch)
 
         known_val = val_y != left_out
-        unseen_x = torch.cat([val_x[~known_val], served_x[served_y == left_out]])
-        if not len(unseen_x) or not known_val.any():  # a smoke run's split may lack the class
+        seen = served_y != left_out
+        known = {name: view[known_val] for name, view in val_views.items()}
+        unseen = {  # the left-out class's validation clips and its training clips
+            name: torch.cat([val_views[name][~known_val], served[name][~seen]])
+            for name in val_views
+        }
+        if not len(unseen["features"]) or not known_val.any():  # a smoke split may lack it
             continue
-        known_emb, unseen_emb = val_x[known_val].mean(1), unseen_x.mean(1)
-        bank_x, bank_y = served_x[served_y != left_out].mean(1), served_y[served_y != left_out]
-        centroids = torch.stack([F.normalize(bank_x[bank_y == k], dim=1).mean(0) for k in kept])
-        mahalanobis = class_distance(bank_x, bank_y.tolist())
         with torch.no_grad():
-            distances = {  # (in-class validation clips, left-out class's clips)
-                "centroid": [_cosine_distance(e, centroids) for e in (known_emb, unseen_emb)],
-                "nearest": [_cosine_distance(e, bank_x) for e in (known_emb, unseen_emb)],
-                "mahalanobis": [mahalanobis(e).numpy() for e in (known_emb, unseen_emb)],
-            }
+            distances = _candidate_distances(
+                {name: served[name][seen] for name in served}, served_y[seen], [known, unseen]
+            )
             top1 = [
                 torch.softmax(model.head(x), 1).max(1).values.numpy()
-                for x in (val_x[known_val], unseen_x)
+                for x in (known["features"], unseen["features"])
             ]
         for name, (distance, use_probability) in CANDIDATES.items():
-            confident = np.ones(len(unseen_x), bool)
+            confident = np.ones(len(unseen["features"]), bool)
             if distance:
-                known, unseen = distances[distance]
-                confident &= unseen <= np.quantile(known, THRESHOLD_QUANTILE)
+                in_class, left_out_class = distances[distance]
+                confident &= left_out_class <= np.quantile(in_class, THRESHOLD_QUANTILE)
             if use_probability:
                 confident &= top1[1] >= np.quantile(top1[0], PROBABILITY_QUANTILE)
             flagged[name][labels[left_out]] = float((~confident).mean())
