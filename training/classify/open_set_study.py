@@ -7,7 +7,7 @@ thresholds are set on the other eight's validation clips as export sets them (97
 distances, 2.5 % of their top-1 probabilities), and each score is judged by the share of the
 left-out class's clips (training and validation, none seen by those heads) that it flags.
 
-    python -m training open-set-study --run-dir runs/effnet_temporal_ensemble --data ../shared/data
+    python -m training open-set-study --run-dir runs/effnet_temporal --data ../shared/data
 """
 
 from __future__ import annotations
