@@ -81,27 +81,39 @@ def _candidate_distances(
     """
     targets = bank_y.tolist()
     top, mid = bank["features"], bank["mid"]
+    bank_clips = top.mean(1)
     centroids = torch.stack(
-        [F.normalize(top.mean(1)[bank_y == k], dim=1).mean(0) for k in bank_y.unique()]
+        [F.normalize(bank_clips[bank_y == k], dim=1).mean(0) for k in bank_y.unique()]
     )
-    mahalanobis = class_distance(top.mean(1), targets)
+    mahalanobis = class_distance(bank_clips, targets)
     mid_level = class_distance(mid.mean(1), targets)
-    background = class_distance(top.mean(1), [0] * len(targets))
+    background = class_distance(bank_clips, [0] * len(targets))
     temporal = class_distance(_mean_and_spread(top), targets)
     frames = class_distance(top.flatten(0, 1), bank_y.repeat_interleave(top.shape[1]).tolist())
 
     def per_frame(x: torch.Tensor) -> np.ndarray:
         return frames(x.flatten(0, 1)).reshape(x.shape[:2]).mean(1).numpy()
 
-    distances: dict[str, list[np.ndarray]] = {name: [] for name, _ in CANDIDATES.values() if name}
+    distances: dict[str, list[np.ndarray]] = {
+        name: []
+        for name in (
+            "centroid",
+            "nearest",
+            "mahalanobis",
+            "mid",
+            "relative",
+            "temporal",
+            "per_frame",
+        )
+    }
     for clip_set in clips:
-        x, x_mid = clip_set["features"], clip_set["mid"]
-        top_distance = mahalanobis(x.mean(1)).numpy()
-        distances["centroid"].append(_cosine_distance(x.mean(1), centroids))
-        distances["nearest"].append(_cosine_distance(x.mean(1), top.mean(1)))
+        x, clip = clip_set["features"], clip_set["features"].mean(1)
+        top_distance = mahalanobis(clip).numpy()
+        distances["centroid"].append(_cosine_distance(clip, centroids))
+        distances["nearest"].append(_cosine_distance(clip, bank_clips))
         distances["mahalanobis"].append(top_distance)
-        distances["mid"].append(mid_level(x_mid.mean(1)).numpy())
-        distances["relative"].append(top_distance**2 - background(x.mean(1)).numpy() ** 2)
+        distances["mid"].append(mid_level(clip_set["mid"].mean(1)).numpy())
+        distances["relative"].append(top_distance**2 - background(clip).numpy() ** 2)
         distances["temporal"].append(temporal(_mean_and_spread(x)).numpy())
         distances["per_frame"].append(per_frame(x))
     top_scale = np.median(distances["mahalanobis"][0])
