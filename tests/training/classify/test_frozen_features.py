@@ -15,6 +15,7 @@ import torch
 from tests.utils.data import SHARED_DATA
 from training.__main__ import main
 from training.classify.export import build_open_set, export_classifier
+from training.classify.input_size_study import group_folds, input_size_study
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
@@ -127,9 +128,18 @@ def test_refit_is_refused_for_a_family_trained_end_to_end(tmp_path: Path) -> Non
         train(options)
 
 
-def test_open_set_study_scores_every_candidate_on_each_class_left_out(tmp_path: Path) -> None:
-    options = smoke_options("effnet_temporal", tmp_path, epochs=1, clips=6)
+@pytest.fixture(scope="module")
+def smoke_effnet_run(tmp_path_factory: pytest.TempPathFactory) -> TrainOptions:
+    """A one-epoch default-recipe run on a few clips, which the studies below read."""
+    options = smoke_options("effnet_temporal", tmp_path_factory.mktemp("effnet"), 1, clips=6)
     train(options)
+    return options
+
+
+def test_open_set_study_scores_every_candidate_on_each_class_left_out(
+    smoke_effnet_run: TrainOptions,
+) -> None:
+    options = smoke_effnet_run
     result = leave_one_class_out(options.run_dir, SHARED_DATA)
 
     studied = result["flagged_when_left_out"]
@@ -137,3 +147,31 @@ def test_open_set_study_scores_every_candidate_on_each_class_left_out(tmp_path: 
     for shares in studied.values():
         assert shares["per_class"] and all(0 <= x <= 1 for x in shares["per_class"].values())
     assert json.loads((options.run_dir / "open_set_study.json").read_text()) == result
+
+
+def test_input_size_study_cross_validates_by_group_at_each_size(
+    smoke_effnet_run: TrainOptions, tmp_path: Path
+) -> None:
+    out = tmp_path / "study"
+    result = input_size_study(smoke_effnet_run.run_dir, SHARED_DATA, sizes=(160, 128), out=out)
+
+    assert set(result["sizes"]) == {"160", "128"}
+    for measured in result["sizes"].values():
+        assert 0 <= measured["cv_top1"] <= 1 and set(measured["per_seed"]) == {"0", "1", "2"}
+    features = torch.load(out / "features_160.pt", weights_only=True)
+    assert features["augmented"].shape[1:] == (6, 8, 1280)  # six views of eight frames a clip
+    assert json.loads((out / "input_size_study.json").read_text()) == result
+
+
+def test_group_folds_keep_each_group_on_one_side() -> None:
+    split = prepare_split(smoke_options("effnet_temporal", Path("/nonexistent"), 1, 0))
+    records = split.train + split.val
+    folds = group_folds(records, 4)
+    fold_of_group: dict[tuple[str, str], set[int]] = {}
+    for record, fold in zip(records, folds, strict=True):
+        fold_of_group.setdefault((record.label, record.group), set()).add(int(fold))
+    assert all(len(f) == 1 for f in fold_of_group.values())
+    for label in {r.label for r in records}:  # each class spread over as many folds as it can
+        groups = {r.group for r in records if r.label == label}
+        class_folds = {int(f) for r, f in zip(records, folds, strict=True) if r.label == label}
+        assert len(class_folds) == min(4, len(groups))
