@@ -18,7 +18,6 @@ from pathlib import Path
 
 from training.options import add_option_arguments, options_from_args, options_from_json
 from training.styles.bundle import read_bundle, write_bundle
-from training.styles.colour_match import colour_match
 from training.styles.distillation import DistillOptions, average_students, run_distillation
 from training.styles.export import export_arbitrary
 from training.styles.heldout import check_heldout
@@ -159,16 +158,6 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
     )
     _common(compare)
     compare.set_defaults(handler=_compare)
-    colour = sub.add_parser(
-        "colour-match", help="a student + an affine colour map onto its painter's palette"
-    )
-    colour.add_argument("--style", required=True)
-    colour.add_argument(
-        "--student", type=Path, help="ONNX, run folder or checkpoint (default: the shipped ONNX)"
-    )
-    colour.add_argument("--run-dir", type=Path, required=True, help="where last.pt is written")
-    _common(colour)
-    colour.set_defaults(handler=_colour_match)
     bundle = sub.add_parser("bundle", help="style training data as JPEGs, for another machine")
     bundle.add_argument("--dest", type=Path, required=True)
     _common(bundle)
@@ -276,13 +265,6 @@ def _bundle(args: argparse.Namespace) -> dict:
 def _unbundle(args: argparse.Namespace) -> dict:
 
     return {"data": str(read_bundle(args.bundle, args.cache_dir))}
-
-
-def _colour_match(args: argparse.Namespace) -> dict:
-    student = args.student or DEFAULT_OUT / "styles" / f"{args.style}.onnx"
-    return colour_match(
-        args.style, student, args.data, args.cache_dir, args.run_dir, limit=args.limit
-    )
 
 
 def _compare(args: argparse.Namespace) -> dict:

@@ -318,7 +318,6 @@ def student_from_onnx(path: Path) -> tuple[Student, dict]:
         "channels": [weights[f"encoder.{i}.0.weight"].shape[0] for i in range(3)],
         "blocks": len(blocks),
         "expansion": weights["blocks.0.body.0.0.weight"].shape[0] // c2,
-        "colour_map": "colour.weight" in weights,
     }
     student = student_from_config(config)
     student.load_state_dict(weights)  # strict: every parameter must come from the file

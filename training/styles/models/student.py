@@ -34,7 +34,6 @@ class StudentConfig:
     channels: tuple[int, int, int] = (16, 32, 64)  # full, 1/2 and 1/4 resolution
     blocks: int = 5  # inverted-residual blocks at 1/4 resolution
     expansion: int = 2  # width multiplier inside each block
-    colour_map: bool = False  # an affine RGB map on the output (training/styles/colour_match.py)
 
 
 def _norm(channels: int) -> nn.InstanceNorm2d:
@@ -96,12 +95,10 @@ class Student(nn.Module):
         )
         self.decoder = nn.Sequential(UpBlock(c2, c1), UpBlock(c1, c0))  # (B, c0, H, W)
         self.head = nn.Conv2d(c0, 3, 5, padding=2, padding_mode="reflect")
-        self.colour = nn.Conv2d(3, 3, 1) if config.colour_map else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [0, 1]
         y = self.decoder(self.blocks(self.encoder(x * 2.0 - 1.0)))
-        y = torch.sigmoid(self.head(y))  # (B, 3, H, W) in [0, 1]
-        return y if self.colour is None else self.colour(y).clamp(0.0, 1.0)
+        return torch.sigmoid(self.head(y))  # (B, 3, H, W) in [0, 1]
 
 
 class ConvBN(nn.Module):
@@ -243,7 +240,6 @@ def student_from_config(config: dict | StudentConfig | CpuStudentConfig) -> Stud
             channels=tuple(config["channels"]),
             blocks=config["blocks"],
             expansion=config["expansion"],
-            colour_map=config.get("colour_map", False),
         )
     return _student(config)
 
