@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ from training.classify.training import (
     TrainOptions,
     checkpoint_state,
     evaluate_run,
+    load_checkpoint,
+    saved_options,
     start_run,
 )
 
@@ -118,6 +121,30 @@ def train_epoch(
         losses.append(loss.item() / len(members))
     model.head.eval()
     return float(np.mean(losses))
+
+
+def reference_recipe(run_dir: Path, data: Path) -> tuple[EffNetTemporal, TrainOptions, dict]:
+    """A finished run whose recipe a study trains again on other clips: its model, its options
+    with the epoch count its validation chose, and its config (labels, family). A refit chose
+    no epoch and saw its validation clips, so it is refused."""
+    model, state = load_checkpoint(run_dir)
+    if state["options"].get("refit_from"):
+        raise ValueError(
+            f"{run_dir} is a refit, trained on its validation clips: study its reference"
+        )
+    options = replace(saved_options(state, data), epochs=state["epoch"] + 1)
+    return model, options, state["config"]
+
+
+def train_heads(
+    family: str, options: TrainOptions, x: torch.Tensor, y: torch.Tensor, num_classes: int
+) -> EffNetTemporal:
+    """Fresh heads of `family` trained on features `x` with `options`' recipe; seed torch first."""
+    model = build_model(family, num_classes).eval()
+    optimiser, criterion = head_optimiser_and_loss(model, options, y, num_classes)
+    for epoch in range(options.epochs):
+        train_epoch(model, x, y, optimiser, criterion, options, epoch)
+    return model
 
 
 def run_frozen_training(options: TrainOptions) -> dict:

@@ -24,9 +24,9 @@ from tqdm import tqdm
 from service.video.preprocess import resize_short_side
 from training.classify.clip_cache import decode_clip
 from training.classify.datasets import ClipDataset
-from training.classify.frozen_features import TRAIN_VIEWS, head_optimiser_and_loss, train_epoch
-from training.classify.models.registry import build_model, get_family
-from training.classify.training import load_checkpoint, prepare_split, saved_options
+from training.classify.frozen_features import TRAIN_VIEWS, reference_recipe, train_heads
+from training.classify.models.registry import get_family
+from training.classify.training import prepare_split
 from training.classify.ucf101 import ClipRecord
 
 SIZES = (224, 256, 288)
@@ -79,16 +79,13 @@ def cross_validate(family, options, features, targets, num_classes, folds, seed)
     """Whether each clip is classified right by heads that never saw its fold."""
     correct = np.zeros(len(targets), bool)
     views = features["augmented"].shape[1]
+    seeded = replace(options, seed=seed)
     for fold in range(folds.max() + 1):
         held = torch.from_numpy(folds == fold)
         torch.manual_seed(seed * 100 + fold)
-        model = build_model(family, num_classes).eval()
         train_x = features["augmented"][~held].flatten(0, 1).float()
         train_y = targets[~held].repeat_interleave(views)
-        fold_options = replace(options, seed=seed)
-        optimiser, criterion = head_optimiser_and_loss(model, fold_options, train_y, num_classes)
-        for epoch in range(options.epochs):
-            train_epoch(model, train_x, train_y, optimiser, criterion, fold_options, epoch)
+        model = train_heads(family, seeded, train_x, train_y, num_classes)
         with torch.no_grad():
             predicted = model.head(features["serving"][held].float()).argmax(1)
         correct[held.numpy()] = (predicted == targets[held]).numpy()
@@ -100,11 +97,9 @@ def input_size_study(run_dir: Path, data: Path, sizes=SIZES, out: Path | None = 
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "input_size_study")
     out.mkdir(parents=True, exist_ok=True)
-    reference, state = load_checkpoint(run_dir)
-    if state["options"].get("refit_from"):
-        raise ValueError(f"{run_dir} is a refit: study its reference, whose epochs were chosen")
-    options = replace(saved_options(state, data), epochs=state["epoch"] + 1)
-    labels, family = state["config"]["labels"], state["config"]["family"]
+    reference, options, config = reference_recipe(run_dir, data)
+    labels, family = config["labels"], config["family"]
+    spec = get_family(family).clip_spec
     split = prepare_split(options)
     records = split.train + split.val
     targets = torch.tensor([labels.index(r.label) for r in records])
@@ -114,7 +109,6 @@ def input_size_study(run_dir: Path, data: Path, sizes=SIZES, out: Path | None = 
     for size in sizes:
         path = out / f"features_{size}.pt"
         if not path.exists():  # resumable a size at a time
-            spec = get_family(family).clip_spec
             torch.save(_features_at(reference, records, labels, spec, size, options.seed), path)
         features = torch.load(path, weights_only=True)
         per_seed = {

@@ -13,7 +13,6 @@ left-out class's clips (training and validation, none seen by those heads) that 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +22,14 @@ from tqdm import tqdm
 
 from training.classify.clip_cache import ClipCache
 from training.classify.datasets import ClipDataset
-from training.classify.frozen_features import (
-    features_of_maps,
-    head_optimiser_and_loss,
-    train_epoch,
-)
-from training.classify.models.registry import build_model, get_family
+from training.classify.frozen_features import features_of_maps, reference_recipe, train_heads
+from training.classify.models.registry import get_family
 from training.classify.open_set import (
     PROBABILITY_QUANTILE,
     THRESHOLD_QUANTILE,
     class_distance,
 )
-from training.classify.training import load_checkpoint, prepare_split, saved_options
+from training.classify.training import prepare_split
 
 # score name -> (distance used, probability used); a missing part never flags.
 CANDIDATES = {
@@ -134,13 +129,8 @@ def _mean_and_spread(features: torch.Tensor) -> torch.Tensor:
 def leave_one_class_out(run_dir: Path, data: Path) -> dict:
     """Mean share of the left-out class flagged, per candidate score, over every class."""
     run_dir = Path(run_dir)
-    reference, state = load_checkpoint(run_dir)
-    if state["options"].get("refit_from"):
-        raise ValueError(
-            f"{run_dir} is a refit, trained on its validation clips: study its reference"
-        )
-    options = replace(saved_options(state, data), epochs=state["epoch"] + 1)
-    labels, family = state["config"]["labels"], state["config"]["family"]
+    reference, options, config = reference_recipe(run_dir, data)
+    labels, family = config["labels"], config["family"]
     spec = get_family(family).clip_spec
     split = prepare_split(options)
     cache = ClipCache(Path(options.cache_dir), spec.resize_short)
@@ -162,12 +152,8 @@ def leave_one_class_out(run_dir: Path, data: Path) -> dict:
         remap = torch.full((len(labels),), -1, dtype=torch.long)
         remap[kept] = torch.arange(len(kept))
         torch.manual_seed(options.seed + left_out)
-        model = build_model(family, len(kept)).eval()
         rows = train_y != left_out
-        fold_x, fold_y = train_x[rows], remap[train_y[rows]]
-        optimiser, criterion = head_optimiser_and_loss(model, options, fold_y, len(kept))
-        for epoch in range(options.epochs):
-            train_epoch(model, fold_x, fold_y, optimiser, criterion, options, epoch)
+        model = train_heads(family, options, train_x[rows], remap[train_y[rows]], len(kept))
 
         known_val = val_y != left_out
         seen = served_y != left_out
