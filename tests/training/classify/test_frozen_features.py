@@ -15,7 +15,12 @@ import torch
 from tests.utils.data import SHARED_DATA
 from training.__main__ import main
 from training.classify.export import build_open_set, export_classifier
-from training.classify.input_size_study import group_folds, input_size_study
+from training.classify.input_size_study import (
+    SERVING_VIEWS,
+    group_folds,
+    input_size_study,
+    serving_view_study,
+)
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
@@ -161,6 +166,26 @@ def test_input_size_study_cross_validates_by_group_at_each_size(
     features = torch.load(out / "features_160.pt", weights_only=True)
     assert features["augmented"].shape[1:] == (6, 8, 1280)  # six views of eight frames a clip
     assert json.loads((out / "input_size_study.json").read_text()) == result
+
+
+def test_serving_view_study_scores_every_view_with_the_same_heads(
+    smoke_effnet_run: TrainOptions, tmp_path: Path
+) -> None:
+    out = tmp_path / "study"
+    result = serving_view_study(smoke_effnet_run.run_dir, SHARED_DATA, out=out)
+
+    assert set(result["views"]) == set(SERVING_VIEWS)
+    assert result["views"]["centre+mirror"]["encoder_cost"] == 2.0
+    served = torch.load(out / "serving_views_224.pt", weights_only=True)
+    stored = torch.load(out / "features_224.pt", weights_only=True)["serving"]
+    assert torch.equal(served["centre"], stored)  # the shipped view, as the size study served it
+    assert served["full"].shape == stored.shape and not torch.equal(served["full"], stored)
+    assert not torch.equal(served["centre_mirror"], stored)
+    # the centre crop scored by the same heads as the size study's 224 px: the same figures
+    at_224 = input_size_study(smoke_effnet_run.run_dir, SHARED_DATA, sizes=(224,), out=out)
+    centre = result["views"]["centre"]
+    assert {k: centre[k] for k in ("cv_top1", "per_seed", "per_class")} == at_224["sizes"]["224"]
+    assert json.loads((out / "serving_view_study.json").read_text()) == result
 
 
 def test_group_folds_keep_each_group_on_one_side() -> None:
