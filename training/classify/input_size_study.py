@@ -158,14 +158,25 @@ def _size_features(out: Path, size: int, reference, records, labels, spec, seed:
     return torch.load(path, weights_only=True)
 
 
-# Ways to serve a clip: the views whose log-probabilities are averaged, and the encoder's cost
-# for a 320x240 source against the shipped centre crop.
+# Ways to serve a clip: its views, whose log-probabilities are averaged (each (N, T, 1280),
+# from the stored serving features), and the encoder's cost for a 320x240 source against the
+# shipped 8-frame centre crop.
 SERVING_VIEWS = {
-    "centre": (("centre",), 1.0),
-    "centre+mirror": (("centre", "centre_mirror"), 2.0),
-    "full": (("full",), 299 / 224),
-    "full+mirror": (("full", "full_mirror"), 2 * 299 / 224),
+    "centre": (lambda f: [f["centre"]], 1.0),
+    "centre+mirror": (lambda f: [f["centre"], f["centre_mirror"]], 2.0),
+    "full": (lambda f: [f["full"]], 299 / 224),
+    "full+mirror": (lambda f: [f["full"], f["full_mirror"]], 2 * 299 / 224),
+    "12 frames": (lambda f: [f["centre_12"]], 1.5),
+    "16 frames": (lambda f: [f["centre_16"]], 2.0),
+    "2 x 8 frames": (lambda f: [f["centre_16"][:, ::2], f["centre_16"][:, 1::2]], 2.0),
 }
+MORE_FRAMES = (12, 16)
+
+
+def _sampled_frames(decoded: np.ndarray, spec, count: int) -> np.ndarray:
+    """(count, H, W, 3) frames sampled as the service samples them, short side resized."""
+    indices = sample_indices(len(decoded), count)
+    return np.stack([resize_short_side(decoded[i], spec.resize_short) for i in indices])
 
 
 @torch.no_grad()
@@ -173,13 +184,7 @@ def _serving_view_features(model, records, spec) -> dict[str, torch.Tensor]:
     """(N, T, 1280) features of each clip's centre crop, whole frame, and their mirrors."""
     views = {"centre": [], "centre_mirror": [], "full": [], "full_mirror": []}
     for record in tqdm(records, desc="serving views", unit="clip"):
-        decoded = decode_clip(record)
-        frames = np.stack(
-            [
-                resize_short_side(decoded[i], spec.resize_short)
-                for i in sample_indices(len(decoded), spec.frames)
-            ]
-        )
+        frames = _sampled_frames(decode_clip(record), spec, spec.frames)
         crops = {"centre": centre_crop(frames, spec.crop), "full": frames}
         for name, crop in crops.items():
             for view, pixels in ((name, crop), (f"{name}_mirror", crop[:, :, ::-1])):
@@ -188,10 +193,29 @@ def _serving_view_features(model, records, spec) -> dict[str, torch.Tensor]:
     return {name: torch.stack(features) for name, features in views.items()}
 
 
+@torch.no_grad()
+def _more_frames_features(model, records, spec) -> dict[str, torch.Tensor]:
+    """(N, T, 1280) features of each clip's centre crop at each of MORE_FRAMES frame counts."""
+    views = {f"centre_{count}": [] for count in MORE_FRAMES}
+    for record in tqdm(records, desc="more frames", unit="clip"):
+        decoded = decode_clip(record)
+        for count in MORE_FRAMES:
+            frames = centre_crop(_sampled_frames(decoded, spec, count), spec.crop)
+            clip = torch.from_numpy(normalise(frames, spec))[None]
+            views[f"centre_{count}"].append(model.frame_features(clip)[0].half())
+    return {name: torch.stack(features) for name, features in views.items()}
+
+
+def _cached(path: Path, compute) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        torch.save(compute(), path)
+    return torch.load(path, weights_only=True)
+
+
 def serving_view_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
     """CV top-1 of the run's recipe, trained as shipped, served on other views of each clip:
-    its mirror, the whole frame rather than the centre crop. Reuses the 224 px features of
-    `input_size_study` (computed here if missing)."""
+    its mirror, the whole frame rather than the centre crop, more frames. Reuses the 224 px
+    features of `input_size_study` (computed here if missing)."""
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "input_size_study")
     out.mkdir(parents=True, exist_ok=True)
@@ -199,14 +223,17 @@ def serving_view_study(run_dir: Path, data: Path, out: Path | None = None) -> di
     labels, family = config["labels"], config["family"]
     spec = get_family(family).clip_spec
     augmented = _size_features(out, spec.crop, reference, records, labels, spec, options.seed)
-    path = out / f"serving_views_{spec.crop}.pt"
-    if not path.exists():
-        torch.save(_serving_view_features(reference, records, spec), path)
-    served = torch.load(path, weights_only=True)
-    candidates = {
-        name: torch.stack([served[view] for view in views], 1)
-        for name, (views, _) in SERVING_VIEWS.items()
+    served = {
+        **_cached(
+            out / f"serving_views_{spec.crop}.pt",
+            lambda: _serving_view_features(reference, records, spec),
+        ),
+        **_cached(
+            out / f"serving_frames_{spec.crop}.pt",
+            lambda: _more_frames_features(reference, records, spec),
+        ),
     }
+    candidates = {name: torch.stack(views(served), 1) for name, (views, _) in SERVING_VIEWS.items()}
     right: dict[str, dict[int, np.ndarray]] = {name: {} for name in candidates}
     for seed in tqdm(HEAD_SEEDS, desc="cross-validation", leave=False):
         scores = cross_validated_log_probs(
