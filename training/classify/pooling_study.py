@@ -21,18 +21,20 @@ from tqdm import tqdm
 
 from training.classify.datasets import ClipDataset
 from training.classify.frozen_features import TRAIN_VIEWS
-from training.classify.input_size_study import (
+from training.classify.group_cv import (
     FOLDS,
     HEAD_SEEDS,
     OneClipDecoded,
+    Study,
+    cached,
     cross_validated_log_probs,
     cv_summary,
     study_setup,
 )
 from training.classify.models.effnet_temporal import TUNABLE_FROM_BLOCK, EffNetTemporal
-from training.classify.models.registry import get_family
 
 POOLINGS = ("avg", "max", "avg+max", "avg+logit-max")
+MEAN_AND_MAX_HEADS = "avg | max heads"
 
 
 @torch.no_grad()
@@ -57,19 +59,20 @@ def pooled_frame_features(model: EffNetTemporal, clips: torch.Tensor) -> dict[st
 
 
 @torch.no_grad()
-def _pooled_features(model, records, labels, spec, seed: int) -> dict[str, dict]:
+def _pooled_features(study: Study) -> dict[str, dict]:
     """For each pooling, (N, views, T, D) augmented and (N, T, D) serving features; the
     augmented views are those of `input_size_study` at the spec's size (same seed)."""
-    decoded = OneClipDecoded(spec.resize_short)
+    decoded = OneClipDecoded(study.spec.resize_short)
+    records, labels, spec, seed = study.records, study.labels, study.spec, study.options.seed
     augmented_set = ClipDataset(records, labels, spec, decoded, train=True, seed=seed)
     serving_set = ClipDataset(records, labels, spec, decoded, train=False)
     augmented = {name: [] for name in POOLINGS}
     serving = {name: [] for name in POOLINGS}
     for i in tqdm(range(len(records)), desc="pooled features", unit="clip"):
         views = torch.stack([augmented_set[i][0] for _ in range(TRAIN_VIEWS)])
-        for name, f in pooled_frame_features(model, views).items():
+        for name, f in pooled_frame_features(study.reference, views).items():
             augmented[name].append(f.half())
-        for name, f in pooled_frame_features(model, serving_set[i][0][None]).items():
+        for name, f in pooled_frame_features(study.reference, serving_set[i][0][None]).items():
             serving[name].append(f[0].half())
     return {
         name: {"augmented": torch.stack(augmented[name]), "serving": torch.stack(serving[name])}
@@ -82,32 +85,25 @@ def pooling_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "pooling_study")
     out.mkdir(parents=True, exist_ok=True)
-    reference, options, config, records, targets, folds = study_setup(run_dir, data)
-    labels, family = config["labels"], config["family"]
-    spec = get_family(family).clip_spec
-    path = out / "pooled_features.pt"
-    if not path.exists():
-        torch.save(_pooled_features(reference, records, labels, spec, options.seed), path)
-    features = torch.load(path, weights_only=True)
+    study = study_setup(run_dir, data)
+    features = cached(out / "pooled_features.pt", lambda: _pooled_features(study))
 
-    result = {"run": str(run_dir), "clips": len(records), "folds": FOLDS, "poolings": {}}
-    for name in POOLINGS:
-        right = {}
-        for seed in tqdm(HEAD_SEEDS, desc=f"cross-validation, {name}", leave=False):
-            pooled = features[name]
-            scores = cross_validated_log_probs(
-                family,
-                options,
-                pooled["augmented"],
-                {name: pooled["serving"][:, None]},
-                targets,
-                len(labels),
-                folds,
-                seed,
-            )
-            right[seed] = (scores[name].argmax(1) == targets).numpy()
-        width = features[name]["serving"].shape[-1]
-        result["poolings"][name] = {**cv_summary(right, targets, labels), "features": width}
+    log_probs = {
+        name: cross_validated_log_probs(
+            study, pooled["augmented"], {name: pooled["serving"][:, None]}
+        )[name]
+        for name, pooled in features.items()
+    }
+    # The heads trained on the mean and those trained on the max, averaged: same maps, no cost.
+    log_probs[MEAN_AND_MAX_HEADS] = {
+        seed: (log_probs["avg"][seed] + log_probs["max"][seed]) / 2 for seed in HEAD_SEEDS
+    }
+    widths = {name: pooled["serving"].shape[-1] for name, pooled in features.items()}
+    widths[MEAN_AND_MAX_HEADS] = widths["avg"]
+
+    result = {"run": str(run_dir), "clips": len(study.records), "folds": FOLDS, "poolings": {}}
+    for name, per_seed in log_probs.items():
+        result["poolings"][name] = {**cv_summary(per_seed, study), "features": widths[name]}
         tqdm.write(f"{name}: CV top-1 {result['poolings'][name]['cv_top1']:.4f}")
     (out / "pooling_study.json").write_text(json.dumps(result, indent=2))
     return result

@@ -15,17 +15,13 @@ import torch
 from tests.utils.data import SHARED_DATA
 from training.__main__ import main
 from training.classify.export import build_open_set, export_classifier
-from training.classify.input_size_study import (
-    SERVING_VIEWS,
-    group_folds,
-    input_size_study,
-    serving_view_study,
-)
+from training.classify.group_cv import group_folds
+from training.classify.input_size_study import SERVING_VIEWS, input_size_study, serving_view_study
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
 from training.classify.open_set_study import CANDIDATES, leave_one_class_out
-from training.classify.pooling_study import POOLINGS, pooling_study
+from training.classify.pooling_study import MEAN_AND_MAX_HEADS, POOLINGS, pooling_study
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
 
@@ -197,8 +193,14 @@ def test_pooling_study_trains_heads_as_wide_as_each_pooling(
     result = pooling_study(smoke_effnet_run.run_dir, SHARED_DATA, out=tmp_path / "pooling")
 
     widths = {name: measured["features"] for name, measured in result["poolings"].items()}
-    assert widths == {"avg": 1280, "max": 1280, "avg+max": 2560, "avg+logit-max": 2280}
-    assert set(result["poolings"]) == set(POOLINGS)
+    assert widths == {
+        "avg": 1280,
+        "max": 1280,
+        "avg+max": 2560,
+        "avg+logit-max": 2280,
+        MEAN_AND_MAX_HEADS: 1280,
+    }
+    assert set(result["poolings"]) == {*POOLINGS, MEAN_AND_MAX_HEADS}
     # average pooling is the encoder's own: the size study's 224 px figures, to the digit
     at_224 = input_size_study(
         smoke_effnet_run.run_dir, SHARED_DATA, sizes=(224,), out=tmp_path / "sizes"
