@@ -85,24 +85,19 @@ def _open_set(args: argparse.Namespace) -> dict:
     return update_open_set(args.run_dir, args.out, args.data, args.name)
 
 
-def _open_set_study(args: argparse.Namespace) -> dict:
-
-    return leave_one_class_out(args.run_dir, args.data)
-
-
-def _input_size_study(args: argparse.Namespace) -> dict:
-
-    return input_size_study(args.run_dir, args.data)
-
-
-def _serving_view_study(args: argparse.Namespace) -> dict:
-
-    return serving_view_study(args.run_dir, args.data)
+# Studies of a finished run's recipe on other clips or inputs: each takes (run_dir, data).
+RUN_STUDIES = {
+    "open-set-study": (leave_one_class_out, "open-set scores compared, each class left out"),
+    "input-size-study": (input_size_study, "the recipe's group CV at larger input sizes"),
+    "serving-view-study": (serving_view_study, "the recipe's group CV on other serving views"),
+    "pooling-study": (pooling_study, "the recipe's group CV on other poolings of the map"),
+}
 
 
-def _pooling_study(args: argparse.Namespace) -> dict:
+def _run_study(args: argparse.Namespace) -> dict:
 
-    return pooling_study(args.run_dir, args.data)
+    study, _ = RUN_STUDIES[args.command]
+    return study(args.run_dir, args.data)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -178,30 +173,10 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     open_set.add_argument("--name", help="model name in the manifest (default: the family)")
     open_set.set_defaults(handler=_open_set)
 
-    study = commands.add_parser(
-        "open-set-study", help="open-set scores compared, each class left out in turn"
-    )
-    _run_and_data(study)
-    study.set_defaults(handler=_open_set_study)
-
-    sizes = commands.add_parser(
-        "input-size-study", help="the recipe's group cross-validation at larger input sizes"
-    )
-    _run_and_data(sizes)
-    sizes.set_defaults(handler=_input_size_study)
-
-    views = commands.add_parser(
-        "serving-view-study",
-        help="the recipe's group cross-validation served on mirror/whole frame",
-    )
-    _run_and_data(views)
-    views.set_defaults(handler=_serving_view_study)
-
-    pooling = commands.add_parser(
-        "pooling-study", help="the recipe's group cross-validation on other poolings of the map"
-    )
-    _run_and_data(pooling)
-    pooling.set_defaults(handler=_pooling_study)
+    for name, (_, help_text) in RUN_STUDIES.items():
+        study = commands.add_parser(name, help=help_text)
+        _run_and_data(study)
+        study.set_defaults(handler=_run_study)
 
     encoder = commands.add_parser(
         "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"

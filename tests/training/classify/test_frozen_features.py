@@ -21,7 +21,7 @@ from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
 from training.classify.open_set_study import CANDIDATES, leave_one_class_out
-from training.classify.pooling_study import MEAN_AND_MAX_HEADS, POOLINGS, pooling_study
+from training.classify.pooling_study import MEAN_AND_MAX_HEADS, POOLINGS
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
 
@@ -190,7 +190,9 @@ def test_serving_view_study_scores_every_view_with_the_same_heads(
 def test_pooling_study_trains_heads_as_wide_as_each_pooling(
     smoke_effnet_run: TrainOptions, tmp_path: Path
 ) -> None:
-    result = pooling_study(smoke_effnet_run.run_dir, SHARED_DATA, out=tmp_path / "pooling")
+    run_dir = smoke_effnet_run.run_dir
+    assert main(["pooling-study", "--run-dir", str(run_dir), "--data", str(SHARED_DATA)]) == 0
+    result = json.loads((run_dir / "pooling_study" / "pooling_study.json").read_text())
 
     widths = {name: measured["features"] for name, measured in result["poolings"].items()}
     assert widths == {
