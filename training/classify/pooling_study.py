@@ -33,7 +33,8 @@ from training.classify.group_cv import (
 )
 from training.classify.models.effnet_temporal import TUNABLE_FROM_BLOCK, EffNetTemporal
 
-POOLINGS = ("avg", "max", "avg+max", "avg+logit-max")
+POOLINGS = ("avg", "max", "avg+max", "avg+logit-max", "gem")
+GEM_POWER = 3.0  # generalised mean (Radenovic et al. 2018): between the mean (1) and the max
 MEAN_AND_MAX_HEADS = "avg | max heads"
 
 
@@ -54,6 +55,7 @@ def pooled_frame_features(model: EffNetTemporal, clips: torch.Tensor) -> dict[st
         "max": peak,
         "avg+max": torch.cat([mean, peak], 1),
         "avg+logit-max": torch.cat([mean, logits.amax(1)], 1),
+        "gem": activations.clamp(min=1e-6).pow(GEM_POWER).mean((2, 3)).pow(1 / GEM_POWER),
     }
     return {name: f.reshape(batch, frames, -1) for name, f in pooled.items()}
 
@@ -86,7 +88,10 @@ def pooling_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
     out = Path(out or run_dir / "pooling_study")
     out.mkdir(parents=True, exist_ok=True)
     study = study_setup(run_dir, data)
-    features = cached(out / "pooled_features.pt", lambda: _pooled_features(study))
+    path = out / "pooled_features.pt"
+    if path.exists() and set(torch.load(path, weights_only=True)) != set(POOLINGS):
+        path.unlink()  # stored by a study with fewer poolings: the maps are computed again
+    features = cached(path, lambda: _pooled_features(study))
 
     log_probs = {
         name: cross_validated_log_probs(

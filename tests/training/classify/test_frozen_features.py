@@ -200,6 +200,7 @@ def test_pooling_study_trains_heads_as_wide_as_each_pooling(
         "max": 1280,
         "avg+max": 2560,
         "avg+logit-max": 2280,
+        "gem": 1280,
         MEAN_AND_MAX_HEADS: 1280,
     }
     assert set(result["poolings"]) == {*POOLINGS, MEAN_AND_MAX_HEADS}
