@@ -115,6 +115,10 @@ class EfficientNetLite(nn.Module):
         """Blocks [start, end), the head convolution and global pooling: maps -> (B, 1280)."""
         return _pooled_top(self._blocks[start:], self._conv_head, self._bn1, maps)
 
+    def top_activations(self, maps: torch.Tensor, start: int) -> torch.Tensor:
+        """`top_features` before its global pooling: maps -> (B, 1280, h, w)."""
+        return _top_activations(self._blocks[start:], self._conv_head, self._bn1, maps)
+
     def top_copy(self, start: int) -> EncoderTop:
         """An independent copy of `top_features(maps, start)`, for fine-tuning the last blocks
         while this encoder stays as it is."""
@@ -137,12 +141,18 @@ class EncoderTop(nn.Module):
         return _pooled_top(self.blocks, self.conv_head, self.bn, maps)
 
 
-def _pooled_top(
+def _top_activations(
     blocks: nn.ModuleList, conv_head: nn.Conv2d, bn: nn.BatchNorm2d, maps: torch.Tensor
 ) -> torch.Tensor:
     for block in blocks:
         maps = block(maps)
-    return nn.functional.relu6(bn(conv_head(maps))).mean((2, 3))
+    return nn.functional.relu6(bn(conv_head(maps)))
+
+
+def _pooled_top(
+    blocks: nn.ModuleList, conv_head: nn.Conv2d, bn: nn.BatchNorm2d, maps: torch.Tensor
+) -> torch.Tensor:
+    return _top_activations(blocks, conv_head, bn, maps).mean((2, 3))
 
 
 WEIGHTS_ENV = "EFFNET_LITE0_WEIGHTS"

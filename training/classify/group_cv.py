@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from service.video.preprocess import ClipSpec, resize_short_side
 from training.classify.clip_cache import decode_clip
-from training.classify.frozen_features import reference_recipe, train_heads
+from training.classify.datasets import ClipDataset
+from training.classify.frozen_features import TRAIN_VIEWS, reference_recipe, train_heads
 from training.classify.models.effnet_temporal import EffNetTemporal
 from training.classify.models.registry import get_family
 from training.classify.training import TrainOptions, prepare_split
@@ -87,6 +88,31 @@ class OneClipDecoded:
             self._frames = np.stack([resize_short_side(f, self.resize_short) for f in decoded])
             self._record = record
         return self._frames
+
+
+@torch.no_grad()
+def augmented_and_serving_features(
+    study: Study, featurize: Callable[[torch.Tensor], dict[str, torch.Tensor]], size: int
+) -> dict[str, dict[str, torch.Tensor]]:
+    """For each output of `featurize` ((B, 3, T, H, W) clips -> {name: (B, T, D)}), the
+    (N, views, T, D) features of TRAIN_VIEWS augmented views of every clip (the run's view seed)
+    and the (N, T, D) features of its serving view, at input `size`."""
+    spec = replace(study.spec, resize_short=size, crop=size)
+    decoded = OneClipDecoded(size)
+    seed = study.options.seed
+    augmented_set = ClipDataset(study.records, study.labels, spec, decoded, train=True, seed=seed)
+    serving_set = ClipDataset(study.records, study.labels, spec, decoded, train=False)
+    augmented, serving = {}, {}
+    for i in tqdm(range(len(study.records)), desc=f"features at {size} px", unit="clip"):
+        views = torch.stack([augmented_set[i][0] for _ in range(TRAIN_VIEWS)])
+        for name, f in featurize(views).items():
+            augmented.setdefault(name, []).append(f.half())
+        for name, f in featurize(serving_set[i][0][None]).items():
+            serving.setdefault(name, []).append(f[0].half())
+    return {
+        name: {"augmented": torch.stack(augmented[name]), "serving": torch.stack(serving[name])}
+        for name in augmented
+    }
 
 
 def cached(path: Path, compute: Callable[[], dict]) -> dict:

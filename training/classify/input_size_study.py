@@ -14,7 +14,6 @@ groups.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +22,10 @@ from tqdm import tqdm
 
 from service.video.preprocess import centre_crop, normalise, resize_short_side, sample_indices
 from training.classify.clip_cache import decode_clip
-from training.classify.datasets import ClipDataset
-from training.classify.frozen_features import TRAIN_VIEWS
 from training.classify.group_cv import (
     FOLDS,
-    OneClipDecoded,
     Study,
+    augmented_and_serving_features,
     cached,
     cross_validated_log_probs,
     cv_summary,
@@ -38,20 +35,13 @@ from training.classify.group_cv import (
 SIZES = (224, 256, 288)
 
 
-@torch.no_grad()
 def _features_at(study: Study, size: int) -> dict[str, torch.Tensor]:
     """(N, views, T, 1280) augmented and (N, T, 1280) serving features at input `size`."""
-    spec = replace(study.spec, resize_short=size, crop=size)
-    decoded = OneClipDecoded(size)
-    seed = study.options.seed
-    augmented_set = ClipDataset(study.records, study.labels, spec, decoded, train=True, seed=seed)
-    serving_set = ClipDataset(study.records, study.labels, spec, decoded, train=False)
-    augmented, serving = [], []
-    for i in tqdm(range(len(study.records)), desc=f"features at {size} px", unit="clip"):
-        views = torch.stack([augmented_set[i][0] for _ in range(TRAIN_VIEWS)])
-        augmented.append(study.reference.frame_features(views).half())
-        serving.append(study.reference.frame_features(serving_set[i][0][None])[0].half())
-    return {"augmented": torch.stack(augmented), "serving": torch.stack(serving)}
+
+    def featurize(clips: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"avg": study.reference.frame_features(clips)}
+
+    return augmented_and_serving_features(study, featurize, size)["avg"]
 
 
 def _size_features(study: Study, out: Path, size: int) -> dict[str, torch.Tensor]:
@@ -100,28 +90,22 @@ def _sampled_frames(decoded: np.ndarray, spec, count: int) -> np.ndarray:
 
 @torch.no_grad()
 def _serving_view_features(model, records, spec) -> dict[str, torch.Tensor]:
-    """(N, T, 1280) features of each clip's centre crop, whole frame, and their mirrors."""
-    views = {"centre": [], "centre_mirror": [], "full": [], "full_mirror": []}
+    """(N, T, 1280) features of each clip's centre crop, whole frame and their mirrors, and of
+    its centre crop at each of MORE_FRAMES frame counts; each clip decoded once."""
+    views: dict[str, list[torch.Tensor]] = {}
+
+    def add(view: str, pixels: np.ndarray) -> None:
+        clip = torch.from_numpy(normalise(pixels, spec))[None]
+        views.setdefault(view, []).append(model.frame_features(clip)[0].half())
+
     for record in tqdm(records, desc="serving views", unit="clip"):
-        frames = _sampled_frames(decode_clip(record), spec, spec.frames)
-        crops = {"centre": centre_crop(frames, spec.crop), "full": frames}
-        for name, crop in crops.items():
-            for view, pixels in ((name, crop), (f"{name}_mirror", crop[:, :, ::-1])):
-                clip = torch.from_numpy(normalise(pixels, spec))[None]
-                views[view].append(model.frame_features(clip)[0].half())
-    return {name: torch.stack(features) for name, features in views.items()}
-
-
-@torch.no_grad()
-def _more_frames_features(model, records, spec) -> dict[str, torch.Tensor]:
-    """(N, T, 1280) features of each clip's centre crop at each of MORE_FRAMES frame counts."""
-    views = {f"centre_{count}": [] for count in MORE_FRAMES}
-    for record in tqdm(records, desc="more frames", unit="clip"):
         decoded = decode_clip(record)
+        frames = _sampled_frames(decoded, spec, spec.frames)
+        for name, crop in {"centre": centre_crop(frames, spec.crop), "full": frames}.items():
+            add(name, crop)
+            add(f"{name}_mirror", crop[:, :, ::-1])
         for count in MORE_FRAMES:
-            frames = centre_crop(_sampled_frames(decoded, spec, count), spec.crop)
-            clip = torch.from_numpy(normalise(frames, spec))[None]
-            views[f"centre_{count}"].append(model.frame_features(clip)[0].half())
+            add(f"centre_{count}", centre_crop(_sampled_frames(decoded, spec, count), spec.crop))
     return {name: torch.stack(features) for name, features in views.items()}
 
 
@@ -135,16 +119,10 @@ def serving_view_study(run_dir: Path, data: Path, out: Path | None = None) -> di
     study = study_setup(run_dir, data)
     reference, records, spec = study.reference, study.records, study.spec
     augmented = _size_features(study, out, spec.crop)["augmented"]
-    served = {
-        **cached(
-            out / f"serving_views_{spec.crop}.pt",
-            lambda: _serving_view_features(reference, records, spec),
-        ),
-        **cached(
-            out / f"serving_frames_{spec.crop}.pt",
-            lambda: _more_frames_features(reference, records, spec),
-        ),
-    }
+    served = cached(
+        out / f"serving_views_{spec.crop}.pt",
+        lambda: _serving_view_features(reference, records, spec),
+    )
     candidates = {name: torch.stack(views(served), 1) for name, (views, _) in SERVING_VIEWS.items()}
     log_probs = cross_validated_log_probs(study, augmented, candidates)
     result = {"run": str(run_dir), "clips": len(records), "folds": FOLDS, "views": {}}

@@ -13,20 +13,16 @@ training + validation clips, heads trained for each pooling.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
-from training.classify.datasets import ClipDataset
-from training.classify.frozen_features import TRAIN_VIEWS
 from training.classify.group_cv import (
     FOLDS,
     HEAD_SEEDS,
-    OneClipDecoded,
-    Study,
-    cached,
+    augmented_and_serving_features,
     cross_validated_log_probs,
     cv_summary,
     study_setup,
@@ -44,10 +40,9 @@ def pooled_frame_features(model: EffNetTemporal, clips: torch.Tensor) -> dict[st
     encoder = model.encoder
     maps = model.frame_maps(clips)  # (B, T, C, h, w)
     batch, frames = maps.shape[:2]
-    x = maps.flatten(0, 1)
-    for block in encoder._blocks[TUNABLE_FROM_BLOCK:]:
-        x = block(x)
-    activations = nn.functional.relu6(encoder._bn1(encoder._conv_head(x)))  # (B*T, 1280, h, w)
+    activations = encoder.top_activations(
+        maps.flatten(0, 1), TUNABLE_FROM_BLOCK
+    )  # (B*T, 1280, h, w)
     mean, peak = activations.mean((2, 3)), activations.amax((2, 3))
     logits = encoder._fc(activations.flatten(2).transpose(1, 2))  # (B*T, h*w, 1000)
     pooled = {
@@ -60,28 +55,6 @@ def pooled_frame_features(model: EffNetTemporal, clips: torch.Tensor) -> dict[st
     return {name: f.reshape(batch, frames, -1) for name, f in pooled.items()}
 
 
-@torch.no_grad()
-def _pooled_features(study: Study) -> dict[str, dict]:
-    """For each pooling, (N, views, T, D) augmented and (N, T, D) serving features; the
-    augmented views are those of `input_size_study` at the spec's size (same seed)."""
-    decoded = OneClipDecoded(study.spec.resize_short)
-    records, labels, spec, seed = study.records, study.labels, study.spec, study.options.seed
-    augmented_set = ClipDataset(records, labels, spec, decoded, train=True, seed=seed)
-    serving_set = ClipDataset(records, labels, spec, decoded, train=False)
-    augmented = {name: [] for name in POOLINGS}
-    serving = {name: [] for name in POOLINGS}
-    for i in tqdm(range(len(records)), desc="pooled features", unit="clip"):
-        views = torch.stack([augmented_set[i][0] for _ in range(TRAIN_VIEWS)])
-        for name, f in pooled_frame_features(study.reference, views).items():
-            augmented[name].append(f.half())
-        for name, f in pooled_frame_features(study.reference, serving_set[i][0][None]).items():
-            serving[name].append(f[0].half())
-    return {
-        name: {"augmented": torch.stack(augmented[name]), "serving": torch.stack(serving[name])}
-        for name in POOLINGS
-    }
-
-
 def pooling_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
     """CV top-1 of the run's recipe on each pooling of the encoder's last map."""
     run_dir = Path(run_dir)
@@ -89,9 +62,11 @@ def pooling_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     study = study_setup(run_dir, data)
     path = out / "pooled_features.pt"
-    if path.exists() and set(torch.load(path, weights_only=True)) != set(POOLINGS):
-        path.unlink()  # stored by a study with fewer poolings: the maps are computed again
-    features = cached(path, lambda: _pooled_features(study))
+    features = torch.load(path, weights_only=True) if path.exists() else {}
+    if set(features) != set(POOLINGS):  # none stored, or by a study with fewer poolings
+        featurize = partial(pooled_frame_features, study.reference)
+        features = augmented_and_serving_features(study, featurize, study.spec.crop)
+        torch.save(features, path)
 
     log_probs = {
         name: cross_validated_log_probs(
