@@ -97,7 +97,8 @@ RUN_STUDIES = {
 def _run_study(args: argparse.Namespace) -> dict:
 
     study, _ = RUN_STUDIES[args.command]
-    return study(args.run_dir, args.data)
+    input_size = {"input_size": args.input_size} if getattr(args, "input_size", None) else {}
+    return study(args.run_dir, args.data, **input_size)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -173,10 +174,14 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     open_set.add_argument("--name", help="model name in the manifest (default: the family)")
     open_set.set_defaults(handler=_open_set)
 
+    studies = {}
     for name, (_, help_text) in RUN_STUDIES.items():
-        study = commands.add_parser(name, help=help_text)
-        _run_and_data(study)
-        study.set_defaults(handler=_run_study)
+        studies[name] = commands.add_parser(name, help=help_text)
+        _run_and_data(studies[name])
+        studies[name].set_defaults(handler=_run_study)
+    studies["pooling-study"].add_argument(
+        "--input-size", type=int, help="px, short side and crop (default: the run's own)"
+    )
 
     encoder = commands.add_parser(
         "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"

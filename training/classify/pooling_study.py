@@ -8,6 +8,7 @@ compares sizes: the run's recipe trained on the same augmented views, by 4-fold 
 training + validation clips, heads trained for each pooling.
 
     python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared/data
+    python -m training pooling-study ... --input-size 288   # the poolings at a larger input
 """
 
 from __future__ import annotations
@@ -55,17 +56,22 @@ def pooled_frame_features(model: EffNetTemporal, clips: torch.Tensor) -> dict[st
     return {name: f.reshape(batch, frames, -1) for name, f in pooled.items()}
 
 
-def pooling_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
-    """CV top-1 of the run's recipe on each pooling of the encoder's last map."""
+def pooling_study(
+    run_dir: Path, data: Path, out: Path | None = None, input_size: int | None = None
+) -> dict:
+    """CV top-1 of the run's recipe on each pooling of the encoder's last map, at the run's
+    input size or at `input_size` (short side and crop, training and serving views alike)."""
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "pooling_study")
     out.mkdir(parents=True, exist_ok=True)
     study = study_setup(run_dir, data)
-    path = out / "pooled_features.pt"
+    size = input_size or study.spec.crop
+    suffix = "" if size == study.spec.crop else f"_{size}"
+    path = out / f"pooled_features{suffix}.pt"
     features = torch.load(path, weights_only=True) if path.exists() else {}
     if set(features) != set(POOLINGS):  # none stored, or by a study with fewer poolings
         featurize = partial(pooled_frame_features, study.reference)
-        features = augmented_and_serving_features(study, featurize, study.spec.crop)
+        features = augmented_and_serving_features(study, featurize, size)
         torch.save(features, path)
 
     log_probs = {
@@ -81,9 +87,15 @@ def pooling_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
     widths = {name: pooled["serving"].shape[-1] for name, pooled in features.items()}
     widths[MEAN_AND_MAX_HEADS] = widths["avg"]
 
-    result = {"run": str(run_dir), "clips": len(study.records), "folds": FOLDS, "poolings": {}}
+    result = {
+        "run": str(run_dir),
+        "clips": len(study.records),
+        "folds": FOLDS,
+        "input_size": size,
+        "poolings": {},
+    }
     for name, per_seed in log_probs.items():
         result["poolings"][name] = {**cv_summary(per_seed, study), "features": widths[name]}
         tqdm.write(f"{name}: CV top-1 {result['poolings'][name]['cv_top1']:.4f}")
-    (out / "pooling_study.json").write_text(json.dumps(result, indent=2))
+    (out / f"pooling_study{suffix}.json").write_text(json.dumps(result, indent=2))
     return result

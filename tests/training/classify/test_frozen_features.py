@@ -187,12 +187,14 @@ def test_serving_view_study_scores_every_view_with_the_same_heads(
     assert json.loads((out / "serving_view_study.json").read_text()) == result
 
 
-def test_pooling_study_trains_heads_as_wide_as_each_pooling(
+def test_pooling_study_trains_heads_as_wide_as_each_pooling_at_the_size_asked(
     smoke_effnet_run: TrainOptions, tmp_path: Path
 ) -> None:
     run_dir = smoke_effnet_run.run_dir
-    assert main(["pooling-study", "--run-dir", str(run_dir), "--data", str(SHARED_DATA)]) == 0
-    result = json.loads((run_dir / "pooling_study" / "pooling_study.json").read_text())
+    study = ["pooling-study", "--run-dir", str(run_dir), "--data", str(SHARED_DATA)]
+    assert main([*study, "--input-size", "160"]) == 0
+    result = json.loads((run_dir / "pooling_study" / "pooling_study_160.json").read_text())
+    assert result["input_size"] == 160
 
     widths = {name: measured["features"] for name, measured in result["poolings"].items()}
     assert widths == {
@@ -204,12 +206,12 @@ def test_pooling_study_trains_heads_as_wide_as_each_pooling(
         MEAN_AND_MAX_HEADS: 1280,
     }
     assert set(result["poolings"]) == {*POOLINGS, MEAN_AND_MAX_HEADS}
-    # average pooling is the encoder's own: the size study's 224 px figures, to the digit
-    at_224 = input_size_study(
-        smoke_effnet_run.run_dir, SHARED_DATA, sizes=(224,), out=tmp_path / "sizes"
-    )["sizes"]["224"]
+    # average pooling is the encoder's own: the size study's figures at that size, to the digit
+    at_160 = input_size_study(
+        smoke_effnet_run.run_dir, SHARED_DATA, sizes=(160,), out=tmp_path / "sizes"
+    )["sizes"]["160"]
     avg = result["poolings"]["avg"]
-    assert {k: avg[k] for k in ("cv_top1", "per_seed", "per_class")} == at_224
+    assert {k: avg[k] for k in ("cv_top1", "per_seed", "per_class")} == at_160
 
 
 def test_group_folds_keep_each_group_on_one_side() -> None:
