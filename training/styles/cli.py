@@ -50,7 +50,6 @@ DISTILL_HELP = {
     "perceptual_target": "teacher (distil its output) or content (keep the input's scene)",
     "init_from": "a student last.pt, or a shipped style ONNX, to fine-tune from",
     "keep_snapshots": "keep every checkpoint in RUN_DIR/snapshots/, to compare them afterwards",
-    "ema_decay": "> 0: the run gives an exponential moving average of its weights (e.g. 0.995)",
 }
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = REPO_ROOT / "exported_models"

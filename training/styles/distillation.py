@@ -27,7 +27,6 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from service.contract.manifest import MANIFEST_NAME, load_manifest_json, sha256_of
@@ -92,11 +91,6 @@ class DistillOptions:
     # Also keep every checkpoint as RUN_DIR/snapshots/iter_NNNNNN.pt: adversarial fine-tunes end
     # at an arbitrary point of the critic game, so candidates along the run are compared.
     keep_snapshots: bool = False
-    # > 0: also keep an exponential moving average of the student's weights (and batch-norm
-    # statistics), updated after every step with this decay. The average is the run's result
-    # (checkpoint "model": evaluation, export, averaging, fine-tuning from it); the live weights
-    # ("live_model") only carry training on. A critic game ends anywhere; its average does not.
-    ema_decay: float = 0.0
     limit: int = 0  # smoke runs: only this many photos / clips
     log: list = field(default_factory=list, repr=False)
 
@@ -281,12 +275,8 @@ def agreement(student_out: np.ndarray, teacher_out: np.ndarray) -> dict[str, flo
 
 def _checkpoint_state(run: _Run, options: DistillOptions) -> dict:
     """A student checkpoint in the one format (training.checkpoints)."""
-    ema = {}
-    if run.ema is not None:
-        ema = {"live_model": run.student.state_dict(), "ema_updates": int(run.ema.n_averaged)}
     return {
-        "model": run.result_student.state_dict(),
-        **ema,
+        "model": run.student.state_dict(),
         "optimiser": run.optimiser.state_dict(),
         "config": config_dict(run.student.config),
         "options": options_json(options),
@@ -419,15 +409,9 @@ class _Run:
     losses: LiteLosses
     grams: list[torch.Tensor] | None
     critic: PaintingCritic | None
-    ema: AveragedModel | None = None
     iteration: int = 0
     train_time_s: float = 0.0
     history: list[dict] = field(default_factory=list)
-
-    @property
-    def result_student(self) -> Student:
-        """What the run gives: the moving average of the weights when it keeps one."""
-        return self.student if self.ema is None else self.ema.module
 
 
 def _build(options: DistillOptions, device: torch.device) -> _Run:
@@ -441,21 +425,14 @@ def _build(options: DistillOptions, device: torch.device) -> _Run:
             critic = PaintingCritic(paintings, options.crop, device, options.seed)
     student = STUDENT_SIZES[options.student]().to(device)
     optimiser = torch.optim.Adam(student.parameters(), lr=options.lr)
-    ema = None
-    if options.ema_decay > 0:
-        average = get_ema_multi_avg_fn(options.ema_decay)
-        ema = AveragedModel(student, multi_avg_fn=average, use_buffers=True)
-    return _Run(student, optimiser, losses, grams, critic, ema)
+    return _Run(student, optimiser, losses, grams, critic)
 
 
 def _resume(run: _Run, options: DistillOptions) -> None:
     """Continue from RUN_DIR/last.pt, or start from `init_from` (fine-tuning), or from scratch."""
     state = resume_state(options.run_dir)
     if state is not None:
-        run.student.load_state_dict(state.get("live_model", state["model"]))
-        if run.ema is not None:
-            run.ema.module.load_state_dict(state["model"])
-            run.ema.n_averaged.fill_(state["ema_updates"])
+        run.student.load_state_dict(state["model"])
         run.optimiser.load_state_dict(state["optimiser"])
         run.iteration, run.train_time_s = state["iteration"], state["train_time_s"]
         run.history = state.get("history", [])
@@ -497,8 +474,6 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, options: DistillOptions) 
     run.optimiser.zero_grad(set_to_none=True)
     loss.backward()
     run.optimiser.step()
-    if run.ema is not None:
-        run.ema.update_parameters(run.student)
     values = {k: float(v.detach()) for k, v in parts.items()}
     if run.critic is not None:
         values["critic"] = float(run.critic.step(out))
@@ -527,7 +502,7 @@ def _result(run: _Run, options: DistillOptions, pairs: PairSet, running: dict) -
         "losses": running,
     }
     if result["finished"]:
-        student_out = stylise_batch(run.result_student, pairs.content.heldout_frames)
+        student_out = stylise_batch(run.student, pairs.content.heldout_frames)
         result["heldout"] = {
             "frames": len(student_out),
             **agreement(student_out, pairs.teacher.heldout_frames),

@@ -89,8 +89,6 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
     if options.w_adversarial:
         recipe += f" + least-squares PatchGAN critic vs the paintings (w {options.w_adversarial})"
     recipe += f"; Adam {options.lr}, batch {options.batch_size}, random {options.crop}px crops"
-    if options.ema_decay:
-        recipe += f"; the weights' exponential moving average (decay {options.ema_decay})"
     record = {
         "recipe": recipe,
         "data": "300 landscape photos + 3 frames each of the UCF101 clips of the training groups "

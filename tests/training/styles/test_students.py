@@ -161,56 +161,6 @@ def test_distillation_smoke_step_resume_and_export(tmp_path):
     assert compared["chosen"] in runs
 
 
-def test_weight_average_run_gives_the_average_and_trains_the_same_live_weights(tmp_path):
-    plain = DistillOptions(
-        style="cezanne",
-        data=SHARED_DATA,
-        run_dir=tmp_path / "plain",
-        cache_dir=tmp_path / "cache",
-        teacher_vector="painting:00010.jpg",
-        student="tiny",
-        iterations=3,
-        batch_size=2,
-        crop=32,
-        w_adversarial=0.1,
-        threads=2,
-        checkpoint_every=1,
-        limit=2,
-    )
-    run_distillation(plain)
-    averaged = dataclasses.replace(plain, run_dir=tmp_path / "ema", ema_decay=0.9)
-    run_distillation(averaged)
-
-    def saved(path):
-        return torch.load(path, weights_only=False)
-
-    # The average takes no randomness: training goes exactly as without it.
-    live = saved(averaged.run_dir / "last.pt")["live_model"]
-    for name, value in saved(plain.run_dir / "last.pt")["model"].items():
-        assert torch.equal(live[name], value), name
-
-    # Stopped after one step and resumed, the average carries on: after the first step it is
-    # those weights, then it decays toward each new step's.
-    resumed = dataclasses.replace(
-        averaged, run_dir=tmp_path / "resumed", keep_snapshots=True, time_limit_s=1e-9
-    )
-    assert not run_distillation(resumed)["finished"]
-    assert run_distillation(dataclasses.replace(resumed, time_limit_s=0.0))["finished"]
-    last = saved(resumed.run_dir / "last.pt")
-    assert last["ema_updates"] == 3
-    lives = [saved(p)["live_model"] for p in sorted((resumed.run_dir / "snapshots").iterdir())]
-    expected = lives[0]["head.weight"]
-    for live in lives[1:]:
-        expected = 0.9 * expected + 0.1 * live["head.weight"]
-    assert not torch.equal(last["model"]["head.weight"], last["live_model"]["head.weight"])
-    assert torch.allclose(last["model"]["head.weight"], expected, atol=1e-6)
-    # What the run gives (evaluation, export, fine-tuning from it) is the average.
-    given = load_student(resumed.run_dir)[0].state_dict()["head.weight"]
-    assert torch.equal(given, last["model"]["head.weight"])
-    record = export_student(resumed, tmp_path / "models")["training"]
-    assert record["recipe"].endswith("the weights' exponential moving average (decay 0.9)")
-
-
 def test_cpu_student_exports_without_batch_norm_or_padding_and_trains_on_from_the_file(tmp_path):
     model = student_cpu()
     with torch.no_grad():  # norms away from the identity, as after training
