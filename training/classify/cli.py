@@ -31,7 +31,7 @@ from training.classify.input_size_study import input_size_study, serving_view_st
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.open_set_study import leave_one_class_out
-from training.classify.pooling_study import pooling_study
+from training.classify.pooling_study import POOLINGS, pooling_study
 from training.classify.reports import write_report
 from training.classify.training import TrainOptions, evaluate_run
 from training.classify.unseen_clips import (
@@ -97,8 +97,8 @@ RUN_STUDIES = {
 def _run_study(args: argparse.Namespace) -> dict:
 
     study, _ = RUN_STUDIES[args.command]
-    input_size = {"input_size": args.input_size} if getattr(args, "input_size", None) else {}
-    return study(args.run_dir, args.data, **input_size)
+    asked = {name: getattr(args, name, None) for name in ("input_size", "poolings")}
+    return study(args.run_dir, args.data, **{k: v for k, v in asked.items() if v})
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -181,6 +181,12 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
         studies[name].set_defaults(handler=_run_study)
     studies["pooling-study"].add_argument(
         "--input-size", type=int, help="px, short side and crop (default: the run's own)"
+    )
+    studies["pooling-study"].add_argument(
+        "--poolings",
+        nargs="+",
+        choices=POOLINGS,
+        help="train and score heads for these only (default: all); features cover every one",
     )
 
     encoder = commands.add_parser(

@@ -9,6 +9,10 @@ training + validation clips, heads trained for each pooling.
 
     python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared/data
     python -m training pooling-study ... --input-size 288   # the poolings at a larger input
+    python -m training pooling-study ... --poolings gem      # heads for some poolings only
+
+Features of every pooling are computed together and cached; heads are trained for the poolings
+asked, and their figures merged into the study's JSON beside any an earlier call wrote.
 """
 
 from __future__ import annotations
@@ -57,10 +61,18 @@ def pooled_frame_features(model: EffNetTemporal, clips: torch.Tensor) -> dict[st
 
 
 def pooling_study(
-    run_dir: Path, data: Path, out: Path | None = None, input_size: int | None = None
+    run_dir: Path,
+    data: Path,
+    out: Path | None = None,
+    input_size: int | None = None,
+    poolings: tuple[str, ...] = POOLINGS,
 ) -> dict:
-    """CV top-1 of the run's recipe on each pooling of the encoder's last map, at the run's
-    input size or at `input_size` (short side and crop, training and serving views alike)."""
+    """CV top-1 of the run's recipe on each of `poolings` of the encoder's last map, at the
+    run's input size or at `input_size` (short side and crop, training and serving views alike).
+    The heads on the mean and on the max, averaged, come with them when both are asked."""
+    unknown = set(poolings) - set(POOLINGS)
+    if unknown:
+        raise ValueError(f"unknown poolings {sorted(unknown)}: choose among {POOLINGS}")
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "pooling_study")
     out.mkdir(parents=True, exist_ok=True)
@@ -79,23 +91,27 @@ def pooling_study(
             study, pooled["augmented"], {name: pooled["serving"][:, None]}
         )[name]
         for name, pooled in features.items()
+        if name in poolings
     }
-    # The heads trained on the mean and those trained on the max, averaged: same maps, no cost.
-    log_probs[MEAN_AND_MAX_HEADS] = {
-        seed: (log_probs["avg"][seed] + log_probs["max"][seed]) / 2 for seed in HEAD_SEEDS
-    }
-    widths = {name: pooled["serving"].shape[-1] for name, pooled in features.items()}
-    widths[MEAN_AND_MAX_HEADS] = widths["avg"]
+    widths = {name: features[name]["serving"].shape[-1] for name in log_probs}
+    if {"avg", "max"} <= set(poolings):
+        # The heads trained on the mean and those trained on the max, averaged: same maps.
+        log_probs[MEAN_AND_MAX_HEADS] = {
+            seed: (log_probs["avg"][seed] + log_probs["max"][seed]) / 2 for seed in HEAD_SEEDS
+        }
+        widths[MEAN_AND_MAX_HEADS] = widths["avg"]
 
+    result_path = out / f"pooling_study{suffix}.json"
+    earlier = json.loads(result_path.read_text())["poolings"] if result_path.exists() else {}
     result = {
         "run": str(run_dir),
         "clips": len(study.records),
         "folds": FOLDS,
         "input_size": size,
-        "poolings": {},
+        "poolings": earlier,
     }
     for name, per_seed in log_probs.items():
         result["poolings"][name] = {**cv_summary(per_seed, study), "features": widths[name]}
         tqdm.write(f"{name}: CV top-1 {result['poolings'][name]['cv_top1']:.4f}")
-    (out / f"pooling_study{suffix}.json").write_text(json.dumps(result, indent=2))
+    result_path.write_text(json.dumps(result, indent=2))
     return result

@@ -192,9 +192,15 @@ def test_pooling_study_trains_heads_as_wide_as_each_pooling_at_the_size_asked(
 ) -> None:
     run_dir = smoke_effnet_run.run_dir
     study = ["pooling-study", "--run-dir", str(run_dir), "--data", str(SHARED_DATA)]
-    assert main([*study, "--input-size", "160"]) == 0
-    result = json.loads((run_dir / "pooling_study" / "pooling_study_160.json").read_text())
+    result_path = run_dir / "pooling_study" / "pooling_study_160.json"
+    assert main([*study, "--input-size", "160", "--poolings", "gem"]) == 0
+    gem_alone = json.loads(result_path.read_text())["poolings"]
+    assert set(gem_alone) == {"gem"}
+
+    assert main([*study, "--input-size", "160"]) == 0  # on the cached features
+    result = json.loads(result_path.read_text())
     assert result["input_size"] == 160
+    assert result["poolings"]["gem"] == gem_alone["gem"]
 
     widths = {name: measured["features"] for name, measured in result["poolings"].items()}
     assert widths == {
