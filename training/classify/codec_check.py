@@ -46,7 +46,7 @@ TRANSCODES = (
 FRAME_FOLDER_FPS = 25  # the folders hold 25 frames sampled across the clip; any rate will do
 
 
-def _source_frames(record: ClipRecord) -> tuple[list[np.ndarray], float]:
+def source_frames(record: ClipRecord) -> tuple[list[np.ndarray], float]:
     """All RGB frames of a clip, and its frame rate."""
     if record.kind == "frames":
         return read_frame_folder(record.path), FRAME_FOLDER_FPS
@@ -60,14 +60,10 @@ def _source_frames(record: ClipRecord) -> tuple[list[np.ndarray], float]:
     return frames, fps
 
 
-def transcode(record: ClipRecord, target: Transcode, out_dir: Path) -> Path:
-    """`record` re-encoded as `target` (kept in `out_dir`, so every model reuses it)."""
-    dest = out_dir / target.name / f"{record.label}__{record.name}{target.suffix}"
-    if dest.exists():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    frames, fps = _source_frames(record)
+def encode_video(frames: list[np.ndarray], fps: float, target: Transcode, dest: Path) -> Path:
+    """RGB `frames` written to `dest` as `target`, through a temporary file (never half)."""
     height, width = (d - d % 2 for d in frames[0].shape[:2])  # yuv420p needs even sides
+    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".tmp-{dest.name}")
     with av.open(str(tmp), "w") as container:
         stream = container.add_stream(
@@ -82,6 +78,14 @@ def transcode(record: ClipRecord, target: Transcode, out_dir: Path) -> Path:
         container.mux(stream.encode())
     tmp.replace(dest)
     return dest
+
+
+def transcode(record: ClipRecord, target: Transcode, out_dir: Path) -> Path:
+    """`record` re-encoded as `target` (kept in `out_dir`, so every model reuses it)."""
+    dest = out_dir / target.name / f"{record.label}__{record.name}{target.suffix}"
+    if dest.exists():
+        return dest
+    return encode_video(*source_frames(record), target, dest)
 
 
 def serving_input(source: Path | ClipRecord, spec: ClipSpec) -> np.ndarray:

@@ -71,6 +71,14 @@ def codec_jitter(frames: np.ndarray, rng: random.Random) -> np.ndarray:
     return np.stack(out)
 
 
+def seed_loader_worker(worker_id: int) -> None:
+    """Give each loader process its own augmentation stream (each gets a copy of the dataset's
+    `random.Random`, which would repeat the same draws in every worker) and one OpenCV thread."""
+    info = torch.utils.data.get_worker_info()
+    cv2.setNumThreads(1)
+    info.dataset.rng.seed(info.seed)
+
+
 class ClipDataset(Dataset):
     def __init__(
         self,

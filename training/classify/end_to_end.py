@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from training.checkpoints import BEST, LAST, resume_state, save_checkpoint
 from training.classify.clip_cache import ClipCache
-from training.classify.datasets import ClipDataset
+from training.classify.datasets import ClipDataset, seed_loader_worker
 from training.classify.models.registry import build_model, get_family
 from training.classify.training import (
     RunSetup,
@@ -37,14 +37,13 @@ from training.classify.training import (
 from training.classify.ucf101 import Split
 
 
-def _balanced_loader(dataset: ClipDataset, batch_size: int, seed: int) -> DataLoader:
+def _balanced_sampler(dataset: ClipDataset, seed: int) -> WeightedRandomSampler:
     """Draw clips with probability inversely proportional to their class size."""
     counts = np.bincount(dataset.targets)
     weights = torch.tensor([1.0 / counts[t] for t in dataset.targets], dtype=torch.double)
-    sampler = WeightedRandomSampler(
+    return WeightedRandomSampler(
         weights, len(dataset), replacement=True, generator=torch.Generator().manual_seed(seed)
     )
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0)
 
 
 def _mixup(
@@ -67,6 +66,7 @@ class _Indexed(torch.utils.data.Dataset):
     def __init__(self, dataset: ClipDataset) -> None:
         self.dataset = dataset
         self.targets = dataset.targets
+        self.rng = dataset.rng  # the same generator: a loader worker seeds it through here
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -121,9 +121,16 @@ def _train_loader(setup: RunSetup, options: TrainOptions) -> DataLoader:
     dataset = _Indexed(
         ClipDataset(setup.split.train, setup.labels, setup.spec, setup.cache, True, options.seed)
     )
-    if options.balance_classes:
-        return _balanced_loader(dataset, options.batch_size, options.seed)
-    return DataLoader(dataset, batch_size=options.batch_size, shuffle=True, num_workers=0)
+    sampler = _balanced_sampler(dataset, options.seed) if options.balance_classes else None
+    return DataLoader(
+        dataset,
+        batch_size=options.batch_size,
+        sampler=sampler,
+        shuffle=sampler is None,
+        num_workers=options.loader_workers,
+        persistent_workers=options.loader_workers > 0,
+        worker_init_fn=seed_loader_worker,
+    )
 
 
 def _train_epoch(
@@ -227,4 +234,6 @@ def run_training(options: TrainOptions) -> dict:
         progress.history.append({"epoch": epoch, "loss": loss, "val_top1": val_top1})
         tqdm.write(f"epoch {epoch + 1}: loss {loss:.3f}, val top-1 {val_top1:.3f}")
         _save_epoch(model, optimiser, setup, options, progress, val_top1)
+    if not setup.split.test:  # a packed copy (training.classify.pack) holds no held-out clips
+        return {"best_val_top1": progress.best_metric, "held_out": "none in this data root"}
     return evaluate_run(setup.run_dir, options.data, setup.split)

@@ -47,6 +47,9 @@ class TrainOptions:
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # 0: torch's default
+    # Processes that decode and augment training clips beside the training loop: 0 on a 2-core
+    # machine, a few per GPU run so that the GPU is not waiting for clips.
+    loader_workers: int = 0
     cache_dir: Path = Path(".cache/clips")
     max_train_clips: int = 0  # > 0 only for smoke runs
     teacher_run: str = ""  # a trained run whose predictions the model also learns (distillation)

@@ -4,9 +4,14 @@ import random
 
 import cv2
 import numpy as np
+import torch
+from torch.utils.data import DataLoader
 
-from tests.utils.data import UCF101
-from training.classify.datasets import codec_jitter
+from service.video.preprocess import ClipSpec
+from tests.utils.data import SHARED_DATA, UCF101
+from training.classify.clip_cache import ClipCache
+from training.classify.datasets import ClipDataset, codec_jitter, seed_loader_worker
+from training.classify.ucf101 import discover_clips
 
 
 def _real_frames() -> np.ndarray:
@@ -32,3 +37,15 @@ def test_codec_jitter_recompresses_most_clips_and_keeps_the_picture() -> None:
         assert np.abs(out.mean((0, 1, 2)) - frames.mean((0, 1, 2))).max() < 4
         changed += difference > 0
     assert 30 <= changed <= 48  # about 80 % of clips are re-compressed
+
+
+def test_loader_workers_draw_different_augmentations(tmp_path) -> None:
+    """Each worker process gets a copy of the dataset's generator; without its own seed every
+    worker would repeat the same crops, flips and colours."""
+    record = discover_clips(SHARED_DATA, ["Punch"])[0]
+    spec = ClipSpec()
+    cache = ClipCache(tmp_path, spec.resize_short)
+    dataset = ClipDataset([record] * 4, ["Punch"], spec, cache, True)
+    loader = DataLoader(dataset, batch_size=1, num_workers=2, worker_init_fn=seed_loader_worker)
+    first_of_each_worker = [x for x, _ in loader][:2]  # item 0 from worker 0, item 1 from worker 1
+    assert not torch.equal(*first_of_each_worker)
