@@ -22,7 +22,7 @@ from tqdm import tqdm
 from training.checkpoints import BEST, LAST, resume_state, save_checkpoint
 from training.classify.clip_cache import ClipCache
 from training.classify.datasets import ClipDataset, seed_loader_worker
-from training.classify.models.registry import build_model, get_family
+from training.classify.models.registry import build_model
 from training.classify.training import (
     RunSetup,
     TrainOptions,
@@ -33,6 +33,7 @@ from training.classify.training import (
     load_checkpoint,
     predict,
     start_run,
+    trained_clip_spec,
 )
 from training.classify.ucf101 import Split
 
@@ -79,7 +80,7 @@ class _Indexed(torch.utils.data.Dataset):
 def teacher_soft_targets(teacher_run: Path, split: Split, temperature: float) -> torch.Tensor:
     """The teacher run's temperature-softened probabilities for each training clip, (N, K)."""
     teacher, state = load_checkpoint(teacher_run)
-    spec = get_family(state["config"]["family"]).clip_spec
+    spec = trained_clip_spec(state["config"])
     cache = ClipCache(Path(state["options"]["cache_dir"]), spec.resize_short)
     cache.warm(split.train)
     clips = ClipDataset(split.train, state["config"]["labels"], spec, cache, False)

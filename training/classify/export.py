@@ -38,7 +38,12 @@ from training.classify.open_set import (
     embeddings,
     is_confident,
 )
-from training.classify.training import load_checkpoint, prepare_split, saved_options
+from training.classify.training import (
+    load_checkpoint,
+    prepare_split,
+    saved_options,
+    trained_clip_spec,
+)
 from training.classify.ucf101 import VIDEO_SUFFIXES, Split, describe_clips
 
 OPSET = 17
@@ -194,7 +199,7 @@ def update_open_set(run_dir: Path, out_dir: Path, data: Path, name: str | None =
     (its outputs do not depend on the thresholds, which live in the manifest)."""
     model, state = load_checkpoint(run_dir)
     name = name or state["config"]["family"]
-    spec = get_family(state["config"]["family"]).clip_spec
+    spec = trained_clip_spec(state["config"])
     _, open_set = build_open_set(model, state, _run_split(state, Path(data)), spec, Path(data))
     (entry,) = [c for c in load_manifest_content(out_dir).classifiers if c.name == name]
     entry.open_set = OpenSetSpec.model_validate(open_set)
@@ -209,7 +214,7 @@ def export_classifier(
     model, state = load_checkpoint(run_dir)
     family_name = state["config"]["family"]
     family = get_family(family_name)
-    spec = family.clip_spec
+    spec = trained_clip_spec(state["config"])
     name = name or family_name
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{name}.onnx"

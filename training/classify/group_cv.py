@@ -25,8 +25,7 @@ from training.classify.clip_cache import decode_clip
 from training.classify.datasets import ClipDataset
 from training.classify.frozen_features import TRAIN_VIEWS, reference_recipe, train_heads
 from training.classify.models.effnet_temporal import EffNetTemporal
-from training.classify.models.registry import get_family
-from training.classify.training import TrainOptions, prepare_split
+from training.classify.training import TrainOptions, prepare_split, trained_clip_spec
 from training.classify.ucf101 import ClipRecord
 
 FOLDS = 4
@@ -66,7 +65,7 @@ def study_setup(run_dir: Path, data: Path) -> Study:
         options=options,
         labels=labels,
         family=config["family"],
-        spec=get_family(config["family"]).clip_spec,
+        spec=trained_clip_spec(config),
         records=records,
         targets=torch.tensor([labels.index(r.label) for r in records]),
         folds=group_folds(records, FOLDS),

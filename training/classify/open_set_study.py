@@ -23,13 +23,12 @@ from tqdm import tqdm
 from training.classify.clip_cache import ClipCache
 from training.classify.datasets import ClipDataset
 from training.classify.frozen_features import features_of_maps, reference_recipe, train_heads
-from training.classify.models.registry import get_family
 from training.classify.open_set import (
     PROBABILITY_QUANTILE,
     THRESHOLD_QUANTILE,
     class_distance,
 )
-from training.classify.training import prepare_split
+from training.classify.training import prepare_split, trained_clip_spec
 
 # score name -> (distance used, probability used); a missing part never flags.
 CANDIDATES = {
@@ -131,7 +130,7 @@ def leave_one_class_out(run_dir: Path, data: Path) -> dict:
     run_dir = Path(run_dir)
     reference, options, config = reference_recipe(run_dir, data)
     labels, family = config["labels"], config["family"]
-    spec = get_family(family).clip_spec
+    spec = trained_clip_spec(config)
     split = prepare_split(options)
     cache = ClipCache(Path(options.cache_dir), spec.resize_short)
 

@@ -157,6 +157,14 @@ def checkpoint_state(
     }
 
 
+def trained_clip_spec(config: dict) -> ClipSpec:
+    """The input a run was trained on, from its checkpoint's config: a family's spec may change
+    later (a new input size), and an older run must still be fed what it learnt from."""
+    if "clip_spec" in config:
+        return ClipSpec.from_manifest(config["clip_spec"])
+    return get_family(config["family"]).clip_spec  # checkpoints from before it was recorded
+
+
 def load_checkpoint(run_dir: Path, which: str = "best") -> tuple[nn.Module, dict]:
     """The run's model (evaluation mode) and its checkpoint state."""
     state = load_state(Path(run_dir) / f"{which}.pt")
@@ -172,7 +180,7 @@ def evaluate_run(run_dir: Path, data: Path, split: Split | None = None) -> dict:
     labels = state["config"]["labels"]
     if split is None:
         split = prepare_split(saved_options(state, data))
-    spec = get_family(state["config"]["family"]).clip_spec
+    spec = trained_clip_spec(state["config"])
     cache = ClipCache(Path(options["cache_dir"]), spec.resize_short)
     test_loader = eval_loader(ClipDataset(split.test, labels, spec, cache, False))
     report = accuracy_report(*predict(model, test_loader, "cpu"), labels)

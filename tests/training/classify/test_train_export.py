@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from service.contract.manifest import Manifest
+from service.video.preprocess import ClipSpec
 from tests.utils.data import SHARED_DATA
 from training.classify.end_to_end import run_training
 from training.classify.export import (
@@ -17,8 +18,9 @@ from training.classify.export import (
     export_classifier,
     remeasure_latency,
 )
+from training.classify.models.registry import get_family
 from training.classify.open_set import OpenSetModel, class_distance
-from training.classify.training import TrainOptions, load_checkpoint
+from training.classify.training import TrainOptions, load_checkpoint, trained_clip_spec
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +133,11 @@ def test_a_run_can_learn_from_a_teacher_run(smoke_run: TrainOptions, tmp_path: P
     assert 0.0 <= metrics["top1"] <= 1.0
     saved = json.loads((student.run_dir / "options.json").read_text())
     assert saved["teacher_run"] == str(smoke_run.run_dir) and saved["distill_weight"] == 0.7
+
+
+def test_a_run_is_fed_the_input_it_was_trained_on_not_its_family_current_one() -> None:
+    family_spec = get_family("vgg_lstm").clip_spec
+    trained = ClipSpec(resize_short=family_spec.resize_short + 32, crop=family_spec.crop + 32)
+    config = {"family": "vgg_lstm", "clip_spec": trained.to_manifest()}
+    assert trained_clip_spec(config) == trained != family_spec
+    assert trained_clip_spec({"family": "vgg_lstm"}) == family_spec  # older checkpoints
