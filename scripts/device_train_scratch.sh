@@ -11,8 +11,8 @@
 # imports, so the runs start from the library's functions rather than the command line.
 set -u
 DATA=${DATA:-runs/packed}
-EPOCHS=${EPOCHS:-120}
-BUDGET_S=${BUDGET_S:-420}  # every run is stopped by then, whatever it has done
+EPOCHS=${EPOCHS:-150}
+BUDGET_S=${BUDGET_S:-450}  # every run is stopped by then, whatever it has done
 WORKERS=${WORKERS:-3}      # clip-preparing processes per run: 4 runs x (1 + 3) = 16 cores
 DEVICE=${DEVICE:-cuda}
 MAX_TRAIN_CLIPS=${MAX_TRAIN_CLIPS:-0}  # > 0 for a smoke run only
