@@ -10,7 +10,7 @@ import random
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from service.video.preprocess import ClipSpec, frames_to_input, normalise, sample_indices
 from training.classify.clip_cache import ClipCache
@@ -69,6 +69,24 @@ def codec_jitter(frames: np.ndarray, rng: random.Random) -> np.ndarray:
         ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
         out.append(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1] if ok else frame)
     return np.stack(out)
+
+
+def augmenting_loader(
+    dataset: Dataset, batch_size: int, workers: int, sampler: Sampler | None = None
+) -> DataLoader:
+    """Training batches in random order (or `sampler`'s), prepared in `workers` processes
+    (0: in this one). Workers are spawned, not forked: a fork of a process whose thread pools
+    (torch's, OpenCV's) already run can hang in the child."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=sampler is None,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        worker_init_fn=seed_loader_worker,
+        multiprocessing_context="spawn" if workers else None,
+    )
 
 
 def seed_loader_worker(worker_id: int) -> None:

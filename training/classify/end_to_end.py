@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from training.checkpoints import BEST, LAST, resume_state, save_checkpoint
 from training.classify.clip_cache import ClipCache
-from training.classify.datasets import ClipDataset, seed_loader_worker
+from training.classify.datasets import ClipDataset, augmenting_loader
 from training.classify.models.registry import build_model
 from training.classify.training import (
     RunSetup,
@@ -123,15 +123,7 @@ def _train_loader(setup: RunSetup, options: TrainOptions) -> DataLoader:
         ClipDataset(setup.split.train, setup.labels, setup.spec, setup.cache, True, options.seed)
     )
     sampler = _balanced_sampler(dataset, options.seed) if options.balance_classes else None
-    return DataLoader(
-        dataset,
-        batch_size=options.batch_size,
-        sampler=sampler,
-        shuffle=sampler is None,
-        num_workers=options.loader_workers,
-        persistent_workers=options.loader_workers > 0,
-        worker_init_fn=seed_loader_worker,
-    )
+    return augmenting_loader(dataset, options.batch_size, options.loader_workers, sampler)
 
 
 def _train_epoch(

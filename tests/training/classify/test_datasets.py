@@ -5,12 +5,11 @@ import random
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from service.video.preprocess import ClipSpec
 from tests.utils.data import SHARED_DATA, UCF101
 from training.classify.clip_cache import ClipCache
-from training.classify.datasets import ClipDataset, codec_jitter, seed_loader_worker
+from training.classify.datasets import ClipDataset, augmenting_loader, codec_jitter
 from training.classify.ucf101 import discover_clips
 
 
@@ -46,6 +45,6 @@ def test_loader_workers_draw_different_augmentations(tmp_path) -> None:
     spec = ClipSpec()
     cache = ClipCache(tmp_path, spec.resize_short)
     dataset = ClipDataset([record] * 4, ["Punch"], spec, cache, True)
-    loader = DataLoader(dataset, batch_size=1, num_workers=2, worker_init_fn=seed_loader_worker)
-    first_of_each_worker = [x for x, _ in loader][:2]  # item 0 from worker 0, item 1 from worker 1
+    loader = augmenting_loader(dataset, batch_size=1, workers=2)
+    first_of_each_worker = [x for x, _ in loader][:2]  # one from worker 0, one from worker 1
     assert not torch.equal(*first_of_each_worker)
