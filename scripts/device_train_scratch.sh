@@ -41,8 +41,9 @@ print(f"cached {len(records)} clips")
 EOF
 echo "cache: $(( $(date +%s) - started )) s"
 
-for family in $FAMILIES; do
-  FAMILY=$family timeout "$BUDGET_S" $PYTHON - > "runs/gpu/$family.log" 2>&1 <<'EOF' &
+# One run's code, given with -c: loader workers are spawned, and a spawned child cannot
+# re-read a main module that came on stdin.
+read -r -d '' TRAIN_ONE <<'EOF'
 import json
 import os
 import time
@@ -71,6 +72,8 @@ result = train(
 )
 print(json.dumps({**result, "wall_s": round(time.perf_counter() - started, 1)}))
 EOF
+for family in $FAMILIES; do
+  FAMILY=$family timeout "$BUDGET_S" $PYTHON -c "$TRAIN_ONE" > "runs/gpu/$family.log" 2>&1 &
 done
 wait
 echo "training: $(( $(date +%s) - started )) s"
