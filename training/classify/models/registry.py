@@ -33,19 +33,19 @@ class Family:
 EFFNET_CLIP_SPEC = ClipSpec(resize_short=224, crop=224, mean=LITE_MEAN, std=LITE_STD)
 
 FAMILIES: dict[str, Family] = {
-    # Epochs fit the from-scratch runs on nine classes (~400 training clips, cached) into about
-    # 70 minutes of 2 CPU cores together: an epoch takes ~55 s for r2plus1d and vgg_lstm, ~10 s for
-    # resnet_lstm; a GPU run can afford more (--epochs).
+    # From scratch on nine classes (~400 training clips, cached), an epoch takes ~55 s on 2 CPU
+    # cores for r2plus1d, ~75 s for vgg_lstm, ~10 s for resnet_lstm: about 2.5 hours for the four
+    # together; a GPU run can afford more (--epochs).
     "r2plus1d": Family(
         r2plus1d_small, "R(2+1)D ResNet (factorised 3D convolutions)", ClipSpec(), epochs=35
     ),
-    # The VGG-style backbone costs ~6 GMAC per clip at 112 px; 80 px keeps a CPU run under an hour.
+    # The VGG-style backbone costs ~6 GMAC per clip at 112 px; 80 px keeps a CPU run near an hour.
     "vgg_lstm": Family(
         vgg_lstm,
         "2D CNN + LSTM, VGG-style backbone",
         ClipSpec(resize_short=96, crop=80),
         lr=1e-3,
-        epochs=30,
+        epochs=60,
     ),
     "resnet_lstm": Family(
         resnet_lstm, "2D CNN + LSTM, ResNet-style backbone", ClipSpec(), lr=2e-3, epochs=60
