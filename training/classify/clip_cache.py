@@ -10,6 +10,8 @@ uint8 `.npy` per clip, memory-mapped when read.
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -65,9 +67,13 @@ class ClipCache:
             frames = [resize_short_side(f, self.resize_short) for f in decode_clip(record)]
             if not frames:
                 raise ValueError(f"{record.path} has no decodable frame")
-            tmp = path.with_suffix(".tmp.npy")
+            # One temporary file per writer (loader workers may decode the same clip at once),
+            # hidden from the stale-file glob above; the rename is atomic, so an interrupted run
+            # never leaves a half-written clip.
+            writer = f"{os.getpid()}-{threading.get_ident()}"
+            tmp = path.with_name(f".{path.stem}.{writer}.tmp.npy")
             np.save(tmp, np.stack(frames))
-            tmp.replace(path)  # atomic: an interrupted run never leaves a half-written clip
+            tmp.replace(path)
         return np.load(path, mmap_mode="r")
 
     def warm(self, records: list[ClipRecord]) -> None:

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.utils.data import YOYO_CLIP
@@ -27,3 +28,15 @@ def test_a_changed_source_replaces_its_entry_and_leaves_other_clips_alone(tmp_pa
     assert (again == first[0]).all()
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # the stale decode is gone
     assert (cache.frames(records[1]) == first[1]).all()
+
+
+def test_writers_decoding_the_same_clip_at_once_all_get_it(tmp_path: Path) -> None:
+    record = ClipRecord(YOYO_CLIP, "YoYo", "g01", "video")
+    for attempt in range(3):
+        cache = ClipCache(tmp_path / f"cache{attempt}", resize_short=32)
+        with ThreadPoolExecutor(4) as pool:
+            decoded = [frames.copy() for frames in pool.map(cache.frames, [record] * 4)]
+        assert all((d == decoded[0]).all() for d in decoded)
+        assert [f.name for f in (tmp_path / f"cache{attempt}").iterdir()] == [
+            cache.frames(record).filename.name
+        ]
