@@ -15,7 +15,7 @@ from pathlib import Path
 import onnxruntime as ort
 from tqdm import tqdm
 
-from training.classify.codec_check import serving_input
+from training.classify.codec_check import onnx_top1, serving_input
 from training.classify.export import selected_classifiers
 from training.classify.ucf101 import discover_clips, split_by_group
 
@@ -34,19 +34,13 @@ def main() -> None:
             str(args.models / entry.file), providers=["CPUExecutionProvider"]
         )
         clips = split_by_group(discover_clips(args.data, entry.labels)).val
-        correct = sum(
-            int(
-                session.run(None, {entry.input_name: serving_input(c, entry.input.clip_spec())})[
-                    0
-                ].argmax()
-            )
-            == entry.labels.index(c.label)
-            for c in tqdm(clips, desc=entry.name, unit="clip")
-        )
+        spec = entry.input.clip_spec()
+        inputs = [serving_input(c, spec) for c in tqdm(clips, desc=entry.name, unit="clip")]
+        top1 = onnx_top1(session, inputs, [entry.labels.index(c.label) for c in clips])
         results[entry.name] = {
             "val_clips": len(clips),
-            "correct": correct,
-            "top1": correct / len(clips),
+            "correct": round(top1 * len(clips)),
+            "top1": top1,
         }
     print(json.dumps(results, indent=2))
 

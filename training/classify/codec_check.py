@@ -104,7 +104,8 @@ def serving_input(source: Path | ClipRecord, spec: ClipSpec) -> np.ndarray:
     return frames_to_input(frames, spec)
 
 
-def _top1(session: ort.InferenceSession, inputs: list[np.ndarray], targets: list[int]) -> float:
+def onnx_top1(session: ort.InferenceSession, inputs: list[np.ndarray], targets: list[int]) -> float:
+    """Share of `inputs` (serving-path clips) the exported classifier puts in their class."""
     predicted = [int(session.run(["logits"], {"clip": x})[0].argmax()) for x in inputs]
     return float(np.mean(np.array(predicted) == np.array(targets)))
 
@@ -133,11 +134,11 @@ def check_codecs(models_dir: Path, data: Path, cache_dir: Path, names: list[str]
         targets = [entry.labels.index(c.label) for c in clips]
         desc = f"{entry.name}: as stored"
         stored = [serving_input(c, spec) for c in tqdm(clips, desc=desc, unit="clip")]
-        top1 = {"as_stored": _top1(session, stored, targets)}
+        top1 = {"as_stored": onnx_top1(session, stored, targets)}
         for target in TRANSCODES:
             desc = f"{entry.name}: {target.name}"
             paths = [transcode(c, target, cache_dir) for c in tqdm(clips, desc=desc, unit="clip")]
-            top1[target.name] = _top1(session, [serving_input(p, spec) for p in paths], targets)
+            top1[target.name] = onnx_top1(session, [serving_input(p, spec) for p in paths], targets)
         gap = max(abs(top1[t.name] - top1["as_stored"]) for t in TRANSCODES)
         results[entry.name] = {
             "clips": len(clips),

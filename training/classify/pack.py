@@ -93,12 +93,9 @@ def pack_clips(
     data, out = Path(data), Path(out)
     split = split_by_group(discover_clips(data, classes))
     kept = split.train + split.val
+    to_pack = [(r, dest) for r in kept if not (dest := _packed_path(r, data, out)).exists()]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = [
-            pool.submit(_pack_one, r, _packed_path(r, data, out), short_side)
-            for r in kept
-            if not _packed_path(r, data, out).exists()
-        ]
+        jobs = [pool.submit(_pack_one, r, dest, short_side) for r, dest in to_pack]
         for job in tqdm(jobs, desc="packing clips", unit="clip"):
             job.result()
     _write_split_files(split, data, out)
