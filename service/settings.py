@@ -59,7 +59,11 @@ class Settings(BaseSettings):
         "a window so short that it needs more is refused (422 too_many_segments).",
     )
     ort_intra_op_threads: int = Field(
-        default=0, ge=0, description="Threads per onnxruntime session; 0 lets onnxruntime choose."
+        default=0,
+        ge=0,
+        description="Threads per onnxruntime session in the API; a worker process spends as many "
+        "on its jobs (style frames painted at once, one thread each; OpenCV threads). 0: the API "
+        "lets onnxruntime choose, a worker takes CPU cores / worker concurrency.",
     )
     inference_concurrency: int = Field(
         default=0,

@@ -62,7 +62,7 @@ def create_celery_app(settings: Settings) -> Celery:
         redis_socket_timeout=10,
         redis_socket_connect_timeout=5,
         redis_retry_on_timeout=True,
-        # Each process gets cores / concurrency onnxruntime threads (Settings.worker_threads).
+        # Each process gets cores / concurrency threads (Settings.worker_threads).
         worker_concurrency=settings.worker_concurrency,
         # A redelivered job must not be refused as a duplicate: its job state decides instead.
         worker_deduplicate_successful_tasks=False,

@@ -75,6 +75,7 @@ class JobContext:
     engines: StyleEngines
     transcode: TranscodeOptions
     smoothing: SmoothingOptions | None  # None: frame-by-frame
+    frames_in_flight: int = 1  # frames painted at once, each on a thread of its own
     worker: str = ""
     on_progress: Callable[[int, int], None] = field(default=lambda done, total: None)
     # Frames stylised and seconds spent by a successful attempt (for the metrics).
@@ -136,21 +137,26 @@ def paint_video(
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     times: StageTimes | None = None,
+    frames_in_flight: int = 1,
 ) -> int:
     """`src` painted by `engine`, smoothed along its motion, as H.264 at `dst`; the frame count.
 
     Decoding and encoding run on threads of their own (see `restyle_video`); the flow of each
-    batch is measured on a third while the engine paints the same frames. `times`, when given,
-    gets the seconds each stage was busy.
+    batch is measured on a third while the engine paints the same frames. `frames_in_flight`
+    frames are painted at once, each on a thread of its own (the engine must allow concurrent
+    calls, as onnxruntime sessions do). `times`, when given, gets the seconds each stage was busy.
     """
     times = times if times is not None else StageTimes()
 
+    def paint_one(frame: np.ndarray) -> np.ndarray:
+        # One frame per call, so a cancel is seen within a frame's time.
+        if should_stop():
+            raise TranscodeCancelled("the job was cancelled")
+        return engine([frame])[0]
+
     def paint(frames: list[np.ndarray]) -> list[np.ndarray]:
-        started, styled = time.perf_counter(), []
-        for frame in frames:  # one at a time, so a cancel is seen within a frame's time
-            if should_stop():
-                raise TranscodeCancelled("the job was cancelled")
-            styled.extend(engine([frame]))
+        started = time.perf_counter()
+        styled = list(painters.map(paint_one, frames))
         times.inference += time.perf_counter() - started
         return styled
 
@@ -161,7 +167,10 @@ def paint_video(
         times.flow += time.perf_counter() - started
         return motions
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow") as flow:
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow") as flow,
+        ThreadPoolExecutor(max_workers=frames_in_flight, thread_name_prefix="paint") as painters,
+    ):
 
         def transform(frames: list[np.ndarray]) -> list[np.ndarray]:
             if smoother is None:
@@ -215,6 +224,7 @@ def run_stylize_job(request: StylizeRequest, attempt: str, context: JobContext) 
                 on_progress=run.report,
                 should_stop=run.should_stop,
                 times=run.times,
+                frames_in_flight=context.frames_in_flight,
             )
         storage.commit_result(job_id, scratch)
     except TranscodeCancelled:

@@ -108,10 +108,12 @@ def classify_file(
 def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     """Built on a worker process's first stylize job, then kept: one session per style."""
     settings = _settings()
-    threads = settings.worker_threads()
-    cv2.setNumThreads(threads)  # optical flow and resizing share the process's cores too
+    cv2.setNumThreads(settings.worker_threads())  # optical flow and resizing share the cores
     store = worker_store(settings)
-    engines = StyleEngines(settings.models_dir, load_manifest(settings.models_dir), threads)
+    # Single-threaded sessions: a job spends its cores as frames painted side by side
+    # (JobContext.frames_in_flight), which beats one frame on several threads (on 2 cores,
+    # 2 frames x 1 thread took 21 % less wall time than 1 frame x 2; benchmarks/stylize_speed.py).
+    engines = StyleEngines(settings.models_dir, load_manifest(settings.models_dir), threads=1)
     return store, open_storage(settings), engines
 
 
@@ -150,6 +152,7 @@ def _stylize_video(
         store=store,
         storage=storage,
         engines=engines,
+        frames_in_flight=settings.worker_threads(),
         transcode=TranscodeOptions(
             max_side=settings.stylize_max_side, batch_size=settings.stylize_batch_size
         ),

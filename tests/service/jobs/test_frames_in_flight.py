@@ -1,0 +1,87 @@
+"""paint_video with several frames at once: side by side, in order, the same video, cancellable."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.inference.stylize import FeedForwardStyle, FramesFn
+from service.inference.temporal import FlowSmoother, SmoothingOptions
+from service.jobs.stylize import paint_video
+from service.video.transcode import TranscodeCancelled, TranscodeOptions
+from tests.utils.corpus import decoded_frames, marked_frames, write_video
+from tests.utils.data import AUDIO_CLIP, REPO_ROOT
+
+VANGOGH = REPO_ROOT / "exported_models" / "styles" / "vangogh.onnx"
+OPTIONS = TranscodeOptions(batch_size=6)
+
+
+@pytest.fixture(scope="module")
+def vangogh() -> FeedForwardStyle:
+    return FeedForwardStyle(VANGOGH, threads=1)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return write_video(tmp_path / "clip.mp4", marked_frames(AUDIO_CLIP, 18, (96, 160)))
+
+
+def meeting_in_pairs(engine: FramesFn, timeout_s: float = 10.0) -> FramesFn:
+    """`engine`, but each call waits until a second call has started beside it: calls made one
+    after another break the barrier (BrokenBarrierError) instead of passing."""
+    barrier = threading.Barrier(2, timeout=timeout_s)
+
+    def paint(frames: list[np.ndarray]) -> list[np.ndarray]:
+        barrier.wait()
+        return engine(frames)
+
+    return paint
+
+
+def test_two_frames_in_flight_paint_side_by_side_and_give_the_same_video(
+    tmp_path: Path, clip: Path, vangogh: FeedForwardStyle
+) -> None:
+    videos = {}
+    for in_flight, engine in ((1, vangogh), (2, meeting_in_pairs(vangogh))):
+        result = tmp_path / f"in_flight_{in_flight}.mp4"
+        smoother = FlowSmoother(SmoothingOptions())
+        frames = paint_video(clip, result, engine, smoother, OPTIONS, frames_in_flight=in_flight)
+        assert frames == 18
+        videos[in_flight] = decoded_frames(result)
+    assert len(videos[2]) == 18
+    for one_at_a_time, side_by_side in zip(videos[1], videos[2], strict=True):
+        np.testing.assert_array_equal(one_at_a_time, side_by_side)
+
+
+def test_one_frame_at_a_time_never_overlaps(tmp_path: Path, clip: Path) -> None:
+    # The barrier test's premise: without frames in flight the pairs never meet.
+    engine = meeting_in_pairs(lambda frames: frames, timeout_s=0.5)
+    with pytest.raises(threading.BrokenBarrierError):
+        paint_video(clip, tmp_path / "out.mp4", engine, None, OPTIONS, frames_in_flight=1)
+
+
+def test_a_cancel_stops_every_frame_in_flight(
+    tmp_path: Path, clip: Path, vangogh: FeedForwardStyle
+) -> None:
+    painted = []
+
+    def counting(frames: list[np.ndarray]) -> list[np.ndarray]:
+        painted.append(len(frames))
+        return vangogh(frames)
+
+    with pytest.raises(TranscodeCancelled):
+        paint_video(
+            clip,
+            tmp_path / "never.mp4",
+            counting,
+            None,
+            OPTIONS,
+            should_stop=lambda: len(painted) >= 4,
+            frames_in_flight=2,
+        )
+    assert 4 <= len(painted) <= 6  # those already in flight finish; no batch after the cancel
+    assert not (tmp_path / "never.mp4").exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith(("paint", "transcode-"))]
