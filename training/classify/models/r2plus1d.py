@@ -103,5 +103,10 @@ def _video_resnet(config: R2Plus1DConfig, num_classes: int) -> VideoResNet:
 
 
 def r2plus1d_small(num_classes: int) -> VideoResNet:
-    """The CPU-sized R(2+1)D (~0.9 M parameters with 3 classes)."""
+    """The CPU-sized R(2+1)D (1.30 M parameters with 9 classes)."""
     return _video_resnet(R2Plus1DConfig(), num_classes)
+
+
+def r2plus1d_study_size(num_classes: int) -> VideoResNet:
+    """Narrower, at the study's size (0.45 M parameters with 9 classes against its 0.44 M)."""
+    return _video_resnet(R2Plus1DConfig(widths=(16, 32, 56, 72), stem_width=16), num_classes)
