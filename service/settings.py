@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     stylize_smoothing: float = Field(
         default=0.7, ge=0.0, lt=1.0, description="Weight of the flow-warped previous frame; 0: off."
     )
+    stylize_frames_in_flight: int = Field(
+        default=0,
+        ge=0,
+        description="Frames a worker paints at once, sharing its threads. 0: one per thread "
+        "(fastest); 1: one frame on all of them (least memory: at 1280x720 on 2 threads, "
+        "1.3 rather than 1.6 GiB at peak).",
+    )
     max_style_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     worker_concurrency: int = Field(
         default=1, ge=1, description="Celery worker processes; each gets its share of the cores."
@@ -197,6 +204,12 @@ class Settings(BaseSettings):
         if self.ort_intra_op_threads:
             return self.ort_intra_op_threads
         return max(1, (os.cpu_count() or 1) // self.worker_concurrency)
+
+    def stylize_parallelism(self) -> tuple[int, int]:
+        """A worker's (frames painted at once, onnxruntime threads per frame) for style jobs."""
+        threads = self.worker_threads()
+        frames = self.stylize_frames_in_flight or threads
+        return frames, max(1, threads // frames)
 
     def ort_provider_names(self) -> list[str]:
         """onnxruntime's names for `ort_providers`, the ones this onnxruntime build has."""

@@ -110,10 +110,12 @@ def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     settings = _settings()
     cv2.setNumThreads(settings.worker_threads())  # optical flow and resizing share the cores
     store = worker_store(settings)
-    # Single-threaded sessions: a job spends its cores as frames painted side by side
-    # (JobContext.frames_in_flight), which beats one frame on several threads (on 2 cores,
-    # 2 frames x 1 thread took 21 % less wall time than 1 frame x 2; benchmarks/stylize_speed.py).
-    engines = StyleEngines(settings.models_dir, load_manifest(settings.models_dir), threads=1)
+    # By default a job spends its threads as frames painted side by side, one thread each, which
+    # beats one frame on several threads (on 2 cores, 2 frames x 1 thread took 22 % less wall
+    # time than 1 frame x 2; benchmarks/stylize_speed.py), for more memory at large sizes.
+    _, threads_per_frame = settings.stylize_parallelism()
+    manifest = load_manifest(settings.models_dir)
+    engines = StyleEngines(settings.models_dir, manifest, threads=threads_per_frame)
     return store, open_storage(settings), engines
 
 
@@ -152,7 +154,7 @@ def _stylize_video(
         store=store,
         storage=storage,
         engines=engines,
-        frames_in_flight=settings.worker_threads(),
+        frames_in_flight=settings.stylize_parallelism()[0],
         transcode=TranscodeOptions(
             max_side=settings.stylize_max_side, batch_size=settings.stylize_batch_size
         ),

@@ -196,6 +196,17 @@ def test_the_queue_is_configured_not_to_lose_jobs() -> None:
     assert Settings(ort_intra_op_threads=3, worker_concurrency=2).worker_threads() == 3
 
 
+@pytest.mark.parametrize(
+    ("threads", "asked", "frames_and_threads_each"),
+    [(2, 0, (2, 1)), (4, 1, (1, 4)), (4, 2, (2, 2)), (1, 3, (3, 1))],
+)
+def test_a_worker_paints_a_frame_per_thread_unless_told_otherwise(
+    threads: int, asked: int, frames_and_threads_each: tuple[int, int]
+) -> None:
+    settings = Settings(ort_intra_op_threads=threads, stylize_frames_in_flight=asked)
+    assert settings.stylize_parallelism() == frames_and_threads_each
+
+
 def test_the_broker_can_be_another_than_the_job_state_redis() -> None:
     redis_url = "redis://127.0.0.1:1/0"
     assert create_celery_app(Settings(redis_url=redis_url)).conf.broker_url == redis_url
