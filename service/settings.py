@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="Threads per onnxruntime session in the API; a worker process spends as many "
-        "on its jobs (style frames painted at once, one thread each; OpenCV threads). 0: the API "
+        "on its jobs (OpenCV, and the style network: see stylize_frames_in_flight). 0: the API "
         "lets onnxruntime choose, a worker takes CPU cores / worker concurrency.",
     )
     inference_concurrency: int = Field(
