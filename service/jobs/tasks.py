@@ -7,6 +7,7 @@ app.send_task("actionstyle.stylize_video", args=[job_id, video_path, "vangogh", 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
@@ -36,6 +37,8 @@ from service.observability.logs import request_id_context
 from service.observability.metrics import record_stylized
 from service.settings import Settings
 from service.video.transcode import TranscodeOptions
+
+logger = logging.getLogger(__name__)
 
 
 @cache
@@ -113,7 +116,10 @@ def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     # By default a job spends its threads as frames painted side by side, one thread each, which
     # beats one frame on several threads (on 2 cores, 2 frames x 1 thread took 22 % less wall
     # time than 1 frame x 2; benchmarks/stylize_speed.py), for more memory at large sizes.
-    _, threads_per_frame = settings.stylize_parallelism()
+    frames, threads_per_frame = settings.stylize_parallelism()
+    logger.info(
+        "style jobs paint %d frames at once (threads per frame: %d)", frames, threads_per_frame
+    )
     manifest = load_manifest(settings.models_dir)
     engines = StyleEngines(settings.models_dir, manifest, threads=threads_per_frame)
     return store, open_storage(settings), engines

@@ -101,6 +101,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "ACTIONSTYLE_STORAGE_DIR": str(settings.storage_dir),
         "ACTIONSTYLE_REDIS_URL": str(settings.redis_url),
         "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
+        # Two frames painted side by side, as a worker on 2 cores does by default, on one thread.
+        "ACTIONSTYLE_STYLIZE_FRAMES_IN_FLIGHT": "2",
         "ACTIONSTYLE_JOB_VISIBILITY_TIMEOUT_S": str(settings.job_visibility_timeout_s),
         "ACTIONSTYLE_JOB_REDELIVERY_CHECK_S": str(settings.job_redelivery_check_s),
         "ACTIONSTYLE_STORAGE_URL": settings.storage_url,

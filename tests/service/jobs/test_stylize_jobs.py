@@ -86,6 +86,8 @@ def test_full_cycle_on_a_clip_with_audio(job_stack: JobStack, tmp_path: Path) ->
     assert final["error"] is None and final["finished_at"] >= final["created_at"]
     assert any(0 < s["progress"] < 1 and s["state"] == "running" for s in seen), seen
     assert any(s["eta_s"] is not None and s["eta_s"] > 0 for s in seen), seen
+    # The worker paints frames side by side as configured (tests/service/conftest.py: 2).
+    assert "style jobs paint 2 frames at once (threads per frame: 1)" in job_stack.worker_log.text
 
     response = client.get(created["result_url"])
     assert response.status_code == 200
