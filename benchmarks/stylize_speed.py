@@ -42,7 +42,12 @@ from service.inference.stylize import FeedForwardStyle  # noqa: E402
 from service.inference.temporal import FlowSmoother  # noqa: E402
 from service.jobs.stylize import paint_video  # noqa: E402
 from service.video.transcode import StageTimes, TranscodeOptions  # noqa: E402
-from training.styles.metrics import onnx_fps, ort_session, time_fps  # noqa: E402
+from training.styles.metrics import (  # noqa: E402
+    onnx_fps,
+    onnx_style_run,
+    ort_session,
+    time_fps,
+)
 
 STAGES = ("decode", "flow", "inference", "blend", "encode")
 
@@ -72,17 +77,6 @@ def job_stages(clip: Path, model: Path, threads: int, frames_in_flight: int) -> 
     seconds = clip_seconds(clip)
     row = {stage: getattr(times, stage) for stage in STAGES}
     return row | {"wall": wall, "clip_s": seconds, "ratio": wall / seconds, "frames": times.frames}
-
-
-def style_run(path: Path, threads: int, height: int = 240, width: int = 320):
-    """One frame through a single-input stylizer, as a callable."""
-    session = ort_session(path, threads)
-    feeds = {
-        session.get_inputs()[0].name: np.random.default_rng(0).random(
-            (1, 3, height, width), dtype=np.float32
-        )
-    }
-    return lambda: session.run(None, feeds)
 
 
 def throughput_fps(run, frames_in_flight: int, frames: int = 40) -> float:
@@ -152,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, path in networks.items():
             fps.setdefault(name, []).append(onnx_fps(path, 240, 320, args.threads))
             in_flight.setdefault(name, []).append(
-                throughput_fps(style_run(path, threads=1), args.threads)
+                throughput_fps(onnx_style_run(path, threads=1), args.threads)
             )
         fps.setdefault("multistyle26", []).append(style_fps.multistyle_fps(args.threads, 20))
         in_flight.setdefault("multistyle26", []).append(
@@ -182,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         flops = 2 * gmac * 1e9 * (1280 * 720) / (256 * 256)
         path = args.models / entry.file
         one_frame = onnx_fps(path, 720, 1280, args.threads, 5)
-        side_by_side = throughput_fps(style_run(path, 1, 720, 1280), args.threads, frames=8)
+        side_by_side = throughput_fps(
+            onnx_style_run(path, 720, 1280, threads=1), args.threads, frames=8
+        )
         rows[entry.name] = [flops * one_frame / 1e9, flops * side_by_side / 1e9]
     out["gflops_720p"] = rows | {"matmul_ceiling": ceiling}
     print(

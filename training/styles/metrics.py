@@ -87,14 +87,19 @@ def time_fps(run, repeats: int = 20, warmup: int = 3, max_seconds: float = 30.0)
     return 1.0 / float(np.median(times))
 
 
+def onnx_style_run(path: Path, height: int = 240, width: int = 320, threads: int = 2):
+    """A callable that runs one random frame through a single-input NCHW stylizer."""
+    session = ort_session(path, threads)
+    name = session.get_inputs()[0].name
+    x = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
+    return lambda: session.run(None, {name: x})
+
+
 def onnx_fps(
     path: Path, height: int = 240, width: int = 320, threads: int = 2, repeats: int = 20
 ) -> float:
     """fps of a single-input NCHW stylizer in onnxruntime on `threads` CPU threads."""
-    session = ort_session(path, threads)
-    name = session.get_inputs()[0].name
-    x = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
-    return time_fps(lambda: session.run(None, {name: x}), repeats=repeats)
+    return time_fps(onnx_style_run(path, height, width, threads), repeats=repeats)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
