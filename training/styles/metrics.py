@@ -9,6 +9,7 @@ k(x, y) = (x.y / d + 1)^3, here on ImageNet EfficientNet-Lite0 pooled features (
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -85,6 +86,22 @@ def time_fps(run, repeats: int = 20, warmup: int = 3, max_seconds: float = 30.0)
         if time.perf_counter() > deadline:
             break
     return 1.0 / float(np.median(times))
+
+
+def throughput_fps(run, frames_in_flight: int, frames: int = 40) -> float:
+    """Frames per second when `frames_in_flight` threads call `run()` (one frame each) at once."""
+    run()
+    per_thread = frames // frames_in_flight
+    workers = [
+        threading.Thread(target=lambda: [run() for _ in range(per_thread)])
+        for _ in range(frames_in_flight)
+    ]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return per_thread * frames_in_flight / (time.perf_counter() - started)
 
 
 def onnx_style_run(path: Path, height: int = 240, width: int = 320, threads: int = 2):
