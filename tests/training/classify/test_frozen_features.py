@@ -14,6 +14,7 @@ import torch
 
 from tests.utils.data import SHARED_DATA
 from training.__main__ import main
+from training.classify.encoder_study import encoder_study
 from training.classify.export import build_open_set, export_classifier
 from training.classify.group_cv import group_folds
 from training.classify.input_size_study import SERVING_VIEWS, input_size_study, serving_view_study
@@ -21,7 +22,7 @@ from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
 from training.classify.open_set_study import CANDIDATES, leave_one_class_out
-from training.classify.pooling_study import MEAN_AND_MAX_HEADS, POOLINGS
+from training.classify.pooling_study import MEAN_AND_MAX_HEADS, POOLINGS, pooling_study
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
 
@@ -218,6 +219,23 @@ def test_pooling_study_trains_heads_as_wide_as_each_pooling_at_the_size_asked(
     )["sizes"]["160"]
     avg = result["poolings"]["avg"]
     assert {k: avg[k] for k in ("cv_top1", "per_seed", "per_class")} == at_160
+
+
+def test_encoder_study_cross_validates_lite2_beside_the_runs_lite0_row(
+    smoke_effnet_run: TrainOptions, tmp_path: Path
+) -> None:
+    run_dir = smoke_effnet_run.run_dir
+    lite0 = pooling_study(run_dir, SHARED_DATA, poolings=("avg",))["poolings"]["avg"]
+    out = tmp_path / "study"
+    result = encoder_study(run_dir, SHARED_DATA, out=out, size=128)
+
+    assert result["encoders"]["lite0@224 (pooling study)"] == lite0
+    lite2 = result["encoders"]["lite2@128"]
+    assert 0 <= lite2["cv_top1"] <= 1 and set(lite2["per_seed"]) == {"0", "1", "2"}
+    features = torch.load(out / "features_lite2_128.pt", weights_only=True)
+    assert features["augmented"].shape[1:] == (6, 8, 1280)  # six views of eight frames a clip
+    assert features["serving"].shape[0] == features["augmented"].shape[0]
+    assert json.loads((out / "encoder_study.json").read_text()) == result
 
 
 def test_group_folds_keep_each_group_on_one_side() -> None:
