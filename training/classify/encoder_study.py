@@ -9,8 +9,10 @@ three folds of the training + validation clips, scored on the fourth, three head
 
     python -m training encoder-study --run-dir runs/effnet_temporal_s1 --data ../shared/data
 
-Lite0's row is read from the run's pooling study (`pooling-study --poolings avg`, the same CV
-code on the same clips and views), so only Lite2's features are computed here (cached).
+Lite0's features are the run's pooling study's (`pooling-study`, the same clips and views at
+224 px); Lite2's are computed here (cached). Heads are trained on each encoder's features, and
+the two encoders' heads averaged make a third row. Each encoder's cross-validated
+log-probabilities are cached too, so a rerun scores without training.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tqdm import tqdm
 
 from training.classify.group_cv import (
     FOLDS,
+    Study,
     augmented_and_serving_features,
     cached,
     cross_validated_log_probs,
@@ -42,11 +45,21 @@ def encoder_frame_features(encoder: EfficientNetLite, clips: torch.Tensor) -> to
     return encoder.features(per_frame).reshape(batch, frames, -1)
 
 
+def _cv_log_probs(study: Study, features: dict[str, torch.Tensor], path: Path) -> dict:
+    """Per head seed, (N, classes) cross-validated log-probabilities on these features."""
+
+    def compute() -> dict:
+        served = {"served": features["serving"][:, None]}
+        return cross_validated_log_probs(study, features["augmented"], served)["served"]
+
+    return cached(path, compute)
+
+
 def encoder_study(
     run_dir: Path, data: Path, out: Path | None = None, size: int = LITE2_SIZE
 ) -> dict:
-    """CV top-1 of the run's recipe on Lite2 features at `size` px, beside Lite0's
-    pooling-study row; features cached in `out` (default RUN/encoder_study)."""
+    """CV top-1 of the run's recipe on Lite0 (224 px, the pooling study's features), on Lite2
+    at `size` px and on both encoders' heads averaged; cached in `out` (RUN/encoder_study)."""
     run_dir = Path(run_dir)
     out = Path(out or run_dir / "encoder_study")
     out.mkdir(parents=True, exist_ok=True)
@@ -60,20 +73,27 @@ def encoder_study(
         out / f"features_lite2_{size}.pt",
         lambda: augmented_and_serving_features(study, featurize, size)["lite2"],
     )
-    log_probs = cross_validated_log_probs(
-        study, features["augmented"], {"lite2": features["serving"][:, None]}
-    )
+    lite0_path = run_dir / "pooling_study" / "pooled_features.pt"
+    if not lite0_path.exists():
+        raise FileNotFoundError(
+            f"{lite0_path} missing: run `python -m training pooling-study --run-dir {run_dir}"
+            " --poolings avg` first (Lite0's features at the run's own size)"
+        )
+    lite0 = torch.load(lite0_path, weights_only=True, mmap=True)["avg"]
+    log_probs = {
+        f"lite0@{study.spec.crop}": _cv_log_probs(study, lite0, out / "log_probs_lite0.pt"),
+        f"lite2@{size}": _cv_log_probs(study, features, out / f"log_probs_lite2_{size}.pt"),
+    }
+    both = list(log_probs.values())
+    log_probs["lite0 | lite2 heads averaged"] = {
+        seed: (both[0][seed] + both[1][seed]) / 2 for seed in both[0]
+    }
     result = {
         "run": str(run_dir),
         "clips": len(study.records),
         "folds": FOLDS,
-        "encoders": {f"lite2@{size}": cv_summary(log_probs["lite2"], study)},
+        "encoders": {name: cv_summary(scores, study) for name, scores in log_probs.items()},
     }
-    pooling = run_dir / "pooling_study" / "pooling_study.json"
-    if pooling.exists():
-        lite0 = json.loads(pooling.read_text())["poolings"].get("avg")
-        if lite0:
-            result["encoders"][f"lite0@{study.spec.crop} (pooling study)"] = lite0
     for name, summary in result["encoders"].items():
         tqdm.write(f"{name}: CV top-1 {summary['cv_top1']:.4f}")
     (out / "encoder_study.json").write_text(json.dumps(result, indent=2))

@@ -221,21 +221,27 @@ def test_pooling_study_trains_heads_as_wide_as_each_pooling_at_the_size_asked(
     assert {k: avg[k] for k in ("cv_top1", "per_seed", "per_class")} == at_160
 
 
-def test_encoder_study_cross_validates_lite2_beside_the_runs_lite0_row(
+def test_encoder_study_cross_validates_lite2_beside_lite0_and_both_averaged(
     smoke_effnet_run: TrainOptions, tmp_path: Path
 ) -> None:
     run_dir = smoke_effnet_run.run_dir
-    lite0 = pooling_study(run_dir, SHARED_DATA, poolings=("avg",))["poolings"]["avg"]
     out = tmp_path / "study"
+    with pytest.raises(FileNotFoundError, match="pooling-study"):
+        encoder_study(run_dir, SHARED_DATA, out=tmp_path / "early", size=128)
+    lite0 = pooling_study(run_dir, SHARED_DATA, poolings=("avg",))["poolings"]["avg"]
     result = encoder_study(run_dir, SHARED_DATA, out=out, size=128)
 
-    assert result["encoders"]["lite0@224 (pooling study)"] == lite0
-    lite2 = result["encoders"]["lite2@128"]
-    assert 0 <= lite2["cv_top1"] <= 1 and set(lite2["per_seed"]) == {"0", "1", "2"}
+    rows = result["encoders"]
+    assert set(rows) == {"lite0@224", "lite2@128", "lite0 | lite2 heads averaged"}
+    # Lite0's heads, trained again here on the pooling study's features: its figures exactly
+    assert rows["lite0@224"] == {k: lite0[k] for k in ("cv_top1", "per_seed", "per_class")}
+    for row in rows.values():
+        assert 0 <= row["cv_top1"] <= 1 and set(row["per_seed"]) == {"0", "1", "2"}
     features = torch.load(out / "features_lite2_128.pt", weights_only=True)
     assert features["augmented"].shape[1:] == (6, 8, 1280)  # six views of eight frames a clip
     assert features["serving"].shape[0] == features["augmented"].shape[0]
     assert json.loads((out / "encoder_study.json").read_text()) == result
+    assert encoder_study(run_dir, SHARED_DATA, out=out, size=128) == result  # from its caches
 
 
 def test_group_folds_keep_each_group_on_one_side() -> None:
