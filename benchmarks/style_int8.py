@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.style_fps import fps_both_ways  # noqa: E402
 from training.styles.data import STYLES, load_content  # noqa: E402
-from training.styles.export import INPUT_NAME, onnx_stylise  # noqa: E402
+from training.styles.export import INPUT_NAME, network_input, onnx_stylise  # noqa: E402
 from training.styles.metrics import onnx_style_run, ssim  # noqa: E402
 
 CALIBRATIONS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
@@ -50,7 +50,7 @@ class FrameReader(CalibrationDataReader):
         frame = next(self._frames, None)
         if frame is None:
             return None
-        return {INPUT_NAME: (frame.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]}
+        return {INPUT_NAME: network_input(frame)}
 
 
 def quantised(model: Path, out: Path, calibration: np.ndarray, method: str) -> Path:

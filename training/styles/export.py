@@ -55,13 +55,17 @@ def export_style_onnx(
     )
 
 
+def network_input(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> the (1, 3, H, W) float input in [0, 1] a style network takes."""
+    return (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+
+
 def onnx_stylise(path: Path, images: np.ndarray) -> np.ndarray:
     """(N, H, W, 3) uint8 -> (N, H, W, 3) uint8 through an exported style ONNX."""
     session = ort_session(path)
     out = []
     for image in images:
-        x = (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-        y = session.run(None, {INPUT_NAME: x})[0][0]
+        y = session.run(None, {INPUT_NAME: network_input(image)})[0][0]
         out.append((np.clip(y, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
     return np.stack(out)
 
