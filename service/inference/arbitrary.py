@@ -1,7 +1,9 @@
 """Magenta's arbitrary image stylisation over onnxruntime: any painting as the style.
 
 The one wrapper of these networks: the service runs it for `style=custom`, and training uses it
-as the teacher that the named styles' students are distilled from.
+as the teacher that the named styles' students are distilled from. It stays on onnxruntime:
+OpenVINO's CPU plugin compiles these networks in float32 only, and its outputs then differ from
+onnxruntime's by up to 0.33 (of 1) at some pixels, which nobody has looked into yet.
 
     arbitrary = ArbitraryStyle(predict_path, transform_path, threads=2)
     vector = arbitrary.style_vector(painting_rgb)        # (H, W, 3) uint8 -> (1, 1, 1, 100)
@@ -15,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from service.inference.stylize import FramesFn, make_session, to_uint8
+from service.inference.networks import make_session
+from service.inference.stylize import FramesFn, to_uint8
 
 STYLE_SIZE = 256  # the predictor's input: a painting's centre square
 CONTENT_SIZE = 384  # the transformer's fixed input: a frame's longer side, padded to a square

@@ -1,11 +1,13 @@
 """The style models of the manifest: checked when the service starts, loaded once per worker.
 
 The API only checks the files (they exist, their sha256 matches) and looks styles up by name; a
-worker process builds an onnxruntime session for a style the first time a job needs it and keeps
-it for the jobs that follow.
+worker process loads a style's network the first time a job needs it and keeps it for the jobs
+that follow.
 
     styles = StyleCatalog(models_dir, manifest)          # API: names, validation
-    engine = StyleEngines(models_dir, manifest, threads=2).named("vangogh")   # worker
+    engine = StyleEngines(models_dir, manifest, threads=1, runtime="openvino", concurrent=2).named(
+        "vangogh"
+    )                                                    # worker: two frames at once
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from service.contract.manifest import (
 )
 from service.inference.arbitrary import ArbitraryStyle
 from service.inference.memory import release_freed_heap
+from service.inference.networks import StyleRuntime
 from service.inference.stylize import FeedForwardStyle, FramesFn
 from service.inference.swatch import style_thumbnail
 
@@ -76,11 +79,19 @@ def _arbitrary_files(entry: ArbitraryStyleEntry) -> list[tuple[str, str]]:
 
 
 class StyleEngines:
-    """One onnxruntime session per style per process, built on first use."""
+    """One network per style per process, loaded on first use: the named styles on `runtime`,
+    `concurrent` frames painted at once, each on `threads` threads (any painting: onnxruntime)."""
 
-    def __init__(self, models_dir: Path, manifest: Manifest, threads: int) -> None:
+    def __init__(
+        self,
+        models_dir: Path,
+        manifest: Manifest,
+        threads: int,
+        runtime: StyleRuntime = "onnxruntime",
+        concurrent: int = 1,
+    ) -> None:
         self.catalog = StyleCatalog(models_dir, manifest)
-        self.threads = threads
+        self.threads, self.runtime, self.concurrent = threads, runtime, concurrent
         self._named: dict[str, FeedForwardStyle] = {}
         self._arbitrary: ArbitraryStyle | None = None
         self._thumbnails: dict[str, bytes] = {}
@@ -93,8 +104,8 @@ class StyleEngines:
     def thumbnail(self, name: str) -> bytes:
         """JPEG of the style painting a landscape drawn in code (made once per process).
 
-        The API draws thumbnails for every page that opens, so it does not keep a session per
-        style for them: a one-off session without onnxruntime's memory arena paints it.
+        The API draws thumbnails for every page that opens, so it does not keep a network per
+        style for them: a one-off network (without onnxruntime's memory arena) paints it.
         """
         if name not in self._thumbnails:
             try:
@@ -116,6 +127,8 @@ class StyleEngines:
             input_name=entry.input_name,
             output_name=entry.output_name,
             arena=arena,
+            runtime=self.runtime,
+            concurrent=self.concurrent,
         )
 
     def painting(self, painting_rgb: np.ndarray) -> FramesFn:

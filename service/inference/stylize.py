@@ -1,7 +1,8 @@
-"""Style engines over onnxruntime: a frames -> frames callable, and the named feed-forward styles.
+"""Style engines: a frames -> frames callable, and the named feed-forward styles.
 
 Engines take and return lists of RGB uint8 frames of any size, so the video pipeline does not care
-which one runs (the arbitrary-painting engine is in `service.inference.arbitrary`).
+which one runs (the arbitrary-painting engine is in `service.inference.arbitrary`), nor on which
+runtime (`service.inference.networks`).
 
     engine = FeedForwardStyle(Path("exported_models/styles/vangogh.onnx"), threads=2)
     stylised = engine(frames)
@@ -13,29 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from service.inference.providers import execution_providers
+from service.inference.networks import StyleRuntime, open_network
 
 FramesFn = Callable[[list[np.ndarray]], list[np.ndarray]]
-
-
-def make_session(model: Path | bytes, threads: int, arena: bool = True) -> ort.InferenceSession:
-    """A session from a file or from the bytes of one (already checked against the manifest).
-
-    `arena=False` for a session that runs once: onnxruntime's arena keeps what one 320x240 pass
-    needed (about 45 MB for a student) for the life of the session.
-    """
-    options = ort.SessionOptions()
-    options.enable_cpu_mem_arena = arena
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # A style network runs beside the job's decode, flow and encode threads: threads that spin
-    # between calls take cores those stages need (5-12 % slower jobs on 2 cores, and 2x slower
-    # inference when the machine is busy; benchmarks/stylize_speed.py).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=execution_providers())
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -43,7 +25,10 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 class FeedForwardStyle:
-    """A network trained for one style: NCHW RGB in 0..1 in and out, any size (padded)."""
+    """A network trained for one style: NCHW RGB in 0..1 in and out, any size (padded).
+
+    `concurrent` calls may run at once (frames painted side by side), each on `threads` threads.
+    """
 
     def __init__(
         self,
@@ -53,8 +38,10 @@ class FeedForwardStyle:
         input_name: str = "image",
         output_name: str = "stylized",
         arena: bool = True,
+        runtime: StyleRuntime = "onnxruntime",
+        concurrent: int = 1,
     ) -> None:
-        self.session = make_session(model, threads, arena)
+        self.network = open_network(model, runtime, threads, concurrent, arena)
         self.size_multiple = size_multiple
         self.input_name, self.output_name = input_name, output_name
 
@@ -67,5 +54,5 @@ class FeedForwardStyle:
         if pad_h or pad_w:
             batch = np.pad(batch, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
         x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))  # (B, 3, H, W)
-        y = self.session.run([self.output_name], {self.input_name: x})[0]
+        y = self.network.run({self.input_name: x}, self.output_name)
         return [to_uint8(out.transpose(1, 2, 0)[:height, :width]) for out in y]

@@ -109,7 +109,7 @@ def classify_file(
 
 @cache
 def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
-    """Built on a worker process's first stylize job, then kept: one session per style."""
+    """Built on a worker process's first stylize job, then kept: one network per style."""
     settings = _settings()
     cv2.setNumThreads(settings.worker_threads())  # optical flow and resizing share the cores
     store = worker_store(settings)
@@ -118,10 +118,19 @@ def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     # time than 1 frame x 2; benchmarks/stylize_speed.py), for more memory at large sizes.
     frames, threads_per_frame = settings.stylize_parallelism()
     logger.info(
-        "style jobs paint %d frames at once (threads per frame: %d)", frames, threads_per_frame
+        "style jobs paint %d frames at once (threads per frame: %d) on %s",
+        frames,
+        threads_per_frame,
+        settings.style_runtime,
     )
     manifest = load_manifest(settings.models_dir)
-    engines = StyleEngines(settings.models_dir, manifest, threads=threads_per_frame)
+    engines = StyleEngines(
+        settings.models_dir,
+        manifest,
+        threads=threads_per_frame,
+        runtime=settings.style_runtime,
+        concurrent=frames,
+    )
     return store, open_storage(settings), engines
 
 

@@ -1,0 +1,140 @@
+"""A style network on one of two CPU runtimes: onnxruntime, or OpenVINO for workers' jobs.
+
+Both take the same ONNX file (or its checked bytes) and give the same `run(feeds)`. OpenVINO
+paints the named styles about 4x faster than onnxruntime on this project's CPUs (Xeon with
+AMX): it runs the convolutions in bfloat16 where the CPU has bfloat16 units (its default there;
+float32 elsewhere), against onnxruntime's float32. The pictures differ from float32's by SSIM
+0.985-1.000 a frame (`python benchmarks/style_runtime.py`). Workers use it for jobs
+(`ACTIONSTYLE_STYLE_RUNTIME`); the API keeps onnxruntime for its one-frame previews, so it does
+not pay OpenVINO's ~75 MiB.
+
+    network = open_network(Path("vangogh.onnx"), "openvino", threads=2, concurrent=2)
+    stylised = network.run({"image": batch}, "stylized")   # callable from `concurrent` threads
+"""
+
+from __future__ import annotations
+
+import queue
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import onnxruntime as ort
+
+from service.inference.providers import execution_providers
+from service.settings import StyleRuntime
+
+if TYPE_CHECKING:
+    import openvino
+
+__all__ = ["Network", "StyleRuntime", "make_session", "open_network"]
+
+
+class Network(Protocol):
+    input_names: list[str]
+
+    def run(self, feeds: dict[str, np.ndarray], output: str | None = None) -> np.ndarray:
+        """The named output (the first when None) for these inputs; safe from several threads."""
+        ...
+
+
+def make_session(model: Path | bytes, threads: int, arena: bool = True) -> ort.InferenceSession:
+    """An onnxruntime session from a file or from the bytes of one (already checked).
+
+    `arena=False` for a session that runs once: onnxruntime's arena keeps what one 320x240 pass
+    needed (about 45 MB for a student) for the life of the session.
+    """
+    options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = arena
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # A style network runs beside the job's decode, flow and encode threads: threads that spin
+    # between calls take cores those stages need (5-12 % slower jobs on 2 cores, and 2x slower
+    # inference when the machine is busy; benchmarks/stylize_speed.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=execution_providers())
+
+
+class OnnxRuntimeNetwork:
+    """An onnxruntime session; its `run` is thread-safe, each call on `threads` threads."""
+
+    def __init__(self, model: Path | bytes, threads: int, arena: bool = True) -> None:
+        self.session = make_session(model, threads, arena)
+        self.input_names = [item.name for item in self.session.get_inputs()]
+
+    def run(self, feeds: dict[str, np.ndarray], output: str | None = None) -> np.ndarray:
+        return self.session.run(None if output is None else [output], feeds)[0]
+
+
+@cache
+def _openvino_core() -> openvino.Core:
+    import openvino  # imported by workers only: the API never pays for it
+
+    # OpenVINO's bindings set up their numpy interface on the first array they are handed, and
+    # two threads doing that at once deadlock (seen: two frames in flight, about 1 job in 4).
+    # One array handed over here, on the thread that loads the network, sets it up safely.
+    openvino.Tensor(np.zeros(1, np.float32))
+    return openvino.Core()
+
+
+class OpenVinoNetwork:
+    """An OpenVINO model compiled for the CPU, any input size (shapes are dynamic), or only the
+    `fixed_shapes` given (input name -> shape; benchmarks measure networks both ways).
+
+    `concurrent` calls run side by side on `threads` threads each, every call on an inference
+    request of its own (a request serves one call at a time).
+    """
+
+    def __init__(
+        self,
+        model: Path | bytes,
+        threads: int,
+        concurrent: int = 1,
+        fixed_shapes: dict[str, list[int]] | None = None,
+    ) -> None:
+        concurrent = max(1, concurrent)
+        core = _openvino_core()
+        graph = core.read_model(model)
+        if fixed_shapes:
+            graph.reshape(fixed_shapes)
+        compiled = core.compile_model(
+            graph,
+            "CPU",
+            {
+                "PERFORMANCE_HINT": "THROUGHPUT",
+                "NUM_STREAMS": concurrent,
+                "INFERENCE_NUM_THREADS": max(1, threads) * concurrent,
+                # Not pinned: several workers on one host, and each job's decode, flow and
+                # encode threads, share the cores with the network.
+                "ENABLE_CPU_PINNING": False,
+            },
+        )
+        self.input_names = [item.get_any_name() for item in compiled.inputs]
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(concurrent):
+            self._requests.put(compiled.create_infer_request())
+
+    def run(self, feeds: dict[str, np.ndarray], output: str | None = None) -> np.ndarray:
+        request = self._requests.get()
+        try:
+            request.infer(feeds)
+            tensor = request.get_output_tensor(0) if output is None else request.get_tensor(output)
+            return tensor.data.copy()  # the request reuses its output buffer on the next call
+        finally:
+            self._requests.put(request)
+
+
+def open_network(
+    model: Path | bytes,
+    runtime: StyleRuntime,
+    threads: int,
+    concurrent: int = 1,
+    arena: bool = True,
+) -> Network:
+    """`model` on `runtime`, `threads` per call, ready for `concurrent` calls at once (onnxruntime
+    sessions take any number). `arena` is onnxruntime's (see `make_session`)."""
+    if runtime == "openvino":
+        return OpenVinoNetwork(model, threads, concurrent)
+    return OnnxRuntimeNetwork(model, threads, arena)

@@ -1,0 +1,120 @@
+"""Style networks on OpenVINO, as workers run them: the pictures onnxruntime paints, any frame
+size, calls side by side; and the setting that chooses the runtime."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from service.contract.manifest import load_manifest
+from service.inference.networks import OnnxRuntimeNetwork, OpenVinoNetwork
+from service.inference.styles import StyleEngines
+from service.inference.stylize import FeedForwardStyle
+from service.settings import Settings
+from tests.utils.corpus import decoded_frames
+from tests.utils.data import REPO_ROOT, YOYO_CLIP
+from tests.utils.styles import conv_style_onnx
+from training.styles.metrics import ssim
+
+MODELS = REPO_ROOT / "exported_models"
+STYLES = ["vangogh", "ukiyoe", "monet", "cezanne"]
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    """Three 320x240 frames of a real UCF101 clip, spread over it."""
+    decoded = decoded_frames(YOYO_CLIP)
+    return [decoded[i] for i in (0, len(decoded) // 2, len(decoded) - 1)]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_openvino_paints_what_onnxruntime_paints(style: str, frames: list[np.ndarray]) -> None:
+    # bfloat16 where the CPU has it: issue #20 allows SSIM >= 0.97 against float32 output.
+    model = MODELS / "styles" / f"{style}.onnx"
+    exact = FeedForwardStyle(model, threads=2, runtime="onnxruntime")(frames)
+    served = FeedForwardStyle(model, threads=2, runtime="openvino")(frames)
+    for reference, picture in zip(exact, served, strict=True):
+        assert picture.shape == reference.shape and picture.dtype == np.uint8
+        assert ssim(picture, reference) >= 0.97
+
+
+def test_openvino_takes_any_frame_size() -> None:
+    engine = FeedForwardStyle(MODELS / "styles" / "vangogh.onnx", threads=1, runtime="openvino")
+    rng = np.random.default_rng(0)
+    for height, width in ((30, 42), (240, 320), (97, 181)):  # not all multiples of 4: padded
+        frame = rng.integers(0, 255, (height, width, 3), np.uint8)
+        assert engine([frame])[0].shape == (height, width, 3)
+
+
+def test_openvino_runs_calls_side_by_side(frames: list[np.ndarray]) -> None:
+    network = OpenVinoNetwork(MODELS / "styles" / "vangogh.onnx", threads=1, concurrent=2)
+    inputs = [np.ascontiguousarray(f.transpose(2, 0, 1)[None], np.float32) / 255 for f in frames]
+    alone = [network.run({"image": x}) for x in inputs]
+    barrier = threading.Barrier(2, timeout=10)
+
+    def together(x: np.ndarray) -> np.ndarray:
+        barrier.wait()  # both calls start at once: each needs an inference request of its own
+        return network.run({"image": x}, "stylized")
+
+    with ThreadPoolExecutor(2) as pool:
+        pairs = list(pool.map(together, inputs[:2]))
+    for first, second in zip(alone, pairs, strict=False):
+        np.testing.assert_array_equal(first, second)  # no call got the other's output
+
+
+def test_workers_paint_on_openvino_and_the_api_on_onnxruntime(monkeypatch) -> None:
+    monkeypatch.delenv("ACTIONSTYLE_STYLE_RUNTIME", raising=False)
+    assert Settings().style_runtime == "openvino"
+    monkeypatch.setenv("ACTIONSTYLE_STYLE_RUNTIME", "onnxruntime")
+    assert Settings().style_runtime == "onnxruntime"
+    monkeypatch.setenv("ACTIONSTYLE_STYLE_RUNTIME", "tensorflow")
+    with pytest.raises(ValidationError, match="style_runtime"):
+        Settings()
+
+    manifest = load_manifest(MODELS)
+    worker = StyleEngines(MODELS, manifest, threads=1, runtime="openvino", concurrent=2)
+    api = StyleEngines(MODELS, manifest, threads=1)
+    assert isinstance(worker.named("vangogh").network, OpenVinoNetwork)  # type: ignore[attr-defined]
+    assert isinstance(api.named("vangogh").network, OnnxRuntimeNetwork)  # type: ignore[attr-defined]
+
+
+FIRST_CALLS_SIDE_BY_SIDE = """
+import sys, threading
+import numpy as np
+from service.inference.networks import OpenVinoNetwork
+
+network = OpenVinoNetwork(sys.argv[1], threads=1, concurrent=2)
+barrier = threading.Barrier(2)
+x = np.zeros((1, 3, 24, 32), np.float32)
+
+def first_call():
+    barrier.wait()
+    network.run({"image": x})
+
+threads = [threading.Thread(target=first_call) for _ in range(2)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_a_fresh_process_may_start_two_frames_at_once(tmp_path: Path) -> None:
+    # A worker's first job paints two frames at once: OpenVINO's bindings deadlocked there (one
+    # fresh process in five with this tiny network) when both threads handed over their first
+    # array together, until the network loader hands one over first.
+    network = conv_style_onnx(tmp_path / "tiny.onnx")
+    for _ in range(12):
+        subprocess.run(
+            [sys.executable, "-c", FIRST_CALLS_SIDE_BY_SIDE, str(network)],
+            cwd=REPO_ROOT,
+            check=True,
+            timeout=30,
+        )
