@@ -7,11 +7,14 @@ from pathlib import Path
 
 from tests.utils.data import REPO_ROOT
 
-# What training may use of the service: the manifest contract, the shared video modules, and the
-# arbitrary-style wrapper (the service's `style=custom` engine is the students' teacher).
+# What training may use of the service: the manifest contract, the shared video modules, the
+# arbitrary-style wrapper (the service's `style=custom` engine is the students' teacher), and the
+# style networks as workers run them.
 TRAINING_MAY_IMPORT = {
     "service.contract.manifest",
     "service.inference.arbitrary",
+    "service.inference.networks",
+    "service.inference.stylize",
     "service.video.decode",
     "service.video.preprocess",
 }

@@ -144,6 +144,12 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
         metavar="STYLE=RUN",
         help="also judge these training runs (folders or checkpoints), e.g. the averaged seeds",
     )
+    heldout.add_argument(
+        "--runtime",
+        choices=["onnxruntime", "openvino"],
+        default="onnxruntime",
+        help="paint the named styles in float32 (onnxruntime) or as workers do (openvino)",
+    )
     _common(heldout)
     heldout.set_defaults(handler=_heldout)
     compare = sub.add_parser(
@@ -239,6 +245,7 @@ def _heldout(args: argparse.Namespace) -> dict:
         args.frames_per_clip,
         report=args.report,
         runs=_runs_by_style(args.runs),
+        runtime=args.runtime,
     )
 
 

@@ -9,6 +9,10 @@ the margin to the next, and the content SSIM (luma) to the raw frames.
 
     python -m training styles heldout --data ../shared/data [--report docs/styles_heldout.json]
     python -m training styles heldout --runs ukiyoe=runs/ft9/ukiyoe_s0 ukiyoe=runs/ft9/ukiyoe_s1
+    python -m training styles heldout --runtime openvino --report docs/styles_heldout_openvino.json
+
+`--runtime openvino` paints the named styles as the service's workers do (bfloat16 where the CPU
+has it); the default, onnxruntime, is the float32 reference.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 from service.contract.manifest import load_manifest
+from service.inference.networks import StyleRuntime
+from service.inference.stylize import FeedForwardStyle
 from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
 from training.styles.data import STYLES, sample_clip_frames
 from training.styles.distillation import load_student, stylise_batch
@@ -55,6 +61,14 @@ def _cut_floor(
     return float(np.percentile(cuts, 5))
 
 
+def stylise_as_served(model: Path, frames: np.ndarray, runtime: StyleRuntime) -> np.ndarray:
+    """(N, H, W, 3) uint8 frames through a style ONNX on `runtime`, one frame a call."""
+    if runtime == "onnxruntime":
+        return onnx_stylise(model, frames)
+    engine = FeedForwardStyle(model, threads=2, runtime=runtime)
+    return np.stack([engine([frame])[0] for frame in frames])
+
+
 def check_heldout(
     models_dir: Path,
     data_root: Path,
@@ -64,9 +78,11 @@ def check_heldout(
     rounds: int = 200,
     report: Path | None = None,
     runs: dict[str, list[Path]] | None = None,
+    runtime: StyleRuntime = "onnxruntime",
 ) -> dict:
-    """Every named style of the manifest in `models_dir`, and (`runs`: style -> run folders or
-    checkpoints) training runs beside them, such as the seeds whose average ships."""
+    """Every named style of the manifest in `models_dir` painted on `runtime`, and (`runs`:
+    style -> run folders or checkpoints) training runs beside them, such as the seeds whose
+    average ships."""
     clips = heldout_clips(data_root, clips_per_class)
     raw = np.stack(
         [
@@ -108,13 +124,14 @@ def check_heldout(
         "clips": len(clips),
         "classes": sorted({c.label for c in clips}),
         "frames": len(raw),
+        "runtime": runtime,
         "targets": {"cut": CUT_TARGET, "cut_p5": CUT_FLOOR_TARGET, "margin": MARGIN_TARGET},
         "styles": {},
     }
     for entry in tqdm(load_manifest(models_dir).styles, desc="styles"):
         if entry.name in STYLES:
             result["styles"][entry.name] = judged(
-                entry.name, onnx_stylise(models_dir / entry.file, raw)
+                entry.name, stylise_as_served(models_dir / entry.file, raw, runtime)
             )
     for style, candidates in (runs or {}).items():
         for candidate in candidates:
