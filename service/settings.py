@@ -161,9 +161,10 @@ class Settings(BaseSettings):
     stylize_frames_in_flight: int = Field(
         default=0,
         ge=0,
-        description="Frames a worker paints at once, sharing its threads. 0: one per thread "
-        "(fastest); 1: one frame on all of them (least memory: at 1280x720 on 2 threads, "
-        "1.3 rather than 1.6 GiB at peak).",
+        description="Frames a worker paints at once, sharing its threads. 0: the fastest for "
+        "the style runtime: one frame on all threads on openvino (as fast as a frame per "
+        "thread, in less memory: a 1280x720 job peaks at 0.86 rather than 1.08 GiB on 2 "
+        "threads), one per thread on onnxruntime (1.4 GiB at 1280x720; 1 frame: slower).",
     )
     max_style_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     worker_concurrency: int = Field(
@@ -214,10 +215,10 @@ class Settings(BaseSettings):
         return max(1, (os.cpu_count() or 1) // self.worker_concurrency)
 
     def stylize_parallelism(self) -> tuple[int, int]:
-        """A worker's (frames painted at once, onnxruntime threads per frame) for style jobs."""
-        threads = self.worker_threads()
-        frames = self.stylize_frames_in_flight or threads
-        return frames, max(1, threads // frames)
+        """A worker's (frames painted at once, threads per frame) for style jobs."""
+        return paint_parallelism(
+            self.worker_threads(), self.stylize_frames_in_flight, self.style_runtime
+        )
 
     def ort_provider_names(self) -> list[str]:
         """onnxruntime's names for `ort_providers`, the ones this onnxruntime build has."""
@@ -241,3 +242,15 @@ class Settings(BaseSettings):
             max_frames=self.max_frames,
             max_decoded_bytes=self.max_decoded_mb * 2**20,
         )
+
+
+def paint_parallelism(
+    threads: int, frames_in_flight: int, runtime: StyleRuntime
+) -> tuple[int, int]:
+    """(frames painted at once, threads per frame) for `threads` threads; `frames_in_flight` 0
+    picks what was fastest on each runtime (benchmarks/stylize_speed.py): onnxruntime leaves a
+    second thread idle through much of a frame, so a frame per thread; OpenVINO keeps them busy
+    on one frame, as fast at 320x240 and in less memory at 1280x720."""
+    if not frames_in_flight:
+        frames_in_flight = 1 if runtime == "openvino" else threads
+    return frames_in_flight, max(1, threads // frames_in_flight)

@@ -113,9 +113,8 @@ def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     settings = _settings()
     cv2.setNumThreads(settings.worker_threads())  # optical flow and resizing share the cores
     store = worker_store(settings)
-    # By default a job spends its threads as frames painted side by side, one thread each, which
-    # beats one frame on several threads (on 2 cores, 2 frames x 1 thread took 22 % less wall
-    # time than 1 frame x 2; benchmarks/stylize_speed.py), for more memory at large sizes.
+    # Frames side by side or one frame on all threads: whichever the runtime paints faster
+    # (settings.paint_parallelism).
     frames, threads_per_frame = settings.stylize_parallelism()
     logger.info(
         "style jobs paint %d frames at once (threads per frame: %d) on %s",

@@ -197,13 +197,21 @@ def test_the_queue_is_configured_not_to_lose_jobs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("threads", "asked", "frames_and_threads_each"),
-    [(2, 0, (2, 1)), (4, 1, (1, 4)), (4, 2, (2, 2)), (1, 3, (3, 1))],
+    ("runtime", "threads", "asked", "frames_and_threads_each"),
+    [
+        ("onnxruntime", 2, 0, (2, 1)),  # a frame per thread
+        ("openvino", 2, 0, (1, 2)),  # one frame on all of them
+        ("onnxruntime", 4, 1, (1, 4)),
+        ("openvino", 4, 2, (2, 2)),
+        ("openvino", 1, 3, (3, 1)),
+    ],
 )
-def test_a_worker_paints_a_frame_per_thread_unless_told_otherwise(
-    threads: int, asked: int, frames_and_threads_each: tuple[int, int]
+def test_a_worker_paints_as_its_runtime_paints_fastest_unless_told_otherwise(
+    runtime: str, threads: int, asked: int, frames_and_threads_each: tuple[int, int]
 ) -> None:
-    settings = Settings(ort_intra_op_threads=threads, stylize_frames_in_flight=asked)
+    settings = Settings(
+        ort_intra_op_threads=threads, stylize_frames_in_flight=asked, style_runtime=runtime
+    )
     assert settings.stylize_parallelism() == frames_and_threads_each
 
 
