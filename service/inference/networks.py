@@ -1,10 +1,11 @@
 """A style network on one of two CPU runtimes: onnxruntime, or OpenVINO for workers' jobs.
 
 Both take the same ONNX file (or its checked bytes) and give the same `run(feeds)`. OpenVINO
-paints the named styles about 4x faster than onnxruntime on this project's CPUs (Xeon with
-AMX): it runs the convolutions in bfloat16 where the CPU has bfloat16 units (its default there;
-float32 elsewhere), against onnxruntime's float32. The pictures differ from float32's by SSIM
-0.985-1.000 a frame (`python benchmarks/style_runtime.py`). Workers use it for jobs
+paints the named styles about 5x faster than onnxruntime on this project's CPUs (Xeon with
+AMX; `benchmarks/stylize_speed.py`): it runs them in bfloat16 where the CPU has bfloat16 units
+(its default there; float32 elsewhere), against onnxruntime's float32. The pictures differ from
+float32's by SSIM 0.985-1.000 a frame and their KID to the painters by 0.1 %
+(`python -m training styles heldout --runtime openvino`). Workers use it for jobs
 (`ACTIONSTYLE_STYLE_RUNTIME`); the API keeps onnxruntime for its one-frame previews, so it does
 not pay OpenVINO's ~75 MiB.
 
