@@ -26,7 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from service.inference.arbitrary import CONTENT_SIZE  # noqa: E402
-from service.inference.networks import OpenVinoNetwork, StyleRuntime, open_network  # noqa: E402
+from service.inference.networks import (  # noqa: E402
+    Network,
+    OpenVinoNetwork,
+    StyleRuntime,
+    open_network,
+)
 from training.styles.metrics import (  # noqa: E402
     onnx_fps,
     ort_session,
@@ -65,15 +70,17 @@ def served_run(
     extra_feeds: dict[str, np.ndarray] | None = None,
     fixed_shape: bool = False,
 ) -> Callable[[], object]:
-    """One random frame through an NCHW network on `runtime`, loaded as workers load it
+    """One random frame (input `image`, as every style network and the 26-style network name it)
+    through an NCHW network on `runtime`, loaded as workers load it
     (`service.inference.networks`), as a callable; `concurrent` calls of it may run at once.
     `fixed_shape`: OpenVINO compiles it for this input size only (workers take any size)."""
-    network = open_network(path, runtime, threads, concurrent)
     x = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
-    feeds = {network.input_names[0]: x} | (extra_feeds or {})
+    feeds = {"image": x} | (extra_feeds or {})
     if fixed_shape and runtime == "openvino":
         shapes = {name: list(value.shape) for name, value in feeds.items()}
-        network = OpenVinoNetwork(path, threads, concurrent, fixed_shapes=shapes)
+        network: Network = OpenVinoNetwork(path, threads, concurrent, fixed_shapes=shapes)
+    else:
+        network = open_network(path, runtime, threads, concurrent)
     return lambda: network.run(feeds)
 
 
