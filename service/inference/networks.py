@@ -15,6 +15,7 @@ not pay OpenVINO's ~75 MiB.
 
 from __future__ import annotations
 
+import logging
 import queue
 from functools import cache
 from pathlib import Path
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     import openvino
 
 __all__ = ["Network", "StyleRuntime", "make_session", "open_network"]
+
+logger = logging.getLogger(__name__)
 
 
 class Network(Protocol):
@@ -135,7 +138,11 @@ def open_network(
     arena: bool = True,
 ) -> Network:
     """`model` on `runtime`, `threads` per call, ready for `concurrent` calls at once (onnxruntime
-    sessions take any number). `arena` is onnxruntime's (see `make_session`)."""
+    sessions take any number). `arena` is onnxruntime's (see `make_session`). A network that
+    OpenVINO cannot compile (Magenta's, for one) runs on onnxruntime instead."""
     if runtime == "openvino":
-        return OpenVinoNetwork(model, threads, concurrent)
+        try:
+            return OpenVinoNetwork(model, threads, concurrent)
+        except RuntimeError as error:  # a layer its CPU plugin has no kernel for, in bfloat16
+            logger.warning("OpenVINO cannot compile this network; onnxruntime runs it: %s", error)
     return OnnxRuntimeNetwork(model, threads, arena)

@@ -14,13 +14,13 @@ import pytest
 from pydantic import ValidationError
 
 from service.contract.manifest import load_manifest
-from service.inference.networks import OnnxRuntimeNetwork, OpenVinoNetwork
+from service.inference.networks import OnnxRuntimeNetwork, OpenVinoNetwork, open_network
 from service.inference.styles import StyleEngines
 from service.inference.stylize import FeedForwardStyle
 from service.settings import Settings
 from tests.utils.corpus import decoded_frames
 from tests.utils.data import REPO_ROOT, YOYO_CLIP
-from tests.utils.styles import conv_style_onnx
+from tests.utils.styles import conv_style_onnx, magenta_models
 from training.styles.metrics import ssim
 
 MODELS = REPO_ROOT / "exported_models"
@@ -67,6 +67,17 @@ def test_openvino_runs_calls_side_by_side(frames: list[np.ndarray]) -> None:
         pairs = list(pool.map(together, inputs[:2]))
     for first, second in zip(alone, pairs, strict=False):
         np.testing.assert_array_equal(first, second)  # no call got the other's output
+
+
+def test_a_network_openvino_cannot_compile_runs_on_onnxruntime(caplog) -> None:
+    # Magenta's style predictor has a layer OpenVINO's CPU plugin cannot run in bfloat16: a style
+    # added with such a layer still paints, on onnxruntime, and the worker's log says why.
+    predictor = magenta_models() / "arbitrary_predict.onnx"
+    network = open_network(predictor, "openvino", threads=1)
+    assert isinstance(network, OnnxRuntimeNetwork)
+    assert "OpenVINO cannot compile this network; onnxruntime runs it" in caplog.text
+    painting = np.random.default_rng(0).random((1, 256, 256, 3), dtype=np.float32)
+    assert network.run({network.input_names[0]: painting}).shape == (1, 1, 1, 100)
 
 
 def test_workers_paint_on_openvino_and_the_api_on_onnxruntime(monkeypatch) -> None:
