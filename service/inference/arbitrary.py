@@ -2,8 +2,9 @@
 
 The one wrapper of these networks: the service runs it for `style=custom`, and training uses it
 as the teacher that the named styles' students are distilled from. It stays on onnxruntime:
-OpenVINO's CPU plugin compiles these networks in float32 only, and its pictures then differ
-from onnxruntime's (SSIM 0.91-0.93 on UCF101 frames, some pixels by 90 of 255), unexplained.
+the transformer is an int8 (QDQ) model, and OpenVINO's int8 arithmetic paints it differently
+(SSIM 0.91-0.94 on UCF101 frames against its quantisation simulated op by op in onnxruntime,
+which onnxruntime's own kernels match), and the predictor does not compile there.
 
     arbitrary = ArbitraryStyle(predict_path, transform_path, threads=2)
     vector = arbitrary.style_vector(painting_rgb)        # (H, W, 3) uint8 -> (1, 1, 1, 100)
