@@ -2,7 +2,9 @@
 
 On the shared clips; prints a table, not a test.
 
-    python benchmarks/flicker.py [--frames 90] [--blend 0.7]
+    python benchmarks/flicker.py [--frames 90] [--blend 0.7] [--runtime openvino]
+
+The named styles run on onnxruntime (float32) unless `--runtime openvino` (as workers paint).
 """
 
 from __future__ import annotations
@@ -33,14 +35,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--blend", type=float, default=SmoothingOptions().blend)
+    parser.add_argument("--runtime", choices=["onnxruntime", "openvino"], default="onnxruntime")
+    parser.add_argument("--styles", nargs="*", help="only these named styles (default: all)")
+    parser.add_argument("--no-painting", action="store_true", help="skip the any-painting row")
     args = parser.parse_args()
     models = REPO / "exported_models"
-    engines = StyleEngines(models, load_manifest(models), threads=2)
-    styles = {s.name: engines.named(s.name) for s in engines.catalog.entries.values()}
+    engines = StyleEngines(models, load_manifest(models), threads=2, runtime=args.runtime)
+    names = args.styles or list(engines.catalog.entries)
+    styles = {name: engines.named(name) for name in names}
     painting = cv2.cvtColor(
         cv2.imread(str(DATA / "styles" / "reference" / "starry_night.jpg")), cv2.COLOR_BGR2RGB
     )
-    if engines.catalog.arbitrary is not None:
+    if engines.catalog.arbitrary is not None and not args.no_painting:
         styles["starry_night (any painting)"] = engines.painting(painting)
     print(f"warping error x1000 (first {args.frames} frames), blend {args.blend}; MAD = mean |ours")
     print("- per-frame| on 0..255\n")
