@@ -29,7 +29,6 @@ from service.inference.stylize import FeedForwardStyle
 from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
 from training.styles.data import STYLES, sample_clip_frames
 from training.styles.distillation import load_student, stylise_batch
-from training.styles.export import onnx_stylise
 from training.styles.metrics import kernel_inception_distance
 from training.styles.pipeline import FeatureCache, content_ssim, kid_cut_percent
 
@@ -62,9 +61,8 @@ def _cut_floor(
 
 
 def stylise_as_served(model: Path, frames: np.ndarray, runtime: StyleRuntime) -> np.ndarray:
-    """(N, H, W, 3) uint8 frames through a style ONNX on `runtime`, one frame a call."""
-    if runtime == "onnxruntime":
-        return onnx_stylise(model, frames)
+    """(N, H, W, 3) uint8 frames through a style ONNX on `runtime`, one frame a call, by the
+    service's own engine (on onnxruntime the same pictures as `onnx_stylise`, bit for bit)."""
     engine = FeedForwardStyle(model, threads=2, runtime=runtime)
     return np.stack([engine([frame])[0] for frame in frames])
 
