@@ -57,8 +57,6 @@ TRAIN_HELP = {
     "loader_workers": "processes preparing training clips (0: in the training process)",
     "max_train_clips": "smoke runs only",
     "teacher_run": "also learn this trained run's predictions (distillation)",
-    "feature_distill_weight": "> 0: also learn the frozen ImageNet encoder's clip embeddings "
-    "(end-to-end families; the projection is not exported)",
     "refit_from": "train this finished run's recipe again on training + validation groups, "
     "for as many epochs as its validation chose",
     **{name: "default: the model family's" for name in FAMILY_DEFAULTS},

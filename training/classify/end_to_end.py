@@ -1,8 +1,7 @@
 """Train a clip classifier end to end (every layer learns): the loop for families from scratch.
 
 Class-balanced sampling, mixup, one-cycle learning rate, optional distillation from a teacher
-run's predictions or from the frozen ImageNet encoder's clip embeddings; resumable from
-`last.pt`, the best validation epoch kept as `best.pt`.
+run; resumable from `last.pt`, the best validation epoch kept as `best.pt`.
 
     metrics = run_training(TrainOptions("r2plus1d", data=Path("../shared/data"), run_dir=...))
 """
@@ -23,8 +22,7 @@ from tqdm import tqdm
 from training.checkpoints import BEST, LAST, resume_state, save_checkpoint
 from training.classify.clip_cache import ClipCache
 from training.classify.datasets import ClipDataset, augmenting_loader
-from training.classify.models.effnet_temporal import FEATURE_DIM, effnet_temporal
-from training.classify.models.registry import EFFNET_CLIP_SPEC, build_model
+from training.classify.models.registry import build_model
 from training.classify.training import (
     RunSetup,
     TrainOptions,
@@ -37,9 +35,7 @@ from training.classify.training import (
     start_run,
     trained_clip_spec,
 )
-from training.classify.ucf101 import ClipRecord, Split
-
-IMAGENET_TARGETS = "imagenet_targets.pt"
+from training.classify.ucf101 import Split
 
 
 def _balanced_sampler(dataset: ClipDataset, seed: int) -> WeightedRandomSampler:
@@ -52,22 +48,17 @@ def _balanced_sampler(dataset: ClipDataset, seed: int) -> WeightedRandomSampler:
 
 
 def _mixup(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    alpha: float,
-    classes: int,
-    soft: torch.Tensor | None = None,
-    imagenet: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Blend each clip with another of the batch; targets (and the teachers' targets, when
+    x: torch.Tensor, y: torch.Tensor, alpha: float, classes: int, soft: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Blend each clip with another of the batch; targets (and the teacher's soft targets, when
     given) become the same blend."""
     targets = nn.functional.one_hot(y, classes).float()
     if alpha <= 0 or len(x) < 2:
-        return x, targets, soft, imagenet
+        return x, targets, soft
     lam = float(np.random.beta(alpha, alpha))
     order = torch.randperm(len(x))
     blend = lambda t: None if t is None else lam * t + (1 - lam) * t[order]  # noqa: E731
-    return blend(x), blend(targets), blend(soft), blend(imagenet)
+    return blend(x), blend(targets), blend(soft)
 
 
 class _Indexed(torch.utils.data.Dataset):
@@ -107,54 +98,6 @@ def _with_teacher(
     return (1 - options.distill_weight) * loss + options.distill_weight * kd
 
 
-@torch.no_grad()
-def imagenet_clip_embeddings(
-    records: list[ClipRecord], labels: list[str], cache_dir: Path
-) -> torch.Tensor:
-    """(N, 1280) unit-length clip embeddings of the frozen ImageNet EfficientNet-Lite0: the mean
-    of its frame features over the serving view, as the default model's open set sees a clip."""
-    encoder = effnet_temporal(len(labels)).eval()
-    cache = ClipCache(cache_dir, EFFNET_CLIP_SPEC.resize_short)
-    cache.warm(records)
-    clips = ClipDataset(records, labels, EFFNET_CLIP_SPEC, cache, False)
-    batches = tqdm(eval_loader(clips), desc="ImageNet embeddings (targets)", unit="batch")
-    features = [encoder.frame_features(x).mean(1) for x, _ in batches]
-    return nn.functional.normalize(torch.cat(features), dim=1)
-
-
-def _imagenet_targets(setup: RunSetup, options: TrainOptions) -> torch.Tensor:
-    """The training clips' ImageNet embeddings, computed once and kept in the run folder."""
-    path = setup.run_dir / IMAGENET_TARGETS
-    if path.exists():
-        return torch.load(path, weights_only=True)
-    targets = imagenet_clip_embeddings(setup.split.train, setup.labels, options.cache_dir)
-    torch.save(targets, path)
-    return targets
-
-
-def _embedding_width(model: nn.Module, setup: RunSetup) -> int:
-    spec = setup.spec
-    probe = torch.zeros(1, 3, spec.frames, spec.crop, spec.crop)
-    model.eval()
-    with torch.no_grad():
-        return int(model.embed(probe).shape[1])
-
-
-def _feature_loss(projected: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cosine distance to the (mixed) ImageNet embedding, averaged over the batch."""
-    return (1 - nn.functional.cosine_similarity(projected, target, dim=1)).mean()
-
-
-@dataclass
-class _Teachers:
-    """What a clip's loss learns besides its label: a teacher run's softened predictions and the
-    ImageNet encoder's embedding through `projector` (None where not asked for)."""
-
-    soft_targets: torch.Tensor | None = None
-    imagenet_targets: torch.Tensor | None = None
-    projector: nn.Module | None = None
-
-
 @dataclass
 class _Progress:
     """Where a run stands; saved in every checkpoint, restored on resume."""
@@ -165,18 +108,11 @@ class _Progress:
     train_time_s: float = 0.0
 
 
-def _resume(
-    model: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    options: TrainOptions,
-    projector: nn.Module | None,
-) -> _Progress:
+def _resume(model: nn.Module, optimiser: torch.optim.Optimizer, options: TrainOptions) -> _Progress:
     state = resume_state(options.run_dir, options.device)
     if state is None:
         return _Progress()
     model.load_state_dict(state["model"])
-    if projector is not None:
-        projector.load_state_dict(state["feature_projector"])
     optimiser.load_state_dict(state["optimiser"])
     tqdm.write(f"resumed from {options.run_dir / LAST} at epoch {state['epoch'] + 1}")
     return _Progress(state["epoch"], state["best_metric"], state["history"], state["train_time_s"])
@@ -195,7 +131,7 @@ def _train_epoch(
     loader: DataLoader,
     optimiser: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    teachers: _Teachers,
+    soft_targets: torch.Tensor | None,
     options: TrainOptions,
     epoch: int,
     classes: int,
@@ -206,18 +142,12 @@ def _train_epoch(
     losses = []
     progress = tqdm(loader, desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch")
     for x, y, index in progress:
-        soft = None if teachers.soft_targets is None else teachers.soft_targets[index]
-        imagenet = None if teachers.imagenet_targets is None else teachers.imagenet_targets[index]
-        x, targets, soft, imagenet = _mixup(x, y, options.mixup_alpha, classes, soft, imagenet)
-        embedding = model.embed(x.to(options.device))
-        logits = model.classify(embedding)
+        soft = None if soft_targets is None else soft_targets[index]
+        x, targets, soft = _mixup(x, y, options.mixup_alpha, classes, soft)
+        logits = model(x.to(options.device))
         loss = criterion(logits, targets.to(options.device))
         if soft is not None:
             loss = _with_teacher(loss, logits, soft.to(options.device), options)
-        if imagenet is not None and teachers.projector is not None:
-            projected = teachers.projector(embedding)
-            feature_loss = _feature_loss(projected, imagenet.to(options.device))
-            loss = loss + options.feature_distill_weight * feature_loss
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -234,14 +164,11 @@ def _save_epoch(
     options: TrainOptions,
     progress: _Progress,
     val_top1: float,
-    projector: nn.Module | None,
 ) -> None:
     """last.pt every epoch; best.pt when validation is at least as good (ties go to the later
-    epoch: it has trained longer at a lower learning rate). The feature projector is kept for a
-    resume; export reads only the model."""
+    epoch: it has trained longer at a lower learning rate)."""
     is_best = val_top1 >= progress.best_metric
     progress.best_metric = max(progress.best_metric, val_top1)
-    extra = {} if projector is None else {"feature_projector": projector.state_dict()}
     state = checkpoint_state(
         model,
         optimiser,
@@ -253,7 +180,6 @@ def _save_epoch(
             "best_metric": progress.best_metric,
             "history": progress.history,
             "train_time_s": progress.train_time_s,
-            **extra,
         },
     )
     if is_best:
@@ -269,21 +195,16 @@ def run_training(options: TrainOptions) -> dict:
     val_loader = eval_loader(
         ClipDataset(setup.split.val, setup.labels, setup.spec, setup.cache, False)
     )
-    teachers = _Teachers()
+    soft_targets = None
     if options.teacher_run:
-        teachers.soft_targets = teacher_soft_targets(
+        soft_targets = teacher_soft_targets(
             Path(options.teacher_run), setup.split, options.distill_temperature
         )
-    model = build_model(options.model, len(setup.labels))
-    parameters = list(model.parameters())
-    if options.feature_distill_weight > 0:
-        teachers.imagenet_targets = _imagenet_targets(setup, options)
-        teachers.projector = nn.Linear(_embedding_width(model, setup), FEATURE_DIM)
-        teachers.projector.to(options.device)
-        parameters += list(teachers.projector.parameters())
-    model.to(options.device)
-    optimiser = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
-    progress = _resume(model, optimiser, options, teachers.projector)
+    model = build_model(options.model, len(setup.labels)).to(options.device)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=options.lr, weight_decay=options.weight_decay
+    )
+    progress = _resume(model, optimiser, options)
     # The schedule is a function of (step, total steps), rebuilt on resume, so a run can also be
     # resumed with more epochs than it started with.
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -296,14 +217,16 @@ def run_training(options: TrainOptions) -> dict:
     classes = len(setup.labels)
     for epoch in range(progress.epoch + 1, options.epochs):
         started = time.perf_counter()
-        loss = _train_epoch(model, loader, optimiser, scheduler, teachers, options, epoch, classes)
+        loss = _train_epoch(
+            model, loader, optimiser, scheduler, soft_targets, options, epoch, classes
+        )
         val = accuracy_report(*predict(model, val_loader, options.device), setup.labels)
         val_top1 = val["top1"]
         progress.epoch = epoch
         progress.train_time_s += time.perf_counter() - started
         progress.history.append({"epoch": epoch, "loss": loss, "val_top1": val_top1})
         tqdm.write(f"epoch {epoch + 1}: loss {loss:.3f}, val top-1 {val_top1:.3f}")
-        _save_epoch(model, optimiser, setup, options, progress, val_top1, teachers.projector)
+        _save_epoch(model, optimiser, setup, options, progress, val_top1)
     if not setup.split.test:  # a packed copy (training.classify.pack) holds no held-out clips
         return {"best_val_top1": progress.best_metric, "held_out": "none in this data root"}
     return evaluate_run(setup.run_dir, options.data, setup.split)

@@ -55,9 +55,6 @@ class TrainOptions:
     teacher_run: str = ""  # a trained run whose predictions the model also learns (distillation)
     distill_weight: float = 0.5  # share of the loss that matches the teacher, with a teacher
     distill_temperature: float = 4.0
-    # > 0: the model's clip embedding, through a linear projection dropped at export, also learns
-    # the frozen ImageNet encoder's clip embedding (cosine distance, this share of the loss).
-    feature_distill_weight: float = 0.0
     # A finished run (frozen-feature families) whose recipe is trained again on the training and
     # validation groups together, the last epoch kept: more groups to learn from, nothing left
     # to choose an epoch on (`python -m training train` sets `epochs` to the count that run's

@@ -135,36 +135,6 @@ def test_a_run_can_learn_from_a_teacher_run(smoke_run: TrainOptions, tmp_path: P
     assert saved["teacher_run"] == str(smoke_run.run_dir) and saved["distill_weight"] == 0.7
 
 
-def test_a_run_can_learn_the_imagenet_encoders_clip_embeddings(
-    smoke_run: TrainOptions, tmp_path: Path
-) -> None:
-    student = TrainOptions(
-        model="resnet_lstm",
-        data=SHARED_DATA,
-        run_dir=tmp_path / "student",
-        epochs=1,
-        batch_size=2,
-        max_train_clips=4,
-        cache_dir=smoke_run.cache_dir,
-        feature_distill_weight=1.0,
-    )
-    run_training(student)
-    targets = torch.load(student.run_dir / "imagenet_targets.pt", weights_only=True)
-    assert targets.shape == (4, 1280)
-    assert torch.allclose(targets.norm(dim=1), torch.ones(4), atol=1e-5)
-    first = torch.load(student.run_dir / "last.pt", weights_only=False)["feature_projector"]
-    assert first["weight"].shape == (1280, 128)  # from resnet_lstm's 128-wide clip embedding
-
-    student.epochs = 2  # resumes with its projector, which goes on learning
-    run_training(student)
-    state = torch.load(student.run_dir / "last.pt", weights_only=False)
-    assert state["epoch"] == 1 and not torch.equal(
-        state["feature_projector"]["weight"], first["weight"]
-    )
-    model, _ = load_checkpoint(student.run_dir)  # the projector is not part of the model
-    assert not any("projector" in name for name in model.state_dict())
-
-
 def test_a_run_is_fed_the_input_it_was_trained_on_not_its_family_current_one() -> None:
     family_spec = get_family("vgg_lstm").clip_spec
     trained = ClipSpec(resize_short=family_spec.resize_short + 32, crop=family_spec.crop + 32)
