@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     )
     style_runtime: StyleRuntime = Field(
         default="openvino",
-        description="Where workers run the style networks: openvino (about 5x faster on CPUs "
+        description="Where workers run the style networks: openvino (2.4-5x faster on CPUs "
         "with bfloat16 units, whose precision it uses there; float32 elsewhere) or onnxruntime "
         "(float32 everywhere, and the ort_providers, e.g. CUDA). The API's one-frame previews "
         "always use onnxruntime.",

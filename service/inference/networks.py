@@ -1,9 +1,9 @@
 """A style network on one of two CPU runtimes: onnxruntime, or OpenVINO for workers' jobs.
 
 Both take the same ONNX file (or its checked bytes) and give the same `run(feeds)`. OpenVINO
-paints the named styles about 5x faster than onnxruntime on this project's CPUs (Xeon with
-AMX; `benchmarks/stylize_speed.py`): it runs them in bfloat16 where the CPU has bfloat16 units
-(its default there; float32 elsewhere), against onnxruntime's float32. The pictures differ from
+paints the named styles faster than onnxruntime (`benchmarks/stylize_speed.py`: 2.4x on an AMD
+EPYC with avx512_bf16, 5x on a Xeon with AMX): it runs them in bfloat16 where the CPU has
+bfloat16 units (its default there; float32 elsewhere), against onnxruntime's float32. The pictures differ from
 float32's by SSIM 0.985-1.000 a frame and their KID to the painters by 0.1 %
 (`python -m training styles heldout --runtime openvino`). Workers use it for jobs
 (`ACTIONSTYLE_STYLE_RUNTIME`); the API keeps onnxruntime for its one-frame previews, so it does
@@ -139,7 +139,8 @@ def open_network(
 ) -> Network:
     """`model` on `runtime`, `threads` per call, ready for `concurrent` calls at once (onnxruntime
     sessions take any number). `arena` is onnxruntime's (see `make_session`). A network that
-    OpenVINO cannot compile (Magenta's, for one) runs on onnxruntime instead."""
+    OpenVINO cannot compile (Magenta's predictor in bfloat16 on a Xeon with AMX, for one) runs on
+    onnxruntime instead."""
     if runtime == "openvino":
         try:
             return OpenVinoNetwork(model, threads, concurrent)
