@@ -3,8 +3,8 @@
 Both take the same ONNX file (or its checked bytes) and give the same `run(feeds)`. OpenVINO
 paints the named styles faster than onnxruntime (`benchmarks/stylize_speed.py`: 2.4x on an AMD
 EPYC with avx512_bf16, 5x on a Xeon with AMX): it runs them in bfloat16 where the CPU has
-bfloat16 units (its default there; float32 elsewhere), against onnxruntime's float32. The pictures differ from
-float32's by SSIM 0.985-1.000 a frame and their KID to the painters by 0.1 %
+bfloat16 units (its default there; float32 elsewhere), against onnxruntime's float32. The
+pictures differ from float32's by SSIM 0.985-1.000 a frame and their KID to the painters by 0.1 %
 (`python -m training styles heldout --runtime openvino`). Workers use it for jobs
 (`ACTIONSTYLE_STYLE_RUNTIME`); the API keeps onnxruntime for its one-frame previews, so it does
 not pay OpenVINO's ~75 MiB.
