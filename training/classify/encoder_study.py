@@ -25,13 +25,13 @@ from tqdm import tqdm
 
 from training.classify.group_cv import (
     FOLDS,
-    Study,
     augmented_and_serving_features,
     cached,
-    cross_validated_log_probs,
     cv_summary,
+    served_cv_log_probs,
     study_setup,
 )
+from training.classify.pooling_study import mean_pooled_features
 from training.efficientnet_lite import EfficientNetLite, efficientnet_lite2, lite2_weights_path
 
 LITE2_SIZE = 260
@@ -43,16 +43,6 @@ def encoder_frame_features(encoder: EfficientNetLite, clips: torch.Tensor) -> to
     batch, channels, frames, height, width = clips.shape
     per_frame = clips.transpose(1, 2).reshape(batch * frames, channels, height, width)
     return encoder.features(per_frame).reshape(batch, frames, -1)
-
-
-def _cv_log_probs(study: Study, features: dict[str, torch.Tensor], path: Path) -> dict:
-    """Per head seed, (N, classes) cross-validated log-probabilities on these features."""
-
-    def compute() -> dict:
-        served = {"served": features["serving"][:, None]}
-        return cross_validated_log_probs(study, features["augmented"], served)["served"]
-
-    return cached(path, compute)
 
 
 def encoder_study(
@@ -73,16 +63,10 @@ def encoder_study(
         out / f"features_lite2_{size}.pt",
         lambda: augmented_and_serving_features(study, featurize, size)["lite2"],
     )
-    lite0_path = run_dir / "pooling_study" / "pooled_features.pt"
-    if not lite0_path.exists():
-        raise FileNotFoundError(
-            f"{lite0_path} missing: run `python -m training pooling-study --run-dir {run_dir}"
-            " --poolings avg` first (Lite0's features at the run's own size)"
-        )
-    lite0 = torch.load(lite0_path, weights_only=True, mmap=True)["avg"]
+    lite0 = mean_pooled_features(run_dir)
     log_probs = {
-        f"lite0@{study.spec.crop}": _cv_log_probs(study, lite0, out / "log_probs_lite0.pt"),
-        f"lite2@{size}": _cv_log_probs(study, features, out / f"log_probs_lite2_{size}.pt"),
+        f"lite0@{study.spec.crop}": served_cv_log_probs(study, lite0, out / "log_probs_lite0.pt"),
+        f"lite2@{size}": served_cv_log_probs(study, features, out / f"log_probs_lite2_{size}.pt"),
     }
     both = list(log_probs.values())
     log_probs["lite0 | lite2 heads averaged"] = {

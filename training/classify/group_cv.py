@@ -91,13 +91,17 @@ class OneClipDecoded:
 
 @torch.no_grad()
 def augmented_and_serving_features(
-    study: Study, featurize: Callable[[torch.Tensor], dict[str, torch.Tensor]], size: int
+    study: Study,
+    featurize: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    size: int,
+    decoded: OneClipDecoded | None = None,
 ) -> dict[str, dict[str, torch.Tensor]]:
     """For each output of `featurize` ((B, 3, T, H, W) clips -> {name: (B, T, D)}), the
     (N, views, T, D) features of TRAIN_VIEWS augmented views of every clip (the run's view seed)
-    and the (N, T, D) features of its serving view, at input `size`."""
+    and the (N, T, D) features of its serving view, at input `size`. `decoded` gives each clip's
+    frames (default: the clip's own, decoded at `size`)."""
     spec = replace(study.spec, resize_short=size, crop=size)
-    decoded = OneClipDecoded(size)
+    decoded = decoded or OneClipDecoded(size)
     seed = study.options.seed
     augmented_set = ClipDataset(study.records, study.labels, spec, decoded, train=True, seed=seed)
     serving_set = ClipDataset(study.records, study.labels, spec, decoded, train=False)
@@ -119,6 +123,17 @@ def cached(path: Path, compute: Callable[[], dict]) -> dict:
     if not path.exists():
         torch.save(compute(), path)
     return torch.load(path, weights_only=True)
+
+
+def served_cv_log_probs(study: Study, features: dict[str, torch.Tensor], path: Path) -> dict:
+    """Per head seed, (N, classes) cross-validated log-probabilities of the serving view, for
+    {"augmented", "serving"} features as `augmented_and_serving_features` gives; cached."""
+
+    def compute() -> dict:
+        served = {"served": features["serving"][:, None]}
+        return cross_validated_log_probs(study, features["augmented"], served)["served"]
+
+    return cached(path, compute)
 
 
 def cross_validated_log_probs(

@@ -115,3 +115,15 @@ def pooling_study(
         tqdm.write(f"{name}: CV top-1 {result['poolings'][name]['cv_top1']:.4f}")
     result_path.write_text(json.dumps(result, indent=2))
     return result
+
+
+def mean_pooled_features(run_dir: Path) -> dict[str, torch.Tensor]:
+    """The run's own features (its input size, the encoder's mean pooling) as the pooling study
+    stored them: what other studies compare their candidate with."""
+    path = Path(run_dir) / "pooling_study" / "pooled_features.pt"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} missing: run `python -m training pooling-study --run-dir {run_dir}"
+            " --poolings avg` first (the encoder's features at the run's own size)"
+        )
+    return torch.load(path, weights_only=True, mmap=True)["avg"]

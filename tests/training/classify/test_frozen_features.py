@@ -9,6 +9,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -21,8 +23,14 @@ from training.classify.input_size_study import SERVING_VIEWS, input_size_study, 
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
+from training.classify.motion_study import FLOW_GAIN, flow_images, motion_study
 from training.classify.open_set_study import CANDIDATES, leave_one_class_out
-from training.classify.pooling_study import MEAN_AND_MAX_HEADS, POOLINGS, pooling_study
+from training.classify.pooling_study import (
+    MEAN_AND_MAX_HEADS,
+    POOLINGS,
+    mean_pooled_features,
+    pooling_study,
+)
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
 
@@ -256,3 +264,41 @@ def test_group_folds_keep_each_group_on_one_side() -> None:
         groups = {r.group for r in records if r.label == label}
         class_folds = {int(f) for r, f in zip(records, folds, strict=True) if r.label == label}
         assert len(class_folds) == min(4, len(groups))
+
+
+def test_flow_images_show_motion_and_mirror_with_the_clip() -> None:
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (120, 200), dtype=np.uint8), (5, 5), 0)
+    moving = np.stack([np.roll(texture, 2 * t, axis=1) for t in range(6)])  # 2 px a frame, right
+    frames = np.repeat(moving[..., None], 3, axis=3)
+    images = flow_images(frames)
+
+    assert images.shape == frames.shape and images.dtype == np.uint8
+    centre = images[:, 30:90, 50:150].astype(float)
+    # 4 px between frames FLOW_STEP apart, drawn at FLOW_GAIN grey levels a pixel
+    assert np.median(centre[..., 0]) == pytest.approx(4 * FLOW_GAIN, abs=8)
+    assert np.median(centre[..., 1]) < 8 and np.median(centre[..., 2]) == pytest.approx(64, abs=8)
+    still = flow_images(np.repeat(frames[:1], 4, axis=0))
+    assert still.max() <= 2
+    mirrored = flow_images(frames[:, :, ::-1])[:, 30:90, 50:150]
+    assert np.abs(mirrored.astype(float) - centre[:, :, ::-1]).mean() < 4
+
+
+def test_motion_study_cross_validates_a_flow_stream_beside_rgb_and_both_fused(
+    smoke_effnet_run: TrainOptions,
+) -> None:
+    run_dir = smoke_effnet_run.run_dir
+    rgb = pooling_study(run_dir, SHARED_DATA, poolings=("avg",))["poolings"]["avg"]
+    assert main(["motion-study", "--run-dir", str(run_dir), "--data", str(SHARED_DATA)]) == 0
+    result = motion_study(run_dir, SHARED_DATA)  # from its caches
+
+    rows = result["streams"]
+    assert set(rows) == {"rgb", "flow", "rgb | flow heads averaged"}
+    assert rows["rgb"] == {k: rgb[k] for k in ("cv_top1", "per_seed", "per_class")}
+    for row in rows.values():
+        assert 0 <= row["cv_top1"] <= 1 and set(row["per_seed"]) == {"0", "1", "2"}
+    features = torch.load(run_dir / "motion_study" / "features_flow.pt", weights_only=True)
+    assert features["augmented"].shape[1:] == (6, 8, 1280)  # six views of eight frames a clip
+    stored = mean_pooled_features(run_dir)
+    assert not torch.equal(features["serving"], stored["serving"])  # motion, not the frames
+    assert json.loads((run_dir / "motion_study" / "motion_study.json").read_text()) == result
