@@ -47,7 +47,6 @@ DISTILL_HELP = {
     "student": "small, cpu (the layout built for onnxruntime on CPU) or tiny",
     "w_pixel": "L1 to the teacher's output",
     "w_adversarial": "PatchGAN critic vs the paintings",
-    "critics": "critics whose losses the student gets the mean of (with --w-adversarial)",
     "perceptual_target": "teacher (distil its output) or content (keep the input's scene)",
     "init_from": "a student last.pt, or a shipped style ONNX, to fine-tune from",
     "keep_snapshots": "keep every checkpoint in RUN_DIR/snapshots/, to compare them afterwards",

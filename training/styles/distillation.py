@@ -36,7 +36,7 @@ from training.options import options_json
 from training.runs import prepare_run_dir
 from training.styles.data import ContentSet, load_content, load_images
 from training.styles.export import onnx_stylise
-from training.styles.losses import STYLE_MAPS, CriticPanel, LiteLosses, PaintingCritic, gram
+from training.styles.losses import STYLE_MAPS, LiteLosses, PaintingCritic, gram
 from training.styles.metrics import psnr, ssim
 from training.styles.models.student import (
     ConvBN,
@@ -72,7 +72,6 @@ class DistillOptions:
     w_perceptual: float = 0.01  # raw feature MSE is ~50x the pixel L1 at the start
     w_style: float = 0.0
     w_adversarial: float = 0.0  # a PatchGAN critic against the painter's set (least squares)
-    critics: int = 1  # more than one: the mean of that many critics' losses (steadier)
     # What the perceptual loss compares the output with: the teacher's output (distillation), or
     # the content image itself (Johnson et al.'s content loss: keep the scene, let the style
     # losses alone decide the look, free of the teacher).
@@ -409,7 +408,7 @@ class _Run:
     optimiser: torch.optim.Optimizer
     losses: LiteLosses
     grams: list[torch.Tensor] | None
-    critic: PaintingCritic | CriticPanel | None
+    critic: PaintingCritic | None
     iteration: int = 0
     train_time_s: float = 0.0
     history: list[dict] = field(default_factory=list)
@@ -423,10 +422,7 @@ def _build(options: DistillOptions, device: torch.device) -> _Run:
         if options.w_style > 0 and options.style_target == "paintings":
             grams = losses.gram_targets(paintings)
         if options.w_adversarial > 0:
-            if options.critics > 1:
-                critic = CriticPanel(paintings, options.crop, device, options.seed, options.critics)
-            else:
-                critic = PaintingCritic(paintings, options.crop, device, options.seed)
+            critic = PaintingCritic(paintings, options.crop, device, options.seed)
     student = STUDENT_SIZES[options.student]().to(device)
     optimiser = torch.optim.Adam(student.parameters(), lr=options.lr)
     return _Run(student, optimiser, losses, grams, critic)

@@ -129,29 +129,3 @@ class PaintingCritic:
     def load_state_dict(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
         self.optimiser.load_state_dict(state["optimiser"])
-
-
-class CriticPanel:
-    """Several PaintingCritics, each its own initialisation and real crops; the student gets the
-    mean of their losses (GMAN's mean, Durugkar et al. 2017), which one critic's game swings less.
-    """
-
-    def __init__(
-        self, paintings: np.ndarray, crop: int, device: torch.device, seed: int, count: int
-    ) -> None:
-        self.critics = [
-            PaintingCritic(paintings, crop, device, seed=seed * 1000 + k) for k in range(count)
-        ]
-
-    def generator_loss(self, out: torch.Tensor) -> torch.Tensor:
-        return torch.stack([c.generator_loss(out) for c in self.critics]).mean()
-
-    def step(self, out: torch.Tensor) -> float:
-        return float(np.mean([c.step(out) for c in self.critics]))
-
-    def state_dict(self) -> dict:
-        return {"critics": [c.state_dict() for c in self.critics]}
-
-    def load_state_dict(self, state: dict) -> None:
-        for critic, own in zip(self.critics, state["critics"], strict=True):
-            critic.load_state_dict(own)

@@ -87,9 +87,7 @@ def _training_record(options: DistillOptions, state: dict) -> dict:
         )
         recipe += f" + Gram style loss vs {against_style} (w {options.w_style})"
     if options.w_adversarial:
-        critics = f"the mean of {options.critics} critics" if options.critics > 1 else "critic"
-        recipe += f" + least-squares PatchGAN {critics} vs the paintings"
-        recipe += f" (w {options.w_adversarial})"
+        recipe += f" + least-squares PatchGAN critic vs the paintings (w {options.w_adversarial})"
     recipe += f"; Adam {options.lr}, batch {options.batch_size}, random {options.crop}px crops"
     record = {
         "recipe": recipe,

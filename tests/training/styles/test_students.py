@@ -20,7 +20,6 @@ from training.styles.distillation import (
     run_distillation,
 )
 from training.styles.export import export_style_onnx, parity
-from training.styles.losses import CriticPanel
 from training.styles.metrics import count_gmac
 from training.styles.models.student import student_cpu, student_small, student_tiny
 from training.styles.pipeline import compare_on_training_frames, export_student
@@ -292,16 +291,3 @@ def test_unknown_teacher_vector_spec_is_refused():
 
     with pytest.raises(ValueError, match="unknown teacher vector spec 'median'"):
         teacher_vector(None, SHARED_DATA / "styles" / "cezanne", "median")
-
-
-def test_critic_panel_gives_the_mean_of_its_critics_and_resumes():
-    paintings = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3), dtype=np.uint8)
-    panel = CriticPanel(paintings, crop=32, device=torch.device("cpu"), seed=6, count=3)
-    out = torch.rand(2, 3, 32, 32)
-    own = [float(c.generator_loss(out)) for c in panel.critics]
-    assert len(set(own)) == 3  # each critic its own initialisation
-    assert float(panel.generator_loss(out)) == pytest.approx(np.mean(own), rel=1e-6)
-    panel.step(out)
-    again = CriticPanel(paintings, crop=32, device=torch.device("cpu"), seed=6, count=3)
-    again.load_state_dict(panel.state_dict())
-    assert float(again.generator_loss(out)) == pytest.approx(float(panel.generator_loss(out)))
