@@ -28,6 +28,7 @@ from training.classify.group_cv import (
     augmented_and_serving_features,
     cached,
     cv_summary,
+    heads_averaged,
     served_cv_log_probs,
     study_setup,
 )
@@ -68,10 +69,7 @@ def encoder_study(
         f"lite0@{study.spec.crop}": served_cv_log_probs(study, lite0, out / "log_probs_lite0.pt"),
         f"lite2@{size}": served_cv_log_probs(study, features, out / f"log_probs_lite2_{size}.pt"),
     }
-    both = list(log_probs.values())
-    log_probs["lite0 | lite2 heads averaged"] = {
-        seed: (both[0][seed] + both[1][seed]) / 2 for seed in both[0]
-    }
+    log_probs["lite0 | lite2 heads averaged"] = heads_averaged(*log_probs.values())
     result = {
         "run": str(run_dir),
         "clips": len(study.records),

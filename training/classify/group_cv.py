@@ -136,6 +136,13 @@ def served_cv_log_probs(study: Study, features: dict[str, torch.Tensor], path: P
     return cached(path, compute)
 
 
+def heads_averaged(
+    first: dict[int, torch.Tensor], second: dict[int, torch.Tensor]
+) -> dict[int, torch.Tensor]:
+    """Per head seed, the mean of two sets of heads' log-probabilities (late fusion)."""
+    return {seed: (first[seed] + second[seed]) / 2 for seed in first}
+
+
 def cross_validated_log_probs(
     study: Study, augmented: torch.Tensor, candidates: dict[str, torch.Tensor]
 ) -> dict[str, dict[int, torch.Tensor]]:

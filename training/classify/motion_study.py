@@ -31,6 +31,7 @@ from training.classify.group_cv import (
     augmented_and_serving_features,
     cached,
     cv_summary,
+    heads_averaged,
     served_cv_log_probs,
     study_setup,
 )
@@ -90,9 +91,7 @@ def motion_study(run_dir: Path, data: Path, out: Path | None = None) -> dict:
         "rgb": served_cv_log_probs(study, rgb, out / "log_probs_rgb.pt"),
         "flow": served_cv_log_probs(study, flow, out / "log_probs_flow.pt"),
     }
-    log_probs["rgb | flow heads averaged"] = {
-        seed: (log_probs["rgb"][seed] + log_probs["flow"][seed]) / 2 for seed in log_probs["rgb"]
-    }
+    log_probs["rgb | flow heads averaged"] = heads_averaged(log_probs["rgb"], log_probs["flow"])
     result = {
         "run": str(run_dir),
         "clips": len(study.records),

@@ -26,10 +26,10 @@ from tqdm import tqdm
 
 from training.classify.group_cv import (
     FOLDS,
-    HEAD_SEEDS,
     augmented_and_serving_features,
     cross_validated_log_probs,
     cv_summary,
+    heads_averaged,
     study_setup,
 )
 from training.classify.models.effnet_temporal import TUNABLE_FROM_BLOCK, EffNetTemporal
@@ -96,9 +96,7 @@ def pooling_study(
     widths = {name: features[name]["serving"].shape[-1] for name in log_probs}
     if {"avg", "max"} <= set(poolings):
         # The heads trained on the mean and those trained on the max, averaged: same maps.
-        log_probs[MEAN_AND_MAX_HEADS] = {
-            seed: (log_probs["avg"][seed] + log_probs["max"][seed]) / 2 for seed in HEAD_SEEDS
-        }
+        log_probs[MEAN_AND_MAX_HEADS] = heads_averaged(log_probs["avg"], log_probs["max"])
         widths[MEAN_AND_MAX_HEADS] = widths["avg"]
 
     result_path = out / f"pooling_study{suffix}.json"
