@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -45,7 +46,7 @@ from service.contract.manifest import load_manifest  # noqa: E402
 from service.inference.networks import StyleRuntime, open_network  # noqa: E402
 from service.inference.stylize import FeedForwardStyle  # noqa: E402
 from service.inference.temporal import FlowSmoother  # noqa: E402
-from service.jobs.stylize import paint_video  # noqa: E402
+from service.jobs.stylize import OPENCV_THREADS, paint_video  # noqa: E402
 from service.settings import Settings, paint_parallelism  # noqa: E402
 from service.video.transcode import StageTimes, TranscodeOptions  # noqa: E402
 from training.styles.metrics import throughput_fps, time_fps  # noqa: E402
@@ -64,6 +65,7 @@ def job_stages(clip: Path, model: Path, threads: int, runtime: StyleRuntime) -> 
     """One clip through the job's pipeline in this process, on `threads` threads of `runtime`
     split into frames in flight as a worker splits them (`paint_parallelism`)."""
     frames_in_flight, threads_per_frame = paint_parallelism(threads, 0, runtime)
+    cv2.setNumThreads(OPENCV_THREADS)  # as in a worker process
     times = StageTimes()
     engine = FeedForwardStyle(
         model, threads_per_frame, runtime=runtime, concurrent=frames_in_flight

@@ -209,7 +209,7 @@ class Settings(BaseSettings):
         return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
 
     def worker_threads(self) -> int:
-        """onnxruntime/OpenCV threads per worker process, so N workers do not oversubscribe."""
+        """Inference threads per worker process, so N workers do not oversubscribe."""
         if self.ort_intra_op_threads:
             return self.ort_intra_op_threads
         return max(1, (os.cpu_count() or 1) // self.worker_concurrency)

@@ -72,15 +72,20 @@ def histogram_distance(first_rgb: np.ndarray, second_rgb: np.ndarray) -> float:
     return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA))
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`image` sampled at pixel + flow; also the mask of pixels whose source lies inside it."""
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """`image` sampled at pixel + flow (see `lands_inside` for where that is off the image)."""
     height, width = flow.shape[:2]
     where = _pixel_grid(height, width) + flow  # (H, W, 2): x, y to sample at
-    map_x, map_y = where[..., 0], where[..., 1]
-    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
     # One (H, W, 2) map and no second one: what OpenCV accepts, not what its stubs declare.
-    warped = cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
-    return warped, inside
+    return cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
+
+
+def lands_inside(flow: np.ndarray) -> np.ndarray:
+    """The (H, W) mask of pixels whose pixel + flow lies inside the image."""
+    height, width = flow.shape[:2]
+    map_x = _pixel_grid(height, width)[..., 0] + flow[..., 0]
+    map_y = _pixel_grid(height, width)[..., 1] + flow[..., 1]
+    return (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
 
 
 @functools.lru_cache(maxsize=8)
@@ -141,7 +146,7 @@ class FlowSmoother:
             output = styled
             previous = self.previous_output
             if motion.flow is not None and motion.weight is not None and previous is not None:
-                warped_output, _ = warp(previous, motion.flow)
+                warped_output = warp(previous, motion.flow)
                 weight = motion.weight
                 output = (weight * warped_output + (1 - weight) * styled).round().astype(np.uint8)
             self.resets += motion.reset
@@ -154,17 +159,19 @@ class FlowSmoother:
         if histogram_distance(source, previous_source) > options.histogram_jump:
             return Motion(reset=True)
         flow = backward_flow(self.dis, source, previous_source, options.flow_max_side)
-        warped_source, inside = warp(previous_source, flow)
-        # Mean |difference| over the three channels below the threshold, as a sum of uint8s.
-        colour_change = cv2.absdiff(source, warped_source).sum(axis=2, dtype=np.uint16)
-        trusted = inside & (colour_change < 3 * options.colour_threshold)
+        difference = cv2.absdiff(source, warp(previous_source, flow))
+        # Mean |difference| over the three channels below the threshold, as a sum of uint8s
+        # (added channel by channel: ten times faster than numpy's sum over the last axis).
+        colour_change = (
+            difference[..., 0].astype(np.uint16) + difference[..., 1] + difference[..., 2]
+        )
+        trusted = lands_inside(flow) & (colour_change < 3 * options.colour_threshold)
         # Pixel by pixel, a flash or a cut leaves islands whose colour happens to match; when
         # most of the frame is unexplained, none of the old picture belongs in it.
         if 1.0 - trusted.mean() > options.reset_share:
             return Motion(reset=True)
-        weight = (options.blend * trusted.astype(np.float32))[..., None]
-        weight = cv2.GaussianBlur(weight, (5, 5), 0)[..., None]  # soft mask edges
-        return Motion(flow=flow, weight=weight)
+        hard = (options.blend * trusted.astype(np.float32))[..., None]
+        return Motion(flow=flow, weight=cv2.GaussianBlur(hard, (5, 5), 0)[..., None])  # soft edges
 
 
 def warping_error(
@@ -179,10 +186,9 @@ def warping_error(
     for t in range(1, len(sources)):
         back = backward_flow(dis, sources[t], sources[t - 1], 10_000)
         forward = backward_flow(dis, sources[t - 1], sources[t], 10_000)
-        forward_at_back, inside = warp(forward, back)
-        round_trip = np.linalg.norm(back + forward_at_back, axis=2)
-        valid = inside & (round_trip < consistency_px)
-        warped, _ = warp(outputs[t - 1], back)
+        round_trip = np.linalg.norm(back + warp(forward, back), axis=2)
+        valid = lands_inside(back) & (round_trip < consistency_px)
+        warped = warp(outputs[t - 1], back)
         diff = (outputs[t].astype(np.float32) - warped.astype(np.float32)) / 255.0
         errors.append(float((diff**2).mean(axis=2)[valid].mean()) if valid.any() else 0.0)
     return float(np.mean(errors)) if errors else 0.0

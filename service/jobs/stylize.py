@@ -14,7 +14,7 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +51,12 @@ _STORAGE_ERRNOS = {
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+
+# OpenCV's threads in a worker process. A job's flow, blend, decoding and encoding each have a
+# thread of their own beside the network, which already keeps the cores busy: OpenCV splitting
+# that work further only adds switching (2 threads cost 3-4 % more of the job's CPU time and gave
+# no shorter jobs; docs/benchmarks.md).
+OPENCV_THREADS = 1
 
 
 class StyleImageError(ValueError):
@@ -142,9 +148,11 @@ def paint_video(
     """`src` painted by `engine`, smoothed along its motion, as H.264 at `dst`; the frame count.
 
     Decoding and encoding run on threads of their own (see `restyle_video`); the flow of each
-    batch is measured on a third while the engine paints the same frames. `frames_in_flight`
-    frames are painted at once, each on a thread of its own (the engine must allow concurrent
-    calls, as onnxruntime sessions do). `times`, when given, gets the seconds each stage was busy.
+    batch is measured on a third while the engine paints the same frames, and the batch is
+    blended with the previous outputs on a fourth while the engine paints the next.
+    `frames_in_flight` frames are painted at once, each on a thread of its own (the engine must
+    allow concurrent calls, as onnxruntime sessions do). `times`, when given, gets the seconds
+    each stage was busy.
     """
     times = times if times is not None else StageTimes()
 
@@ -167,21 +175,27 @@ def paint_video(
         times.flow += time.perf_counter() - started
         return motions
 
+    def blend(motions: Future[list[Motion]], styled: list[np.ndarray]) -> list[np.ndarray]:
+        assert smoother is not None
+        ready = motions.result()
+        started = time.perf_counter()
+        outputs = smoother.blend(ready, styled)
+        times.blend += time.perf_counter() - started
+        return outputs
+
+    # One thread each for flow and blend keeps every batch in order: the smoother's state
+    # (previous source, previous output) moves on one batch at a time.
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow") as flow,
         ThreadPoolExecutor(max_workers=frames_in_flight, thread_name_prefix="paint") as painters,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="blend") as blender,
     ):
 
-        def transform(frames: list[np.ndarray]) -> list[np.ndarray]:
+        def transform(frames: list[np.ndarray]) -> list[np.ndarray] | Future[list[np.ndarray]]:
             if smoother is None:
                 return paint(frames)
             motions = flow.submit(measure, frames)
-            styled = paint(frames)
-            ready = motions.result()
-            started = time.perf_counter()
-            outputs = smoother.blend(ready, styled)
-            times.blend += time.perf_counter() - started
-            return outputs
+            return blender.submit(blend, motions, paint(frames))
 
         return restyle_video(src, dst, transform, options, on_progress, should_stop, times)
 

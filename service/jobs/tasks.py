@@ -32,7 +32,13 @@ from service.inference.temporal import SmoothingOptions
 from service.jobs.reaper import Heartbeat
 from service.jobs.state import REDIS_AWAY, JobState, JobStateUnavailable, JobStore
 from service.jobs.storage import JobStorage, open_storage
-from service.jobs.stylize import JobContext, StylizeRequest, fail_job, run_stylize_job
+from service.jobs.stylize import (
+    OPENCV_THREADS,
+    JobContext,
+    StylizeRequest,
+    fail_job,
+    run_stylize_job,
+)
 from service.observability.logs import request_id_context
 from service.observability.metrics import record_stylized
 from service.settings import Settings
@@ -111,7 +117,7 @@ def classify_file(
 def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     """Built on a worker process's first stylize job, then kept: one network per style."""
     settings = _settings()
-    cv2.setNumThreads(settings.worker_threads())  # optical flow and resizing share the cores
+    cv2.setNumThreads(OPENCV_THREADS)
     store = worker_store(settings)
     # Frames side by side or one frame on all threads: whichever the runtime paints faster
     # (settings.paint_parallelism).

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,7 +37,9 @@ from service.video.decode import VideoDecodeError
 # Audio codecs the MP4 muxer takes as they are; others are re-encoded to AAC.
 MP4_AUDIO_CODECS = {"aac", "mp3", "mp3float", "alac", "opus", "ac3", "eac3"}
 
-FrameBatchFn = Callable[[list[np.ndarray]], list[np.ndarray]]
+# A transform returns its frames, or a Future of them so that work after it (the style job's
+# temporal blend) overlaps the next batch; the encoding thread waits for it, in order.
+FrameBatchFn = Callable[[list[np.ndarray]], list[np.ndarray] | Future[list[np.ndarray]]]
 ProgressFn = Callable[[int, int], None]
 
 
@@ -369,11 +372,14 @@ class _Pipeline:
 
     def encode(self) -> None:
         while (item := self._get(self.to_encode)) is not _END:
-            started = time.perf_counter()
             if isinstance(item, av.Packet):
+                started = time.perf_counter()
                 self.encoder.write_audio(item)
             else:
                 frames, stamps = item
+                if isinstance(frames, Future):
+                    frames = frames.result()  # waiting is not encoding: the clock starts after
+                started = time.perf_counter()
                 self.encoder.write_frames(frames, stamps)
             self.times.encode += time.perf_counter() - started
 

@@ -11,7 +11,7 @@ import pytest
 from service.inference.stylize import FeedForwardStyle, FramesFn
 from service.inference.temporal import FlowSmoother, SmoothingOptions
 from service.jobs.stylize import paint_video
-from service.video.transcode import TranscodeCancelled, TranscodeOptions
+from service.video.transcode import TranscodeCancelled, TranscodeOptions, restyle_video
 from tests.utils.corpus import decoded_frames, marked_frames, write_video
 from tests.utils.data import AUDIO_CLIP, REPO_ROOT
 
@@ -85,3 +85,47 @@ def test_a_cancel_stops_every_frame_in_flight(
     assert 4 <= len(painted) <= 6  # those already in flight finish; no batch after the cancel
     assert not (tmp_path / "never.mp4").exists()
     assert not [t for t in threading.enumerate() if t.name.startswith(("paint", "transcode-"))]
+
+
+class _BlendWaitsForNextBatch(FlowSmoother):
+    """Blends only once a frame of a later batch is being painted (or fails after a timeout)."""
+
+    def __init__(self, painting_later_batch: threading.Event) -> None:
+        super().__init__(SmoothingOptions())
+        self.painting_later_batch = painting_later_batch
+        self.blended_batches = 0
+
+    def blend(self, motions, stylised):
+        if self.blended_batches == 0 and not self.painting_later_batch.wait(timeout=10.0):
+            raise AssertionError("the first batch's blend held up the painting of the next")
+        self.blended_batches += 1
+        return super().blend(motions, stylised)
+
+
+def test_the_blend_overlaps_the_next_batch_and_gives_the_same_video(
+    tmp_path: Path, clip: Path, vangogh: FeedForwardStyle
+) -> None:
+    painting_later_batch = threading.Event()
+    painted = []
+
+    def engine(frames: list[np.ndarray]) -> list[np.ndarray]:
+        painted.append(len(frames))
+        if len(painted) > OPTIONS.batch_size:
+            painting_later_batch.set()
+        return vangogh(frames)
+
+    overlapped = tmp_path / "overlapped.mp4"
+    smoother = _BlendWaitsForNextBatch(painting_later_batch)
+    assert paint_video(clip, overlapped, engine, smoother, OPTIONS) == 18
+    assert smoother.blended_batches == 3
+
+    # The same frames painted and blended one batch after another, with nothing overlapped.
+    reference_smoother = FlowSmoother(SmoothingOptions())
+    in_order = tmp_path / "in_order.mp4"
+    restyle_video(
+        clip, in_order, lambda frames: reference_smoother(frames, vangogh(frames)), OPTIONS
+    )
+    for overlapping, one_after_another in zip(
+        decoded_frames(overlapped), decoded_frames(in_order), strict=True
+    ):
+        np.testing.assert_array_equal(overlapping, one_after_another)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -52,3 +53,32 @@ def test_the_stages_report_their_busy_time_and_a_failing_transform_leaves_no_fil
         restyle_video(source, tmp_path / "never.mp4", broken, options)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "result.mp4"]
     assert not [t for t in threading.enumerate() if t.name.startswith("transcode-")]
+
+
+def test_a_transform_may_hand_back_a_future_that_the_encoder_waits_for(tmp_path: Path) -> None:
+    source = write_video(tmp_path / "clip.mp4", marked_frames(AUDIO_CLIP, 20, (96, 160)))
+    options = TranscodeOptions(batch_size=4)
+    flipped = tmp_path / "flipped.mp4"
+    restyle_video(source, flipped, lambda batch: [frame[:, ::-1] for frame in batch], options)
+    with ThreadPoolExecutor(max_workers=1) as later:
+
+        def flip_later(batch: list) -> Future:
+            return later.submit(lambda: [frame[:, ::-1] for frame in batch])
+
+        flipped_later = tmp_path / "flipped_later.mp4"
+        assert restyle_video(source, flipped_later, flip_later, options) == 20
+
+        def fail_later(batch: list) -> Future:
+            return later.submit(_raise, ValueError("the blend broke"))
+
+        with pytest.raises(ValueError, match="the blend broke"):
+            restyle_video(source, tmp_path / "never.mp4", fail_later, options)
+    for now, later_frame in zip(
+        decoded_frames(flipped), decoded_frames(flipped_later), strict=True
+    ):
+        assert (now == later_frame).all()
+    assert not (tmp_path / "never.mp4").exists()
+
+
+def _raise(error: Exception) -> None:
+    raise error
