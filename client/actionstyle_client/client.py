@@ -40,6 +40,7 @@ URL_VARIABLE, KEY_VARIABLE = "ACTIONSTYLE_URL", "ACTIONSTYLE_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 # Reading an answer may take long: the server decodes and classifies a whole upload first.
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+MAX_WAIT_S = 30.0  # the longest the service holds GET /jobs/{id}?wait=
 
 Progress = Callable[[JobStatus], None]
 PathLike = str | os.PathLike[str]
@@ -254,8 +255,12 @@ class Jobs:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def get(self, job_id: str) -> JobStatus:
-        return JobStatus.from_json(self._client._request("GET", f"/jobs/{job_id}").json())
+    def get(self, job_id: str, wait_s: float = 0.0) -> JobStatus:
+        """The job's status; with `wait_s`, held by the service until the job ends or `wait_s`
+        seconds pass (at most MAX_WAIT_S), whichever comes first."""
+        params = {"wait": min(wait_s, MAX_WAIT_S)} if wait_s > 0 else {}
+        response = self._client._request("GET", f"/jobs/{job_id}", params=params)
+        return JobStatus.from_json(response.json())
 
     def cancel(self, job_id: str) -> JobStatus:
         """Cancel a queued or running job (409 Conflict if it has already finished)."""
@@ -274,8 +279,8 @@ class Job:
     def __repr__(self) -> str:
         return f"Job({self.id!r})"
 
-    def status(self) -> JobStatus:
-        return self._client.jobs.get(self.id)
+    def status(self, wait_s: float = 0.0) -> JobStatus:
+        return self._client.jobs.get(self.id, wait_s)
 
     def cancel(self) -> JobStatus:
         return self._client.jobs.cancel(self.id)
@@ -283,13 +288,18 @@ class Job:
     def wait(
         self, progress: Progress | None = None, poll_s: float = 0.5, timeout_s: float | None = None
     ) -> Self:
-        """Poll until the job ends, calling `progress(status)` on each poll; returns self.
+        """Follow the job until it ends, calling `progress(status)` about every `poll_s`; returns
+        self as soon as the job ends (the service holds each request up to `poll_s`).
 
         Raises JobFailed when it failed or was cancelled, JobTimeout after `timeout_s`.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            status = self.status()
+            asked = time.monotonic()
+            hold = min(poll_s, MAX_WAIT_S)
+            if deadline is not None:
+                hold = max(0.0, min(hold, deadline - asked))
+            status = self.status(wait_s=hold)
             if progress is not None:
                 progress(status)
             if status.state.finished:
@@ -298,7 +308,8 @@ class Job:
                 return self
             if deadline is not None and time.monotonic() >= deadline:
                 raise JobTimeout(f"job {self.id} still {status.state.value} after {timeout_s} s")
-            self._client._sleep(poll_s)
+            # A service older than `wait` answers at once: ask again after the rest of poll_s.
+            self._client._sleep(max(0.0, poll_s - (time.monotonic() - asked)))
 
     def download(self, dest: str | os.PathLike[str]) -> Path:
         """Save the stylised MP4 at `dest` (written whole or not at all); returns the path."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
@@ -23,12 +25,31 @@ from service.jobs.queue import (
     ResultIsClassifier,
 )
 from service.jobs.schemas import JobStatus
+from service.jobs.state import FINISHED
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 JobId = Annotated[
     str,
     Path(pattern=r"^[0-9a-f]{32}$", description="The id POST /stylize or /classifiers returned."),
+]
+
+MAX_WAIT_S = 30.0
+# How often a held GET /jobs/{id}?wait= reads the job again (one Redis read each time): its end
+# is answered within this. Cheaper than clients asking twice a second over HTTP.
+WAIT_CHECK_S = 0.1
+
+WaitSeconds = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=MAX_WAIT_S,
+        description=(
+            "Hold the answer while the job is queued or running, for at most this many seconds: "
+            "it comes as soon as the job ends. Follow a job with `wait=1` in a loop to see its "
+            "progress each second and its end at once. 0 (the default) answers at once."
+        ),
+    ),
 ]
 
 
@@ -39,9 +60,18 @@ JobId = Annotated[
     operation_id="get_job",
     responses=problem_responses(JobNotFound, RequestValidationError, QueueUnavailable),
 )
-def get_job(job_id: JobId, jobs: JobsDep, client: ClientDep) -> JobStatus:
-    """Report a job's state, progress and estimated time left."""
-    return JobStatus.of(jobs.status(job_id, client))
+async def get_job(
+    job_id: JobId, jobs: JobsDep, client: ClientDep, request: Request, wait: WaitSeconds = 0.0
+) -> JobStatus:
+    """Report a job's state, progress and estimated time left; with `wait`, once it ends."""
+    deadline = time.monotonic() + wait
+    record = await run_in_threadpool(jobs.status, job_id, client)
+    while record.state not in FINISHED and (left := deadline - time.monotonic()) > 0:
+        if await request.is_disconnected():
+            break
+        await asyncio.sleep(min(WAIT_CHECK_S, left))
+        record = await run_in_threadpool(jobs.status, job_id, client)
+    return JobStatus.of(record)
 
 
 @router.get(

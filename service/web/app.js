@@ -339,10 +339,13 @@ async function submitStylizeJob(form, what) {
   }
 }
 
+// Each request is held by the service up to POLL_MS while the job runs (`wait`), so progress
+// comes about twice a second and the end at once.
 async function poll(statusUrl, resultUrl) {
+  const asked = performance.now();
   let job;
   try {
-    job = await request(statusUrl);
+    job = await request(`${statusUrl}?wait=${POLL_MS / 1000}`);
   } catch (error) {
     showError(`Lost track of the job: ${error.message}`);
     finishJob();
@@ -365,7 +368,8 @@ async function poll(statusUrl, resultUrl) {
     finishJob();
     return;
   }
-  state.polling = setTimeout(() => poll(statusUrl, resultUrl), POLL_MS);
+  const rest = Math.max(0, POLL_MS - (performance.now() - asked));
+  state.polling = setTimeout(() => poll(statusUrl, resultUrl), rest);
 }
 
 async function showResult(resultUrl) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,17 @@ def test_stylize_wait_with_progress_and_download(
     assert (seen[-1].progress, seen[-1].frames_done, seen[-1].frames_total) == (1.0, 25, 25)
     assert seen[-1].strength == 0.5
     assert path.read_bytes()[4:8] == b"ftyp"
+
+
+def test_wait_returns_when_the_job_ends_not_at_the_next_poll(
+    live_service: LiveService, tiny_clips: list[Path]
+) -> None:
+    with Client(live_service.url, "python-key") as client:
+        job = client.stylize(tiny_clips[0], style=TEST_STYLE)
+        started = time.monotonic()
+        job.wait(poll_s=20, timeout_s=120)  # the service holds each request until the end
+        assert time.monotonic() - started < 15
+        assert job.status().state == JobState.SUCCEEDED
 
 
 def test_teach_a_classifier_classify_with_it_and_delete_it(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,35 @@ def test_cancel_a_running_job(job_stack: JobStack) -> None:
         "only queued or running jobs can be cancelled",
         "code": "job_already_finished",
     }
+
+
+def test_a_held_status_answers_as_soon_as_the_job_ends(job_stack: JobStack) -> None:
+    client = job_stack.client
+    job_id = submit(client, AUDIO_CLIP, SLOW_STYLE)["job_id"]
+    wait_for_job(client, job_id, running_with_progress, timeout_s=60)
+
+    asked = time.monotonic()
+    held = client.get(f"/jobs/{job_id}", params={"wait": 0.5})
+    assert held.status_code == 200 and held.json()["state"] == "running"
+    assert time.monotonic() - asked >= 0.45  # held while the job ran
+
+    canceller = threading.Timer(0.5, lambda: client.delete(f"/jobs/{job_id}"))
+    asked = time.monotonic()
+    canceller.start()
+    try:
+        ended = client.get(f"/jobs/{job_id}", params={"wait": 20})
+    finally:
+        canceller.join()
+    assert ended.status_code == 200 and ended.json()["state"] == "cancelled"
+    assert time.monotonic() - asked < 5  # answered at the end, not after 20 s
+
+    asked = time.monotonic()
+    assert job(client, job_id)["state"] == "cancelled"
+    client.get(f"/jobs/{job_id}", params={"wait": 20})
+    assert time.monotonic() - asked < 2  # a finished job is answered at once
+    for wait in ("-1", "31", "soon"):
+        refused = client.get(f"/jobs/{job_id}", params={"wait": wait})
+        assert refused.status_code == 422 and refused.json()["code"] == "invalid_parameter"
 
 
 def test_cancel_a_queued_job_it_never_starts(job_stack: JobStack) -> None:
