@@ -83,8 +83,8 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 def lands_inside(flow: np.ndarray) -> np.ndarray:
     """The (H, W) mask of pixels whose pixel + flow lies inside the image."""
     height, width = flow.shape[:2]
-    map_x = _pixel_grid(height, width)[..., 0] + flow[..., 0]
-    map_y = _pixel_grid(height, width)[..., 1] + flow[..., 1]
+    grid = _pixel_grid(height, width)
+    map_x, map_y = grid[..., 0] + flow[..., 0], grid[..., 1] + flow[..., 1]
     return (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
 
 
