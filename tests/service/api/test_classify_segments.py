@@ -32,7 +32,7 @@ def test_segments_cover_a_ten_second_video_in_two_second_windows(client: TestCli
         assert segment["top_label"] in {segment["predictions"][0]["label"], "unknown"}
     # the overall answer is the same as without segments
     plain = classify(client, CLIPS / "kinetics_demo.mp4", "?top_k=2")
-    # batched with the segments, the whole-clip input gives the same scores to float precision
+    # decoded with the segments, the whole clip gets the same scores to float precision
     assert [p["label"] for p in body["predictions"]] == [p["label"] for p in plain["predictions"]]
     for batched, alone in zip(body["predictions"], plain["predictions"], strict=True):
         assert batched["score"] == pytest.approx(alone["score"], abs=1e-5)

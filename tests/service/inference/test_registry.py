@@ -1,12 +1,13 @@
 """Loading the classifiers under each `ort_memory_arena` setting: same answers, memory returned.
 
 Where their sessions take working memory from (the `ort_memory_arena` setting), the same answers
-whichever it is, and the heap handed back after.
+whichever it is, the heap handed back after, and no call larger than one clip.
 """
 
 from __future__ import annotations
 
 import ctypes.util
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from service.inference.classifier import Classifier, classify, load_classifier
 from service.inference.memory import release_freed_heap
 from service.inference.registry import load_registry
 from service.video.decode import DecodeLimits
-from tests.utils.data import YOYO_CLIP
+from tests.utils.data import CLIPS, YOYO_CLIP
 
 SMALL_MODEL = "csn"
 
@@ -81,3 +82,31 @@ def test_the_freed_heap_goes_back_where_the_c_library_can(
     assert release_freed_heap() is (ctypes.util.find_library("c") == "libc.so.6")
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libnot-a-libc.so.0")
     assert release_freed_heap() is False
+
+
+class _RecordingSession:
+    """The real session, with the batch size of every call written down."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session, self.batch_sizes = session, []
+
+    def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.batch_sizes.extend(len(batch) for batch in feeds.values())
+        return self.session.run(outputs, feeds)
+
+
+def test_windows_reach_the_network_one_clip_at_a_time(models_dir: Path, shared_data: Path) -> None:
+    # onnxruntime's arena keeps the largest call's working memory for good: a call with many
+    # windows of a long video would leave the API that much larger after one request.
+    real = _load(models_dir, "shared")
+    recording = _RecordingSession(real.session)
+    classifier = dataclasses.replace(real, session=recording)
+    video = CLIPS / "kinetics_demo.mp4"  # 10 s: the whole clip and five 2 s windows
+    answer = classify(video, classifier, 3, DecodeLimits(), window_s=2.0)
+    assert answer.segments is not None and len(answer.segments) == 5
+    assert recording.batch_sizes == [1] * 6
+    alone = classify(video, real, 3, DecodeLimits())
+    assert [p.label for p in answer.predictions] == [p.label for p in alone.predictions]
+    np.testing.assert_allclose(
+        [p.score for p in answer.predictions], [p.score for p in alone.predictions], atol=1e-5
+    )
