@@ -76,6 +76,7 @@ def running_stack(
                 "ACTIONSTYLE_STORAGE_DIR": str(root / "storage"),
                 "ACTIONSTYLE_TEMP_DIR": str(root / "uploads"),
                 "ACTIONSTYLE_LOG_FORMAT": "text",
+                "MALLOC_ARENA_MAX": "2",  # as `make run` and the image run the service
                 # The cores shared out between the worker processes.
                 "ACTIONSTYLE_ORT_INTRA_OP_THREADS": str(
                     max(1, (os.cpu_count() or 1) // max(1, workers))

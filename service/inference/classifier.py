@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.contract.manifest import ClassifierEntry, ManifestError, read_verified
+from service.inference.memory import release_freed_heap
 from service.inference.providers import execution_providers
 from service.inference.schemas import ClassifyResponse, Prediction, Segment, Timings, VideoSummary
 from service.video.decode import DecodeLimits, VideoInfo, probe, read_frame_groups
@@ -268,6 +269,8 @@ def classify(
     with inference_slots or nullcontext():
         logits, distances = _run(classifier, groups)
     finished = time.perf_counter()
+    del groups  # the decoded frames: freed in pieces glibc would otherwise keep resident
+    release_freed_heap()
     distance_of = (lambda i: None) if distances is None else (lambda i: float(distances[i]))
     seconds = (lambda frame: frame / info.fps) if info.fps else (lambda frame: frame / ASSUMED_FPS)
     segments = None
