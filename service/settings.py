@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     )
     ort_memory_arena: MemoryArena = Field(
         default="shared",
-        description="Where the classifiers' onnxruntime sessions take their working memory from. "
+        description="Where the API's onnxruntime sessions (classifiers, style previews) take "
+        "their working memory from. "
         "shared: one CPU arena for all of them, so a process holds about the largest model's "
         "working set rather than the sum of all, at full speed; per_session: an arena each "
         "(the same speed, ~25 MiB more with five classifiers); off: no arena (the least memory, "

@@ -40,7 +40,10 @@ async def get_style_engines(request: Request) -> StyleEngines:
     if getattr(state, "style_engines", None) is None:
         models, settings = await get_models(request), state.settings
         state.style_engines = StyleEngines(
-            settings.models_dir, models.manifest, settings.ort_intra_op_threads
+            settings.models_dir,
+            models.manifest,
+            settings.ort_intra_op_threads,
+            arena=settings.ort_memory_arena,
         )
     return state.style_engines
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from service.inference.networks import make_session
 from service.inference.stylize import FramesFn, to_uint8
+from service.settings import MemoryArena
 
 STYLE_SIZE = 256  # the predictor's input: a painting's centre square
 CONTENT_SIZE = 384  # the transformer's fixed input: a frame's longer side, padded to a square
@@ -39,9 +40,10 @@ class ArbitraryStyle:
         threads: int,
         style_size: int = STYLE_SIZE,
         content_size: int = CONTENT_SIZE,
+        arena: MemoryArena = "per_session",
     ) -> None:
-        self.predictor = make_session(predict, threads)
-        self.transformer = make_session(transform, threads)
+        self.predictor = make_session(predict, threads, arena)
+        self.transformer = make_session(transform, threads, arena)
         self.style_size, self.content_size = style_size, content_size
         self._content_input, self._vector_input = (i.name for i in self.transformer.get_inputs())
 

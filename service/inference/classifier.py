@@ -12,7 +12,6 @@ import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.contract.manifest import ClassifierEntry, ManifestError, read_verified
-from service.inference.memory import release_freed_heap
+from service.inference.memory import release_freed_heap, use_arena
 from service.inference.providers import execution_providers
 from service.inference.schemas import ClassifyResponse, Prediction, Segment, Timings, VideoSummary
 from service.video.decode import DecodeLimits, VideoInfo, probe, read_frame_groups
@@ -60,19 +59,6 @@ class Classifier:
         return self.entry.labels
 
 
-@cache
-def _register_shared_arena() -> None:
-    """One CPU arena in onnxruntime's process-wide environment, for sessions that opt in.
-
-    onnxruntime refuses a second registration, hence once per process.
-    """
-    memory = ort.OrtMemoryInfo(
-        "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
-    )
-    # 0: grow by powers of two, as a session's own arena does (kSameAsRequested measured larger).
-    ort.create_and_register_allocator(memory, ort.OrtArenaCfg({"arena_extend_strategy": 0}))
-
-
 def session_options(intra_op_threads: int, arena: MemoryArena) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
@@ -83,11 +69,7 @@ def session_options(intra_op_threads: int, arena: MemoryArena) -> ort.SessionOpt
     # The memory pattern reserves one block per input shape for the whole graph's tensors on top
     # of what the arena keeps; with an arena, allocating tensor by tensor is as fast (measured).
     options.enable_mem_pattern = False
-    if arena == "shared":
-        _register_shared_arena()
-        options.add_session_config_entry("session.use_env_allocators", "1")
-    elif arena == "off":
-        options.enable_cpu_mem_arena = False
+    use_arena(options, arena)
     return options
 
 

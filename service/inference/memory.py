@@ -1,4 +1,9 @@
-"""Memory the process has freed, handed back to the OS."""
+"""Where onnxruntime sessions take their working memory from, and freed memory handed back.
+
+options = ort.SessionOptions()
+use_arena(options, "shared")   # one arena for every session of the process that opts in
+release_freed_heap()           # after work that freed much: back to the OS
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,36 @@ import ctypes
 import ctypes.util
 from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
+
+import onnxruntime as ort
+
+if TYPE_CHECKING:
+    from service.settings import MemoryArena
+
+
+@cache
+def _register_shared_arena() -> None:
+    """One CPU arena in onnxruntime's process-wide environment, for sessions that opt in.
+
+    onnxruntime refuses a second registration, hence once per process.
+    """
+    memory = ort.OrtMemoryInfo(
+        "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+    )
+    # 0: grow by powers of two, as a session's own arena does (kSameAsRequested measured larger).
+    ort.create_and_register_allocator(memory, ort.OrtArenaCfg({"arena_extend_strategy": 0}))
+
+
+def use_arena(options: ort.SessionOptions, arena: MemoryArena) -> None:
+    """shared: the process's one arena, which keeps about the largest working set of all the
+    sessions on it rather than the sum; per_session: an arena of the session's own, kept for its
+    life; off: none (the least memory; large tensors allocated afresh each run)."""
+    if arena == "shared":
+        _register_shared_arena()
+        options.add_session_config_entry("session.use_env_allocators", "1")
+    elif arena == "off":
+        options.enable_cpu_mem_arena = False
 
 
 @cache

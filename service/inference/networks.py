@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import onnxruntime as ort
 
+from service.inference.memory import use_arena
 from service.inference.providers import execution_providers
-from service.settings import StyleRuntime
+from service.settings import MemoryArena, StyleRuntime
 
 if TYPE_CHECKING:
     import openvino
@@ -43,14 +44,17 @@ class Network(Protocol):
         ...
 
 
-def make_session(model: Path | bytes, threads: int, arena: bool = True) -> ort.InferenceSession:
+def make_session(
+    model: Path | bytes, threads: int, arena: MemoryArena = "per_session"
+) -> ort.InferenceSession:
     """An onnxruntime session from a file or from the bytes of one (already checked).
 
-    `arena=False` for a session that runs once: onnxruntime's arena keeps what one 320x240 pass
-    needed (about 45 MB for a student) for the life of the session.
+    A session's own arena keeps what one 320x240 pass needed (about 45 MB for a student) for
+    the life of the session: "off" for a session that runs once, "shared" for sessions of a
+    process that keeps many (the API's previews, beside its classifiers); see `use_arena`.
     """
     options = ort.SessionOptions()
-    options.enable_cpu_mem_arena = arena
+    use_arena(options, arena)
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     # A style network runs beside the job's decode, flow and encode threads: threads that spin
@@ -64,7 +68,9 @@ def make_session(model: Path | bytes, threads: int, arena: bool = True) -> ort.I
 class OnnxRuntimeNetwork:
     """An onnxruntime session; its `run` is thread-safe, each call on `threads` threads."""
 
-    def __init__(self, model: Path | bytes, threads: int, arena: bool = True) -> None:
+    def __init__(
+        self, model: Path | bytes, threads: int, arena: MemoryArena = "per_session"
+    ) -> None:
         self.session = make_session(model, threads, arena)
         self.input_names = [item.name for item in self.session.get_inputs()]
 
@@ -135,7 +141,7 @@ def open_network(
     runtime: StyleRuntime,
     threads: int,
     concurrent: int = 1,
-    arena: bool = True,
+    arena: MemoryArena = "per_session",
 ) -> Network:
     """`model` on `runtime`, `threads` per call, ready for `concurrent` calls at once (onnxruntime
     sessions take any number). `arena` is onnxruntime's (see `make_session`). A network that

@@ -27,6 +27,7 @@ from service.inference.memory import release_freed_heap
 from service.inference.networks import StyleRuntime
 from service.inference.stylize import FeedForwardStyle, FramesFn
 from service.inference.swatch import style_thumbnail
+from service.settings import MemoryArena
 
 ARBITRARY = "arbitrary"
 
@@ -80,7 +81,9 @@ def _arbitrary_files(entry: ArbitraryStyleEntry) -> list[tuple[str, str]]:
 
 class StyleEngines:
     """One network per style per process, loaded on first use: the named styles on `runtime`,
-    `concurrent` frames painted at once, each on `threads` threads (any painting: onnxruntime)."""
+    `concurrent` frames painted at once, each on `threads` threads (any painting: onnxruntime).
+    `arena`: where their onnxruntime sessions take working memory from (the API's previews
+    share its classifiers' arena: a style's own would keep ~50 MiB for good)."""
 
     def __init__(
         self,
@@ -89,16 +92,18 @@ class StyleEngines:
         threads: int,
         runtime: StyleRuntime = "onnxruntime",
         concurrent: int = 1,
+        arena: MemoryArena = "per_session",
     ) -> None:
         self.catalog = StyleCatalog(models_dir, manifest)
         self.threads, self.runtime, self.concurrent = threads, runtime, concurrent
+        self.arena = arena
         self._named: dict[str, FeedForwardStyle] = {}
         self._arbitrary: ArbitraryStyle | None = None
         self._thumbnails: dict[str, bytes] = {}
 
     def named(self, name: str) -> FramesFn:
         if name not in self._named:
-            self._named[name] = self._feedforward(name, arena=True)
+            self._named[name] = self._feedforward(name, self.arena)
         return self._named[name]
 
     def thumbnail(self, name: str) -> bytes:
@@ -109,14 +114,14 @@ class StyleEngines:
         """
         if name not in self._thumbnails:
             try:
-                style = self._named.get(name) or self._feedforward(name, arena=False)
+                style = self._named.get(name) or self._feedforward(name, "off")
             except UnknownStyle as error:
                 raise NoThumbnail(str(error)) from None
             self._thumbnails[name] = style_thumbnail(style)
             release_freed_heap()  # what the one-off session used: ~45 MiB glibc would keep
         return self._thumbnails[name]
 
-    def _feedforward(self, name: str, arena: bool) -> FeedForwardStyle:
+    def _feedforward(self, name: str, arena: MemoryArena) -> FeedForwardStyle:
         entry = self.catalog.style(name)
         # The session is built from the very bytes whose sha256 was checked.
         model = read_file_verified(self.catalog.models_dir, entry.name, entry.file, entry.sha256)
@@ -140,6 +145,6 @@ class StyleEngines:
                 for file, digest in _arbitrary_files(entry)
             )
             self._arbitrary = ArbitraryStyle(
-                predict, transform, self.threads, entry.style_size, entry.content_size
+                predict, transform, self.threads, entry.style_size, entry.content_size, self.arena
             )
         return self._arbitrary.with_style(self._arbitrary.style_vector(painting_rgb))

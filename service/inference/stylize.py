@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from service.inference.networks import StyleRuntime, open_network
+from service.settings import MemoryArena
 
 FramesFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 
@@ -37,7 +38,7 @@ class FeedForwardStyle:
         size_multiple: int = 4,
         input_name: str = "image",
         output_name: str = "stylized",
-        arena: bool = True,
+        arena: MemoryArena = "per_session",
         runtime: StyleRuntime = "onnxruntime",
         concurrent: int = 1,
     ) -> None:

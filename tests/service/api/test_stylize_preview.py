@@ -83,6 +83,15 @@ def test_your_own_painting_as_the_style(api: TestClient, frame: np.ndarray) -> N
     assert decoded(response).shape == (360, 480, 3)
 
 
+def test_previews_share_the_classifiers_arena(api: TestClient, frame: np.ndarray) -> None:
+    # A style session's own onnxruntime arena would keep ~50 MiB in the API for good, for each
+    # style a person previews; the arena the classifiers share grows only past their largest.
+    assert preview(api, jpeg(frame), style=TEST_STYLE).status_code == 200
+    session = api.app.state.style_engines.named(TEST_STYLE).network.session
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.use_env_allocators") == "1"
+
+
 @pytest.mark.parametrize(
     ("data", "status", "code", "detail"),
     [
