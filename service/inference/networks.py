@@ -35,6 +35,8 @@ __all__ = ["Network", "StyleRuntime", "make_session", "open_network"]
 
 logger = logging.getLogger(__name__)
 
+OPENVINO_SIZES_KEPT = 16
+
 
 class Network(Protocol):
     input_names: list[str]
@@ -119,6 +121,10 @@ class OpenVinoNetwork:
                 # Not pinned: several workers on one host, and each job's decode, flow and
                 # encode threads, share the cores with the network.
                 "ENABLE_CPU_PINNING": False,
+                # The CPU plugin keeps what it prepared for each input size it has run, ~1.3 MiB
+                # a size and 5,000 sizes by default: a worker painting users' videos of many
+                # sizes would grow for good. A job paints one size throughout.
+                "CPU_RUNTIME_CACHE_CAPACITY": OPENVINO_SIZES_KEPT,
             },
         )
         self.input_names = [item.get_any_name() for item in compiled.inputs]

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper
 from pydantic import ValidationError
 
 from service.contract.manifest import load_manifest
+from service.inference.memory import release_freed_heap
 from service.inference.networks import OnnxRuntimeNetwork, OpenVinoNetwork, open_network
 from service.inference.styles import StyleEngines
 from service.inference.stylize import FeedForwardStyle
@@ -142,3 +143,25 @@ def test_a_fresh_process_may_start_two_frames_at_once(tmp_path: Path) -> None:
             check=True,
             timeout=30,
         )
+
+
+def _resident_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def test_a_worker_does_not_grow_with_every_frame_size_it_meets() -> None:
+    # Users' videos come in many sizes, and OpenVINO keeps what it prepared for each size it ran
+    # (0.6-1.3 MiB): unbounded, a long-lived worker would grow by that for each new size, for good.
+    network = OpenVinoNetwork(MODELS / "styles" / "vangogh.onnx", threads=1)
+    sizes = [(height, width) for height in range(32, 64, 2) for width in range(48, 96, 2)]
+
+    def run(some: list[tuple[int, int]]) -> float:
+        for height, width in some:
+            network.run({"image": np.zeros((1, 3, height, width), np.float32)})
+        release_freed_heap()
+        return _resident_mib()
+
+    run([(64, 96)] + sizes[:256])  # what stays once the kept sizes are full
+    settled = _resident_mib()
+    assert run(sizes[256:]) - settled < 20  # 128 new sizes: ~75 MiB more without a bound
