@@ -26,6 +26,7 @@ from service.custom.features import Encoder, load_encoder
 from service.custom.submit import TEACH_TASK, release_name
 from service.custom.teach import TeachContext, run_teach_job
 from service.inference.classifier import classify, resolve_top_k
+from service.inference.memory import release_freed_heap
 from service.inference.registry import ModelRegistry, load_registry
 from service.inference.styles import StyleEngines
 from service.inference.temporal import SmoothingOptions
@@ -206,6 +207,8 @@ def _stylize_video(
         )
     finally:
         storage.purge_older_than(settings.result_ttl_s)
+        # A job frees its frames, queues and codec buffers in pieces glibc would keep resident.
+        release_freed_heap()
 
 
 def _run_attempt(
