@@ -14,9 +14,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from service.api.auth import ApiKeyRequired, TooManyJobs
@@ -165,6 +166,17 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+# nginx's code for a request whose client went away before the answer; no one receives it, but
+# the access line and the request metrics say what happened instead of counting a server error.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _handle_client_gone(request: Request, exc: Exception) -> Response:
+    # Phones lose their connection mid-upload all the time: routine, not an error to page about.
+    logger.info("client went away during %s %s", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return _problem(500, "internal_error", "internal server error; the cause is in the server log")
@@ -176,6 +188,7 @@ def install_error_handlers(app: FastAPI) -> None:
             app.add_exception_handler(kind, _handle_known)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(ClientDisconnect, _handle_client_gone)
     app.add_exception_handler(Exception, _handle_unexpected)
 
 
