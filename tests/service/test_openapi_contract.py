@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from tests.utils.data import REPO_ROOT
-from tests.utils.processes import running_api
+from tests.utils.processes import api_env, running_api
 
 schema = schemathesis.openapi.from_path(REPO_ROOT / "openapi.yaml")
 
@@ -33,12 +33,7 @@ def api_url(
 ) -> Iterator[str]:
     """The API with a Redis db no worker reads (jobs stay queued) and API keys switched on."""
     root = tmp_path_factory.mktemp("contract")
-    env = {
-        "ACTIONSTYLE_MODELS_DIR": str(style_models_dir),
-        "ACTIONSTYLE_TEMP_DIR": str(root / "uploads"),
-        "ACTIONSTYLE_STORAGE_DIR": str(root / "storage"),
-        "ACTIONSTYLE_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/8",
-        "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
+    env = api_env(style_models_dir, root, redis_url.rsplit("/", 1)[0] + "/8") | {
         "ACTIONSTYLE_MAX_UPLOAD_BYTES": str(4 * 2**20),
         "ACTIONSTYLE_API_KEYS": API_KEY,
     }

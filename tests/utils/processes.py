@@ -199,6 +199,17 @@ class RedisServer:
         self.stop()
 
 
+def api_env(models_dir: Path, root: Path, redis_url: str) -> dict[str, str]:
+    """The environment of an API process with its own upload and storage folders under `root`."""
+    return {
+        "ACTIONSTYLE_MODELS_DIR": str(models_dir),
+        "ACTIONSTYLE_TEMP_DIR": str(root / "uploads"),
+        "ACTIONSTYLE_STORAGE_DIR": str(root / "storage"),
+        "ACTIONSTYLE_REDIS_URL": redis_url,
+        "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
+    }
+
+
 @contextmanager
 def running_api(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[str]:
     """The API as its own uvicorn process on a free loopback port; yields its base URL."""

@@ -10,7 +10,7 @@ import httpx
 
 from tests.utils.data import YOYO_CLIP
 from tests.utils.metrics import samples
-from tests.utils.processes import running_api
+from tests.utils.processes import api_env, running_api
 
 ANNOUNCED_BYTES = 5_000_000
 SENT_BYTES = 300_000
@@ -41,14 +41,9 @@ def requests_counted(metrics: str, route: str, status: str) -> float:
 def test_an_upload_cut_short_is_counted_as_the_client_gone(
     style_models_dir: Path, redis_url: str, tmp_path: Path, shared_data: Path
 ) -> None:
-    env = {
-        "ACTIONSTYLE_MODELS_DIR": str(style_models_dir),
-        "ACTIONSTYLE_TEMP_DIR": str(tmp_path / "uploads"),
-        "ACTIONSTYLE_STORAGE_DIR": str(tmp_path / "storage"),
-        "ACTIONSTYLE_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/9",
-        "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1",
-    }
-    with running_api(env) as url:
+    with running_api(
+        api_env(style_models_dir, tmp_path, redis_url.rsplit("/", 1)[0] + "/9")
+    ) as url:
         for path in ("/classify", "/stylize"):
             upload_half_and_hang_up(url, path)
         deadline = time.monotonic() + 10
