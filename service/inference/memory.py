@@ -1,8 +1,10 @@
 """Where onnxruntime sessions take their working memory from, and freed memory handed back.
 
-options = ort.SessionOptions()
-use_arena(options, "shared")   # one arena for every session of the process that opts in
-release_freed_heap()           # after work that freed much: back to the OS
+Used by the API's and the workers' sessions alike:
+
+    options = ort.SessionOptions()
+    use_arena(options, "shared")   # one arena for every session of the process that opts in
+    release_freed_heap()           # after work that freed much: back to the OS
 """
 
 from __future__ import annotations
