@@ -64,6 +64,7 @@ def create_celery_app(settings: Settings) -> Celery:
         redis_retry_on_timeout=True,
         # Each process gets cores / concurrency threads (Settings.worker_threads).
         worker_concurrency=settings.worker_concurrency,
+        worker_max_memory_per_child=settings.worker_max_memory_mb * 1024 or None,  # KiB
         # A redelivered job must not be refused as a duplicate: its job state decides instead.
         worker_deduplicate_successful_tasks=False,
     )

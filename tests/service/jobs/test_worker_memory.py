@@ -1,0 +1,43 @@
+"""A worker process whose memory peaked above its bound is replaced after its job; nothing lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.service.conftest import worker_env
+from tests.service.jobs.test_stylize_jobs import finished, submit, wait_for_job
+from tests.utils.data import AUDIO_CLIP
+from tests.utils.processes import running_worker
+from tests.utils.styles import TEST_STYLE
+
+# Logged once by each worker process, as it sets up for its first job (tasks._job_parts).
+SET_UP = "style jobs paint"
+
+
+def test_a_worker_process_over_its_memory_bound_is_replaced_after_each_job(
+    style_models_dir: Path, redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        models_dir=style_models_dir,
+        storage_dir=tmp_path / "storage",
+        temp_dir=tmp_path / "uploads",
+        redis_url=redis_url.rsplit("/", 1)[0] + "/6",  # a queue of its own
+        ort_intra_op_threads=1,
+    )
+    bound = worker_env(settings) | {"ACTIONSTYLE_WORKER_MAX_MEMORY_MB": "1"}  # every job is over
+    with running_worker(bound, "bounded") as (_, log), TestClient(create_app(settings)) as client:
+        jobs = [submit(client, AUDIO_CLIP, TEST_STYLE)["job_id"] for _ in range(2)]
+        for job_id in jobs:
+            final = wait_for_job(client, job_id, finished, timeout_s=120)
+            assert final["state"] == "succeeded", final
+            assert client.get(f"/jobs/{job_id}/result").status_code == 200
+        assert log.text.count(SET_UP) == 2, log.text[-3000:]  # a fresh process for the second
+
+
+def test_by_default_only_a_large_job_gets_its_worker_process_replaced() -> None:
+    # 320x240 jobs peak near 0.3 GiB, a 1280x720 one near 0.9 GiB (docs/benchmarks.md).
+    assert Settings().worker_max_memory_mb == 768
