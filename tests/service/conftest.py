@@ -127,3 +127,23 @@ def job_stack(
         TestClient(create_app(settings)) as client,
     ):
         yield JobStack(settings, client, log)
+
+
+JobSettings = Callable[..., Settings]
+
+
+@pytest.fixture
+def job_settings(style_models_dir: Path, tmp_path: Path) -> JobSettings:
+    """Settings for a test's own API and workers: its folders, the test models, `redis_url`."""
+
+    def make(redis_url: str, **overrides) -> Settings:
+        values = {
+            "models_dir": style_models_dir,
+            "storage_dir": tmp_path / "storage",
+            "temp_dir": tmp_path / "uploads",
+            "redis_url": redis_url,
+            "ort_intra_op_threads": 1,
+        }
+        return Settings(**(values | overrides))
+
+    return make

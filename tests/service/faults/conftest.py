@@ -1,13 +1,12 @@
-"""Fixtures for the fault tests: a Redis each test may stop, settings that point at it."""
+"""Fixtures for the fault tests: a Redis each test may stop or restart."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from service.settings import Settings
 from tests.utils.processes import RedisServer
 
 
@@ -23,21 +22,3 @@ def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A Redis that writes every change to an append-only file, and may be restarted."""
     with RedisServer(tmp_path / "redis", appendonly=True) as server:
         yield server
-
-
-JobSettings = Callable[..., Settings]
-
-
-@pytest.fixture
-def job_settings(style_models_dir: Path, tmp_path: Path) -> JobSettings:
-    def make(redis_url: str, **overrides) -> Settings:
-        values = {
-            "models_dir": style_models_dir,
-            "storage_dir": tmp_path / "storage",
-            "temp_dir": tmp_path / "uploads",
-            "redis_url": redis_url,
-            "ort_intra_op_threads": 1,
-        }
-        return Settings(**(values | overrides))
-
-    return make

@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.service.conftest import worker_env
-from tests.service.faults.conftest import JobSettings
+from tests.service.conftest import JobSettings, worker_env
 from tests.service.jobs.test_stylize_jobs import finished
 from tests.utils.data import AUDIO_CLIP
 from tests.utils.processes import running_api, running_worker

@@ -22,8 +22,7 @@ from service.app import create_app
 from service.jobs.reaper import Heartbeat, Reaper
 from service.jobs.state import JobState, JobStateUnavailable, JobStore
 from service.jobs.tasks import _final_state
-from tests.service.conftest import worker_env
-from tests.service.faults.conftest import JobSettings
+from tests.service.conftest import JobSettings, worker_env
 from tests.service.jobs.test_stylize_jobs import finished, submit, wait_for_job
 from tests.utils.data import AUDIO_CLIP
 from tests.utils.processes import RedisServer, running_worker, wait_until

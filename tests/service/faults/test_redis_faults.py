@@ -8,8 +8,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from tests.service.conftest import worker_env
-from tests.service.faults.conftest import JobSettings
+from tests.service.conftest import JobSettings, worker_env
 from tests.service.jobs.test_stylize_jobs import finished, job, wait_for_job
 from tests.utils.data import AUDIO_CLIP, YOYO_CLIP
 from tests.utils.processes import RedisServer, running_worker, wait_until

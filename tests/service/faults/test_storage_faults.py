@@ -12,8 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from tests.service.conftest import worker_env
-from tests.service.faults.conftest import JobSettings
+from tests.service.conftest import JobSettings, worker_env
 from tests.service.faults.test_redis_faults import post_stylize
 from tests.service.jobs.test_stylize_jobs import finished, wait_for_job
 from tests.utils.processes import running_worker

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.jobs.queue import JobQueue
 from service.settings import Settings
-from tests.service.conftest import worker_env
+from tests.service.conftest import JobSettings, worker_env
 from tests.service.jobs.test_stylize_jobs import finished, submit, wait_for_job
 from tests.utils.data import AUDIO_CLIP
 from tests.utils.processes import running_worker
@@ -28,14 +28,10 @@ VISIBILITY_TIMEOUT_S = 4
 
 @pytest.fixture
 def two_workers(
-    style_models_dir: Path, redis_url: str, tmp_path: Path
+    redis_url: str, job_settings: JobSettings
 ) -> Iterator[tuple[Settings, dict[str, subprocess.Popen]]]:
-    settings = Settings(
-        models_dir=style_models_dir,
-        storage_dir=tmp_path / "storage",
-        temp_dir=tmp_path / "uploads",
-        redis_url=redis_url.rsplit("/", 1)[0] + "/1",  # a queue of its own
-        ort_intra_op_threads=1,
+    settings = job_settings(
+        redis_url.rsplit("/", 1)[0] + "/1",  # a queue of its own
         job_visibility_timeout_s=VISIBILITY_TIMEOUT_S,
         job_redelivery_check_s=1,
     )

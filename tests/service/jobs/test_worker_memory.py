@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.service.conftest import worker_env
+from tests.service.conftest import JobSettings, worker_env
 from tests.service.jobs.test_stylize_jobs import finished, submit, wait_for_job
 from tests.utils.data import AUDIO_CLIP
 from tests.utils.processes import running_worker
@@ -19,15 +17,9 @@ SET_UP = "style jobs paint"
 
 
 def test_a_worker_process_over_its_memory_bound_is_replaced_after_each_job(
-    style_models_dir: Path, redis_url: str, tmp_path: Path
+    redis_url: str, job_settings: JobSettings
 ) -> None:
-    settings = Settings(
-        models_dir=style_models_dir,
-        storage_dir=tmp_path / "storage",
-        temp_dir=tmp_path / "uploads",
-        redis_url=redis_url.rsplit("/", 1)[0] + "/6",  # a queue of its own
-        ort_intra_op_threads=1,
-    )
+    settings = job_settings(redis_url.rsplit("/", 1)[0] + "/6")  # a queue of its own
     bound = worker_env(settings) | {"ACTIONSTYLE_WORKER_MAX_MEMORY_MB": "1"}  # every job is over
     with running_worker(bound, "bounded") as (_, log), TestClient(create_app(settings)) as client:
         jobs = [submit(client, AUDIO_CLIP, TEST_STYLE)["job_id"] for _ in range(2)]
