@@ -139,13 +139,16 @@ def classify_in_windows(url: str, models: list[str], video: Path) -> None:
             response.raise_for_status()
 
 
-def run_job(url: str, clip: Path, style: str, on_poll=None) -> tuple[float, dict]:
+def run_job(
+    url: str, clip: Path, style: str | None, on_poll=None, painting: Path | None = None
+) -> tuple[float, dict]:
+    """A stylize job from upload to its end, in a named `style` or a `painting`'s: (s, status)."""
     with httpx.Client(base_url=url, timeout=300) as client:
         started = time.perf_counter()
-        with clip.open("rb") as video:
-            created = client.post(
-                "/stylize", files={"file": (clip.name, video)}, data={"style": style}
-            )
+        files = {"file": (clip.name, clip.read_bytes())}
+        if painting is not None:
+            files["style_image"] = (painting.name, painting.read_bytes())
+        created = client.post("/stylize", files=files, data={"style": style} if style else {})
         created.raise_for_status()
         job_id = created.json()["job_id"]
         deadline = time.monotonic() + JOB_TIMEOUT_S

@@ -28,7 +28,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 sys.path[:0] = [str(REPO_ROOT), str(BENCH_DIR), str(REPO_ROOT / "scripts")]
 
-from bench import JOB_TIMEOUT_S, UCF_CLIP, classify_in_windows, looped_video  # noqa: E402
+from bench import UCF_CLIP, classify_in_windows, looped_video, run_job  # noqa: E402
 from stack import rss_mib, running_stack, tree_pids  # noqa: E402
 
 from service.contract.manifest import load_manifest  # noqa: E402
@@ -63,37 +63,24 @@ def api_life(classifiers: list[str], styles: list[str], window_video: Path) -> N
         print(f"after a preview with a painting        {rss_mib(stack.api_pid):6.0f} MiB")
 
 
-def job(client: httpx.Client, video: Path, style: str | None) -> str:
-    files = {"file": (video.name, video.read_bytes())}
-    if style is None:
-        files["style_image"] = (PAINTING.name, PAINTING.read_bytes())
-    created = client.post("/stylize", files=files, data={"style": style} if style else {})
-    created.raise_for_status()
-    job_id, deadline = created.json()["job_id"], time.monotonic() + JOB_TIMEOUT_S
-    while time.monotonic() < deadline:
-        state = client.get(f"/jobs/{job_id}", params={"wait": 1}).json()["state"]
-        if state in {"succeeded", "failed", "cancelled"}:
-            return state
-    raise TimeoutError(f"job {job_id} did not finish within {JOB_TIMEOUT_S:.0f} s")
-
-
 def worker_life(styles: list[str], hd_video: Path) -> None:
-    with (
-        running_stack(workers=1, models_dir=MODELS, extra_env=QUIET) as stack,
-        httpx.Client(base_url=stack.url, timeout=300) as client,
-    ):
+    with running_stack(workers=1, models_dir=MODELS, extra_env=QUIET) as stack:
         time.sleep(2)  # the pool child starts after the worker's ready line
 
         def report(what: str) -> None:
             child = tree_pids(stack.worker_pids[0])[-1]
             print(f"{what:<40}{rss_mib(child):6.0f} MiB")
 
+        def job(clip: Path, style: str | None) -> str:
+            painting = None if style else PAINTING
+            return run_job(stack.url, clip, style, painting=painting)[1]["state"]
+
         report("idle")
         for style in styles:
-            report(f"after a job in {style} ({job(client, UCF_CLIP, style)})")
-        report(f"after a job with a painting ({job(client, UCF_CLIP, None)})")
-        report(f"after a 1080p job ({job(client, hd_video, styles[0])})")
-        report(f"after the 320x240 clip again ({job(client, UCF_CLIP, styles[0])})")
+            report(f"after a job in {style} ({job(UCF_CLIP, style)})")
+        report(f"after a job with a painting ({job(UCF_CLIP, None)})")
+        report(f"after a 1080p job ({job(hd_video, styles[0])})")
+        report(f"after the 320x240 clip again ({job(UCF_CLIP, styles[0])})")
 
 
 def sizes_life(style: str, count: int) -> None:
