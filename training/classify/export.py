@@ -15,21 +15,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
 from service.contract.manifest import (
     ClassifierEntry,
+    EncoderEntry,
     OpenSetSpec,
     load_manifest_content,
     sha256_of,
     upsert_classifier,
+    upsert_encoder,
 )
 from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input
 from training.classify.clip_cache import ClipCache
 from training.classify.datasets import ClipDataset
-from training.classify.models.registry import get_family
+from training.classify.export_encoder import real_clips
+from training.classify.frame_chunks import (
+    FRAMES_PER_PASS,
+    encode_file_in_chunks,
+    encode_in_chunks,
+    is_chunked,
+)
+from training.classify.models.registry import FAMILIES, get_family
 from training.classify.open_set import (
     METHOD,
     OpenSetModel,
@@ -48,6 +58,8 @@ from training.classify.ucf101 import VIDEO_SUFFIXES, Split, describe_clips
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
+# The same kernels on the same frames, batched differently: equal to the bit here (measured).
+CHUNKED_TOLERANCE = 1e-5
 OUTPUTS = ["logits", "ood_distance"]
 
 
@@ -120,6 +132,46 @@ def remeasure_latency(models_dir: Path, names: list[str] | None) -> dict:
         entry.metrics.cpu_latency_load = load  # type: ignore[attr-defined]
         upsert_classifier(models_dir, entry)
         results[entry.name] = {"cpu_latency_ms": latency, "load_average_1min": load}
+    return results
+
+
+def chunk_exported_encoders(models_dir: Path, data: Path) -> dict:
+    """Rewrite the exported models whose image encoder still sees a whole clip at once (see
+    `frame_chunks`): check on real clips that no output changes, then record the new checksums.
+
+    For models exported before the rewrite existed; `export` and `export-encoder` do it since.
+    """
+    content = load_manifest_content(models_dir)
+    targets: list[tuple[ClassifierEntry | EncoderEntry, int]] = []
+    for classifier in content.classifiers:
+        family = FAMILIES.get(classifier.family or "")
+        if family and family.frames_per_encoder_pass:
+            targets.append((classifier, family.frames_per_encoder_pass))
+    targets += [(encoder, FRAMES_PER_PASS) for encoder in content.encoders]
+    results: dict[str, dict] = {}
+    for entry, chunk in targets:
+        path = models_dir / entry.file
+        before = onnx.load(str(path))
+        if is_chunked(before):
+            results[entry.name] = {"rewritten": False}
+            continue
+        spec = entry.input.clip_spec()
+        after = encode_in_chunks(before, spec.frames, chunk)
+        clips = {entry.input_name: real_clips(data, spec, count=3).numpy()}
+        expected = ort.InferenceSession(before.SerializeToString()).run(None, clips)
+        actual = ort.InferenceSession(after.SerializeToString()).run(None, clips)
+        diff = max(float(np.abs(e - a).max()) for e, a in zip(expected, actual, strict=True))
+        if diff > CHUNKED_TOLERANCE:
+            raise ParityError(f"{entry.name}: chunked outputs differ by {diff:.2e}")
+        onnx.save(after, str(path))
+        entry.sha256 = sha256_of(path)
+        if isinstance(entry, EncoderEntry):
+            entry.metrics["file_size_bytes"] = path.stat().st_size
+            upsert_encoder(models_dir, entry)
+        else:
+            entry.metrics.file_size_bytes = path.stat().st_size
+            upsert_classifier(models_dir, entry)
+        results[entry.name] = {"rewritten": True, "max_abs_diff": diff, "sha256": entry.sha256}
     return results
 
 
@@ -221,6 +273,8 @@ def export_classifier(
     split = _run_split(state, Path(data))
     wrapped, open_set = build_open_set(model, state, split, spec, Path(data))
     export_onnx(wrapped, spec, onnx_path)
+    if family.frames_per_encoder_pass:
+        encode_file_in_chunks(onnx_path, spec.frames, family.frames_per_encoder_pass)
     test_clips = _eval_inputs(state, split.test[:: max(1, len(split.test) // 4)][:4], spec)[0]
     parity = check_parity(wrapped, onnx_path, torch.stack(test_clips))
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())

@@ -22,6 +22,7 @@ from torch import nn
 from service.contract.manifest import EncoderEntry, sha256_of, upsert_encoder
 from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input
+from training.classify.frame_chunks import FRAMES_PER_PASS, encode_file_in_chunks
 from training.classify.models.effnet_temporal import FEATURE_DIM
 from training.classify.models.registry import get_family
 from training.efficientnet_lite import EfficientNetLite, default_weights_path, efficientnet_lite0
@@ -44,7 +45,7 @@ class FrameEncoder(nn.Module):
         return self.backbone.features(per_frame).reshape(batch, frames, FEATURE_DIM)
 
 
-def _real_clips(data: Path, spec: ClipSpec, count: int = 2) -> torch.Tensor:
+def real_clips(data: Path, spec: ClipSpec, count: int = 2) -> torch.Tensor:
     """Serving-path inputs of a few real clips, for the parity check."""
     paths = sorted((data / "ucf101").glob("*/*.*"))[:: max(1, 50)][:count]
     if not paths:
@@ -74,7 +75,8 @@ def export_encoder(out_dir: Path, data: Path, weights: Path | None = None) -> di
         opset_version=OPSET,
         dynamo=False,
     )
-    clips = _real_clips(data, spec)
+    encode_file_in_chunks(path, spec.frames, FRAMES_PER_PASS)
+    clips = real_clips(data, spec)
     with torch.no_grad():
         expected = model(clips).numpy()
     options = ort.SessionOptions()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from service.video.preprocess import ClipSpec
+from training.classify.frame_chunks import FRAMES_PER_PASS
 from training.classify.models.cnn_lstm import resnet_lstm, vgg_lstm
 from training.classify.models.csn import csn_small, csn_unnormalised
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
@@ -28,6 +29,9 @@ class Family:
     epochs: int = 30
     lr: float = 3e-3
     batch_size: int = 8
+    # Frames its exported per-frame image encoder sees at once (training/classify/frame_chunks);
+    # 0: the whole clip.
+    frames_per_encoder_pass: int = 0
 
 
 EFFNET_CLIP_SPEC = ClipSpec(resize_short=224, crop=224, mean=LITE_MEAN, std=LITE_STD)
@@ -73,6 +77,7 @@ FAMILIES: dict[str, Family] = {
         epochs=60,
         lr=1e-3,
         batch_size=32,
+        frames_per_encoder_pass=FRAMES_PER_PASS,
     ),
     # Comparison, not shipped (docs/training.md): the last two stages fine-tuned with the head
     # on the cached trunk maps, ~4.5 min an epoch on 2 cores.
