@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from service.contract.manifest import EncoderEntry, ManifestContent, ManifestError, read_verified
+from service.contract.manifest import (
+    EncoderEntry,
+    ManifestContent,
+    ManifestError,
+    verified_path,
+)
 from service.inference.classifier import session_options
 from service.inference.providers import execution_providers
 from service.video.decode import DecodeLimits, read_sampled_frames
@@ -74,10 +79,10 @@ def load_encoder(
 ) -> Encoder:
     """Verify the manifest's encoder file and open one onnxruntime session for it."""
     entry = encoder_entry(manifest)
-    data = read_verified(models_dir, entry)
+    path = verified_path(models_dir, entry)
     try:
         session = ort.InferenceSession(
-            data, session_options(intra_op_threads, arena), providers=execution_providers()
+            str(path), session_options(intra_op_threads, arena), providers=execution_providers()
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
         raise ManifestError(f"encoder '{entry.name}': onnxruntime cannot load it: {exc}") from exc

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from service.contract.manifest import ClassifierEntry, ManifestError, read_verified
+from service.contract.manifest import ClassifierEntry, ManifestError, verified_path
 from service.inference.memory import release_freed_heap, use_arena
 from service.inference.providers import execution_providers
 from service.inference.schemas import ClassifyResponse, Prediction, Segment, Timings, VideoSummary
@@ -109,10 +109,10 @@ def load_classifier(
     arena: MemoryArena = "shared",
 ) -> Classifier:
     """Verify the entry's file and open one onnxruntime session for it."""
-    data = read_verified(models_dir, entry)
+    path = verified_path(models_dir, entry)
     options = session_options(intra_op_threads, arena)
     try:
-        session = ort.InferenceSession(data, options, providers=execution_providers())
+        session = ort.InferenceSession(str(path), options, providers=execution_providers())
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
         raise ManifestError(
             f"model '{entry.name}': onnxruntime cannot load {entry.file}: {exc}"
