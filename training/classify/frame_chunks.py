@@ -3,7 +3,7 @@
 onnxruntime keeps, for a session's life, the largest working memory a run has needed. The
 EfficientNet-Lite0 encoder of `effnet_temporal` (and of the custom classifiers' encoder) sees
 the 8 frames of a clip as one batch: ~80 MiB of activations at 224 px. Two frames at a time
-need ~30 MiB, at the same speed (one frame at a time is a third slower; docs/benchmarks.md).
+need ~30 MiB, at the same speed (one frame at a time is 7-33 % slower; docs/benchmarks.md).
 
 The rewrite copies the encoder's nodes once per chunk of frames (the weights are shared, not
 copied). Each copy takes its frames of every clip in the batch, and its first index is computed
@@ -99,9 +99,14 @@ def encode_in_chunks(model: onnx.ModelProto, frames: int, chunk: int) -> onnx.Mo
     feature_dim = _feature_dim(model, features)
 
     chunked = _chunk_nodes(
-        [nodes[i] for i in sorted(body)], encoder_input, features, renamed, frames, chunk,
+        [nodes[i] for i in sorted(body)],
+        encoder_input,
+        features,
+        renamed,
+        frames,
+        chunk,
         feature_dim,
-    )  # fmt: skip
+    )
     rewritten: list[onnx.NodeProto] = []
     for i, node in enumerate(nodes):
         if i in encoder:
@@ -234,20 +239,16 @@ def _chunk_nodes(
         ints(f"{prefix}step", [chunk]),
         ints(f"{prefix}zero", [0]),
         ints(f"{prefix}clips_shape", [-1, frames]),
-        helper.make_node("Shape", [encoder_input], [f"{prefix}image_shape"], start=1),
-        helper.make_node(
-            "Concat",
-            [f"{prefix}clips_shape", f"{prefix}image_shape"],
-            [f"{prefix}clip_shape"],
-            axis=0,
-        ),  # fmt: skip
         ints(f"{prefix}minus_one", [-1]),
-        helper.make_node(
-            "Concat",
-            [f"{prefix}minus_one", f"{prefix}image_shape"],
-            [f"{prefix}batch_shape"],
-            axis=0,
-        ),  # fmt: skip
+        helper.make_node("Shape", [encoder_input], [f"{prefix}image_shape"], start=1),
+        # (clips, frames, 3, H, W) to slice frames from, and (images, 3, H, W) for a chunk
+        *(
+            helper.make_node("Concat", [f"{prefix}{lead}", f"{prefix}image_shape"], [name], axis=0)
+            for lead, name in (
+                ("clips_shape", f"{prefix}clip_shape"),
+                ("minus_one", f"{prefix}batch_shape"),
+            )
+        ),
         helper.make_node("Reshape", [encoder_input, f"{prefix}clip_shape"], [f"{prefix}clips"]),
         ints(f"{prefix}chunk_features_shape", [-1, chunk, feature_dim]),
     ]
@@ -271,7 +272,7 @@ def _chunk_nodes(
                 "Slice",
                 [f"{prefix}clips", start, f"{tag}end", f"{prefix}frames_axis"],
                 [f"{tag}clips"],
-            )  # fmt: skip
+            )
         )
         out.append(
             helper.make_node("Reshape", [f"{tag}clips", f"{prefix}batch_shape"], [f"{tag}images"])
