@@ -41,19 +41,41 @@ def meeting_in_pairs(engine: FramesFn, timeout_s: float = 10.0) -> FramesFn:
     return paint
 
 
+class _Recording(FlowSmoother):
+    """A FlowSmoother that keeps the frames it hands on to the encoder."""
+
+    def __init__(self) -> None:
+        super().__init__(SmoothingOptions())
+        self.outputs: list[np.ndarray] = []
+
+    def blend(self, motions, stylised):
+        outputs = super().blend(motions, stylised)
+        self.outputs.extend(outputs)
+        return outputs
+
+
+def assert_same_frames(first: list[np.ndarray], second: list[np.ndarray]) -> None:
+    """The same pictures, compared before H.264 (whose choices for a macroblock can turn a
+    one-level difference into a visible one). A level of rounding is allowed: in one CI run of
+    a full suite the network's output moved by a level here and there between two calls on the
+    same input, which no rerun reproduced; a wrong order or a stale previous frame moves tens."""
+    assert len(first) == len(second) == 18
+    for a, b in zip(first, second, strict=True):
+        difference = np.abs(a.astype(np.int16) - b.astype(np.int16))
+        assert difference.max() <= 1 and (difference == 0).mean() > 0.999
+
+
 def test_two_frames_in_flight_paint_side_by_side_and_give_the_same_video(
     tmp_path: Path, clip: Path, vangogh: FeedForwardStyle
 ) -> None:
-    videos = {}
+    painted = {}
     for in_flight, engine in ((1, vangogh), (2, meeting_in_pairs(vangogh))):
         result = tmp_path / f"in_flight_{in_flight}.mp4"
-        smoother = FlowSmoother(SmoothingOptions())
+        smoother = _Recording()
         frames = paint_video(clip, result, engine, smoother, OPTIONS, frames_in_flight=in_flight)
-        assert frames == 18
-        videos[in_flight] = decoded_frames(result)
-    assert len(videos[2]) == 18
-    for one_at_a_time, side_by_side in zip(videos[1], videos[2], strict=True):
-        np.testing.assert_array_equal(one_at_a_time, side_by_side)
+        assert frames == 18 and len(decoded_frames(result)) == 18
+        painted[in_flight] = smoother.outputs
+    assert_same_frames(painted[1], painted[2])
 
 
 def test_one_frame_at_a_time_never_overlaps(tmp_path: Path, clip: Path) -> None:
@@ -87,11 +109,11 @@ def test_a_cancel_stops_every_frame_in_flight(
     assert not [t for t in threading.enumerate() if t.name.startswith(("paint", "transcode-"))]
 
 
-class _BlendWaitsForNextBatch(FlowSmoother):
+class _BlendWaitsForNextBatch(_Recording):
     """Blends only once a frame of a later batch is being painted (or fails after a timeout)."""
 
     def __init__(self, painting_later_batch: threading.Event) -> None:
-        super().__init__(SmoothingOptions())
+        super().__init__()
         self.painting_later_batch = painting_later_batch
         self.blended_batches = 0
 
@@ -120,12 +142,9 @@ def test_the_blend_overlaps_the_next_batch_and_gives_the_same_video(
     assert smoother.blended_batches == 3
 
     # The same frames painted and blended one batch after another, with nothing overlapped.
-    reference_smoother = FlowSmoother(SmoothingOptions())
+    reference_smoother = _Recording()
     in_order = tmp_path / "in_order.mp4"
     restyle_video(
         clip, in_order, lambda frames: reference_smoother(frames, vangogh(frames)), OPTIONS
     )
-    for overlapping, one_after_another in zip(
-        decoded_frames(overlapped), decoded_frames(in_order), strict=True
-    ):
-        np.testing.assert_array_equal(overlapping, one_after_another)
+    assert_same_frames(smoother.outputs, reference_smoother.outputs)
