@@ -17,12 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from service.contract.manifest import (
-    EncoderEntry,
-    ManifestContent,
-    ManifestError,
-    verified_path,
-)
+from service.contract.manifest import EncoderEntry, ManifestContent, ManifestError, verified_path
 from service.inference.classifier import session_options
 from service.inference.providers import execution_providers
 from service.video.decode import DecodeLimits, read_sampled_frames

@@ -76,13 +76,11 @@ def is_chunked(model: onnx.ModelProto) -> bool:
     return any(node.name.startswith(CHUNK_PREFIX) for node in model.graph.node)
 
 
-def encode_file_in_chunks(path: Path, frames: int, chunk: int) -> bool:
-    """Rewrite the ONNX file at `path` in place; False when it already was."""
+def encode_file_in_chunks(path: Path, frames: int, chunk: int) -> None:
+    """Rewrite the ONNX file at `path` in place (a file already rewritten is left as it is)."""
     model = onnx.load(str(path))
-    if is_chunked(model):
-        return False
-    onnx.save(encode_in_chunks(model, frames, chunk), str(path))
-    return True
+    if not is_chunked(model):
+        onnx.save(encode_in_chunks(model, frames, chunk), str(path))
 
 
 def encode_in_chunks(model: onnx.ModelProto, frames: int, chunk: int) -> onnx.ModelProto:
