@@ -36,11 +36,17 @@ def _dis() -> cv2.DISOpticalFlow:
     return cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
 
 
+# OpenCV's DIS reads out of bounds (the process dies on SIGSEGV) on images with a side under
+# this: a 1280x64 upload, its flow measured at 480x24, killed every worker that took the job.
+DIS_MIN_SIDE = 32
+
+
 def _flow_gray(frame_rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     height, width = frame_rgb.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
+    # At most `max_side` on the long side, unless that leaves the short side under DIS's minimum.
+    scale = max(min(1.0, max_side / max(height, width)), DIS_MIN_SIDE / min(height, width))
     gray = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
+    if scale != 1.0:
         # Linear, as the flow has always been measured: an INTER_AREA once written here sat in
         # the `dst` position and was never applied. Switching would move the tuned thresholds.
         size = (round(width * scale), round(height * scale))
@@ -56,7 +62,7 @@ def backward_flow(
     prev_gray, _ = _flow_gray(previous, max_side)
     # The stubs require `flow`; None (allocate a new one) is what OpenCV's docs and runtime accept.
     flow = dis.calc(cur_gray, prev_gray, None)  # type: ignore[call-overload]
-    if scale < 1.0:
+    if scale != 1.0:
         height, width = current.shape[:2]
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) / scale
     return flow

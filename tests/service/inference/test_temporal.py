@@ -67,3 +67,15 @@ def test_measuring_the_flow_apart_from_blending_gives_the_same_video() -> None:
         motions = apart.measure(frames[start : start + 5])
         outputs += apart.blend(motions, styled[start : start + 5])
     assert all(np.array_equal(a, b) for a, b in zip(together, outputs, strict=True))
+
+
+@pytest.mark.parametrize("size", [(1280, 80), (512, 32), (32, 512)], ids=str)
+def test_the_thinnest_frames_an_upload_may_have_are_smoothed(size: tuple[int, int]) -> None:
+    """16:1 strips, the most the upload limits let through: the flow, measured at most 480 px
+    long, would be 30 px short, where OpenCV's DIS reads out of bounds and kills the process."""
+    frames = real_frames(PUNCH_CLIP, 6, size)
+    smoother = FlowSmoother()
+    motions = smoother.measure(frames)
+    assert all(m.flow is not None and m.flow.shape == (size[1], size[0], 2) for m in motions[1:])
+    outputs = smoother.blend(motions, _styled(frames))
+    assert outputs[-1].shape == frames[-1].shape
