@@ -49,6 +49,10 @@ class DecodeLimits:
     min_frames: int = 2
     # Below this a frame holds too little picture to recognise or restyle anything.
     min_side: int = 32
+    # Long side over short side. Cinema scope is 2.4, a phone's panorama video about 4; a thinner
+    # strip is not footage of an action, and restyled (long side capped at 1280) it would be
+    # only a few pixels tall.
+    max_aspect_ratio: float = 16.0
     # Decoded frames one request may hold at once (segment mode picks 8 per window).
     max_decoded_bytes: int = 512 * 2**20
 
@@ -95,6 +99,14 @@ def _check_limits(info: VideoInfo, limits: DecodeLimits) -> None:
         raise VideoLimitExceeded(
             f"frames of {info.width}x{info.height} are smaller than the minimum of "
             f"{limits.min_side} pixels a side; send a larger video"
+        )
+    long_side, short_side = max(info.width, info.height), min(info.width, info.height)
+    if long_side > short_side * limits.max_aspect_ratio:
+        shape = "wider than tall" if info.width > info.height else "taller than wide"
+        raise VideoLimitExceeded(
+            f"frames of {info.width}x{info.height} are {long_side / short_side:.3g} times "
+            f"{shape}, beyond the limit of {limits.max_aspect_ratio:g}; crop the video to a "
+            "less extreme shape and try again"
         )
     if info.width * info.height > limits.max_pixels:
         raise VideoLimitExceeded(

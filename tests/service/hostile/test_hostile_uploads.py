@@ -79,6 +79,16 @@ CORPUS = {
             "frames of 16x16 are smaller than the minimum of 32 pixels a side; send a larger video",
         ),
     ),
+    "a 20:1 strip": _case(
+        "strip.avi",
+        lambda: mjpg_avi_bytes(640, 32, 10),
+        (
+            422,
+            "video_limit_exceeded",
+            "frames of 640x32 are 20 times wider than tall, beyond the limit of 16; "
+            "crop the video to a less extreme shape and try again",
+        ),
+    ),
     "8K frames": _case(
         "8k.avi",
         hostile.eight_k_video,
