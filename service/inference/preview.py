@@ -20,11 +20,14 @@ import numpy as np
 
 from service.inference.strength import with_strength
 from service.inference.stylize import FramesFn
+from service.video.decode import DecodeLimits
 
 PREVIEW_MAX_SIDE = 480
 MAX_PREVIEW_BYTES = 8 * 2**20
 # A DCI 4K frame (4096x2160) is the largest accepted: the page sends a 480 px one anyway.
 MAX_PREVIEW_PIXELS = 4096 * 2160
+# A preview is a frame of the video it previews: the same shape limits as the video's frames.
+_FRAME_SHAPE = DecodeLimits()
 SLOT_WAIT_S = 5.0
 JPEG_QUALITY = 85
 _ACCEPTED = "send a JPEG, PNG or WebP picture"
@@ -95,6 +98,18 @@ def read_picture(data: bytes) -> np.ndarray:
         raise InvalidPreviewImage(
             f"the picture is {width}x{height}; send one of at most {MAX_PREVIEW_PIXELS:,} "
             f"pixels (a {PREVIEW_MAX_SIDE} px frame is plenty for a preview)"
+        )
+    short_side, long_side = sorted(size)
+    if short_side < _FRAME_SHAPE.min_side:
+        raise InvalidPreviewImage(
+            f"the picture is {width}x{height}, smaller than the minimum of "
+            f"{_FRAME_SHAPE.min_side} pixels a side; send a frame of your video"
+        )
+    if long_side > short_side * _FRAME_SHAPE.max_aspect_ratio:
+        raise InvalidPreviewImage(
+            f"the picture is {width}x{height}, its long side "
+            f"{long_side / short_side:.3g} times its short side, beyond the limit of "
+            f"{_FRAME_SHAPE.max_aspect_ratio:g}; send a frame of your video"
         )
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.shape[0] * image.shape[1] > MAX_PREVIEW_PIXELS:

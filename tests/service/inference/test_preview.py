@@ -79,3 +79,20 @@ def test_busy_slots_answer_busy_within_the_wait() -> None:
     slots.release()
     jpeg = render_preview(np.zeros((8, 8, 3), np.uint8), lambda: lambda f: f, 1.0, slots)
     assert jpeg.startswith(b"\xff\xd8")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "detail"),
+    [
+        (4, 4, "the picture is 4x4, smaller than the minimum of 32 pixels a side"),
+        (31, 200, "the picture is 31x200, smaller than the minimum of 32 pixels a side"),
+        (2000, 100, "the picture is 2000x100, its long side 20 times its short side, beyond"),
+    ],
+)
+def test_frames_too_small_or_too_thin_to_paint_are_refused(
+    width: int, height: int, detail: str
+) -> None:
+    """The style networks' padding fails on a few pixels: refused, as a video of them is."""
+    with pytest.raises(InvalidPreviewImage, match=detail):
+        read_picture(encoded(".png", width, height))
+    assert read_picture(encoded(".png", 512, 32)).shape == (32, 512, 3)  # 16:1 is accepted
