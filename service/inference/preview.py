@@ -106,10 +106,10 @@ def read_picture(data: bytes) -> np.ndarray:
             f"{_FRAME_SHAPE.min_side} pixels a side; send a frame of your video"
         )
     if long_side > short_side * _FRAME_SHAPE.max_aspect_ratio:
+        shape = "wider than tall" if width > height else "taller than wide"
         raise InvalidPreviewImage(
-            f"the picture is {width}x{height}, its long side "
-            f"{long_side / short_side:.3g} times its short side, beyond the limit of "
-            f"{_FRAME_SHAPE.max_aspect_ratio:g}; send a frame of your video"
+            f"the picture is {width}x{height}, {long_side / short_side:.3g} times {shape}, "
+            f"beyond the limit of {_FRAME_SHAPE.max_aspect_ratio:g}; send a frame of your video"
         )
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.shape[0] * image.shape[1] > MAX_PREVIEW_PIXELS:

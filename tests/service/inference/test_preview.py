@@ -86,7 +86,8 @@ def test_busy_slots_answer_busy_within_the_wait() -> None:
     [
         (4, 4, "the picture is 4x4, smaller than the minimum of 32 pixels a side"),
         (31, 200, "the picture is 31x200, smaller than the minimum of 32 pixels a side"),
-        (2000, 100, "the picture is 2000x100, its long side 20 times its short side, beyond"),
+        (2000, 100, "the picture is 2000x100, 20 times wider than tall, beyond the limit of 16"),
+        (50, 1000, "the picture is 50x1000, 20 times taller than wide, beyond the limit of 16"),
     ],
 )
 def test_frames_too_small_or_too_thin_to_paint_are_refused(
