@@ -89,6 +89,16 @@ CORPUS = {
             "crop the video to a less extreme shape and try again",
         ),
     ),
+    "a 1:20 strip": _case(
+        "strip.avi",
+        lambda: mjpg_avi_bytes(32, 640, 10),
+        (
+            422,
+            "video_limit_exceeded",
+            "frames of 32x640 are 20 times taller than wide, beyond the limit of 16; "
+            "crop the video to a less extreme shape and try again",
+        ),
+    ),
     "8K frames": _case(
         "8k.avi",
         hostile.eight_k_video,
