@@ -93,6 +93,8 @@ async def get_job(
         ),
     },
 )
+# HEAD too (the headers of a GET, no body): download managers and `curl -I` ask it first.
+@router.head("/{job_id}/result", include_in_schema=False)
 async def get_job_result(
     job_id: JobId, jobs: JobsDep, client: ClientDep, request: Request
 ) -> Response:
@@ -103,7 +105,9 @@ async def get_job_result(
     stored = await run_in_threadpool(jobs.result, job_id, client)
     filename = f"stylized-{job_id}.mp4"
     if not isinstance(stored, PurePath):  # in object storage: streamed from it by range
-        return ranged_response(stored, request.headers.get("range"), "video/mp4", filename)
+        range_header = request.headers.get("range")
+        head = request.method == "HEAD"
+        return ranged_response(stored, range_header, "video/mp4", filename, head_only=head)
     return FileResponse(
         stored,
         media_type="video/mp4",

@@ -45,8 +45,13 @@ def _parse(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 def ranged_response(
-    remote: RemoteFile, range_header: str | None, media_type: str, filename: str
+    remote: RemoteFile,
+    range_header: str | None,
+    media_type: str,
+    filename: str,
+    head_only: bool = False,
 ) -> StreamingResponse:
+    """The bytes of `remote` the Range header asks for; only the headers when `head_only`."""
     size = remote.size
     span = _parse(range_header, size)
     start, end = span if span is not None else (0, size - 1)
@@ -57,7 +62,7 @@ def ranged_response(
     }
     if span is not None:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    body = remote.iter_range(start, end) if size else iter(())
+    body = remote.iter_range(start, end) if size and not head_only else iter(())
     return StreamingResponse(
         body, status_code=206 if span else 200, media_type=media_type, headers=headers
     )

@@ -157,6 +157,10 @@ def test_a_job_through_the_bucket(s3_job_stack: JobStack, s3_endpoint: str) -> N
     assert outside.status_code == 416
     assert outside.headers["content-range"] == f"bytes */{size}"
     assert outside.json()["code"] == "range_not_satisfiable"
+    head = client.head(created["result_url"], headers={"Range": "bytes=100-199"})
+    assert (head.status_code, head.content) == (206, b"")
+    assert head.headers["content-range"] == f"bytes 100-199/{size}"
+    assert head.headers["content-length"] == "100"
 
     # The worker's log lines about this job carry the id of the POST that created it.
     def worker_logged_the_end() -> bool:

@@ -112,6 +112,11 @@ def test_full_cycle_on_a_clip_with_audio(job_stack: JobStack, tmp_path: Path) ->
     assert ranged.status_code == 206
     assert ranged.headers["content-range"] == f"bytes 100-199/{len(response.content)}"
     assert ranged.content == response.content[100:200]
+    # HEAD: what a GET would answer, without the body.
+    head = client.head(created["result_url"])
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == str(len(response.content))
+    assert head.headers["accept-ranges"] == "bytes"
     # The upload is gone once the result exists; only the result stays, until the TTL.
     assert sorted(p.name for p in (job_stack.storage_dir / job_id).iterdir()) == ["result.mp4"]
 
