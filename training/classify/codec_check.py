@@ -3,9 +3,10 @@
 The data mixes codecs by class (six classes as H.264 MP4, YoYo and Punch as XviD AVI,
 ApplyEyeMakeup as JPEG frame folders), and users upload anything. A model that learned "H.264
 means one of the six" would pass its own test split and fail on the originals. So every held-out
-clip is also re-encoded, through PyAV, as MPEG-4 Part 2 in AVI (what XviD writes) and as H.264
-in MP4 (frame folders are packed into both), and each model classifies all three versions
-through onnxruntime on the serving path. The figures go into the model's manifest entry.
+clip is also re-encoded, through PyAV, as MPEG-4 Part 2 in AVI (what XviD writes), as H.264
+in MP4 and as JPEG frames packed into an AVI (MJPEG; frame folders are packed into all three),
+and each model classifies all four versions through onnxruntime on the serving path. The
+figures go into the model's manifest entry.
 
     python -m training codec-check --data ../shared/data            # every exported classifier
 """
@@ -36,12 +37,15 @@ class Transcode:
     suffix: str
     codec: str
     options: dict[str, str]
+    pix_fmt: str = "yuv420p"
 
 
 # Bit rates near the originals': UCF101's XviD clips run at 300-700 kb/s at 320x240.
 TRANSCODES = (
     Transcode("mpeg4_avi", ".avi", "mpeg4", {"b": "500k"}),
     Transcode("h264_mp4", ".mp4", "libx264", {"crf": "28", "preset": "veryfast"}),
+    # JPEG frames in a video, at about the size of the ApplyEyeMakeup folders' JPEGs (~15 kB).
+    Transcode("mjpeg_avi", ".avi", "mjpeg", {"b": "3M"}, pix_fmt="yuvj420p"),
 )
 FRAME_FOLDER_FPS = 25  # the folders hold 25 frames sampled across the clip; any rate will do
 
@@ -69,7 +73,7 @@ def encode_video(frames: list[np.ndarray], fps: float, target: Transcode, dest: 
         stream = container.add_stream(
             target.codec, rate=Fraction(fps).limit_denominator(1001), options=target.options
         )
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, target.pix_fmt
         for frame in frames:
             video_frame = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(frame[:height, :width]), format="rgb24"

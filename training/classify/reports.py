@@ -53,7 +53,7 @@ def _codec_check(metrics: dict) -> str:
     top1 = check["top1"]
     return (
         f"{_pct(top1.get('mpeg4_avi'))} / {_pct(top1.get('h264_mp4'))}"
-        f" (gap {check['max_gap_points']:.1f})"
+        f" / {_pct(top1.get('mjpeg_avi'))} (gap {check['max_gap_points']:.1f})"
     )
 
 
@@ -73,7 +73,7 @@ def comparison_table(manifest: dict) -> str:
     header = [
         "model",
         "held-out top-1",
-        "re-encoded: MPEG-4 AVI / H.264 MP4 (gap, points)",
+        "re-encoded: MPEG-4 AVI / H.264 MP4 / MJPEG AVI (gap, points)",
         "params",
         "file",
         "training time (hardware)",
@@ -155,11 +155,11 @@ def write_report(models_dir: Path, out_dir: Path) -> Path:
         "",
         comparison_table(manifest),
         "",
-        "Re-encoded: the same held-out clips encoded again through PyAV, as MPEG-4 Part 2 in AVI",
-        "and as H.264 in MP4 (`python -m training codec-check`); the gap is the largest",
-        "difference from the clips as stored. Open set: held-out clips of the trained classes",
-        "that stay confident / clips of other actions flagged: those in `../shared/data/clips`",
-        "+ seven from other sources (`python -m training unseen-check`).",
+        "Re-encoded: the same held-out clips encoded again through PyAV, as MPEG-4 Part 2 in AVI,",
+        "as H.264 in MP4 and as JPEG frames in AVI (`python -m training codec-check`); the gap",
+        "is the largest difference from the clips as stored. Open set: held-out clips of the",
+        "trained classes that stay confident / clips of other actions flagged: those in",
+        "`../shared/data/clips` + seven from other sources (`python -m training unseen-check`).",
         "",
         "## Per class (held-out top-1)",
         "",

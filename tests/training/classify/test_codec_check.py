@@ -29,7 +29,7 @@ def _stream(path: Path) -> tuple[str, int]:
 
 @pytest.mark.parametrize("target", TRANSCODES, ids=lambda t: t.name)
 def test_each_layout_is_reencoded_frame_for_frame(records, target, tmp_path: Path) -> None:
-    expected_codec = {"mpeg4": "mpeg4", "libx264": "h264"}[target.codec]
+    expected_codec = {"mpeg4": "mpeg4", "libx264": "h264", "mjpeg": "mjpeg"}[target.codec]
     for label, record in records.items():
         path = transcode(record, target, tmp_path)
         assert path.suffix == target.suffix and label in path.name
