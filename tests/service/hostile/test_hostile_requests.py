@@ -159,7 +159,7 @@ def test_hostile_file_name_on_a_real_video(sandbox: Sandbox, endpoint: str, file
     ("method", "path", "allow"),
     [
         ("options", "/jobs/" + JOB, "DELETE, GET"),
-        ("put", "/jobs/" + JOB + "/result", "GET"),
+        ("put", "/jobs/" + JOB + "/result", "GET, HEAD"),
         ("get", "/stylize", "POST"),
     ],
 )
