@@ -20,7 +20,7 @@ import numpy as np
 
 from service.inference.strength import with_strength
 from service.inference.stylize import FramesFn
-from service.video.decode import DecodeLimits
+from service.video.decode import DecodeLimits, too_thin
 
 PREVIEW_MAX_SIDE = 480
 MAX_PREVIEW_BYTES = 8 * 2**20
@@ -99,17 +99,14 @@ def read_picture(data: bytes) -> np.ndarray:
             f"the picture is {width}x{height}; send one of at most {MAX_PREVIEW_PIXELS:,} "
             f"pixels (a {PREVIEW_MAX_SIDE} px frame is plenty for a preview)"
         )
-    short_side, long_side = sorted(size)
-    if short_side < _FRAME_SHAPE.min_side:
+    if min(width, height) < _FRAME_SHAPE.min_side:
         raise InvalidPreviewImage(
             f"the picture is {width}x{height}, smaller than the minimum of "
             f"{_FRAME_SHAPE.min_side} pixels a side; send a frame of your video"
         )
-    if long_side > short_side * _FRAME_SHAPE.max_aspect_ratio:
-        shape = "wider than tall" if width > height else "taller than wide"
+    if thin := too_thin(width, height, _FRAME_SHAPE):
         raise InvalidPreviewImage(
-            f"the picture is {width}x{height}, {long_side / short_side:.3g} times {shape}, "
-            f"beyond the limit of {_FRAME_SHAPE.max_aspect_ratio:g}; send a frame of your video"
+            f"the picture is {width}x{height}, {thin}; send a frame of your video"
         )
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.shape[0] * image.shape[1] > MAX_PREVIEW_PIXELS:

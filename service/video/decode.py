@@ -92,6 +92,19 @@ def _reported_info(capture: cv2.VideoCapture) -> VideoInfo:
     )
 
 
+def too_thin(width: int, height: int, limits: DecodeLimits) -> str | None:
+    """How far a frame of this size is past `max_aspect_ratio` ("20 times wider than tall,
+    beyond the limit of 16"), or None when it is within it."""
+    short_side, long_side = sorted((width, height))
+    if long_side <= short_side * limits.max_aspect_ratio:
+        return None
+    shape = "wider than tall" if width > height else "taller than wide"
+    return (
+        f"{long_side / short_side:.3g} times {shape}, "
+        f"beyond the limit of {limits.max_aspect_ratio:g}"
+    )
+
+
 def _check_limits(info: VideoInfo, limits: DecodeLimits) -> None:
     if info.width < 1 or info.height < 1:
         raise VideoDecodeError("the file has no video stream with a picture size")
@@ -100,13 +113,10 @@ def _check_limits(info: VideoInfo, limits: DecodeLimits) -> None:
             f"frames of {info.width}x{info.height} are smaller than the minimum of "
             f"{limits.min_side} pixels a side; send a larger video"
         )
-    long_side, short_side = max(info.width, info.height), min(info.width, info.height)
-    if long_side > short_side * limits.max_aspect_ratio:
-        shape = "wider than tall" if info.width > info.height else "taller than wide"
+    if thin := too_thin(info.width, info.height, limits):
         raise VideoLimitExceeded(
-            f"frames of {info.width}x{info.height} are {long_side / short_side:.3g} times "
-            f"{shape}, beyond the limit of {limits.max_aspect_ratio:g}; crop the video to a "
-            "less extreme shape and try again"
+            f"frames of {info.width}x{info.height} are {thin}; crop the video to a less "
+            "extreme shape and try again"
         )
     if info.width * info.height > limits.max_pixels:
         raise VideoLimitExceeded(
