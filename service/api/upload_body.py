@@ -64,5 +64,8 @@ def multipart_body(required: list[str], properties: dict[str, Any]) -> dict[str,
 
 def video_upload_body(extra_fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """A required multipart body with the `file` video and any `extra_fields` beside it."""
-    video = binary_field("The video; its name must end in " + ", ".join(VIDEO_SUFFIXES))
+    video = binary_field(
+        "The video: AVI, MP4, MOV, MPEG, WebM or MKV by its content; a file name with an "
+        "extension must end in " + ", ".join(VIDEO_SUFFIXES)
+    )
     return multipart_body(["file"], {"file": video, **(extra_fields or {})})

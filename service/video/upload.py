@@ -2,9 +2,10 @@
 
 The body is read chunk by chunk and never held in memory whole; the size cap is enforced while
 streaming, so a missing or lying Content-Length changes nothing. The file is accepted only when
-its name ends in a video extension and its first bytes look like a video container, and it is
-removed when the `async with` block ends, whatever happens inside. Framework-free: it takes the
-request's headers and an async iterator of body chunks.
+its first bytes look like a video container and its name does not say otherwise (a video
+extension, or none at all: what `requests`, a browser's Blob or a pipe send); it is removed when
+the `async with` block ends, whatever happens inside. Framework-free: it takes the request's
+headers and an async iterator of body chunks.
 
     async with receive_video_upload(content_type, content_length, body, limits) as video:
         classify(video.path, ...)
@@ -126,10 +127,15 @@ def describe_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def name_suffix(filename: str) -> str:
+    """The lower-cased extension of a client's file name, "" for none; never used as a path."""
+    basename = PurePosixPath(filename.replace("\\", "/")).name
+    return PurePosixPath(basename).suffix.lower()
+
+
 def check_suffix(filename: str) -> str:
     """The lower-cased video extension of a client's file name; the name is never used as a path."""
-    basename = PurePosixPath(filename.replace("\\", "/")).name
-    suffix = PurePosixPath(basename).suffix.lower()
+    suffix = name_suffix(filename)
     if suffix in VIDEO_SUFFIXES:
         return suffix
     raise UnsupportedVideo(f"{_refused_names(suffix)}; {_ACCEPTED} ({', '.join(VIDEO_SUFFIXES)})")
@@ -146,9 +152,8 @@ def misnamed_video(filename: str, head: bytes) -> UnsupportedVideo | None:
     if container is None:
         return None
     what, suffix = CONTAINERS[container]
-    basename = PurePosixPath(filename.replace("\\", "/")).name
     return UnsupportedVideo(
-        f"{_refused_names(PurePosixPath(basename).suffix.lower())}, but this file is {what}: "
+        f"{_refused_names(name_suffix(filename))}, but this file is {what}: "
         f"rename it to end in {suffix} and upload it again"
     )
 
@@ -251,6 +256,11 @@ class _FileFieldReceiver:
             what = describe_content(head)
             found = f"is {what}, not a video" if what else "matches no video format we accept"
             raise UnsupportedVideo(f"the file {found}; {_ACCEPTED}")
+        if not self.path.suffix:
+            # Sent without an extension: named for its container, as a job's stored input is.
+            named = self.path.with_suffix(CONTAINERS[container][1])
+            self.path.rename(named)
+            self.path = named
         return ReceivedVideo(
             path=self.path, size=self.size, container=container, fields=dict(self.extras)
         )
@@ -295,8 +305,10 @@ class _FileFieldReceiver:
         try:
             suffix = check_suffix(filename)
         except UnsupportedVideo as refusal:
-            self._misnamed = (filename, refusal)
-            return
+            if name_suffix(filename):  # the name says it is something else
+                self._misnamed = (filename, refusal)
+                return
+            suffix = ""  # no extension: the content alone decides, in finish()
         if self._limits.temp_dir is not None:
             self._limits.temp_dir.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=self._limits.temp_dir)

@@ -183,15 +183,36 @@ BAD_UPLOADS = {
         "'.txt' files are not accepted, but this file is an AVI video: "
         "rename it to end in .avi and upload it again",
     ),
-    "no file name": BadUpload(
-        "",
-        YOYO_CLIP.read_bytes,
+    "garbage with no extension": BadUpload(
+        "file",
+        lambda: random_bytes(4096),
         415,
         "unsupported_media_type",
-        "files without an extension are not accepted, but this file is an AVI video: "
-        "rename it to end in .avi and upload it again",
+        f"the file matches no video format we accept; {ACCEPTED}",
+    ),
+    "text with no file name": BadUpload(
+        "",
+        lambda: b"not a video at all\n" * 50,
+        415,
+        "unsupported_media_type",
+        f"the file is text, not a video; {ACCEPTED}",
     ),
 }
+
+
+# `requests` names a file sent as bytes after its field ("file"), a browser's Blob is "blob",
+# and some clients send no name at all: their content alone decides.
+@pytest.mark.parametrize("name", ["", "file", "blob", "3f9a1c0e"])
+def test_video_without_an_extension_is_judged_by_its_content(
+    client: TestClient, upload_dir: Path, name: str
+) -> None:
+    named = post_video(client, YOYO_CLIP.name, YOYO_CLIP.read_bytes())
+    unnamed = post_video(client, name, YOYO_CLIP.read_bytes())
+
+    assert unnamed["status"] == 200
+    assert unnamed["predictions"] == named["predictions"]
+    assert unnamed["video"] == named["video"]
+    assert list(upload_dir.iterdir()) == []
 
 
 @pytest.mark.parametrize("case", BAD_UPLOADS.values(), ids=BAD_UPLOADS.keys())

@@ -132,6 +132,16 @@ def test_a_painting_as_the_style(job_stack: JobStack) -> None:
     assert final["style"] == "painting" and final["frames_total"] == 48
 
 
+def test_a_video_sent_without_a_file_name(job_stack: JobStack) -> None:
+    """What `requests` sends for bytes (the name "file"): the content alone says it is an MP4."""
+    video = (CLIPS / "hmdb51_drink.mp4").read_bytes()
+    response = job_stack.client.post("/stylize", files={"file": video}, data={"style": TEST_STYLE})
+    assert response.status_code == 202, response.text
+    final = wait_for_job(job_stack.client, response.json()["job_id"], finished)
+    assert final["state"] == "succeeded", final
+    assert final["frames_total"] == 48
+
+
 def frames_of(video: Path) -> np.ndarray:
     """Every frame, RGB, as one float array (T, H, W, 3)."""
     with av.open(str(video)) as container:
