@@ -74,9 +74,15 @@ async function mediaUrl(url) {
   return URL.createObjectURL(await response.blob());
 }
 
+// A name without an extension is left to the server, which judges it by its content.
+function namesAnotherType(name) {
+  const dot = name.lastIndexOf(".");
+  const lower = name.toLowerCase();
+  return dot > 0 && dot < name.length - 1 && !VIDEO_SUFFIXES.some((s) => lower.endsWith(s));
+}
+
 function checkFile(file) {
-  const name = file.name.toLowerCase();
-  if (!VIDEO_SUFFIXES.some((suffix) => name.endsWith(suffix))) {
+  if (namesAnotherType(file.name)) {
     return `"${file.name}" is not a video we accept: choose an MP4, AVI, MOV, MPEG, WebM or MKV file`;
   }
   if (file.size === 0) return `"${file.name}" is empty`;

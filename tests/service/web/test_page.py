@@ -145,6 +145,8 @@ def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path)
         page.evaluate(DROP, ["clip.mov", "not really a movie"])
         assert page.is_hidden("#error") and page.is_enabled("#classify-button")
         assert page.text_content("#file-name") == "clip.mov (18 bytes)"
+        page.evaluate(DROP, ["recording", "no extension"])  # left to the server's sniffing
+        assert page.is_hidden("#error") and page.is_enabled("#classify-button")
 
         # A file that claims to be a video: the server's reason is shown as plain text.
         fake = tmp_path / "fake.mp4"
