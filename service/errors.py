@@ -50,6 +50,7 @@ from service.video.upload import (
     MalformedUpload,
     MissingUpload,
     UnsupportedVideo,
+    UploadStalled,
     UploadTooLarge,
 )
 
@@ -66,6 +67,7 @@ class Problem(BaseModel):
 # exception type -> (status, code, what it means in the API docs)
 ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     UploadTooLarge: (413, "upload_too_large", "The upload is larger than the configured limit."),
+    UploadStalled: (408, "upload_stalled", "The client stopped sending the upload."),
     UnsupportedVideo: (415, "unsupported_media_type", "The file is not a video format we accept."),
     MissingUpload: (422, "missing_file", "The request has no multipart field `file`."),
     MalformedUpload: (422, "malformed_upload", "The multipart body is broken or incomplete."),

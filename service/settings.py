@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         description="Folder holding manifest.json and the ONNX files it names.",
     )
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    upload_idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="An upload whose client sends nothing for this long is dropped (408), so a "
+        "stalled or abandoned connection never holds a request and its spooled file.",
+    )
     temp_dir: Path | None = Field(
         default=None, description="Where uploads are spooled while they are processed."
     )

@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help=f"the service (default: ${URL_VARIABLE} or {DEFAULT_URL})")
     parser.add_argument("--api-key", help=f"the API key (default: ${KEY_VARIABLE})")
     parser.add_argument(
-        "--retries", type=int, default=4, help="retries on 429, 503 and lost connections (4)"
+        "--retries", type=int, default=4, help="retries on 408, 429, 503 and lost connections (4)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

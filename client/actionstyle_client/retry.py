@@ -1,11 +1,13 @@
-"""Sending a request again when that is safe: 429 and 503 always, dropped connections if idempotent.
+"""Sending a request again when that is safe: 408, 429 and 503 always; dropped connections if
+idempotent.
 
     policy = RetryPolicy(attempts=5)
     response = send_with_retries(http, lambda: http.build_request("GET", "/models"), policy,
                                  idempotent=True)
 
-A 429 or 503 means the server did nothing, so even a POST that creates a job is sent again; the
-wait is the server's Retry-After when it gives one, else exponential backoff with jitter. A
+A 429 or 503 means the server did nothing, a 408 that it dropped an upload that stalled on the
+way, so even a POST that creates a job is sent again; the wait is the server's Retry-After when
+it gives one, else exponential backoff with jitter. A
 connection that could not be opened is retried for every call; one that dropped after the request
 went out only for calls that are safe to repeat (a second POST /stylize would queue a second job).
 """
@@ -21,7 +23,7 @@ import httpx
 
 from actionstyle_client.errors import ServiceUnreachable, error_from_response, retry_after_s
 
-RETRY_STATUSES = frozenset({429, 503})
+RETRY_STATUSES = frozenset({408, 429, 503})
 # The request never reached the server: safe to send again whatever it does.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # The connection broke after (part of) the request went out.

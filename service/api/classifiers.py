@@ -49,7 +49,9 @@ from service.video.upload import (
     MalformedUpload,
     MissingUpload,
     UnsupportedVideo,
+    UploadStalled,
     UploadTooLarge,
+    idle_limited,
 )
 
 router = APIRouter(prefix="/classifiers", tags=["classifiers"])
@@ -96,6 +98,7 @@ _TEACH_BODY = {
 
 TEACH_ERRORS: tuple[type[Exception], ...] = (
     UploadTooLarge,
+    UploadStalled,
     ArchiveTooLarge,
     UnsupportedVideo,
     MissingUpload,
@@ -177,7 +180,7 @@ async def teach_classifier(
     async with receive_training_upload(
         request.headers.get("content-type"),
         request.headers.get("content-length"),
-        request.stream(),
+        idle_limited(request.stream(), settings.upload_idle_timeout_s),
         limits,
     ) as upload:
         submission = TeachSubmission(

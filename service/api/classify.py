@@ -25,6 +25,7 @@ from service.inference.schemas import ClassifyResponse
 from service.observability.metrics import record_classify
 from service.video.upload import (
     UploadLimits,
+    idle_limited,
     receive_video_upload,
 )
 
@@ -88,7 +89,7 @@ async def classify_video(
     async with receive_video_upload(
         request.headers.get("content-type"),
         request.headers.get("content-length"),
-        request.stream(),
+        idle_limited(request.stream(), settings.upload_idle_timeout_s),
         limits,
     ) as video:
         # Decoding and inference block for tens of milliseconds or more: keep them off the loop.

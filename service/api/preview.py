@@ -42,8 +42,10 @@ from service.video.upload import (
     FieldTooLong,
     MalformedUpload,
     MissingUpload,
+    UploadStalled,
     UploadTooLarge,
     field_text,
+    idle_limited,
     receive_form_fields,
 )
 
@@ -69,6 +71,7 @@ _PREVIEW_BODY = multipart_body([IMAGE_FIELD], {IMAGE_FIELD: _PICTURE, **STYLE_CH
         200: {"content": {"image/jpeg": {}}, "description": "The restyled picture (JPEG)."},
         **problem_responses(
             UploadTooLarge,
+            UploadStalled,
             MissingUpload,
             MalformedUpload,
             EmptyUpload,
@@ -87,7 +90,7 @@ async def preview_style(
     fields = await receive_form_fields(
         request.headers.get("content-type"),
         request.headers.get("content-length"),
-        request.stream(),
+        idle_limited(request.stream(), settings.upload_idle_timeout_s),
         {
             IMAGE_FIELD: MAX_PREVIEW_BYTES,
             STYLE_FIELD: STYLE_NAME_BYTES,

@@ -18,6 +18,7 @@ from service.video.upload import (
     FieldTooLong,
     UploadLimits,
     field_text,
+    idle_limited,
     receive_video_upload,
 )
 
@@ -89,7 +90,7 @@ async def stylize_video(
     async with receive_video_upload(
         request.headers.get("content-type"),
         request.headers.get("content-length"),
-        request.stream(),
+        idle_limited(request.stream(), settings.upload_idle_timeout_s),
         limits,
     ) as video:
         style = video.fields.get(STYLE_FIELD)

@@ -22,12 +22,14 @@ from service.video.upload import (
     MalformedUpload,
     MissingUpload,
     UnsupportedVideo,
+    UploadStalled,
     UploadTooLarge,
 )
 
 # The failures of receiving, checking and decoding an uploaded video, on whichever route.
 VIDEO_UPLOAD_ERRORS: tuple[type[Exception], ...] = (
     UploadTooLarge,
+    UploadStalled,
     UnsupportedVideo,
     RequestValidationError,
     MissingUpload,

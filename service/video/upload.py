@@ -18,6 +18,7 @@ is read with `receive_form_fields(..., {"image": 8 * 2**20, "strength": 32}, req
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -69,6 +70,10 @@ class UploadTooLarge(UploadError):
 
 class UnsupportedVideo(UploadError):
     """The file name or the content is not a video format we accept."""
+
+
+class UploadStalled(UploadError):
+    """The client stopped sending: no part of the body arrived within the idle limit."""
 
 
 class MissingUpload(UploadError):
@@ -365,6 +370,24 @@ def _too_large(limits: UploadLimits) -> str:
         f"the upload is larger than the limit of {describe_size(limits.max_bytes)}; "
         "send a shorter or more compressed video"
     )
+
+
+async def idle_limited(body: AsyncIterator[bytes], idle_s: float) -> AsyncIterator[bytes]:
+    """The body's chunks; `UploadStalled` when the next one takes longer than `idle_s` to come,
+    so that a client that stops sending (a dropped connection, a slowloris) holds neither the
+    request nor its spooled file for ever. Slow but steady uploads are not cut off."""
+    chunks = aiter(body)
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(chunks), idle_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadStalled(
+                f"no data arrived for {idle_s:g} s, so the upload was dropped; check the "
+                "connection and send the file again"
+            ) from None
+        yield chunk
 
 
 @asynccontextmanager

@@ -73,6 +73,14 @@ def test_429_waits_what_retry_after_says_then_succeeds(clip: Path) -> None:
     assert b"RIFF video" in script.bodies[1]
 
 
+def test_an_upload_dropped_as_stalled_is_sent_again(clip: Path) -> None:
+    stalled = {"detail": "no data arrived for 60 s", "code": "upload_stalled"}
+    script = Script(answer(408, json=stalled), answer(202, json=CREATED))
+    sleeps: list[float] = []
+    assert client_for(script, sleeps).stylize(clip, style="vangogh").id == JOB_ID
+    assert len(sleeps) == 1 and b"RIFF video" in script.bodies[1]
+
+
 def test_503_backs_off_exponentially_then_gives_up_with_the_servers_words() -> None:
     busy = {"detail": "the job queue is unavailable", "code": "queue_unavailable"}
     script = Script(*[answer(503, json=busy)] * 4)

@@ -11,9 +11,11 @@ from service.video.upload import (
     FormField,
     UnsupportedVideo,
     UploadLimits,
+    UploadStalled,
     check_suffix,
     describe_content,
     describe_size,
+    idle_limited,
     receive_video_upload,
     sniff_container,
 )
@@ -126,3 +128,17 @@ def test_an_extra_field_over_its_cap_is_refused(tmp_path) -> None:
     with pytest.raises(FieldTooLong, match="^the field 'style' is larger than the limit of 100 "):
         asyncio.run(_receive(body, limits))
     assert not list(tmp_path.iterdir())  # the spooled video is removed too
+
+
+def test_idle_limited_passes_chunks_on_and_stops_a_stalled_body() -> None:
+    async def body(pause_s: float):
+        yield b"first"
+        await asyncio.sleep(pause_s)
+        yield b"second"
+
+    async def read(pause_s: float) -> list[bytes]:
+        return [chunk async for chunk in idle_limited(body(pause_s), idle_s=0.2)]
+
+    assert asyncio.run(read(0.05)) == [b"first", b"second"]
+    with pytest.raises(UploadStalled, match=r"^no data arrived for 0\.2 s, so the upload was"):
+        asyncio.run(read(5.0))
