@@ -48,6 +48,7 @@ from service.video.upload import (
     FieldTooLong,
     MalformedUpload,
     MissingUpload,
+    StorageFull,
     UnsupportedVideo,
     UploadStalled,
     UploadTooLarge,
@@ -99,6 +100,7 @@ _TEACH_BODY = {
 TEACH_ERRORS: tuple[type[Exception], ...] = (
     UploadTooLarge,
     UploadStalled,
+    StorageFull,
     ArchiveTooLarge,
     UnsupportedVideo,
     MissingUpload,

@@ -21,6 +21,7 @@ from service.video.upload import (
     EmptyUpload,
     MalformedUpload,
     MissingUpload,
+    StorageFull,
     UnsupportedVideo,
     UploadStalled,
     UploadTooLarge,
@@ -30,6 +31,7 @@ from service.video.upload import (
 VIDEO_UPLOAD_ERRORS: tuple[type[Exception], ...] = (
     UploadTooLarge,
     UploadStalled,
+    StorageFull,
     UnsupportedVideo,
     RequestValidationError,
     MissingUpload,

@@ -20,7 +20,13 @@ from service.jobs.queue import JobQueue, QueueUnavailable
 from service.jobs.state import FINISHED, JobKind, JobRecord, redis_text
 from service.observability.logs import current_request_id
 from service.video.decode import DecodeLimits, VideoDecodeError, check_playable
-from service.video.upload import UnsupportedVideo, describe_content, sniff_container
+from service.video.upload import (
+    StorageFull,
+    UnsupportedVideo,
+    describe_content,
+    room_on_disk,
+    sniff_container,
+)
 
 TEACH_TASK = "actionstyle.teach_classifier"
 MIN_LABELS, MIN_CLIPS_PER_LABEL = 2, 3
@@ -120,12 +126,19 @@ def submit_teach_job(
     except redis.RedisError as exc:
         raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
     planned = []
-    for i, clip in enumerate(clips):
-        stored_name = f"clip-{i:03d}{clip.path.suffix}"
-        jobs.storage.put(job_id, stored_name, clip.path)
-        planned.append(TrainingClip(clip.label, stored_name, clip.shown))
-    plan = TeachPlan(name, owner, planned)
-    jobs.storage.put_bytes(job_id, PLAN_NAME, plan.to_bytes())
+    try:
+        with room_on_disk("the training clips for their job"):
+            for i, clip in enumerate(clips):
+                stored_name = f"clip-{i:03d}{clip.path.suffix}"
+                jobs.storage.put(job_id, stored_name, clip.path)
+                planned.append(TrainingClip(clip.label, stored_name, clip.shown))
+            plan = TeachPlan(name, owner, planned)
+            jobs.storage.put_bytes(job_id, PLAN_NAME, plan.to_bytes())
+    except StorageFull:
+        jobs.storage.delete(job_id)
+        with suppress(redis.RedisError):
+            jobs.store.client.delete(key)
+        raise
     try:
         record = jobs.store.create(job_id, "", owner, kind=JobKind.TEACH, classifier=name)
         jobs.celery.send_task(

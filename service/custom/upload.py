@@ -32,6 +32,7 @@ from service.video.upload import (
     UploadTooLarge,
     check_suffix,
     describe_size,
+    room_on_disk,
 )
 
 NAME_FIELD, LABELS_FIELD, FILES_FIELD, ARCHIVE_FIELD = "name", "labels", "files", "archive"
@@ -191,7 +192,8 @@ def collect_clips(upload: TrainingUpload, limits: TrainingLimits) -> list[Unpack
             raise InvalidTrainingSet(
                 "an archive's labels are its folder names: send no 'labels' with it"
             )
-        clips = unpack_clips(receiver.archive, upload.folder, limits.archive())
+        with room_on_disk("the unpacked clips"):
+            clips = unpack_clips(receiver.archive, upload.folder, limits.archive())
         receiver.archive.unlink()
         return clips
     if not receiver.files:
@@ -232,11 +234,12 @@ async def receive_training_upload(
     receiver = _Receiver(boundary, limits, folder)
     try:
         received = 0
-        async for chunk in body:
-            received += len(chunk)
-            if received > cap:
-                raise UploadTooLarge(_too_large(limits))
-            receiver.feed(chunk)
+        with room_on_disk("the training clips"):
+            async for chunk in body:
+                received += len(chunk)
+                if received > cap:
+                    raise UploadTooLarge(_too_large(limits))
+                receiver.feed(chunk)
         receiver.parser.finalize()
         if receiver.open_parts:
             raise MalformedUpload("the upload ended before the multipart body was complete")

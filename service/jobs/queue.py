@@ -25,7 +25,7 @@ from service.jobs.state import JobKind, JobRecord, JobState, JobStore
 from service.jobs.storage import JobStorage, RemoteFile, open_storage
 from service.observability.logs import current_request_id
 from service.settings import Settings
-from service.video.upload import FormField, ReceivedVideo
+from service.video.upload import FormField, ReceivedVideo, StorageFull, room_on_disk
 
 STYLIZE_TASK = "actionstyle.stylize_video"
 PAINTING = "painting"
@@ -134,8 +134,13 @@ class JobQueue:
         """
         check_style_choice(style, painting, styles)
         job_id = uuid.uuid4().hex
-        video_path = self.storage.put(job_id, f"input{video.path.suffix}", video.path)
-        painting_path = self._save_painting(job_id, painting)
+        try:
+            with room_on_disk("the video for its job"):
+                video_path = self.storage.put(job_id, f"input{video.path.suffix}", video.path)
+                painting_path = self._save_painting(job_id, painting)
+        except StorageFull:
+            self.storage.delete(job_id)
+            raise
         try:
             with _queue_errors():
                 record = self.store.create(job_id, style or PAINTING, client, strength)

@@ -19,10 +19,11 @@ is read with `receive_form_fields(..., {"image": 8 * 2**20, "strength": 32}, req
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path, PurePosixPath
@@ -76,6 +77,10 @@ class UploadStalled(UploadError):
     """The client stopped sending: no part of the body arrived within the idle limit."""
 
 
+class StorageFull(UploadError):
+    """The server's disk (or quota) has no room for what was sent; none of it is kept."""
+
+
 class MissingUpload(UploadError):
     """The request carries no multipart field holding the file."""
 
@@ -123,6 +128,21 @@ class ReceivedVideo:
     size: int
     container: str
     fields: dict[str, FormField] = dataclass_field(default_factory=dict)
+
+
+@contextmanager
+def room_on_disk(what: str) -> Iterator[None]:
+    """A full disk or quota while writing `what` becomes `StorageFull` (503: try later), not a
+    server error; callers remove what they had written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise StorageFull(
+            f"the server has no disk space left to keep {what}; try again in a few minutes, "
+            "and tell its operator if this goes on"
+        ) from exc
 
 
 def describe_size(size: int) -> str:
@@ -406,12 +426,14 @@ async def receive_video_upload(
     receiver = _FileFieldReceiver(boundary, limits)
     try:
         received = 0
-        async for chunk in body:
-            received += len(chunk)
-            if received > envelope_cap:
-                raise UploadTooLarge(_too_large(limits))
-            receiver.feed(chunk)
-        yield receiver.finish()
+        with room_on_disk("the upload"):
+            async for chunk in body:
+                received += len(chunk)
+                if received > envelope_cap:
+                    raise UploadTooLarge(_too_large(limits))
+                receiver.feed(chunk)
+            video = receiver.finish()
+        yield video
     finally:
         receiver.close()
 
