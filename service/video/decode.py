@@ -1,7 +1,7 @@
 """Open, probe and decode video files with OpenCV, within limits.
 
 Pure OpenCV + numpy (no web framework), so training can cache clips with the same decoder the
-service uses.
+service uses. Only a long video's few sampled frames are read by seeking (`seek.py`, PyAV).
 
     frames, info = read_sampled_frames(path, count=8, resize_short=128, limits=DecodeLimits())
 """
@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from service.video.preprocess import bgr_to_rgb, resize_short_side, sample_indices
+from service.video.seek import decode_at, index_frames
 
 # Containers that report nonsense (0, negative, or thousands) get their fps treated as unknown.
 _MAX_PLAUSIBLE_FPS = 1000.0
@@ -55,6 +56,9 @@ class DecodeLimits:
     max_aspect_ratio: float = 16.0
     # Decoded frames one request may hold at once (segment mode picks 8 per window).
     max_decoded_bytes: int = 512 * 2**20
+    # Videos of more pixels than this in all (13 s of 1080p at 30 fps; training clips are far
+    # below it) have their sampled frames read by seeking rather than by decoding every frame.
+    seek_above_pixels: int = 400_000_000
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,10 @@ def read_frame_groups(
     plan is made again over the frames that really decode.
     """
     info = probe(path, limits)
+    if info.frames * info.width * info.height > limits.seek_above_pixels:
+        sought = _read_by_seeking(path, plan, resize_short, info)
+        if sought is not None:
+            return sought
     total = info.frames or _count_frames(path, limits)
     for _attempt in range(2):
         if total < limits.min_frames:
@@ -237,6 +245,22 @@ def read_frame_groups(
     raise VideoTooShort(
         f"the video has {total} decodable frame(s); at least {limits.min_frames} are needed"
     )
+
+
+def _read_by_seeking(
+    path: Path, plan: IndexPlan, resize_short: int, info: VideoInfo
+) -> tuple[list[list[np.ndarray]], VideoInfo] | None:
+    """`read_frame_groups` for a long video, decoding only near the wanted frames; None when
+    its container cannot be sought exactly (then every frame is decoded)."""
+    index = index_frames(path)
+    if index is None or index.frames < 2:
+        return None
+    groups = plan(index.frames)
+    found, _ = decode_at(path, index, sorted({i for group in groups for i in group}), resize_short)
+    if any(i not in found for group in groups for i in group):
+        return None
+    info = VideoInfo(frames=index.frames, fps=info.fps, width=info.width, height=info.height)
+    return [[found[i] for i in group] for group in groups], info
 
 
 def read_sampled_frames(

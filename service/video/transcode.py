@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from service.video.decode import VideoDecodeError
+from service.video.frames import displayed_size, upright
 
 # Audio codecs the MP4 muxer takes as they are; others are re-encoded to AAC.
 MP4_AUDIO_CODECS = {"aac", "mp3", "mp3float", "alac", "opus", "ac3", "eac3"}
@@ -75,25 +76,6 @@ def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Even dimensions no larger than the input, with the longest side at most `max_side`."""
     scale = min(1.0, max_side / max(width, height))
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
-
-
-def quarter_turns(frame: av.VideoFrame) -> int:
-    """Counter-clockwise quarter turns that make a decoded frame upright (its display matrix)."""
-    return round(frame.rotation / 90) % 4
-
-
-def upright(frame: av.VideoFrame) -> np.ndarray:
-    """The frame as RGB uint8 the way a player shows it: its display rotation applied."""
-    array = frame.to_ndarray(format="rgb24")
-    turns = quarter_turns(frame)
-    return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
-
-
-def displayed_size(frame: av.VideoFrame) -> tuple[int, int]:
-    """(width, height) of the frame as shown, after its display rotation."""
-    if quarter_turns(frame) % 2:
-        return frame.height, frame.width
-    return frame.width, frame.height
 
 
 class Timeline:

@@ -88,11 +88,13 @@ def write_video(
     rotation: int = 0,
     audio: Audio | None = None,
     container: str | None = None,
+    keyframe_every: int | None = None,
 ) -> Path:
     """Encode displayed pictures `frames`; each shown at `times_s` (default: i / fps).
 
     With `rotation` (degrees counter-clockwise, as phones record), the pixels are stored turned
     the other way and the display matrix says how to turn them back, so a player shows `frames`.
+    With `keyframe_every`, H.264 gets a keyframe that often and B-frames between, as cameras write.
     """
     times_s = times_s or [Fraction(i, fps) for i in range(len(frames))]
     turns = round(rotation / 90) % 4
@@ -102,7 +104,9 @@ def write_video(
         video = out.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.codec_context.time_base = CLOCK
-        if codec == "libx264":
+        if codec == "libx264" and keyframe_every:
+            video.options = {"preset": "veryfast", "crf": "18", "g": str(keyframe_every)}
+        elif codec == "libx264":
             video.options = {"preset": "ultrafast", "crf": "18"}
         if turns:
             video.set_display_rotation(rotation)

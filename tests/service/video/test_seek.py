@@ -1,0 +1,77 @@
+"""Long videos' sampled frames read by seeking: the same frames as decoding from the start."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.video.decode import DecodeLimits, read_frame_groups
+from service.video.preprocess import sample_indices
+from service.video.seek import decode_at, index_frames
+from tests.utils.corpus import real_frames, write_video
+from tests.utils.data import YOYO_CLIP
+
+FRAMES = 120
+KEYFRAME_EVERY = 12
+SEEKING = DecodeLimits(seek_above_pixels=0)
+DECODING_ALL = DecodeLimits(seek_above_pixels=10**15)
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return real_frames(YOYO_CLIP, FRAMES, (160, 120))
+
+
+def whole_and_windows(total: int) -> list[list[int]]:
+    """What /classify with segments asks for: 8 frames over the whole, 8 in each of 3 windows."""
+    third = total // 3
+    windows = [(a, a + third) for a in (0, third, 2 * third)]
+    return [sample_indices(total, 8)] + [
+        [a + i for i in sample_indices(b - a, 8)] for a, b in windows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("camera.mp4", {}),
+        ("phone.mov", {"rotation": 90}),
+        ("variable_rate.mp4", {"times_s": [Fraction(i * i, 4000) for i in range(FRAMES)]}),
+        ("browser.mkv", {"container": "matroska"}),
+    ],
+)
+def test_seeking_gives_the_frames_decoding_from_the_start_gives(
+    tmp_path: Path, frames: list[np.ndarray], name: str, options: dict
+) -> None:
+    path = write_video(tmp_path / name, frames, keyframe_every=KEYFRAME_EVERY, **options)
+    sought, sought_info = read_frame_groups(path, whole_and_windows, 112, SEEKING)
+    decoded, decoded_info = read_frame_groups(path, whole_and_windows, 112, DECODING_ALL)
+
+    assert sought_info == decoded_info
+    assert sought_info.frames == FRAMES
+    for sought_group, decoded_group in zip(sought, decoded, strict=True):
+        for a, b in zip(sought_group, decoded_group, strict=True):
+            assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_stretches_without_a_wanted_frame_are_not_decoded(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    path = write_video(tmp_path / "camera.mp4", frames, keyframe_every=KEYFRAME_EVERY)
+    index = index_frames(path)
+    assert index is not None and index.frames == FRAMES
+    assert len(index.keyframes) >= FRAMES // KEYFRAME_EVERY
+
+    found, decoded = decode_at(path, index, [3, 5, 100, 119], resize_short=64)
+    assert sorted(found) == [3, 5, 100, 119]
+    # From the first keyframe to frame 5, then from the keyframe before 100 to the end: a third.
+    assert decoded <= 6 + 2 * KEYFRAME_EVERY + 8  # B-frames may show a few frames more
+
+
+def test_an_avi_is_decoded_from_the_start() -> None:
+    assert index_frames(YOYO_CLIP) is None  # AVI timestamps can be mislabelled: not sought
+    groups, info = read_frame_groups(YOYO_CLIP, whole_and_windows, 112, SEEKING)
+    assert info.frames == 187 and len(groups) == 4
