@@ -57,8 +57,9 @@ class DecodeLimits:
     # Decoded frames one request may hold at once (segment mode picks 8 per window).
     max_decoded_bytes: int = 512 * 2**20
     # Videos of more pixels than this in all (13 s of 1080p at 30 fps; training clips are far
-    # below it) have their sampled frames read by seeking rather than by decoding every frame.
-    seek_above_pixels: int = 400_000_000
+    # below it), or of no stated frame count, have their sampled frames read by seeking rather
+    # than by decoding every frame; None decodes every video from the start.
+    seek_above_pixels: int | None = 400_000_000
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,10 @@ def read_frame_groups(
     plan is made again over the frames that really decode.
     """
     info = probe(path, limits)
-    if info.frames * info.width * info.height > limits.seek_above_pixels:
+    if limits.seek_above_pixels is not None and (
+        # A browser's recording often states no frame count: its index counts without decoding.
+        not info.frames or info.frames * info.width * info.height > limits.seek_above_pixels
+    ):
         sought = _read_by_seeking(path, plan, resize_short, info)
         if sought is not None:
             return sought

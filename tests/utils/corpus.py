@@ -11,6 +11,7 @@ Matroska, DCI 4K), so the tests can check the result by content.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -118,6 +119,36 @@ def write_video(
         out.mux(video.encode(None))
         if sound is not None:
             _write_audio(out, sound, audio)
+    return path
+
+
+class _Stream(io.RawIOBase):
+    """A sink that cannot seek back, as a browser's MediaRecorder writes."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.data += data
+        return len(data)
+
+
+def write_recording(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
+    """A VP8 WebM written as it streams, like a browser's recording: no duration, no frame count
+    and no index of keyframes in the file."""
+    sink = _Stream()
+    height, width = frames[0].shape[:2]
+    with av.open(sink, "w", format="webm") as out:
+        video = out.add_stream("libvpx", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"deadline": "realtime", "cpu-used": "8", "g": str(fps)}
+        for array in frames:
+            out.mux(video.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        out.mux(video.encode(None))
+    path.write_bytes(sink.data)
     return path
 
 

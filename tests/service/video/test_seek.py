@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.video.decode import DecodeLimits, read_frame_groups
+from service.video.decode import DecodeLimits, probe, read_frame_groups
 from service.video.preprocess import sample_indices
 from service.video.seek import decode_at, index_frames
-from tests.utils.corpus import real_frames, write_video
+from tests.utils.corpus import real_frames, write_recording, write_video
 from tests.utils.data import YOYO_CLIP
 
 FRAMES = 120
 KEYFRAME_EVERY = 12
 SEEKING = DecodeLimits(seek_above_pixels=0)
-DECODING_ALL = DecodeLimits(seek_above_pixels=10**15)
+DECODING_ALL = DecodeLimits(seek_above_pixels=None)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,25 @@ def test_seeking_gives_the_frames_decoding_from_the_start_gives(
     for sought_group, decoded_group in zip(sought, decoded, strict=True):
         for a, b in zip(sought_group, decoded_group, strict=True):
             assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_a_browser_recording_is_counted_from_its_index(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    path = write_recording(tmp_path / "recording.webm", frames)
+    assert probe(path, DecodeLimits()).frames == 0  # the file states no frame count
+    index = index_frames(path)
+    assert index is not None and index.frames == FRAMES
+    found, decoded = decode_at(path, index, [100, 119], resize_short=64)  # without cues, too
+    assert sorted(found) == [100, 119] and decoded < FRAMES // 2
+    sought, sought_info = read_frame_groups(path, whole_and_windows, 112, DecodeLimits())
+    decoded, decoded_info = read_frame_groups(path, whole_and_windows, 112, DECODING_ALL)
+
+    assert sought_info == decoded_info
+    assert sought_info.frames == FRAMES
+    for sought_group, decoded_group in zip(sought, decoded, strict=True):
+        for a, b in zip(sought_group, decoded_group, strict=True):
+            assert np.array_equal(a, b)
 
 
 def test_stretches_without_a_wanted_frame_are_not_decoded(
