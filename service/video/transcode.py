@@ -34,6 +34,7 @@ import numpy as np
 
 from service.video.decode import VideoDecodeError
 from service.video.frames import displayed_size, upright
+from service.video.seek import index_frames
 
 # Audio codecs the MP4 muxer takes as they are; others are re-encoded to AAC.
 MP4_AUDIO_CODECS = {"aac", "mp3", "mp3float", "alac", "opus", "ac3", "eac3"}
@@ -125,6 +126,11 @@ def estimate_frame_count(stream: av.video.stream.VideoStream) -> int:
     if stream.duration and stream.time_base and stream.average_rate:
         return max(1, round(float(stream.duration * stream.time_base * stream.average_rate)))
     return 0
+
+
+def _indexed_frame_count(src: Path) -> int:
+    index = index_frames(src)
+    return index.frames if index is not None else 0
 
 
 class _Encoder:
@@ -421,7 +427,8 @@ def _run(src, source, partial, transform, options, on_progress, should_stop, tim
     if first is None:
         raise VideoDecodeError("the file holds no decodable video frame")
     size = output_size(*displayed_size(first), options.max_side)
-    total = estimate_frame_count(in_video)
+    # A browser's recording states no duration: its index counts the frames, for the progress.
+    total = estimate_frame_count(in_video) or _indexed_frame_count(src)
     encoder = _Encoder(partial, source, size, options)
     pipeline = _Pipeline(source, encoder, size, options)
     if times is not None:

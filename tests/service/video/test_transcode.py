@@ -10,7 +10,14 @@ import av
 import pytest
 
 from service.video.transcode import StageTimes, TranscodeOptions, restyle_video
-from tests.utils.corpus import Audio, decoded_frames, frame_times, marked_frames, write_video
+from tests.utils.corpus import (
+    Audio,
+    decoded_frames,
+    frame_times,
+    marked_frames,
+    write_recording,
+    write_video,
+)
 from tests.utils.data import AUDIO_CLIP
 
 CASES = {
@@ -82,3 +89,16 @@ def test_a_transform_may_hand_back_a_future_that_the_encoder_waits_for(tmp_path:
 
 def _raise(error: Exception) -> None:
     raise error
+
+
+def test_a_browser_recording_reports_true_progress(tmp_path: Path) -> None:
+    """Such a file states no duration; progress must not read 'almost done' from the start."""
+    source = write_recording(tmp_path / "recording.webm", marked_frames(AUDIO_CLIP, 40, (96, 160)))
+    reports: list[tuple[int, int]] = []
+    options = TranscodeOptions(batch_size=4)
+    result = tmp_path / "result.mp4"
+    done = restyle_video(
+        source, result, lambda batch: batch, options, on_progress=lambda *r: reports.append(r)
+    )
+    assert done == 40
+    assert reports[0] == (4, 40) and reports[-1] == (40, 40)
