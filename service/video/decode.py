@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -57,8 +57,8 @@ class DecodeLimits:
     # Decoded frames one request may hold at once (segment mode picks 8 per window).
     max_decoded_bytes: int = 512 * 2**20
     # Videos of more pixels than this in all (13 s of 1080p at 30 fps; training clips are far
-    # below it), or of no stated frame count, have their sampled frames read by seeking rather
-    # than by decoding every frame; None decodes every video from the start.
+    # below it) have their sampled frames read by seeking rather than by decoding every frame;
+    # None decodes every video from the start.
     seek_above_pixels: int | None = 400_000_000
 
 
@@ -152,6 +152,10 @@ def probe(path: Path, limits: DecodeLimits) -> VideoInfo:
     """What the container says about the video, checked against `limits`."""
     with _capture(path) as capture:
         info = _reported_info(capture)
+    if not info.frames and (index := index_frames(path)) is not None:
+        # A browser's recording states no duration: its index counts the frames, undecoded,
+        # so that the limits hold and nothing is decoded twice to count.
+        info = replace(info, frames=index.frames)
     _check_limits(info, limits)
     return info
 
@@ -226,10 +230,8 @@ def read_frame_groups(
     plan is made again over the frames that really decode.
     """
     info = probe(path, limits)
-    if limits.seek_above_pixels is not None and (
-        # A browser's recording often states no frame count: its index counts without decoding.
-        not info.frames or info.frames * info.width * info.height > limits.seek_above_pixels
-    ):
+    pixels = info.frames * info.width * info.height
+    if limits.seek_above_pixels is not None and pixels > limits.seek_above_pixels:
         sought = _read_by_seeking(path, plan, resize_short, info)
         if sought is not None:
             return sought

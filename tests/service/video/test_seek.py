@@ -5,10 +5,11 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from service.video.decode import DecodeLimits, probe, read_frame_groups
+from service.video.decode import DecodeLimits, VideoLimitExceeded, probe, read_frame_groups
 from service.video.preprocess import sample_indices
 from service.video.seek import decode_at, index_frames
 from tests.utils.corpus import real_frames, write_recording, write_video
@@ -61,19 +62,17 @@ def test_a_browser_recording_is_counted_from_its_index(
     tmp_path: Path, frames: list[np.ndarray]
 ) -> None:
     path = write_recording(tmp_path / "recording.webm", frames)
-    assert probe(path, DecodeLimits()).frames == 0  # the file states no frame count
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) <= 0  # the file states no frame count
+    capture.release()
+    assert probe(path, DecodeLimits()).frames == FRAMES
+    # 4 s at 30 fps: the duration limit holds although the file does not state its duration.
+    with pytest.raises(VideoLimitExceeded, match="^the video lasts 4 s, longer than the limit"):
+        probe(path, DecodeLimits(max_duration_s=3.0))
     index = index_frames(path)
-    assert index is not None and index.frames == FRAMES
+    assert index is not None
     found, decoded = decode_at(path, index, [100, 119], resize_short=64)  # without cues, too
     assert sorted(found) == [100, 119] and decoded < FRAMES // 2
-    sought, sought_info = read_frame_groups(path, whole_and_windows, 112, DecodeLimits())
-    decoded, decoded_info = read_frame_groups(path, whole_and_windows, 112, DECODING_ALL)
-
-    assert sought_info == decoded_info
-    assert sought_info.frames == FRAMES
-    for sought_group, decoded_group in zip(sought, decoded, strict=True):
-        for a, b in zip(sought_group, decoded_group, strict=True):
-            assert np.array_equal(a, b)
 
 
 def test_stretches_without_a_wanted_frame_are_not_decoded(
