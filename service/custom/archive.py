@@ -20,6 +20,8 @@ from service.video.upload import UnsupportedVideo, UploadError, check_suffix, de
 
 _CHUNK = 1 << 20
 _JUNK_FOLDERS = {"__MACOSX"}
+# What Windows' Explorer leaves in folders of videos (macOS's leave a dot or __MACOSX).
+_JUNK_FILES = {"thumbs.db", "ehthumbs.db", "desktop.ini"}
 
 
 class UnsafeArchive(UploadError):
@@ -48,7 +50,8 @@ class UnpackedClip:
 
 
 def _parts(info: zipfile.ZipInfo) -> list[str] | None:
-    """The entry's path parts once checked; None for folders and junk (macOS, hidden files)."""
+    """The entry's path parts once checked; None for folders and junk (macOS, Windows,
+    hidden files)."""
     name = info.filename
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
@@ -60,7 +63,7 @@ def _parts(info: zipfile.ZipInfo) -> list[str] | None:
         raise UnsafeArchive(f"the archive entry '{name}' points outside the archive ('..')")
     if info.is_dir() or not parts or parts[0] in _JUNK_FOLDERS:
         return None
-    if any(part.startswith(".") for part in parts):
+    if any(part.startswith(".") for part in parts) or parts[-1].lower() in _JUNK_FILES:
         return None
     if info.flag_bits & 0x1:
         raise UnsafeArchive(f"the archive entry '{name}' is encrypted; send it unencrypted")

@@ -26,6 +26,8 @@ def test_one_top_folder_and_os_junk_are_accepted(tmp_path: Path) -> None:
             "my clips/clap/b.avi": b"22",
             "my clips/.DS_Store": b"x",
             "__MACOSX/my clips/wave/._a.MP4": b"x",
+            "my clips/wave/Thumbs.db": b"x",
+            "my clips/desktop.ini": b"x",
         }
     )
     clips = _unpack(tmp_path, data)
