@@ -19,8 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from service.video.frames import upright
-from service.video.preprocess import resize_short_side
+from service.video.frames import quarter_turns
+from service.video.preprocess import bgr_to_rgb, resize_short_side
 
 # Formats whose index holds every frame's presentation time; AVI and MPEG streams can carry
 # mislabelled or missing times (packed B-frames), so they are decoded from the start instead.
@@ -63,6 +63,14 @@ def index_frames(path: Path) -> FrameIndex | None:
     return FrameIndex(times, sorted(keyframes))
 
 
+def _as_opencv_reads(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as RGB the way OpenCV's decoder gives it (BGR through swscale's bicubic path,
+    turned upright), so that both ways give the same pixels, 10-bit sources included."""
+    array = bgr_to_rgb(frame.to_ndarray(format="bgr24", interpolation="BICUBIC"))
+    turns = quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+
+
 def decode_at(
     path: Path, index: FrameIndex, wanted: list[int], resize_short: int
 ) -> tuple[dict[int, np.ndarray], int]:
@@ -87,7 +95,9 @@ def decode_at(
                     position = frame.pts
                     if position is None or position >= time:
                         if position == time:
-                            found[position_index] = resize_short_side(upright(frame), resize_short)
+                            found[position_index] = resize_short_side(
+                                _as_opencv_reads(frame), resize_short
+                            )
                         break
     except av.FFmpegError:
         pass  # what was found stands; the caller decodes from the start for the rest

@@ -42,6 +42,7 @@ def whole_and_windows(total: int) -> list[list[int]]:
         ("phone.mov", {"rotation": 90}),
         ("variable_rate.mp4", {"times_s": [Fraction(i * i, 4000) for i in range(FRAMES)]}),
         ("browser.mkv", {"container": "matroska"}),
+        ("hdr_phone.mov", {"codec": "libx265", "pix_fmt": "yuv420p10le", "rotation": 270}),
     ],
 )
 def test_seeking_gives_the_frames_decoding_from_the_start_gives(
