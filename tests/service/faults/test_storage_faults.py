@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,39 +14,8 @@ from service.app import create_app
 from tests.service.conftest import JobSettings, worker_env
 from tests.service.faults.test_redis_faults import post_stylize
 from tests.service.jobs.test_stylize_jobs import finished, wait_for_job
+from tests.utils.disk import fill
 from tests.utils.processes import running_worker
-
-TMPFS_BYTES = 4 * 2**20
-
-
-@pytest.fixture
-def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs: a disk that really fills up (needs the right to mount; skipped without)."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(folder: Path) -> None:
-    """Write zeros into `folder` until its filesystem has no room left."""
-    with (folder / "filler").open("wb") as filler:
-        try:
-            while True:
-                filler.write(bytes(64 * 1024))
-                filler.flush()
-                os.fsync(filler.fileno())
-        except OSError:
-            pass
 
 
 def test_a_full_disk_fails_the_job_with_a_message(
