@@ -7,7 +7,7 @@ between two keyframes that holds no wanted frame is never decoded. The frames ar
 decode from the start would give, turned upright as a player shows them.
 
     index = index_frames(path)          # None: not a container we can seek in exactly
-    frames = decode_at(path, index, [0, 900, 1799], resize_short=128)
+    found, decoded = decode_at(path, index, [0, 900, 1799], resize_short=128)
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def decode_at(
             stream.thread_type = "AUTO"
             frames = None
             position: int | None = None  # time of the last frame decoded
-            for time, position_index in targets:
+            for time, display_index in targets:
                 keyframe = index.keyframes[max(0, bisect.bisect_right(index.keyframes, time) - 1)]
                 if frames is None or position is None or not keyframe <= position < time:
                     container.seek(keyframe, stream=stream, backward=True, any_frame=False)
@@ -95,7 +95,7 @@ def decode_at(
                     position = frame.pts
                     if position is None or position >= time:
                         if position == time:
-                            found[position_index] = resize_short_side(
+                            found[display_index] = resize_short_side(
                                 _as_opencv_reads(frame), resize_short
                             )
                         break
