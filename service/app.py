@@ -6,9 +6,11 @@ uvicorn service.app:create_app --factory
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 
@@ -36,9 +38,28 @@ API_VERSION = "0.1.0"
 logger = logging.getLogger(__name__)
 
 
+def _check_writable(folder: Path, variable: str) -> None:
+    """Refuse to start when a folder that uploads or jobs are written to cannot be written:
+    otherwise every upload would fail with a server error while /readyz said ready."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        message = (
+            f"refusing to start: {variable}={folder} cannot be written ({exc.strerror}); "
+            "point it at a folder this process may write to"
+        )
+        logger.error("%s", message)
+        raise RuntimeError(message) from exc
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    _check_writable(settings.temp_dir or Path(tempfile.gettempdir()), "ACTIONSTYLE_TEMP_DIR")
+    if not settings.storage_url:  # else the job files live in a bucket
+        _check_writable(settings.storage_dir, "ACTIONSTYLE_STORAGE_DIR")
     try:
         app.state.models = load_registry(
             settings.models_dir,

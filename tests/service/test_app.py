@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -107,3 +108,16 @@ def test_importing_the_service_builds_nothing_and_reads_no_settings() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("setting", ["temp_dir", "storage_dir"])
+def test_a_folder_it_cannot_write_stops_the_start_saying_which(
+    tmp_path: Path, setting: str
+) -> None:
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    settings = Settings(**{setting: blocked / "uploads"})
+    variable = f"ACTIONSTYLE_{setting.upper()}"
+    refusal = f"^refusing to start: {variable}=.* cannot be written"
+    with pytest.raises(RuntimeError, match=refusal), TestClient(create_app(settings)):
+        pass
