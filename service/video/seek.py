@@ -55,7 +55,7 @@ def index_frames(path: Path) -> FrameIndex | None:
                 times.append(packet.pts)
                 if packet.is_keyframe:
                     keyframes.append(packet.pts)
-    except (av.FFmpegError, IndexError):
+    except (av.FFmpegError, OSError, ValueError, IndexError):  # unreadable: decode from the start
         return None
     times.sort()
     if not keyframes or len(set(times)) != len(times):
