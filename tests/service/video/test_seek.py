@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from fractions import Fraction
 from pathlib import Path
 
@@ -9,7 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from service.video.decode import DecodeLimits, VideoLimitExceeded, probe, read_frame_groups
+from service.video.decode import (
+    DecodeLimits,
+    VideoDecodeError,
+    VideoLimitExceeded,
+    probe,
+    read_frame_groups,
+    read_sampled_frames,
+)
 from service.video.preprocess import sample_indices
 from service.video.seek import decode_at, index_frames
 from tests.utils.corpus import real_frames, write_recording, write_video
@@ -94,3 +102,31 @@ def test_an_avi_is_decoded_from_the_start() -> None:
     assert index_frames(YOYO_CLIP) is None  # AVI timestamps can be mislabelled: not sought
     groups, info = read_frame_groups(YOYO_CLIP, whole_and_windows, 112, SEEKING)
     assert info.frames == 187 and len(groups) == 4
+
+
+def test_cut_and_corrupted_files_are_refused_or_read_never_crash(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    """What a broken upload meets on the seeking path: a VideoDecodeError (422), or frames."""
+    sources = [
+        write_video(tmp_path / "camera.mp4", frames, keyframe_every=KEYFRAME_EVERY),
+        write_video(tmp_path / "browser.mkv", frames, keyframe_every=8, container="matroska"),
+        write_recording(tmp_path / "recording.webm", frames),
+    ]
+    rng = random.Random(0)
+    refused = 0
+    for i in range(30):
+        data = bytearray(sources[i % len(sources)].read_bytes())
+        if i % 2:
+            data = data[: rng.randrange(200, len(data))]
+        for _ in range(rng.randrange(1, 40)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        broken = tmp_path / f"broken{i}{sources[i % len(sources)].suffix}"
+        broken.write_bytes(bytes(data))
+        try:
+            read, _ = read_sampled_frames(broken, 8, 64, SEEKING)
+        except VideoDecodeError:
+            refused += 1
+            continue
+        assert len(read) == 8 and all(min(frame.shape[:2]) == 64 for frame in read)
+    assert 0 < refused < 30  # both kinds of outcome were met
