@@ -66,6 +66,32 @@ async function request(url, options) {
   return response.json();
 }
 
+// POST a form as request() does, calling onProgress(fraction, sentBytes, totalBytes) while the
+// body goes out: a 200 MB video takes minutes on a home uplink, and fetch cannot report it.
+function postWithProgress(url, form, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total, event.loaded, event.total);
+    };
+    xhr.onload = () => {
+      const body = xhr.response;
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else if (body && typeof body.detail === "string") reject(new Error(body.detail));
+      else reject(new Error(`the server answered ${xhr.status} ${xhr.statusText}`));
+    };
+    xhr.onerror = () => reject(new Error("the server cannot be reached; check that it is running"));
+    xhr.send(form);
+  });
+}
+
+function uploadedText(sent, total) {
+  return `Uploading… ${Math.floor((sent / total) * 100)} % of ${describeSize(total)}`;
+}
+
 // <img> and <video> cannot send the key header: with a key, fetch the file and show a blob.
 async function mediaUrl(url) {
   if (!localStorage.getItem(KEY_STORAGE)) return url;
@@ -279,7 +305,9 @@ async function classify() {
     const topK = Math.min(3, Number(choice ? choice.dataset.labels : 3) || 3);
     const query = choice && choice.value ? `&model=${encodeURIComponent(choice.value)}` : "";
     const url = `/classify?top_k=${topK}${query}`;
-    const result = await request(url, { method: "POST", body: uploadForm() });
+    const result = await postWithProgress(url, uploadForm(), (fraction, sent, total) => {
+      button.textContent = fraction < 1 ? uploadedText(sent, total) : "Classifying…";
+    });
     if (!result.confident) {
       $("verdict").textContent =
         "Not confident: this looks like none of the actions the model knows. Its closest guesses:";
@@ -334,7 +362,9 @@ async function stylize() {
 // POST /stylize with `form`, then follow the job in the progress box (also Live's full render).
 async function submitStylizeJob(form, what) {
   try {
-    const job = await request("/stylize", { method: "POST", body: form });
+    const job = await postWithProgress("/stylize", form, (fraction, sent, total) => {
+      setProgress(0, fraction < 1 ? uploadedText(sent, total) : "Checking the video…");
+    });
     state.jobId = job.job_id;
     $("cancel-button").hidden = false;
     poll(job.status_url, job.result_url);

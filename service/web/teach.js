@@ -1,7 +1,8 @@
 // "Teach a new action": labels with clips dropped under each (or a folder), a teach job with its
 // progress, the cross-validated accuracy, then the new model chosen for "Classify".
-// Uses app.js's helpers ($, request, send, problemOf, showError, formatSeconds, VIDEO_SUFFIXES,
-// POLL_MS). Server values are written with textContent or as properties, never as HTML.
+// Uses app.js's helpers ($, request, send, postWithProgress, uploadedText, problemOf, showError,
+// formatSeconds, VIDEO_SUFFIXES, POLL_MS). Server values are written with textContent or as
+// properties, never as HTML.
 "use strict";
 
 const MIN_LABELS = 2;
@@ -191,7 +192,9 @@ async function teach() {
   $("teach-button").disabled = true;
   setTeachProgress(0, "Uploading the clips…");
   try {
-    const job = await request("/classifiers", { method: "POST", body: form });
+    const job = await postWithProgress("/classifiers", form, (fraction, sent, total) => {
+      setTeachProgress(0, fraction < 1 ? uploadedText(sent, total) : "Checking the clips…");
+    });
     teachState.jobId = job.job_id;
     $("teach-cancel-button").hidden = false;
     pollTeach(job.status_url, job.classifier_url, job.classifier);

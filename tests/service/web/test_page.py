@@ -123,6 +123,37 @@ def test_the_page_classifies_stylises_plays_and_downloads(
         page.close()
 
 
+def test_an_upload_on_a_slow_line_shows_how_far_it_has_got(browser, live_service: str) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(live_service)
+        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        network = page.context.new_cdp_session(page)
+        network.send("Network.enable")
+        # 60 KB/s up: the 288 KB clip takes about 5 s, as 200 MB would take minutes at home.
+        network.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 60_000},
+        )
+        page.set_input_files("#file-input", str(AUDIO_CLIP))
+        page.locator(".style-card", has_text="16 channels").click()
+        with page.expect_response(lambda r: r.url.endswith("/stylize"), timeout=TIMEOUT_MS):
+            page.click("#stylize-button")
+            page.wait_for_function(
+                "() => /^Uploading… ([1-9]|[1-9][0-9]) % of 288 KB$/.test("
+                "document.getElementById('progress-text').textContent)",
+                timeout=TIMEOUT_MS,
+                polling=20,
+            )
+        page.click("#cancel-button")
+        page.wait_for_function(
+            "() => document.getElementById('progress-text').textContent === 'Cancelled.'",
+            timeout=TIMEOUT_MS,
+        )
+    finally:
+        page.close()
+
+
 def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path) -> None:
     page = browser.new_page()
     try:
