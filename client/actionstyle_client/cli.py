@@ -16,7 +16,8 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from actionstyle_client.batch import FolderRun, plan_folder
@@ -32,6 +33,7 @@ from actionstyle_client.errors import (
 )
 from actionstyle_client.output import (
     ProgressBar,
+    UploadBar,
     classifier_table,
     classify_table,
     models_table,
@@ -75,7 +77,10 @@ def make_client(args: argparse.Namespace, retries: int | None = None) -> Client:
 
 
 def cmd_classify(client: Client, args: argparse.Namespace) -> int:
-    result = client.classify(args.file, args.model, args.top_k, args.segments, args.window_s)
+    with uploading(Path(args.file).name) as bar:
+        result = client.classify(
+            args.file, args.model, args.top_k, args.segments, args.window_s, on_upload=bar
+        )
     print(
         json.dumps(result.to_json(), indent=2) if args.json else classify_table(result, args.file)
     )
@@ -110,13 +115,28 @@ def _stylize_one(client: Client, args: argparse.Namespace) -> int:
     dest: Path = args.output or Path(f"{src.stem}.{args.style or 'painting'}.mp4")
     if dest.is_dir():
         dest = dest / f"{src.stem}.mp4"
-    job = client.stylize(
-        src, style=args.style, style_image=args.style_image, strength=args.strength
-    )
+    with uploading(src.name) as bar:
+        job = client.stylize(
+            src,
+            style=args.style,
+            style_image=args.style_image,
+            strength=args.strength,
+            on_upload=bar,
+        )
     if not follow(args, job, src.name, lambda: job.download(dest)):
         return EXIT_INTERRUPTED
     print(dest)
     return EXIT_OK
+
+
+@contextmanager
+def uploading(label: str) -> Iterator[UploadBar]:
+    """An upload's progress bar on stderr, ended when the upload is."""
+    bar = UploadBar(label)
+    try:
+        yield bar
+    finally:
+        bar.done()
 
 
 def follow(
@@ -190,7 +210,8 @@ def _training_set(args: argparse.Namespace) -> tuple[Clips | None, Path | None]:
 
 def cmd_teach(client: Client, args: argparse.Namespace) -> int:
     clips, archive = _training_set(args)
-    job = client.teach(args.name, clips=clips, archive=archive)
+    with uploading(args.name) as bar:
+        job = client.teach(args.name, clips=clips, archive=archive, on_upload=bar)
     if not follow(args, job, job.name):
         return EXIT_INTERRUPTED
     entry = job.classifier()

@@ -10,11 +10,13 @@
 
 The URL and key default to ACTIONSTYLE_URL and ACTIONSTYLE_API_KEY. Uploads are streamed from
 disk in chunks (a 200 MB clip, or a teach job's many clips, is never held in memory) and
-reopened for each retry.
+reopened for each retry; `on_upload=lambda sent, total: ...` follows them (bytes; a retry
+starts again from 0).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +45,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 MAX_WAIT_S = 30.0  # the longest the service holds GET /jobs/{id}?wait=
 
 Progress = Callable[[JobStatus], None]
+UploadProgress = Callable[[int, int], None]  # (bytes sent, bytes in all)
 PathLike = str | os.PathLike[str]
 
 
@@ -86,13 +89,16 @@ class Client:
         top_k: int | None = None,
         segments: bool = False,
         window_s: float | None = None,
+        on_upload: UploadProgress | None = None,
     ) -> ClassifyResult:
         """Recognise the action in a clip; `top_k` None takes the server's default (5)."""
         params: dict[str, Any] = {"segments": "true" if segments else "false"}
         optional = {"model": model, "top_k": top_k, "window_s": window_s}
         params |= {name: value for name, value in optional.items() if value is not None}
         # Classifying changes nothing on the server, so a dropped connection is retried.
-        response = self._upload("/classify", [("file", Path(path))], {}, params, idempotent=True)
+        response = self._upload(
+            "/classify", [("file", Path(path))], {}, params, idempotent=True, on_upload=on_upload
+        )
         return ClassifyResult.from_json(response.json())
 
     def stylize(
@@ -101,6 +107,7 @@ class Client:
         style: str | None = None,
         style_image: str | os.PathLike[str] | None = None,
         strength: float = 1.0,
+        on_upload: UploadProgress | None = None,
     ) -> Job:
         """Queue a clip to be restyled with a named style or your own painting; returns its Job.
 
@@ -117,7 +124,7 @@ class Client:
         data: dict[str, str | list[str]] = {"style": style} if style is not None else {}
         data["strength"] = repr(float(strength))
         # Not idempotent: a POST repeated after a dropped answer could queue the job twice.
-        response = self._upload("/stylize", files, data, {}, idempotent=False)
+        response = self._upload("/stylize", files, data, {}, idempotent=False, on_upload=on_upload)
         return Job(self, JobCreated.from_json(response.json()).job_id)
 
     def teach(
@@ -125,6 +132,7 @@ class Client:
         name: str,
         clips: Mapping[str, Sequence[PathLike]] | None = None,
         archive: PathLike | None = None,
+        on_upload: UploadProgress | None = None,
     ) -> TeachJob:
         """Queue a job that teaches a new classifier `name`; returns its TeachJob.
 
@@ -145,7 +153,9 @@ class Client:
         else:
             raise ValueError("give exactly one of clips= or archive=")
         # Not idempotent: a POST repeated after a dropped answer could queue a second job.
-        response = self._upload("/classifiers", files, data, {}, idempotent=False)
+        response = self._upload(
+            "/classifiers", files, data, {}, idempotent=False, on_upload=on_upload
+        )
         created = TeachJobCreated.from_json(response.json())
         return TeachJob(self, created.job_id, created.classifier)
 
@@ -171,6 +181,7 @@ class Client:
         params: Mapping[str, Any],
         *,
         idempotent: bool,
+        on_upload: UploadProgress | None = None,
     ) -> httpx.Response:
         """POST multipart files streamed from disk; each try reopens them from the start.
 
@@ -180,12 +191,16 @@ class Client:
             if not path.is_file():
                 raise FileNotFoundError(f"no such file: {path}")
         opened: list[IO[bytes]] = []
+        total = sum(path.stat().st_size for _, path in files)
 
         def build() -> httpx.Request:
             _close_all(opened)
             handles = []
+            sent = _Sent(total, on_upload)
             for field, path in files:
-                handle = path.open("rb")
+                handle: IO[bytes] = (
+                    path.open("rb") if on_upload is None else _CountedReader(path, sent)
+                )
                 opened.append(handle)
                 handles.append((field, (path.name, handle, "application/octet-stream")))
             return self._http.build_request("POST", url, params=params, data=data, files=handles)
@@ -329,6 +344,31 @@ class TeachJob(Job):
     def classifier(self) -> ClassifierEntry:
         """The classifier the job taught (NotFound until the job has succeeded)."""
         return self._client.classifiers.get(self.name)
+
+
+class _Sent:
+    """Bytes of the files read into the request so far, reported to `on_upload`."""
+
+    def __init__(self, total: int, on_upload: UploadProgress | None) -> None:
+        self.total, self.on_upload, self.bytes = total, on_upload, 0
+
+    def add(self, count: int) -> None:
+        if count and self.on_upload is not None:
+            self.bytes += count
+            self.on_upload(self.bytes, self.total)
+
+
+class _CountedReader(io.BufferedReader):
+    """A file opened for reading that counts what the request body reads from it."""
+
+    def __init__(self, path: Path, sent: _Sent) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self._sent = sent
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self._sent.add(len(data))
+        return data
 
 
 def _close_all(handles: list[IO[bytes]]) -> None:

@@ -162,3 +162,42 @@ class ProgressBar:
         if self.tty and self._width:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def upload_line(label: str, sent: int, total: int) -> str:
+    share = sent / total if total else 1.0
+    filled = round(share * BAR_WIDTH)
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    mib = 2**20
+    return (
+        f"{label}  [{bar}]  {share * 100:3.0f}%  {sent / mib:.1f}/{total / mib:.1f} MiB  uploading"
+    )
+
+
+class UploadBar:
+    """An `on_upload` callback that draws how much of an upload has gone, on stderr; on a
+    terminal it redraws one line, elsewhere it writes a line every tenth."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label, self.stream = label, stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._shown = -1
+        self._width = 0
+
+    def __call__(self, sent: int, total: int) -> None:
+        line = upload_line(self.label, sent, total)
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            tenth = int(sent * 10 / total) if total else 10
+            if tenth <= self._shown:
+                return
+            self._shown = tenth
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()

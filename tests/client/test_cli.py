@@ -158,6 +158,9 @@ def test_stylize_one_clip_with_a_progress_bar(
     assert ran.stdout.strip() == str(out)
     assert out.read_bytes()[4:8] == b"ftyp"
     assert re.search(r"job [0-9a-f]{32} queued", ran.stderr)
+    size = tiny_clips[1].stat().st_size / 2**20
+    uploaded = rf"\[#{{28}}\]\s+100%\s+{size:.1f}/{size:.1f} MiB\s+uploading"
+    assert re.search(uploaded, ran.stderr), ran.stderr
     assert re.search(r"\[#{28}\]\s+100%\s+25/25 frames\s+succeeded", ran.stderr), ran.stderr
 
 

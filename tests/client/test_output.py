@@ -9,6 +9,7 @@ from typing import Any
 from actionstyle_client.models import ClassifierEntry, JobStatus
 from actionstyle_client.output import (
     ProgressBar,
+    UploadBar,
     classifier_table,
     eta_s,
     format_duration,
@@ -59,6 +60,19 @@ def test_off_a_terminal_the_bar_prints_a_line_per_tenth_and_state() -> None:
         == "clip.mp4  [#######---------------------]   25%  25/100 frames  ETA 0:09  running"
     )
     assert lines[2].endswith("100%  100/100 frames  succeeded")
+
+
+def test_off_a_terminal_the_upload_bar_prints_a_line_per_tenth() -> None:
+    stream = io.StringIO()
+    bar = UploadBar("clip.mp4", stream)
+    total = 10 * 2**20
+    for sent in (65_536, 131_072, 2**20, 5 * 2**20 + 1, total):
+        bar(sent, total)
+    bar.done()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4  # 0 %, 10 %, 50 %, 100 %
+    assert lines[2] == "clip.mp4  [##############--------------]   50%  5.0/10.0 MiB  uploading"
+    assert lines[3].endswith("100%  10.0/10.0 MiB  uploading")
 
 
 def test_table_pads_columns_and_right_aligns_numbers() -> None:

@@ -81,6 +81,23 @@ def test_an_upload_dropped_as_stalled_is_sent_again(clip: Path) -> None:
     assert len(sleeps) == 1 and b"RIFF video" in script.bodies[1]
 
 
+def test_an_upload_reports_the_bytes_sent_and_starts_again_on_a_retry(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(b"RIFF" + bytes(300_000))
+    busy = {"detail": "the job queue is unavailable", "code": "queue_unavailable"}
+    script = Script(answer(503, json=busy), answer(202, json=CREATED))
+    reports: list[tuple[int, int]] = []
+    job = client_for(script, []).stylize(
+        clip, style="vangogh", on_upload=lambda sent, total: reports.append((sent, total))
+    )
+    assert job.id == JOB_ID
+    assert all(total == 300_004 for _, total in reports)
+    sent = [s for s, _ in reports]
+    restart = next(i for i in range(1, len(sent)) if sent[i] < sent[i - 1])
+    for attempt in (sent[:restart], sent[restart:]):  # each try counts from the start to the end
+        assert attempt == sorted(attempt) and attempt[-1] == 300_004 and len(attempt) > 1
+
+
 def test_503_backs_off_exponentially_then_gives_up_with_the_servers_words() -> None:
     busy = {"detail": "the job queue is unavailable", "code": "queue_unavailable"}
     script = Script(*[answer(503, json=busy)] * 4)
