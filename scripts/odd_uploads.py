@@ -12,7 +12,6 @@ its own stack (scripts/stack.py) unless --url points at a running service.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tempfile
 import time
@@ -29,6 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack import REPO_ROOT, running_stack  # noqa: E402
+
+sys.path.insert(0, str(REPO_ROOT))
+from tests.utils.corpus import write_recording  # noqa: E402
 
 SOURCE = REPO_ROOT.parent / "shared" / "data" / "clips" / "v_ApplyEyeMakeup_g01_c01.avi"
 JOB_TIMEOUT_S = 240.0
@@ -100,34 +102,6 @@ def write_video(path: Path, spec: tuple, frames: list[np.ndarray]) -> bool:
         return False
 
 
-class _Stream(io.RawIOBase):
-    """A sink that cannot seek back: what a browser's MediaRecorder writes a WebM to."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self.data += data
-        return len(data)
-
-
-def browser_recording(frames: list[np.ndarray]) -> bytes:
-    """A VP8 WebM as Live mode's Record makes it: no duration, no frame count, no cues."""
-    sink = _Stream()
-    with av.open(sink, "w", format="webm") as output:
-        stream = output.add_stream("libvpx", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        stream.options = {"deadline": "realtime", "cpu-used": "8"}
-        for frame in frames:
-            image = cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA)
-            output.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
-        output.mux(stream.encode())
-    return bytes(sink.data)
-
-
 def build_uploads(folder: Path) -> list[Path]:
     frames, uploads = source_frames(75), []
     for spec in VIDEOS:
@@ -143,11 +117,13 @@ def build_uploads(folder: Path) -> list[Path]:
         "text.avi": b"not a video\n" * 100,
         "no_extension": whole,
         "UPPER.AVI": (folder / "mpeg4.avi").read_bytes(),
-        "recording.webm": browser_recording(frames),
     }
     for name, data in broken.items():
         (folder / name).write_bytes(data)
         uploads.append(folder / name)
+    # As Live mode's Record makes it: streamed, so no duration, no frame count, no cues.
+    rgb = [np.ascontiguousarray(frame[:, :, ::-1]) for frame in frames]
+    uploads.append(write_recording(folder / "recording.webm", rgb))
     return uploads
 
 

@@ -123,35 +123,42 @@ def eta_s(status: JobStatus, now: datetime | None = None) -> float | None:
     return elapsed * (1 - status.progress) / status.progress
 
 
+def _bar(share: float) -> str:
+    filled = round(share * BAR_WIDTH)
+    return "[" + "#" * filled + "-" * (BAR_WIDTH - filled) + "]"
+
+
 def progress_line(label: str, status: JobStatus) -> str:
-    filled = round(status.progress * BAR_WIDTH)
-    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
     done, total, unit = status.frames_done, status.frames_total, "frames"
     if status.kind == "teach":  # it counts each clip, then one step for the training
         done, total, unit = min(done, total - 1), total - 1, "clips"
     frames = f"{done}/{total} {unit}" if total > 0 else ""
     eta = eta_s(status)
     left = f"ETA {format_duration(eta)}" if eta is not None and status.state == "running" else ""
-    parts = [label, f"[{bar}]", f"{status.progress * 100:3.0f}%", frames, left, status.state.value]
-    return "  ".join(part for part in parts if part)
+    parts = [label, _bar(status.progress), f"{status.progress * 100:3.0f}%", frames, left]
+    return "  ".join(part for part in [*parts, status.state.value] if part)
 
 
-class ProgressBar:
-    """A `progress` callback for `Job.wait` that draws on stderr."""
+def upload_line(label: str, sent: int, total: int) -> str:
+    share, mib = (sent / total if total else 1.0), 2**20
+    amount = f"{sent / mib:.1f}/{total / mib:.1f} MiB"
+    return f"{label}  {_bar(share)}  {share * 100:3.0f}%  {amount}  uploading"
+
+
+class _StderrBar:
+    """One line on stderr: redrawn in place on a terminal, else written again at each step."""
 
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label, self.stream = label, stream or sys.stderr
         self.tty = self.stream.isatty()
-        self._shown: tuple[str, int] | None = None
+        self._shown: object = None
         self._width = 0
 
-    def __call__(self, status: JobStatus) -> None:
-        line = progress_line(self.label, status)
+    def _draw(self, line: str, step: object) -> None:
         if self.tty:
             self.stream.write("\r" + line.ljust(self._width))
             self._width = len(line)
         else:
-            step = (status.state.value, int(status.progress * 10))
             if step == self._shown:
                 return
             self._shown = step
@@ -164,40 +171,18 @@ class ProgressBar:
             self.stream.flush()
 
 
-def upload_line(label: str, sent: int, total: int) -> str:
-    share = sent / total if total else 1.0
-    filled = round(share * BAR_WIDTH)
-    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-    mib = 2**20
-    return (
-        f"{label}  [{bar}]  {share * 100:3.0f}%  {sent / mib:.1f}/{total / mib:.1f} MiB  uploading"
-    )
+class ProgressBar(_StderrBar):
+    """A `progress` callback for `Job.wait` that draws on stderr (off a terminal, a line for
+    each tenth and each state)."""
+
+    def __call__(self, status: JobStatus) -> None:
+        line = progress_line(self.label, status)
+        self._draw(line, (status.state.value, int(status.progress * 10)))
 
 
-class UploadBar:
-    """An `on_upload` callback that draws how much of an upload has gone, on stderr; on a
-    terminal it redraws one line, elsewhere it writes a line every tenth."""
-
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
-        self.label, self.stream = label, stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self._shown = -1
-        self._width = 0
+class UploadBar(_StderrBar):
+    """An `on_upload` callback that draws how much of an upload has gone, on stderr (off a
+    terminal, a line for each tenth)."""
 
     def __call__(self, sent: int, total: int) -> None:
-        line = upload_line(self.label, sent, total)
-        if self.tty:
-            self.stream.write("\r" + line.ljust(self._width))
-            self._width = len(line)
-        else:
-            tenth = int(sent * 10 / total) if total else 10
-            if tenth <= self._shown:
-                return
-            self._shown = tenth
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.tty and self._width:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._draw(upload_line(self.label, sent, total), int(sent * 10 / total) if total else 10)
