@@ -32,6 +32,7 @@ from service.video.upload import (
     UploadTooLarge,
     check_suffix,
     describe_size,
+    feed_body,
     room_on_disk,
 )
 
@@ -233,13 +234,8 @@ async def receive_training_upload(
     folder = Path(tempfile.mkdtemp(prefix="teach-", dir=limits.temp_dir))
     receiver = _Receiver(boundary, limits, folder)
     try:
-        received = 0
         with room_on_disk("the training clips"):
-            async for chunk in body:
-                received += len(chunk)
-                if received > cap:
-                    raise UploadTooLarge(_too_large(limits))
-                receiver.feed(chunk)
+            await feed_body(body, cap, _too_large(limits), receiver.feed)
         receiver.parser.finalize()
         if receiver.open_parts:
             raise MalformedUpload("the upload ended before the multipart body was complete")

@@ -22,7 +22,7 @@ import asyncio
 import errno
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -410,6 +410,19 @@ async def idle_limited(body: AsyncIterator[bytes], idle_s: float) -> AsyncIterat
         yield chunk
 
 
+async def feed_body(
+    body: AsyncIterator[bytes], cap: int, too_large: str, feed: Callable[[bytes], None]
+) -> None:
+    """Hand every chunk of the body to `feed`; `UploadTooLarge(too_large)` past `cap` bytes,
+    whatever the request's Content-Length said."""
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if received > cap:
+            raise UploadTooLarge(too_large)
+        feed(chunk)
+
+
 @asynccontextmanager
 async def receive_video_upload(
     content_type: str | None,
@@ -425,13 +438,8 @@ async def receive_video_upload(
         raise UploadTooLarge(_too_large(limits))
     receiver = _FileFieldReceiver(boundary, limits)
     try:
-        received = 0
         with room_on_disk("the upload"):
-            async for chunk in body:
-                received += len(chunk)
-                if received > envelope_cap:
-                    raise UploadTooLarge(_too_large(limits))
-                receiver.feed(chunk)
+            await feed_body(body, envelope_cap, _too_large(limits), receiver.feed)
             video = receiver.finish()
         yield video
     finally:
@@ -456,12 +464,7 @@ async def receive_form_fields(
         raise UploadTooLarge(too_large)
     limits = UploadLimits(max_bytes=0, field="", extra_fields=fields)  # no file field
     receiver = _FileFieldReceiver(boundary, limits)
-    received = 0
-    async for chunk in body:
-        received += len(chunk)
-        if received > envelope_cap:
-            raise UploadTooLarge(too_large)
-        receiver.feed(chunk)
+    await feed_body(body, envelope_cap, too_large, receiver.feed)
     receiver.finish_fields()
     if required not in receiver.extras:
         raise MissingUpload(f"the request has no multipart field '{required}'")
