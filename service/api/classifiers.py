@@ -79,7 +79,10 @@ _TEACH_BODY = {
                         FILES_FIELD: {
                             "type": "array",
                             "items": _BINARY,
-                            "description": "The clips (videos), each with one `labels` value.",
+                            "description": (
+                                "The clips (videos), each with one `labels` value; judged by "
+                                "content, as `file` is for /classify"
+                            ),
                         },
                         LABELS_FIELD: {
                             "type": "array",
@@ -88,7 +91,10 @@ _TEACH_BODY = {
                         },
                         ARCHIVE_FIELD: {
                             **_BINARY,
-                            "description": "Instead of files: one ZIP of <label>/<clip> folders.",
+                            "description": (
+                                "Instead of files: one ZIP of <label>/<clip> folders, each "
+                                "clip named with a video extension"
+                            ),
                         },
                     },
                 }

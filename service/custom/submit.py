@@ -21,6 +21,7 @@ from service.jobs.state import FINISHED, JobKind, JobRecord, redis_text
 from service.observability.logs import current_request_id
 from service.video.decode import DecodeLimits, VideoDecodeError, check_playable
 from service.video.upload import (
+    CONTAINERS,
     StorageFull,
     UnsupportedVideo,
     describe_content,
@@ -70,19 +71,27 @@ def check_training_set(clips: list[UnpackedClip]) -> dict[str, int]:
     return counts
 
 
-def check_clips(clips: list[UnpackedClip], limits: DecodeLimits) -> None:
-    """Refuse a file that is not a playable video, naming it, before anything is queued."""
+def check_clips(clips: list[UnpackedClip], limits: DecodeLimits) -> list[UnpackedClip]:
+    """Refuse a file that is not a playable video, naming it, before anything is queued; a clip
+    sent without an extension comes back named for its container."""
+    checked = []
     for clip in clips:
         with open(clip.path, "rb") as f:
             head = f.read(512)
-        if sniff_container(head) is None:
+        container = sniff_container(head)
+        if container is None:
             what = describe_content(head) if head else "empty"
             found = f"is {what}, not a video" if what else "matches no video format we accept"
             raise UnsupportedVideo(f"the clip '{clip.shown}' {found}")
+        if not clip.path.suffix:
+            named = clip.path.rename(clip.path.with_suffix(CONTAINERS[container][1]))
+            clip = UnpackedClip(clip.label, named, clip.shown)
         try:
             check_playable(clip.path, limits)
         except VideoDecodeError as exc:
             raise type(exc)(f"the clip '{clip.shown}' cannot be used: {exc}") from exc
+        checked.append(clip)
+    return checked
 
 
 def _reserve(client: redis.Redis, jobs: JobQueue, key: str, job_id: str, ttl_s: int) -> bool:
@@ -113,7 +122,7 @@ def submit_teach_job(
     if name in shipped:
         raise ClassifierExists(f"'{name}' is the name of a shipped model; choose another name")
     check_training_set(clips)
-    check_clips(clips, submission.limits)
+    clips = check_clips(clips, submission.limits)
     if custom.exists(name, owner):
         raise ClassifierExists(
             f"you already have a classifier named '{name}'; delete it first or choose another name"

@@ -33,6 +33,7 @@ from service.video.upload import (
     check_suffix,
     describe_size,
     feed_body,
+    name_suffix,
     room_on_disk,
 )
 
@@ -123,7 +124,9 @@ class _Receiver:
             try:
                 suffix = check_suffix(shown)
             except UnsupportedVideo as exc:
-                raise UnsupportedVideo(f"the clip '{shown}': {exc}") from exc
+                if name_suffix(shown):  # the name says it is something else
+                    raise UnsupportedVideo(f"the clip '{shown}': {exc}") from exc
+                suffix = ""  # no extension: its content decides (submit.check_clips)
             path = self.folder / f"upload-{len(self.files):03d}{suffix}"
             self.files.append((path, shown))
             self._sink = open(path, "wb")  # noqa: SIM115 - closed at the part's end or on exit

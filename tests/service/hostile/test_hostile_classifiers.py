@@ -119,6 +119,13 @@ def _form(clips: dict[str, list[Path]], name: str = "hostile", labels: list[str]
     return {"files": files, "data": data}
 
 
+def _with_extra_clip(filename: str, content: bytes):
+    form = _form(TRAINING_SET)
+    form["files"].append(("files", (filename, content, "application/octet-stream")))
+    form["data"]["labels"].append("yoyo")
+    return form
+
+
 FORMS = {
     "a label with one clip": (
         lambda: _form({"yoyo": TRAINING_SET["yoyo"], "punch": TRAINING_SET["punch"][:1]}),
@@ -157,6 +164,19 @@ FORMS = {
             "'../x' (for 'v_YoYo_g02_c01.avi') is not a valid label: "
             "1 to 64 characters, no slashes, no control characters, no leading or trailing "
             "spaces",
+        ),
+    ),
+    "a clip without an extension that is text": (
+        lambda: _with_extra_clip("notes", b"not a video at all\n" * 50),
+        (415, "unsupported_media_type", "the clip 'notes' is text, not a video"),
+    ),
+    "a clip whose name says another type": (
+        lambda: _with_extra_clip("notes.txt", TRAINING_SET["yoyo"][0].read_bytes()),
+        (
+            415,
+            "unsupported_media_type",
+            "the clip 'notes.txt': '.txt' files are not accepted; upload an AVI, MP4, MOV, "
+            "MPEG, WebM or MKV video (.avi, .mp4, .m4v, .mov, .mpeg, .mpg, .webm, .mkv)",
         ),
     ),
     "no clips": (
@@ -210,4 +230,22 @@ def test_a_name_being_taught_is_refused_until_its_job_ends(teach_sandbox: Sandbo
     third = client.post("/classifiers", **_form(TRAINING_SET, name="twice"))
     assert third.status_code == 202  # the cancelled job no longer holds the name
     assert client.delete(f"/jobs/{third.json()['job_id']}").status_code == 200
+    assert_nothing_kept(teach_sandbox)
+
+
+# A browser's Blob is named "blob", `requests` names bytes after their field, some clients send
+# no name: like a video to /classify, such a clip is judged by its content.
+def test_clips_without_an_extension_are_judged_by_their_content(teach_sandbox: Sandbox) -> None:
+    form = _form(TRAINING_SET, name="unnamed")
+    names = ["", "blob", "files", "3f9a1c0e", "", "clip"]
+    form["files"] = [
+        (field, (name, content, "application/octet-stream"))
+        for (field, (_, content, _)), name in zip(form["files"], names, strict=True)
+    ]
+    response = teach_sandbox.client.post("/classifiers", **form)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    stored = sorted(p.name for p in (teach_sandbox.storage_dir / job_id).glob("clip-*"))
+    assert stored == [f"clip-{i:03d}.avi" for i in range(6)]  # named for their container
+    assert teach_sandbox.client.delete(f"/jobs/{job_id}").status_code == 200
     assert_nothing_kept(teach_sandbox)
