@@ -29,7 +29,7 @@ from service.api.auth import ApiKeyRequired, TooManyJobs, limit_new_jobs, requir
 from service.contract.manifest import ManifestError, ModelsMissing
 from service.errors import install_error_handlers, problem_responses
 from service.inference.registry import load_registry
-from service.jobs.queue import JobQueue
+from service.jobs.queue import JobQueue, QueueFull
 from service.observability.logs import configure_logging
 from service.observability.middleware import ObservabilityMiddleware
 from service.settings import Settings
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         stylize.router,
         dependencies=[*key, Depends(limit_new_jobs)],
-        responses=problem_responses(ApiKeyRequired, TooManyJobs),
+        responses=problem_responses(ApiKeyRequired, TooManyJobs, QueueFull),
     )
     # Previews are not jobs: a key, but not the job quota (a slider would use it up).
     for router in (jobs.router, models.router, preview.router):

@@ -40,6 +40,7 @@ from service.jobs.queue import (
     JobHasNoResult,
     JobNotFinished,
     JobNotFound,
+    QueueFull,
     QueueUnavailable,
     ResultIsClassifier,
 )
@@ -107,6 +108,7 @@ ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     ),
     JobAlreadyFinished: (409, "job_already_finished", "The job has already finished."),
     QueueUnavailable: (503, "queue_unavailable", "The job queue (Redis) does not answer."),
+    QueueFull: (503, "queue_full", "As many jobs as the service queues are waiting already."),
     StorageFull: (503, "storage_full", "The server's disk has no room for the upload now."),
     ApiKeyRequired: (401, "api_key_required", "No valid API key in the X-API-Key header."),
     TooManyJobs: (429, "too_many_jobs", "The key's stylize jobs per minute are used up."),

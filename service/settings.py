@@ -202,6 +202,12 @@ class Settings(BaseSettings):
         repr=False,
         description="Comma-separated API keys; when set, every API route needs X-API-Key.",
     )
+    max_queued_jobs: int = Field(
+        default=200,
+        ge=0,
+        description="New jobs (stylize, teach) are refused with 503 while this many wait for a "
+        "worker, before their upload is read; 0: no limit.",
+    )
     stylize_jobs_per_minute: int = Field(
         default=0, ge=0, description="New stylize jobs per API key per minute; 0: no limit."
     )

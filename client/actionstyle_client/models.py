@@ -166,6 +166,7 @@ class JobStatus(_FromJson):
     # 'stylize' or 'teach'; plain text, not an enum, so a kind added later does not break us.
     kind: str = "stylize"
     classifier: str | None = None  # a teach job's classifier name
+    queue_position: int | None = None  # while queued: jobs ahead of it; servers before it: None
 
 
 @dataclass(frozen=True)

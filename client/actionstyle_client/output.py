@@ -136,7 +136,10 @@ def progress_line(label: str, status: JobStatus) -> str:
     eta = eta_s(status)
     left = f"ETA {format_duration(eta)}" if eta is not None and status.state == "running" else ""
     parts = [label, _bar(status.progress), f"{status.progress * 100:3.0f}%", frames, left]
-    return "  ".join(part for part in [*parts, status.state.value] if part)
+    state = status.state.value
+    if status.state == "queued" and status.queue_position:
+        state += f" ({status.queue_position} ahead)"
+    return "  ".join(part for part in [*parts, state] if part)
 
 
 def upload_line(label: str, sent: int, total: int) -> str:

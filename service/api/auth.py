@@ -1,4 +1,5 @@
-"""Optional API keys (`ACTIONSTYLE_API_KEYS`) and the per-key limit on new stylize jobs.
+"""Optional API keys (`ACTIONSTYLE_API_KEYS`), and the limits on new jobs: the queue's room and
+the per-key quota.
 
 With no keys configured every route is open and every caller is the same anonymous client.
 With keys, the API routes need `X-API-Key`; jobs remember a hash of the key that created them,
@@ -65,8 +66,9 @@ ClientDep = Annotated[str, Depends(require_api_key)]
 
 
 def limit_new_jobs(client: ClientDep, settings: SettingsDep, jobs: JobsDep) -> None:
-    """Count one new stylize job against the caller's per-minute quota (a fixed window);
-    without API keys every caller shares one quota."""
+    """Refuse a new job while the queue is full; else count it against the caller's
+    per-minute quota (a fixed window; without API keys every caller shares one quota)."""
+    jobs.check_room(settings.max_queued_jobs)
     limit = settings.stylize_jobs_per_minute
     if not limit:
         return

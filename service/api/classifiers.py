@@ -42,7 +42,7 @@ from service.custom.upload import (
 )
 from service.errors import problem_responses
 from service.inference.memory import release_freed_heap
-from service.jobs.queue import QueueUnavailable
+from service.jobs.queue import QueueFull, QueueUnavailable
 from service.video.decode import VideoDecodeError, VideoLimitExceeded, VideoTooShort
 from service.video.upload import (
     FieldTooLong,
@@ -166,7 +166,7 @@ CustomDep = Annotated[CustomClassifiers, Depends(get_custom)]
     openapi_extra=_TEACH_BODY,
     # A teach job counts against the same per-key quota of new jobs as a stylize job.
     dependencies=[Depends(limit_new_jobs)],
-    responses=problem_responses(*TEACH_ERRORS, TooManyJobs),
+    responses=problem_responses(*TEACH_ERRORS, TooManyJobs, QueueFull),
 )
 async def teach_classifier(
     request: Request,

@@ -157,5 +157,6 @@ def submit_teach_job(
         jobs.storage.delete(job_id)
         with suppress(redis.RedisError):
             jobs.store.client.delete(key)
+            jobs.store.discard(job_id)
         raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
     return record

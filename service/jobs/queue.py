@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import cv2
@@ -62,6 +62,19 @@ class JobAlreadyFinished(RuntimeError):
 
 class QueueUnavailable(RuntimeError):
     """Redis (the queue and the job states) does not answer."""
+
+
+class QueueFull(RuntimeError):
+    """As many jobs as the service takes are already waiting for a worker."""
+
+    RETRY_AFTER_S = 60
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(
+            f"{waiting} jobs are already waiting for a worker, the most this service queues; "
+            f"try again in a minute or two"
+        )
+        self.headers = {"Retry-After": str(self.RETRY_AFTER_S)}
 
 
 @contextmanager
@@ -152,6 +165,8 @@ class JobQueue:
                 )
         except QueueUnavailable:
             self.storage.delete(job_id)
+            with suppress(redis.RedisError):
+                self.store.discard(job_id)
             raise
         self.storage.purge_older_than(self.ttl_s)
         return record
@@ -160,6 +175,15 @@ class JobQueue:
         if painting is None:
             return None
         return str(self.storage.put_bytes(job_id, "style.img", painting.data))
+
+    def check_room(self, max_queued: int) -> None:
+        """Refuse a new job while `max_queued` jobs wait (0: no limit), before its upload."""
+        if not max_queued:
+            return
+        with _queue_errors():
+            waiting = self.store.queued_count()
+        if waiting >= max_queued:
+            raise QueueFull(waiting)
 
     def status(self, job_id: str, client: str = "") -> JobRecord:
         """The job's record; another API key's job is reported as unknown, so ids do not leak."""

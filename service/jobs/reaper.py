@@ -45,7 +45,9 @@ class Reaper:
         return uptime >= self.store.heartbeat_ttl_s
 
     def sweep(self) -> list[str]:
-        """One pass: queue again every running job whose heartbeat stopped; their ids."""
+        """One pass: queue again every running job whose heartbeat stopped; their ids. Also
+        drops from the queued list the jobs that left it unseen (expired while queued)."""
+        self.store.forget_stale_queued()
         if not self.redis_settled():
             return []
         requeued = []

@@ -39,6 +39,10 @@ class JobStatus(BaseModel):
         "(the training)."
     )
     eta_s: float | None = Field(description="Seconds left, estimated while running; else null.")
+    queue_position: int | None = Field(
+        default=None,
+        description="While queued: how many jobs wait ahead of it (0: it starts next); else null.",
+    )
     error: str | None = Field(description="Why the job failed, for a person to read.")
     created_at: datetime
     started_at: datetime | None
@@ -57,6 +61,7 @@ class JobStatus(BaseModel):
             frames_done=record.frames_done,
             frames_total=record.frames_total,
             eta_s=None if record.eta_s is None else round(record.eta_s, 1),
+            queue_position=record.queue_position,
             error=record.error,
             created_at=datetime.fromtimestamp(record.created_at, UTC),
             started_at=_time(record.started_at),

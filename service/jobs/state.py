@@ -5,6 +5,8 @@ one Lua script that checks the state it moves from, so a cancel and a worker nev
 cancelled job cannot be started or finished, and an attempt that lost its job to a redelivery
 (after its worker died) cannot write over the attempt that now owns it.
 
+A queued job is listed in `actionstyle:jobs:queued` by when it joined the queue, so its place
+in the line (`JobRecord.queue_position`) and the queue's length cost one Redis call each.
 A running job has a heartbeat (`actionstyle:job:<id>:heartbeat`, expiring `heartbeat_ttl_s`
 after its last refresh) and is listed in `actionstyle:jobs:running`, so `service.jobs.reaper`
 can find a job whose worker died and queue it again. A worker's store (`retry_s` > 0) retries
@@ -23,9 +25,10 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import redis
 from redis.typing import EncodableT
@@ -33,6 +36,7 @@ from redis.typing import EncodableT
 KEY_PREFIX = "actionstyle:job:"
 HEARTBEAT_SUFFIX = ":heartbeat"
 RUNNING_SET = "actionstyle:jobs:running"
+QUEUED_SET = "actionstyle:jobs:queued"  # sorted by when each job joined the queue
 # Errors that say Redis is away (restarting, loading its append-only file, unreachable), not that
 # a command is wrong: worth waiting for.
 REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError)
@@ -72,7 +76,8 @@ return {1, state}
 
 # A claim: like _TRANSITION from queued or running, but a running job is taken over only when
 # its heartbeat has stopped (its worker died), never from a live attempt. KEYS: the job, its
-# heartbeat, the running set. ARGV: attempt, worker, now, ttl, heartbeat ttl (ms), job id.
+# heartbeat, the running set, the queued set. ARGV: attempt, worker, now, ttl, heartbeat ttl
+# (ms), job id.
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {0, ''} end
@@ -83,6 +88,7 @@ redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'worker', ARGV
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[5]))
 redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('ZREM', KEYS[4], ARGV[6])
 return {1, state}
 """
 
@@ -95,8 +101,9 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[2]))
 return 1
 """
 
-# KEYS: the job, its heartbeat, the running set. ARGV: the dead attempt, job id, ttl. Puts a
-# running job whose heartbeat has stopped back to queued; 1 when this call did it.
+# KEYS: the job, its heartbeat, the running set, the queued set. ARGV: the dead attempt, job id,
+# ttl, now. Puts a running job whose heartbeat has stopped back to queued, at the end of the
+# line (its task is sent again, behind the others); 1 when this call did it.
 _REQUEUE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then
@@ -108,6 +115,7 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'owner', '', 'eta_s', '')
 redis.call('HINCRBY', KEYS[1], 'requeues', 1)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 redis.call('SREM', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[4], tonumber(ARGV[4]), ARGV[2])
 return 1
 """
 
@@ -132,6 +140,7 @@ class JobRecord:
     strength: float = 1.0  # how strongly the style applies (jobs from before it existed: 1)
     kind: JobKind = JobKind.STYLIZE
     classifier: str = ""  # a teach job's classifier name; '' for a stylize job
+    queue_position: int | None = None  # queued jobs ahead of it, while it is queued
 
     @property
     def progress(self) -> float:
@@ -151,7 +160,7 @@ def _float(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
 
 
-def _record(job_id: str, fields: dict[str, str]) -> JobRecord:
+def _record(job_id: str, fields: dict[str, str], queue_position: int | None = None) -> JobRecord:
     return JobRecord(
         job_id=job_id,
         state=JobState(fields["state"]),
@@ -167,6 +176,7 @@ def _record(job_id: str, fields: dict[str, str]) -> JobRecord:
         strength=float(fields.get("strength") or 1.0),
         kind=_kind(fields),
         classifier=fields.get("classifier", ""),
+        queue_position=queue_position if fields["state"] == JobState.QUEUED.value else None,
     )
 
 
@@ -230,21 +240,62 @@ class JobStore:
         kind: JobKind = JobKind.STYLIZE,
         classifier: str = "",
     ) -> JobRecord:
-        fields = {"state": JobState.QUEUED.value, "style": style, "created_at": repr(time.time())}
+        now = time.time()
+        fields = {"state": JobState.QUEUED.value, "style": style, "created_at": repr(now)}
         fields |= {"client": client, "strength": repr(strength), "kind": kind.value}
         fields |= {"classifier": classifier}
         mapping: dict[EncodableT, EncodableT] = dict(fields.items())  # hset's key type is invariant
         with self.client.pipeline() as pipe:
             pipe.hset(self.key(job_id), mapping=mapping)
             pipe.expire(self.key(job_id), self.ttl_s)
-            pipe.execute()
-        return _record(job_id, fields)
+            pipe.zadd(QUEUED_SET, {job_id: now})
+            pipe.zrank(QUEUED_SET, job_id)
+            *_, position = pipe.execute()
+        return _record(job_id, fields, position)
 
     def get(self, job_id: str) -> JobRecord | None:
-        fields = self._retrying("reading the job", lambda: self.client.hgetall(self.key(job_id)))
+        def read() -> list:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.hgetall(self.key(job_id))
+                pipe.zrank(QUEUED_SET, job_id)
+                return pipe.execute()
+
+        fields, position = self._retrying("reading the job", read)
         if not fields:
             return None
-        return _record(job_id, {redis_text(k): redis_text(v) for k, v in fields.items()})
+        text = {redis_text(k): redis_text(v) for k, v in fields.items()}
+        return _record(job_id, text, position)
+
+    def queued_count(self) -> int:
+        """Jobs waiting for a worker."""
+        return cast(int, self.client.zcard(QUEUED_SET))
+
+    def discard(self, job_id: str) -> None:
+        """Forget a job that never reached the queue (its task could not be sent)."""
+        with self.client.pipeline() as pipe:
+            pipe.delete(self.key(job_id))
+            pipe.zrem(QUEUED_SET, job_id)
+            pipe.execute()
+
+    def forget_stale_queued(self) -> list[str]:
+        """Drop from the queued list the jobs that are no longer queued (expired, or moved on
+        while Redis dropped the change to the list); their ids."""
+        members = cast(list[bytes], self.client.zrange(QUEUED_SET, 0, -1))
+        listed = [redis_text(member) for member in members]
+        if not listed:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for job_id in listed:
+                pipe.hget(self.key(job_id), "state")
+            states = pipe.execute()
+        stale = [
+            job_id
+            for job_id, state in zip(listed, states, strict=True)
+            if state is None or redis_text(state) != JobState.QUEUED.value
+        ]
+        if stale:
+            self.client.zrem(QUEUED_SET, *stale)
+        return stale
 
     def _apply(
         self, job_id: str, allowed: set[JobState], owner: str, fields: Mapping[str, object]
@@ -264,7 +315,7 @@ class JobStore:
         A running job whose heartbeat has stopped can be claimed again: that is a redelivery
         after its worker died. The claim starts the attempt's heartbeat.
         """
-        keys = [self.key(job_id), self.heartbeat_key(job_id), RUNNING_SET]
+        keys = [self.key(job_id), self.heartbeat_key(job_id), RUNNING_SET, QUEUED_SET]
         args: list[EncodableT] = [attempt, worker, repr(time.time()), self.ttl_s]
         args += [int(self.heartbeat_ttl_s * 1000), job_id]
         applied, _ = self._retrying(
@@ -316,8 +367,9 @@ class JobStore:
 
     def requeue(self, job_id: str, dead_attempt: str) -> bool:
         """Put a running job whose attempt died back to queued; True when this call did it."""
-        keys = [self.key(job_id), self.heartbeat_key(job_id), RUNNING_SET]
-        return bool(self._requeue(keys=keys, args=[dead_attempt, job_id, self.ttl_s]))
+        keys = [self.key(job_id), self.heartbeat_key(job_id), RUNNING_SET, QUEUED_SET]
+        args: list[EncodableT] = [dead_attempt, job_id, self.ttl_s, repr(time.time())]
+        return bool(self._requeue(keys=keys, args=args))
 
     def count_attempt(self, job_id: str) -> int:
         """One more start of the job; how many there have been."""
@@ -364,7 +416,11 @@ class JobStore:
     def cancel(self, job_id: str) -> tuple[bool, JobState | None]:
         """Cancel a queued or running job; returns (applied, the state it was in)."""
         fields = {"state": JobState.CANCELLED.value, "finished_at": repr(time.time()), "eta_s": ""}
-        return self._apply(job_id, {JobState.QUEUED, JobState.RUNNING}, "", fields)
+        applied, previous = self._apply(job_id, {JobState.QUEUED, JobState.RUNNING}, "", fields)
+        if applied and previous is JobState.QUEUED:
+            with suppress(*REDIS_AWAY):  # else the reaper drops it from the list
+                self.client.zrem(QUEUED_SET, job_id)
+        return applied, previous
 
     def owned_by(self, job_id: str, attempt: str) -> bool:
         """Whether `attempt` still runs the job (not cancelled, expired or redelivered).

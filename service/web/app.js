@@ -388,7 +388,7 @@ async function poll(statusUrl, resultUrl) {
     return;
   }
   if (job.state === "queued") {
-    setProgress(0, "Waiting for a free worker…");
+    setProgress(0, waitingText(job));
   } else if (job.state === "running") {
     const eta = job.eta_s === null ? "" : ` — about ${formatSeconds(job.eta_s)} left`;
     const percent = Math.floor(job.progress * 100);
@@ -406,6 +406,13 @@ async function poll(statusUrl, resultUrl) {
   }
   const rest = Math.max(0, POLL_MS - (performance.now() - asked));
   state.polling = setTimeout(() => poll(statusUrl, resultUrl), rest);
+}
+
+// A queued job's line, with how many jobs wait ahead of it when the service says.
+function waitingText(job) {
+  const ahead = job.queue_position;
+  if (!ahead) return "Waiting for a free worker…";
+  return `Waiting for a free worker: ${ahead} ${ahead === 1 ? "job" : "jobs"} ahead of yours…`;
 }
 
 async function showResult(resultUrl) {

@@ -1,8 +1,8 @@
 // "Teach a new action": labels with clips dropped under each (or a folder), a teach job with its
 // progress, the cross-validated accuracy, then the new model chosen for "Classify".
 // Uses app.js's helpers ($, request, send, postWithProgress, uploadedText, problemOf, showError,
-// formatSeconds, VIDEO_SUFFIXES, POLL_MS). Server values are written with textContent or as
-// properties, never as HTML.
+// formatSeconds, waitingText, VIDEO_SUFFIXES, POLL_MS). Server values are written with
+// textContent or as properties, never as HTML.
 "use strict";
 
 const MIN_LABELS = 2;
@@ -215,7 +215,7 @@ async function pollTeach(statusUrl, classifierUrl, name) {
     return;
   }
   if (job.state === "queued") {
-    setTeachProgress(0, "Waiting for a free worker…");
+    setTeachProgress(0, waitingText(job));
   } else if (job.state === "running") {
     const clips = job.frames_total - 1;
     const text =

@@ -84,6 +84,15 @@ def test_table_pads_columns_and_right_aligns_numbers() -> None:
     ]
 
 
+def test_a_queued_job_shows_how_many_wait_ahead_of_it() -> None:
+    waiting = {"state": "queued", "progress": 0.0, "frames_done": 0, "frames_total": 0}
+    assert progress_line("clip.mp4", status(**waiting, queue_position=3)).endswith(
+        "0%  queued (3 ahead)"
+    )
+    assert progress_line("clip.mp4", status(**waiting, queue_position=0)).endswith("0%  queued")
+    assert progress_line("clip.mp4", status(**waiting)).endswith("0%  queued")  # older servers
+
+
 def test_a_teach_job_counts_clips_not_frames() -> None:
     teaching = status(kind="teach", classifier="wave", style="", frames_done=3, frames_total=7)
     assert "3/6 clips" in progress_line("wave", teaching)

@@ -17,12 +17,19 @@ from tests.utils.disk import fill
 from tests.utils.styles import TEST_STYLE
 
 
+def own_database(redis_url: str) -> str:
+    """A database no worker reads and no other test writes, emptied."""
+    url = redis_url.rsplit("/", 1)[0] + "/12"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
 def client_for(style_models_dir: Path, redis_url: str, temp_dir: Path, storage_dir: Path):
     settings = Settings(
         models_dir=style_models_dir,
         temp_dir=temp_dir,
         storage_dir=storage_dir,
-        redis_url=redis_url.rsplit("/", 1)[0] + "/6",  # no worker reads it
+        redis_url=own_database(redis_url),
         ort_intra_op_threads=1,
     )
     return TestClient(create_app(settings))
@@ -78,4 +85,4 @@ def test_no_room_to_store_a_job(
         assert_storage_full(response, "the video for its job")
         assert files_under(tiny_filesystem) == ["filler"]  # the half-copied input is gone
         assert files_under(uploads) == []
-    assert redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/6").dbsize() == 0  # no job
+    assert redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/12").dbsize() == 0  # no job

@@ -116,6 +116,12 @@ def test_the_reaper_queues_a_dead_attempts_job_once(own_redis: RedisServer) -> N
     assert store.get(dead).state is JobState.QUEUED
     assert store.get(alive).state is JobState.RUNNING
     assert store.running_jobs() == [alive]
+    # A sweep also drops a queued job whose record expired from the line.
+    gone = new_job(store)
+    client.delete(store.key(gone))
+    assert store.queued_count() == 2
+    reaper.sweep()
+    assert store.queued_count() == 1 and store.get(dead).queue_position == 0
     # The new attempt claims the queued job; the dead one can no longer write.
     assert store.start(dead, "again", "w2")
     assert not store.finish(dead, f"attempt-{dead}", JobState.SUCCEEDED)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,53 @@ def test_a_redelivered_job_belongs_to_its_newest_attempt(store: JobStore) -> Non
     assert 0 < store.client.ttl(store.key(job_id)) <= 600
     assert not store.client.exists(store.heartbeat_key(job_id))
     assert job_id not in store.running_jobs()
+
+
+@pytest.fixture
+def line_store(redis_url: str) -> Iterator[JobStore]:
+    """A store on a database of its own, so the queued jobs in it are this test's only."""
+    client = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/10")
+    client.flushdb()
+    yield JobStore(client, ttl_s=600)
+    client.flushdb()
+
+
+def test_a_queued_job_knows_its_place_in_the_line(line_store: JobStore) -> None:
+    store = line_store
+    first, second, third, fourth = (new_id() for _ in range(4))
+    positions = [store.create(job, TEST_STYLE).queue_position for job in (first, second, third)]
+    assert positions == [0, 1, 2]
+    assert store.queued_count() == 3
+
+    assert store.start(first, "a", "w")  # a worker took it: out of the line
+    assert store.get(first).queue_position is None
+    assert [store.get(job).queue_position for job in (second, third)] == [0, 1]
+
+    assert store.cancel(second) == (True, JobState.QUEUED)
+    assert store.get(second).queue_position is None
+    assert store.get(third).queue_position == 0
+
+    store.create(fourth, TEST_STYLE)
+    store.client.delete(store.heartbeat_key(first))  # its worker died
+    assert store.requeue(first, "a")  # its task is sent again, behind the others
+    assert [store.get(job).queue_position for job in (third, fourth, first)] == [0, 1, 2]
+    assert store.queued_count() == 3
+
+    assert store.start(third, "b", "w") and store.finish(third, "b", JobState.SUCCEEDED)
+    assert store.get(third).queue_position is None
+    assert store.queued_count() == 2
+
+
+def test_jobs_that_left_the_line_unseen_are_dropped_from_it(line_store: JobStore) -> None:
+    store = line_store
+    expired, discarded, waiting = new_id(), new_id(), new_id()
+    for job in (expired, discarded, waiting):
+        store.create(job, TEST_STYLE)
+    store.client.delete(store.key(expired))  # its record expired while it waited
+    store.discard(discarded)  # its task could not be sent
+    assert store.queued_count() == 2
+    assert store.forget_stale_queued() == [expired]
+    assert store.queued_count() == 1 and store.get(waiting).queue_position == 0
 
 
 def test_a_job_expires_after_its_ttl(redis_url: str) -> None:

@@ -154,6 +154,37 @@ def test_an_upload_on_a_slow_line_shows_how_far_it_has_got(browser, live_service
         page.close()
 
 
+def test_a_waiting_job_shows_how_many_jobs_are_ahead_of_it(browser, live_service: str) -> None:
+    ahead = []
+    page = browser.new_page()
+    try:
+        page.goto(live_service)
+        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        page.set_input_files("#file-input", str(AUDIO_CLIP))
+        page.locator(".style-card", has_text="16 channels").click()
+        for _ in range(4):  # the worker takes one at a time: the page's job waits behind them
+            with AUDIO_CLIP.open("rb") as video:
+                response = httpx.post(
+                    f"{live_service}/stylize",
+                    files={"file": (AUDIO_CLIP.name, video)},
+                    data={"style": TEST_STYLE},
+                    timeout=30,
+                )
+            ahead.append(response.json()["job_id"])
+        page.click("#stylize-button")
+        page.wait_for_function(
+            "() => /^Waiting for a free worker: [1-9][0-9]* jobs? ahead of yours…$/.test("
+            "document.getElementById('progress-text').textContent)",
+            timeout=TIMEOUT_MS,
+            polling=20,
+        )
+        page.click("#cancel-button")
+    finally:
+        page.close()
+        for job_id in ahead:
+            httpx.delete(f"{live_service}/jobs/{job_id}", timeout=10)
+
+
 def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path) -> None:
     page = browser.new_page()
     try:
