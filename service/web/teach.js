@@ -86,11 +86,19 @@ function labelRow() {
     row.remove();
     updateTeachButton();
   });
-  head.append(name, clips, folder, count, remove);
+  head.append(name, labelled("Clips", clips), labelled("or a folder", folder), count, remove);
   row.append(head);
   wireLabelDrop(row, entry);
   Object.assign(entry, { row, name, count });
   return entry;
+}
+
+// An input with its visible caption (a bare file input says only "Choose File").
+function labelled(caption, input) {
+  const label = document.createElement("label");
+  label.className = "hint";
+  label.append(`${caption} `, input);
+  return label;
 }
 
 function addClips(entry, files) {

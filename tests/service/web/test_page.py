@@ -154,6 +154,23 @@ def test_an_upload_on_a_slow_line_shows_how_far_it_has_got(browser, live_service
         page.close()
 
 
+# Every element marked hidden that a browser nevertheless lays out (a CSS display rule wins over
+# the attribute): the Cancel, Stop and Render buttons and the live stage were all on show.
+SHOWN_THOUGH_HIDDEN = """() => [...document.querySelectorAll("[hidden]")]
+  .filter((element) => element.getClientRects().length > 0).map((element) => element.id)"""
+
+
+def test_what_the_page_marks_hidden_is_not_shown(browser, live_service: str) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(live_service)
+        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        assert page.evaluate(SHOWN_THOUGH_HIDDEN) == []
+        assert page.is_hidden("#cancel-button") and page.is_hidden("#live-render")
+    finally:
+        page.close()
+
+
 def test_a_waiting_job_shows_how_many_jobs_are_ahead_of_it(browser, live_service: str) -> None:
     ahead = []
     page = browser.new_page()
