@@ -365,14 +365,60 @@ async function submitStylizeJob(form, what) {
     const job = await postWithProgress("/stylize", form, (fraction, sent, total) => {
       setProgress(0, fraction < 1 ? uploadedText(sent, total) : "Checking the video…");
     });
-    state.jobId = job.job_id;
-    $("cancel-button").hidden = false;
-    poll(job.status_url, job.result_url);
+    keepJob(job);
+    followJob(job);
   } catch (error) {
     $("progress-box").hidden = true;
     showError(`${what} could not be submitted: ${error.message}`);
     finishJob();
   }
+}
+
+// The last stylize job is kept in this browser, so a reload, a closed tab or a phone that
+// dropped the page in the background finds it again: still running, or its result.
+const JOB_STORAGE = "actionstyle-last-job";
+
+function keepJob(job) {
+  const { job_id, status_url, result_url } = job;
+  localStorage.setItem(JOB_STORAGE, JSON.stringify({ job_id, status_url, result_url }));
+}
+
+function keptJob() {
+  try {
+    const job = JSON.parse(localStorage.getItem(JOB_STORAGE));
+    return job && typeof job.status_url === "string" && typeof job.result_url === "string"
+      ? job
+      : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+function followJob(job) {
+  state.jobId = job.job_id;
+  $("cancel-button").hidden = false;
+  updateStylizeButton();
+  poll(job.status_url, job.result_url);
+}
+
+// On load: follow the kept job again, unless it has expired, was cancelled, or belongs to
+// another API key (404).
+async function resumeKeptJob() {
+  const job = keptJob();
+  if (!job) return;
+  let status;
+  try {
+    status = await request(job.status_url);
+  } catch (error) {
+    localStorage.removeItem(JOB_STORAGE);
+    return;
+  }
+  if (status.state === "cancelled") {
+    localStorage.removeItem(JOB_STORAGE);
+    return;
+  }
+  setProgress(status.progress, "Picking up your last job…");
+  followJob(job);
 }
 
 // Each request is held by the service up to POLL_MS while the job runs (`wait`), so progress
@@ -491,4 +537,5 @@ document.addEventListener("DOMContentLoaded", () => {
     showError("The stylised video cannot be played in this browser; download it instead.");
   });
   loadStyles();
+  resumeKeptJob();
 });

@@ -171,6 +171,30 @@ def test_what_the_page_marks_hidden_is_not_shown(browser, live_service: str) -> 
         page.close()
 
 
+def test_a_reload_finds_the_job_again_running_and_finished(browser, live_service: str) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(live_service)
+        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        page.set_input_files("#file-input", str(AUDIO_CLIP))
+        page.locator(".style-card", has_text="16 channels").click()
+        with page.expect_response(lambda r: r.url.endswith("/stylize")) as submitted:
+            page.click("#stylize-button")
+        job_id = submitted.value.json()["job_id"]
+
+        page.reload()  # the job is queued or running: the page follows it again
+        page.wait_for_selector("#result-box:not([hidden])", timeout=TIMEOUT_MS)
+        assert page.text_content("#progress-text") == "Style transfer complete!"
+        assert page.get_attribute("#download-link", "href") == f"/jobs/{job_id}/result"
+
+        page.reload()  # finished: its result is still there
+        page.wait_for_selector("#result-box:not([hidden])", timeout=TIMEOUT_MS)
+        assert page.get_attribute("#download-link", "href") == f"/jobs/{job_id}/result"
+        assert page.is_hidden("#cancel-button") and page.is_hidden("#error")
+    finally:
+        page.close()
+
+
 def test_a_waiting_job_shows_how_many_jobs_are_ahead_of_it(browser, live_service: str) -> None:
     ahead = []
     page = browser.new_page()
