@@ -102,8 +102,7 @@ async def get_job_result(
 
     A teach job has no video: 409 `result_is_classifier` points to GET /classifiers/{name}.
     """
-    stored = await run_in_threadpool(jobs.result, job_id, client)
-    filename = f"stylized-{job_id}.mp4"
+    stored, filename = await run_in_threadpool(jobs.result, job_id, client)
     if not isinstance(stored, PurePath):  # in object storage: streamed from it by range
         range_header = request.headers.get("range")
         head = request.method == "HEAD"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
@@ -85,6 +85,13 @@ def _queue_errors() -> Iterator[None]:
         raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
 
 
+def source_name(filename: str) -> str:
+    """An upload's file name as a result's name starts: no folders, extension or control
+    characters, at most 100 characters; '' when the upload had no name."""
+    stem = PurePosixPath(PurePosixPath(filename.replace("\\", "/")).name).stem
+    return "".join(ch for ch in stem if ch.isprintable()).strip(" .")[:100]
+
+
 def check_painting(field: FormField) -> np.ndarray:
     """Refuse a painting OpenCV cannot decode, before any job is queued; returns it (BGR)."""
     array = np.frombuffer(field.data, np.uint8)
@@ -156,7 +163,9 @@ class JobQueue:
             raise
         try:
             with _queue_errors():
-                record = self.store.create(job_id, style or PAINTING, client, strength)
+                record = self.store.create(
+                    job_id, style or PAINTING, client, strength, source=source_name(video.filename)
+                )
                 self.celery.send_task(
                     STYLIZE_TASK,
                     args=[job_id, str(video_path), style, painting_path],
@@ -193,7 +202,8 @@ class JobQueue:
             raise JobNotFound(f"no job '{job_id}': the id is unknown or the job has expired")
         return record
 
-    def result(self, job_id: str, client: str = "") -> Path | RemoteFile:
+    def result(self, job_id: str, client: str = "") -> tuple[Path | RemoteFile, str]:
+        """The stylised video, and the name it downloads as."""
         record = self.status(job_id, client)
         if record.kind is JobKind.TEACH:
             raise ResultIsClassifier(_where_the_classifier_is(record))
@@ -208,7 +218,7 @@ class JobQueue:
         path = self.storage.result(job_id)
         if path is None:
             raise JobNotFound(f"the result of job '{job_id}' has expired")
-        return path
+        return path, record.result_name or f"stylized-{job_id}.mp4"
 
     def cancel(self, job_id: str, client: str = "") -> JobRecord:
         """Cancel a queued job (it never starts) or a running one (its worker stops, cleans up)."""

@@ -44,6 +44,11 @@ class JobStatus(BaseModel):
         description="While queued: how many jobs wait ahead of it (0: it starts next); else null.",
     )
     error: str | None = Field(description="Why the job failed, for a person to read.")
+    result_name: str | None = Field(
+        default=None,
+        description="A stylize job's result downloads as this file name: the uploaded file's "
+        "name, then the style (`clip.vangogh.mp4`); null for a teach job.",
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -62,6 +67,7 @@ class JobStatus(BaseModel):
             frames_total=record.frames_total,
             eta_s=None if record.eta_s is None else round(record.eta_s, 1),
             queue_position=record.queue_position,
+            result_name=record.result_name,
             error=record.error,
             created_at=datetime.fromtimestamp(record.created_at, UTC),
             started_at=_time(record.started_at),

@@ -141,6 +141,14 @@ class JobRecord:
     kind: JobKind = JobKind.STYLIZE
     classifier: str = ""  # a teach job's classifier name; '' for a stylize job
     queue_position: int | None = None  # queued jobs ahead of it, while it is queued
+    source: str = ""  # the uploaded file's name without its extension; '' when it had none
+
+    @property
+    def result_name(self) -> str | None:
+        """The file name a stylize job's result downloads as, as the command line names it."""
+        if self.kind is not JobKind.STYLIZE:
+            return None
+        return f"{self.source or 'stylized'}.{self.style}.mp4"
 
     @property
     def progress(self) -> float:
@@ -177,6 +185,7 @@ def _record(job_id: str, fields: dict[str, str], queue_position: int | None = No
         kind=_kind(fields),
         classifier=fields.get("classifier", ""),
         queue_position=queue_position if fields["state"] == JobState.QUEUED.value else None,
+        source=fields.get("source", ""),
     )
 
 
@@ -239,11 +248,12 @@ class JobStore:
         strength: float = 1.0,
         kind: JobKind = JobKind.STYLIZE,
         classifier: str = "",
+        source: str = "",
     ) -> JobRecord:
         now = time.time()
         fields = {"state": JobState.QUEUED.value, "style": style, "created_at": repr(now)}
         fields |= {"client": client, "strength": repr(strength), "kind": kind.value}
-        fields |= {"classifier": classifier}
+        fields |= {"classifier": classifier, "source": source}
         mapping: dict[EncodableT, EncodableT] = dict(fields.items())  # hset's key type is invariant
         with self.client.pipeline() as pipe:
             pipe.hset(self.key(job_id), mapping=mapping)

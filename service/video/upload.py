@@ -128,6 +128,7 @@ class ReceivedVideo:
     size: int
     container: str
     fields: dict[str, FormField] = dataclass_field(default_factory=dict)
+    filename: str = ""  # as the client sent it; never used as a path
 
 
 @contextmanager
@@ -258,6 +259,7 @@ class _FileFieldReceiver:
         self._extra: tuple[str, str | None, bytearray] | None = None
         self.extras: dict[str, FormField] = {}
         self.path: Path | None = None
+        self.filename = ""
         self.size = 0
         self.complete = False
 
@@ -287,7 +289,11 @@ class _FileFieldReceiver:
             self.path.rename(named)
             self.path = named
         return ReceivedVideo(
-            path=self.path, size=self.size, container=container, fields=dict(self.extras)
+            path=self.path,
+            size=self.size,
+            container=container,
+            fields=dict(self.extras),
+            filename=self.filename,
         )
 
     def finish_fields(self) -> None:
@@ -327,6 +333,7 @@ class _FileFieldReceiver:
         if not self._limits.field or name != self._limits.field or self.path is not None:
             return  # other fields, and repeats of ours, are read past and dropped
         filename = params.get(b"filename", b"").decode("utf-8", "replace")
+        self.filename = filename
         try:
             suffix = check_suffix(filename)
         except UnsupportedVideo as refusal:

@@ -441,7 +441,7 @@ async function poll(statusUrl, resultUrl) {
     setProgress(job.progress, `Processing video, this may take a while… ${percent} %${eta}`);
   } else if (job.state === "succeeded") {
     setProgress(1, "Style transfer complete!");
-    showResult(resultUrl);
+    showResult(resultUrl, job.result_name);
     finishJob();
     return;
   } else {
@@ -461,7 +461,7 @@ function waitingText(job) {
   return `Waiting for a free worker: ${ahead} ${ahead === 1 ? "job" : "jobs"} ahead of yours…`;
 }
 
-async function showResult(resultUrl) {
+async function showResult(resultUrl, name) {
   const video = $("result-video");
   let url;
   try {
@@ -472,6 +472,7 @@ async function showResult(resultUrl) {
   }
   video.src = url;
   $("download-link").href = url;
+  $("download-link").download = name || "stylized.mp4";
   $("result-box").hidden = false;
   video.load();
 }

@@ -93,6 +93,10 @@ def test_full_cycle_on_a_clip_with_audio(job_stack: JobStack, tmp_path: Path) ->
     response = client.get(created["result_url"])
     assert response.status_code == 200
     assert response.headers["content-type"] == "video/mp4"
+    # It downloads named after the upload and the style, as the command line names it.
+    name = f"{AUDIO_CLIP.stem}.{TEST_STYLE}.mp4"
+    assert final["result_name"] == name
+    assert response.headers["content-disposition"] == f'inline; filename="{name}"'
     result = tmp_path / "result.mp4"
     result.write_bytes(response.content)
     with av.open(str(result)) as output, av.open(str(AUDIO_CLIP)) as source:
@@ -130,6 +134,7 @@ def test_a_painting_as_the_style(job_stack: JobStack) -> None:
     final = wait_for_job(job_stack.client, created["job_id"], finished)
     assert final["state"] == "succeeded", final
     assert final["style"] == "painting" and final["frames_total"] == 48
+    assert final["result_name"] == "hmdb51_drink.painting.mp4"
 
 
 def test_a_video_sent_without_a_file_name(job_stack: JobStack) -> None:
@@ -140,6 +145,17 @@ def test_a_video_sent_without_a_file_name(job_stack: JobStack) -> None:
     final = wait_for_job(job_stack.client, response.json()["job_id"], finished)
     assert final["state"] == "succeeded", final
     assert final["frames_total"] == 48
+    # httpx calls bytes "upload"; a name in any script survives into the download's name.
+    assert final["result_name"] == f"upload.{TEST_STYLE}.mp4"
+    named = job_stack.client.post(
+        "/stylize", files={"file": ("Tänzer am Strand.mov", video)}, data={"style": TEST_STYLE}
+    ).json()
+    final = wait_for_job(job_stack.client, named["job_id"], finished)
+    assert final["result_name"] == f"Tänzer am Strand.{TEST_STYLE}.mp4"
+    result = job_stack.client.head(named["result_url"])
+    assert result.headers["content-disposition"] == (
+        f"inline; filename*=utf-8''T%C3%A4nzer%20am%20Strand.{TEST_STYLE}.mp4"
+    )
 
 
 def frames_of(video: Path) -> np.ndarray:

@@ -88,6 +88,7 @@ def test_the_page_classifies_stylises_plays_and_downloads(
 
         with page.expect_download(timeout=30_000) as download_info:
             page.click("#download-link")
+        assert download_info.value.suggested_filename == f"{AUDIO_CLIP.stem}.{TEST_STYLE}.mp4"
         downloaded = tmp_path / "download.mp4"
         download_info.value.save_as(downloaded)
         with av.open(str(downloaded)) as output:

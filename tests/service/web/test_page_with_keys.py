@@ -44,6 +44,10 @@ def test_the_page_asks_for_a_key_then_stylises_with_it(browser, keyed_live_servi
             timeout=30_000,
         )
         assert page.get_attribute("#result-video", "src").startswith("blob:")
+        # A blob has no server-given name: the page names the download as the server would.
+        with page.expect_download(timeout=30_000) as download:
+            page.click("#download-link")
+        assert download.value.suggested_filename == f"{AUDIO_CLIP.stem}.{TEST_STYLE}.mp4"
         assert page.is_hidden("#error")
     finally:
         page.close()
