@@ -161,11 +161,20 @@ SHOWN_THOUGH_HIDDEN = """() => [...document.querySelectorAll("[hidden]")]
   .filter((element) => element.getClientRects().length > 0).map((element) => element.id)"""
 
 
-def test_what_the_page_marks_hidden_is_not_shown(browser, live_service: str) -> None:
+def test_a_fresh_page_loads_cleanly_and_shows_only_what_it_should(
+    browser, live_service: str
+) -> None:
     page = browser.new_page()
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     try:
         page.goto(live_service)
         page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        page.wait_for_function(THUMBNAIL_LOADED, timeout=TIMEOUT_MS)
+        assert failed == []
+        # Its own icon, so browsers do not ask for a /favicon.ico that is not there (404).
+        icon = httpx.get(page.eval_on_selector('link[rel="icon"]', "link => link.href"))
+        assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
         assert page.evaluate(SHOWN_THOUGH_HIDDEN) == []
         assert page.is_hidden("#cancel-button") and page.is_hidden("#live-render")
     finally:
