@@ -181,6 +181,18 @@ def test_a_fresh_page_loads_cleanly_and_shows_only_what_it_should(
         page.close()
 
 
+def test_on_a_phone_the_page_fits_the_screen(browser, live_service: str) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page.goto(live_service)
+        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        page.wait_for_function("() => document.getElementById('model-select').options.length > 0")
+        # Nothing (the model names are long) makes a phone scroll sideways.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        page.close()
+
+
 def test_a_reload_finds_the_job_again_running_and_finished(browser, live_service: str) -> None:
     page = browser.new_page()
     try:
