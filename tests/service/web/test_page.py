@@ -8,6 +8,7 @@ import av
 import httpx
 
 from tests.utils.data import AUDIO_CLIP, CLIPS
+from tests.utils.jobs import submit_job
 from tests.utils.media import image_bytes
 from tests.utils.styles import TEST_STYLE
 
@@ -38,13 +39,25 @@ DROP = """([name, text]) => {
 }"""
 
 
+def open_page(page, base_url: str) -> None:
+    """Load the page and wait until its styles are listed."""
+    page.goto(base_url)
+    page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+
+
+def ready_to_stylize(page, base_url: str) -> None:
+    """Load the page, choose the clip with sound and the test style."""
+    open_page(page, base_url)
+    page.set_input_files("#file-input", str(AUDIO_CLIP))
+    page.locator(".style-card", has_text="16 channels").click()
+
+
 def test_the_page_classifies_stylises_plays_and_downloads(
     browser, live_service: str, tmp_path: Path
 ) -> None:
     page = browser.new_page()
     try:
-        page.goto(live_service)
-        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        open_page(page, live_service)
         # Thumbnails are fetched after the cards appear: wait for the first to have loaded.
         page.wait_for_function(THUMBNAIL_LOADED, timeout=TIMEOUT_MS)
         page.set_input_files("#file-input", str(AUDIO_CLIP))
@@ -127,8 +140,7 @@ def test_the_page_classifies_stylises_plays_and_downloads(
 def test_an_upload_on_a_slow_line_shows_how_far_it_has_got(browser, live_service: str) -> None:
     page = browser.new_page()
     try:
-        page.goto(live_service)
-        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        open_page(page, live_service)
         network = page.context.new_cdp_session(page)
         network.send("Network.enable")
         # 60 KB/s up: the 288 KB clip takes about 5 s, as 200 MB would take minutes at home.
@@ -168,8 +180,7 @@ def test_a_fresh_page_loads_cleanly_and_shows_only_what_it_should(
     failed: list[str] = []
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     try:
-        page.goto(live_service)
-        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        open_page(page, live_service)
         page.wait_for_function(THUMBNAIL_LOADED, timeout=TIMEOUT_MS)
         assert failed == []
         # Its own icon, so browsers do not ask for a /favicon.ico that is not there (404).
@@ -184,8 +195,7 @@ def test_a_fresh_page_loads_cleanly_and_shows_only_what_it_should(
 def test_on_a_phone_the_page_fits_the_screen(browser, live_service: str) -> None:
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     try:
-        page.goto(live_service)
-        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
+        open_page(page, live_service)
         page.wait_for_function("() => document.getElementById('model-select').options.length > 0")
         # Nothing (the model names are long) makes a phone scroll sideways.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -196,10 +206,7 @@ def test_on_a_phone_the_page_fits_the_screen(browser, live_service: str) -> None
 def test_a_reload_finds_the_job_again_running_and_finished(browser, live_service: str) -> None:
     page = browser.new_page()
     try:
-        page.goto(live_service)
-        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
-        page.set_input_files("#file-input", str(AUDIO_CLIP))
-        page.locator(".style-card", has_text="16 channels").click()
+        ready_to_stylize(page, live_service)
         with page.expect_response(lambda r: r.url.endswith("/stylize")) as submitted:
             page.click("#stylize-button")
         job_id = submitted.value.json()["job_id"]
@@ -221,19 +228,10 @@ def test_a_waiting_job_shows_how_many_jobs_are_ahead_of_it(browser, live_service
     ahead = []
     page = browser.new_page()
     try:
-        page.goto(live_service)
-        page.wait_for_selector(f'input[name="style"][value="{TEST_STYLE}"]', state="attached")
-        page.set_input_files("#file-input", str(AUDIO_CLIP))
-        page.locator(".style-card", has_text="16 channels").click()
-        for _ in range(4):  # the worker takes one at a time: the page's job waits behind them
-            with AUDIO_CLIP.open("rb") as video:
-                response = httpx.post(
-                    f"{live_service}/stylize",
-                    files={"file": (AUDIO_CLIP.name, video)},
-                    data={"style": TEST_STYLE},
-                    timeout=30,
-                )
-            ahead.append(response.json()["job_id"])
+        ready_to_stylize(page, live_service)
+        with httpx.Client(base_url=live_service, timeout=30) as api:
+            # The worker takes one at a time: the page's job waits behind these.
+            ahead = [submit_job(api, AUDIO_CLIP, TEST_STYLE)["job_id"] for _ in range(4)]
         page.click("#stylize-button")
         page.wait_for_function(
             "() => /^Waiting for a free worker: [1-9][0-9]* jobs? ahead of yours…$/.test("
