@@ -72,7 +72,7 @@ class QueueFull(RuntimeError):
     def __init__(self, waiting: int) -> None:
         super().__init__(
             f"{waiting} jobs are already waiting for a worker, the most this service queues; "
-            f"try again in a minute or two"
+            "try again in a minute or two"
         )
         self.headers = {"Retry-After": str(self.RETRY_AFTER_S)}
 

@@ -402,7 +402,7 @@ function followJob(job) {
 }
 
 // On load: follow the kept job again, unless it has expired, was cancelled, or belongs to
-// another API key (404).
+// another API key (404); a failed one says why, once.
 async function resumeKeptJob() {
   const job = keptJob();
   if (!job) return;
@@ -413,9 +413,9 @@ async function resumeKeptJob() {
     localStorage.removeItem(JOB_STORAGE);
     return;
   }
-  if (status.state === "cancelled") {
-    localStorage.removeItem(JOB_STORAGE);
-    return;
+  if (status.state === "cancelled" || status.state === "failed") {
+    localStorage.removeItem(JOB_STORAGE); // a failure is told once, not at every visit
+    if (status.state === "cancelled") return;
   }
   setProgress(status.progress, "Picking up your last job…");
   followJob(job);
