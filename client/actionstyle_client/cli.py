@@ -73,7 +73,11 @@ def _say(message: str) -> None:
 
 def make_client(args: argparse.Namespace, retries: int | None = None) -> Client:
     attempts = 1 + (args.retries if retries is None else retries)
-    return Client(args.url, args.api_key, retry=RetryPolicy(attempts=attempts))
+
+    def tell(why: str, wait_s: float) -> None:
+        _say(f"{why}; trying again in {wait_s:.1f} s")
+
+    return Client(args.url, args.api_key, retry=RetryPolicy(attempts=attempts, on_retry=tell))
 
 
 def cmd_classify(client: Client, args: argparse.Namespace) -> int:

@@ -237,7 +237,8 @@ class Client:
             except DROPPED as exc:
                 if attempt >= self.retry.attempts:
                     raise ServiceUnreachable(f"the download of {url} broke: {exc!r}") from exc
-                self._sleep(self.retry.backoff(attempt))
+                why = f"the download broke ({type(exc).__name__}); it resumes where it stopped"
+                self.retry.pause(self._sleep, why, self.retry.backoff(attempt))
                 continue
             finally:
                 response.close()

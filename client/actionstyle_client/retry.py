@@ -30,19 +30,30 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout)
 
 
+# on_retry(why, wait_s): told before each wait, so a person is not left looking at nothing.
+OnRetry = Callable[[str, float], None]
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How many times to try, how long to back off, and the longest Retry-After to honour."""
+    """How many times to try, how long to back off, the longest Retry-After to honour, and
+    whom to tell about each retry."""
 
     attempts: int = 5
     backoff_s: float = 0.5
     max_backoff_s: float = 20.0
     max_retry_after_s: float = 120.0
+    on_retry: OnRetry | None = None
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff before try `attempt + 1` (attempt counts from 1)."""
         ceiling = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
+
+    def pause(self, sleep: Sleep, why: str, wait_s: float) -> None:
+        if self.on_retry is not None:
+            self.on_retry(why, wait_s)
+        sleep(wait_s)
 
 
 Sleep = Callable[[float], None]
@@ -71,7 +82,11 @@ def send_with_retries(
         except NOT_SENT + DROPPED as exc:
             if last or (isinstance(exc, DROPPED) and not idempotent):
                 raise ServiceUnreachable(f"{http.base_url} did not answer: {exc!r}") from exc
-            sleep(policy.backoff(attempt))
+            policy.pause(
+                sleep,
+                f"{http.base_url} did not answer ({type(exc).__name__})",
+                policy.backoff(attempt),
+            )
             continue
         if response.is_success:
             return response
@@ -83,4 +98,4 @@ def send_with_retries(
         wait = retry_after_s(response)
         if wait is not None and wait > policy.max_retry_after_s:
             raise error  # the server asks for longer than we are willing to block
-        sleep(policy.backoff(attempt) if wait is None else wait)
+        policy.pause(sleep, str(error), policy.backoff(attempt) if wait is None else wait)

@@ -73,6 +73,11 @@ def test_models_lists_the_styles(live_service: LiveService) -> None:
         (["teach", "x", "{missing}"], 2, "no such folder"),
         (["classifiers", "delete", "nobody"], 1, "(404 classifier_not_found)"),
         (["--retries", "0", "--url", "http://127.0.0.1:{port}", "models"], 3, "did not answer"),
+        (
+            ["--retries", "1", "--url", "http://127.0.0.1:{port}", "models"],
+            3,
+            "did not answer (ConnectError); trying again in",
+        ),
     ],
     ids=[
         "not-a-video",
@@ -86,6 +91,7 @@ def test_models_lists_the_styles(live_service: LiveService) -> None:
         "teach-no-folder",
         "delete-unknown",
         "unreachable",
+        "unreachable-told",
     ],
 )
 def test_exit_codes(

@@ -98,6 +98,21 @@ def test_an_upload_reports_the_bytes_sent_and_starts_again_on_a_retry(tmp_path: 
         assert attempt == sorted(attempt) and attempt[-1] == 300_004 and len(attempt) > 1
 
 
+def test_each_retry_is_told_why_and_how_long_it_waits(clip: Path) -> None:
+    full = {"detail": "200 jobs are already waiting for a worker", "code": "queue_full"}
+    script = Script(
+        fail(httpx.ConnectError),
+        answer(503, json=full, headers={"Retry-After": "60"}),
+        answer(202, json=CREATED),
+    )
+    told: list[tuple[str, float]] = []
+    policy = RetryPolicy(5, on_retry=lambda why, wait_s: told.append((why, wait_s)))
+    client = Client("http://service", transport=script, retry=policy, sleep=lambda s: None)
+    client.stylize(clip, style="vangogh")
+    assert told[0][0] == "http://service did not answer (ConnectError)"
+    assert told[1] == ("200 jobs are already waiting for a worker (503 queue_full)", 60.0)
+
+
 def test_503_backs_off_exponentially_then_gives_up_with_the_servers_words() -> None:
     busy = {"detail": "the job queue is unavailable", "code": "queue_unavailable"}
     script = Script(*[answer(503, json=busy)] * 4)
