@@ -167,6 +167,7 @@ class JobStatus(_FromJson):
     kind: str = "stylize"
     classifier: str | None = None  # a teach job's classifier name
     queue_position: int | None = None  # while queued: jobs ahead of it; servers before it: None
+    workers_online: int | None = None  # while queued: workers running (0: none is)
     result_name: str | None = None  # what the result downloads as (stylize jobs)
 
 

@@ -137,7 +137,9 @@ def progress_line(label: str, status: JobStatus) -> str:
     left = f"ETA {format_duration(eta)}" if eta is not None and status.state == "running" else ""
     parts = [label, _bar(status.progress), f"{status.progress * 100:3.0f}%", frames, left]
     state = status.state.value
-    if status.state == "queued" and status.queue_position:
+    if status.state == "queued" and status.workers_online == 0:
+        state += " (no worker is running)"
+    elif status.state == "queued" and status.queue_position:
         state += f" ({status.queue_position} ahead)"
     return "  ".join(part for part in [*parts, state] if part)
 

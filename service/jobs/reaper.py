@@ -13,11 +13,16 @@ marks it succeeded once, so a late duplicate delivery changes nothing.
 
     reaper = Reaper(store, send=app.send_task, interval_s=5)
     reaper.start()              # a daemon thread; reaper.sweep() runs one pass
+
+Each sweep also announces the worker (`JobStore.announce_worker`), so a queued job and
+/metrics can tell when no worker is running at all.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -33,10 +38,15 @@ SendTask = Callable[..., Any]
 
 
 class Reaper:
-    def __init__(self, store: JobStore, send: SendTask, interval_s: float) -> None:
+    def __init__(self, store: JobStore, send: SendTask, interval_s: float, name: str = "") -> None:
         self.store, self.send, self.interval_s = store, send, interval_s
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def announce(self) -> None:
+        """Say this worker runs, for a few sweeps: queued jobs tell when no worker does."""
+        self.store.announce_worker(self.name, ttl_s=3 * self.interval_s + 5)
 
     def redis_settled(self) -> bool:
         """False right after Redis (re)started: heartbeats written before a restart may have
@@ -72,6 +82,7 @@ class Reaper:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
+                self.announce()
                 self.sweep()
             except REDIS_AWAY as exc:
                 logger.info("reaper: redis is away (%s); trying again", exc)
@@ -79,6 +90,8 @@ class Reaper:
                 logger.exception("reaper: sweep failed")
 
     def start(self) -> None:
+        with suppress(*REDIS_AWAY):  # else the first sweep announces it
+            self.announce()
         self._thread = threading.Thread(target=self._run, name="job-reaper", daemon=True)
         self._thread.start()
 
@@ -86,6 +99,8 @@ class Reaper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval_s + 5)
+        with suppress(*REDIS_AWAY):
+            self.store.forget_worker(self.name)
 
 
 class Heartbeat:

@@ -43,6 +43,11 @@ class JobStatus(BaseModel):
         default=None,
         description="While queued: how many jobs wait ahead of it (0: it starts next); else null.",
     )
+    workers_online: int | None = Field(
+        default=None,
+        description="While queued: how many workers are running; 0 means none is, and the job "
+        "waits until one starts. Else null.",
+    )
     error: str | None = Field(description="Why the job failed, for a person to read.")
     result_name: str | None = Field(
         default=None,
@@ -67,6 +72,7 @@ class JobStatus(BaseModel):
             frames_total=record.frames_total,
             eta_s=None if record.eta_s is None else round(record.eta_s, 1),
             queue_position=record.queue_position,
+            workers_online=record.workers_online,
             result_name=record.result_name,
             error=record.error,
             created_at=datetime.fromtimestamp(record.created_at, UTC),

@@ -7,6 +7,8 @@ cancelled job cannot be started or finished, and an attempt that lost its job to
 
 A queued job is listed in `actionstyle:jobs:queued` by when it joined the queue, so its place
 in the line (`JobRecord.queue_position`) and the queue's length cost one Redis call each.
+Each worker announces itself in `actionstyle:workers` every few seconds, so a queued job can say
+when no worker is running to take it (`JobRecord.workers_online`).
 A running job has a heartbeat (`actionstyle:job:<id>:heartbeat`, expiring `heartbeat_ttl_s`
 after its last refresh) and is listed in `actionstyle:jobs:running`, so `service.jobs.reaper`
 can find a job whose worker died and queue it again. A worker's store (`retry_s` > 0) retries
@@ -37,6 +39,8 @@ KEY_PREFIX = "actionstyle:job:"
 HEARTBEAT_SUFFIX = ":heartbeat"
 RUNNING_SET = "actionstyle:jobs:running"
 QUEUED_SET = "actionstyle:jobs:queued"  # sorted by when each job joined the queue
+# Each worker's name, scored by when its presence lapses unless it announces itself again.
+WORKERS_SET = "actionstyle:workers"
 # Errors that say Redis is away (restarting, loading its append-only file, unreachable), not that
 # a command is wrong: worth waiting for.
 REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError)
@@ -142,6 +146,7 @@ class JobRecord:
     classifier: str = ""  # a teach job's classifier name; '' for a stylize job
     queue_position: int | None = None  # queued jobs ahead of it, while it is queued
     source: str = ""  # the uploaded file's name without its extension; '' when it had none
+    workers_online: int | None = None  # workers running, while it is queued
 
     @property
     def result_name(self) -> str | None:
@@ -168,7 +173,13 @@ def _float(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
 
 
-def _record(job_id: str, fields: dict[str, str], queue_position: int | None = None) -> JobRecord:
+def _record(
+    job_id: str,
+    fields: dict[str, str],
+    queue_position: int | None = None,
+    workers_online: int | None = None,
+) -> JobRecord:
+    queued = fields["state"] == JobState.QUEUED.value
     return JobRecord(
         job_id=job_id,
         state=JobState(fields["state"]),
@@ -184,8 +195,9 @@ def _record(job_id: str, fields: dict[str, str], queue_position: int | None = No
         strength=float(fields.get("strength") or 1.0),
         kind=_kind(fields),
         classifier=fields.get("classifier", ""),
-        queue_position=queue_position if fields["state"] == JobState.QUEUED.value else None,
+        queue_position=queue_position if queued else None,
         source=fields.get("source", ""),
+        workers_online=workers_online if queued else None,
     )
 
 
@@ -260,25 +272,42 @@ class JobStore:
             pipe.expire(self.key(job_id), self.ttl_s)
             pipe.zadd(QUEUED_SET, {job_id: now})
             pipe.zrank(QUEUED_SET, job_id)
-            *_, position = pipe.execute()
-        return _record(job_id, fields, position)
+            pipe.zcount(WORKERS_SET, now, "+inf")
+            *_, position, workers = pipe.execute()
+        return _record(job_id, fields, position, workers)
 
     def get(self, job_id: str) -> JobRecord | None:
         def read() -> list:
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.hgetall(self.key(job_id))
                 pipe.zrank(QUEUED_SET, job_id)
+                pipe.zcount(WORKERS_SET, time.time(), "+inf")
                 return pipe.execute()
 
-        fields, position = self._retrying("reading the job", read)
+        fields, position, workers = self._retrying("reading the job", read)
         if not fields:
             return None
         text = {redis_text(k): redis_text(v) for k, v in fields.items()}
-        return _record(job_id, text, position)
+        return _record(job_id, text, position, workers)
 
     def queued_count(self) -> int:
         """Jobs waiting for a worker."""
         return cast(int, self.client.zcard(QUEUED_SET))
+
+    def announce_worker(self, name: str, ttl_s: float) -> None:
+        """Count the worker `name` as running for the next `ttl_s` seconds."""
+        now = time.time()
+        with self.client.pipeline() as pipe:
+            pipe.zadd(WORKERS_SET, {name: now + ttl_s})
+            pipe.zremrangebyscore(WORKERS_SET, "-inf", now)  # those that stopped announcing
+            pipe.execute()
+
+    def forget_worker(self, name: str) -> None:
+        self.client.zrem(WORKERS_SET, name)
+
+    def workers_online(self) -> int:
+        """Workers that announced themselves and whose presence has not lapsed."""
+        return cast(int, self.client.zcount(WORKERS_SET, time.time(), "+inf"))
 
     def discard(self, job_id: str) -> None:
         """Forget a job that never reached the queue (its task could not be sent)."""

@@ -4,7 +4,8 @@
   several API processes set PROMETHEUS_MULTIPROC_DIR (an empty folder per host, before start)
   and /metrics merges every process's files.
 - Cluster-wide numbers are read from Redis when scraped, so any API process reports the same:
-  jobs by state, queue length, and the frames and seconds workers on every host have stylised.
+  jobs by state, queue length, workers running, and the frames and seconds workers on every
+  host have stylised.
 
     REQUESTS.labels("GET", "/healthz", "200").inc()
     body, content_type = render_metrics(redis_client)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 
 import redis
@@ -29,7 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from service.jobs.state import HEARTBEAT_SUFFIX, KEY_PREFIX, JobState, redis_text
+from service.jobs.state import HEARTBEAT_SUFFIX, KEY_PREFIX, WORKERS_SET, JobState, redis_text
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +129,11 @@ class RedisCollector(Collector):
         )
         taken.add_metric([], unacked)
         yield taken
+        workers = GaugeMetricFamily(
+            "actionstyle_workers", "Workers running (each announces itself every few seconds)."
+        )
+        workers.add_metric([], self.client.zcount(WORKERS_SET, time.time(), "+inf"))
+        yield workers
 
         replies = self.client.hgetall(STYLIZE_TOTALS_KEY)
         totals = {redis_text(k): float(v) for k, v in replies.items()}

@@ -456,6 +456,9 @@ async function poll(statusUrl, resultUrl) {
 
 // A queued job's line, with how many jobs wait ahead of it when the service says.
 function waitingText(job) {
+  if (job.workers_online === 0) {
+    return "Waiting: no worker is running right now; the job starts as soon as one does.";
+  }
   const ahead = job.queue_position;
   if (!ahead) return "Waiting for a free worker…";
   return `Waiting for a free worker: ${ahead} ${ahead === 1 ? "job" : "jobs"} ahead of yours…`;

@@ -91,6 +91,9 @@ def test_a_queued_job_shows_how_many_wait_ahead_of_it() -> None:
     )
     assert progress_line("clip.mp4", status(**waiting, queue_position=0)).endswith("0%  queued")
     assert progress_line("clip.mp4", status(**waiting)).endswith("0%  queued")  # older servers
+    assert progress_line("clip.mp4", status(**waiting, workers_online=0)).endswith(
+        "0%  queued (no worker is running)"
+    )
 
 
 def test_a_teach_job_counts_clips_not_frames() -> None:

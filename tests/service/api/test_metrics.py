@@ -89,6 +89,7 @@ def test_jobs_queue_and_frames_come_from_redis(metered: TestClient, metrics_redi
     running = uuid.uuid4().hex
     store.create(running, TEST_STYLE)
     store.start(running, "attempt", "worker@host")
+    store.announce_worker("worker@host", ttl_s=60)
     record_stylized(client, frames=164, seconds=4.0)
     record_stylized(client, frames=36, seconds=1.0)
 
@@ -99,6 +100,7 @@ def test_jobs_queue_and_frames_come_from_redis(metered: TestClient, metrics_redi
     assert sample(text, "actionstyle_jobs", state="succeeded") == 0
     assert sample(text, "actionstyle_queue_length") == 3
     assert sample(text, "actionstyle_queue_unacked") == 0
+    assert sample(text, "actionstyle_workers") == 1
     assert sample(text, "actionstyle_stylize_frames_total") == 200
     assert sample(text, "actionstyle_stylize_worker_seconds_total") == 5.0
     assert sample(text, "actionstyle_stylize_jobs_succeeded_total") == 2

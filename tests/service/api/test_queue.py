@@ -35,6 +35,7 @@ def test_a_queued_job_says_how_many_wait_ahead_of_it(queue_client: TestClient) -
 
     statuses = [queue_client.get(job["status_url"]).json() for job in (first, second)]
     assert [(s["state"], s["queue_position"]) for s in statuses] == [("queued", 0), ("queued", 1)]
+    assert [s["workers_online"] for s in statuses] == [0, 0]  # no worker reads this database
 
     queue_client.delete(first["status_url"])
     assert queue_client.get(first["status_url"]).json()["queue_position"] is None  # cancelled

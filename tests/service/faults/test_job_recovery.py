@@ -128,6 +128,19 @@ def test_the_reaper_queues_a_dead_attempts_job_once(own_redis: RedisServer) -> N
     assert store.finish(dead, "again", JobState.SUCCEEDED)
 
 
+def test_a_worker_is_counted_while_its_reaper_runs(own_redis: RedisServer) -> None:
+    store = JobStore(redis.Redis.from_url(own_redis.url), ttl_s=600)
+    reaper = Reaper(store, lambda name, **kw: None, interval_s=0.2, name="w1@host")
+    reaper.start()
+    try:
+        assert store.workers_online() == 1
+        time.sleep(1.5)  # several sweeps: still announced, long past the first announcement
+        assert store.workers_online() == 1
+    finally:
+        reaper.stop()
+    assert store.workers_online() == 0
+
+
 def check_result(client: TestClient, job_id: str, tmp_path: Path) -> None:
     response = client.get(f"/jobs/{job_id}/result")
     assert response.status_code == 200

@@ -118,6 +118,20 @@ def test_a_queued_job_knows_its_place_in_the_line(line_store: JobStore) -> None:
     assert store.queued_count() == 2
 
 
+def test_a_queued_job_says_how_many_workers_are_running(line_store: JobStore) -> None:
+    store = line_store
+    job = new_id()
+    assert store.create(job, TEST_STYLE).workers_online == 0  # none: it would wait for ever
+    store.announce_worker("w1@host", ttl_s=60)
+    store.announce_worker("w2@host", ttl_s=0.3)
+    assert store.workers_online() == 2 and store.get(job).workers_online == 2
+    time.sleep(0.4)  # w2 stopped announcing itself (it died without a word)
+    assert store.get(job).workers_online == 1
+    store.forget_worker("w1@host")  # w1 shut down cleanly
+    assert store.get(job).workers_online == 0
+    assert store.start(job, "a", "w") and store.get(job).workers_online is None  # not queued
+
+
 def test_jobs_that_left_the_line_unseen_are_dropped_from_it(line_store: JobStore) -> None:
     store = line_store
     expired, discarded, waiting = new_id(), new_id(), new_id()

@@ -17,6 +17,7 @@ from service.settings import Settings
 from tests.service.conftest import JobStack
 from tests.utils.data import AUDIO_CLIP, CLIPS
 from tests.utils.media import image_bytes
+from tests.utils.metrics import sample
 from tests.utils.processes import closed_port
 from tests.utils.styles import SLOW_STYLE, TEST_STYLE
 
@@ -123,6 +124,10 @@ def test_full_cycle_on_a_clip_with_audio(job_stack: JobStack, tmp_path: Path) ->
     assert head.headers["accept-ranges"] == "bytes"
     # The upload is gone once the result exists; only the result stays, until the TTL.
     assert sorted(p.name for p in (job_stack.storage_dir / job_id).iterdir()) == ["result.mp4"]
+
+
+def test_the_running_worker_is_counted(job_stack: JobStack) -> None:
+    assert sample(job_stack.client.get("/metrics").text, "actionstyle_workers") >= 1
 
 
 def test_a_painting_as_the_style(job_stack: JobStack) -> None:
