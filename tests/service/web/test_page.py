@@ -224,6 +224,31 @@ def test_a_reload_finds_the_job_again_running_and_finished(browser, live_service
         page.close()
 
 
+def test_a_job_is_followed_through_a_lost_connection(browser, live_service: str) -> None:
+    page = browser.new_page()
+    try:
+        ready_to_stylize(page, live_service)
+        network = page.context.new_cdp_session(page)
+        network.send("Network.enable")
+        with page.expect_response(lambda r: r.url.endswith("/stylize")):
+            page.click("#stylize-button")
+        # The phone loses its signal for a few seconds while the job runs.
+        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        network.send("Network.emulateNetworkConditions", {"offline": True, **offline})
+        page.wait_for_function(
+            "() => document.getElementById('progress-text').textContent"
+            " === 'Lost contact with the server; trying again…'",
+            timeout=TIMEOUT_MS,
+        )
+        page.wait_for_timeout(3000)
+        network.send("Network.emulateNetworkConditions", {"offline": False, **offline})
+        page.wait_for_selector("#result-box:not([hidden])", timeout=TIMEOUT_MS)
+        assert page.text_content("#progress-text") == "Style transfer complete!"
+        assert page.is_hidden("#error")
+    finally:
+        page.close()
+
+
 def test_a_waiting_job_shows_how_many_jobs_are_ahead_of_it(browser, live_service: str) -> None:
     ahead = []
     page = browser.new_page()
