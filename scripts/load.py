@@ -91,9 +91,11 @@ def stylize_burst(url: str, count: int, style: str, clip: Path, deadline_s: floa
         queued = time.perf_counter() - started
         pending, states = set(job_ids), {}
         deadline = time.monotonic() + deadline_s
+        furthest = 0  # the longest line a queued job reported standing in
         while pending and time.monotonic() < deadline:
             for job_id in list(pending):
                 status = client.get(f"/jobs/{job_id}").json()
+                furthest = max(furthest, status.get("queue_position") or 0)
                 if status["state"] in {"succeeded", "failed", "cancelled"}:
                     states[job_id] = status
                     pending.discard(job_id)
@@ -104,7 +106,11 @@ def stylize_burst(url: str, count: int, style: str, clip: Path, deadline_s: floa
             if status["state"] == "succeeded":
                 response = client.get(f"/jobs/{job_id}/result")
                 results[job_id] = response.status_code == 200 and response.content[4:8] == b"ftyp"
+        metrics = client.get("/metrics").text
+    workers = re.search(r"^actionstyle_workers (\S+)$", metrics, re.MULTILINE)
     return {
+        "furthest_in_line": furthest,
+        "workers_seen": float(workers.group(1)) if workers else None,
         "job_ids": job_ids,
         "states": states,
         "pending": pending,
@@ -158,8 +164,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{sum(run['results'].values())} results fetched, {len(results)} result files; "
             f"started once: {sum(1 for j in run['job_ids'] if started[j] == 1)}, "
             f"more than once: {sum(1 for j in run['job_ids'] if started[j] > 1)}; "
-            f"per worker: {dict(per_worker)}"
+            f"per worker: {dict(per_worker)}; furthest place in the line seen: "
+            f"{run['furthest_in_line']}; workers /metrics counts: {run['workers_seen']}"
         )
+        if run["workers_seen"] != args.workers:
+            failures.append(f"/metrics counts {run['workers_seen']} workers, not {args.workers}")
         if not (
             len(set(run["job_ids"]))
             == len(succeeded)
