@@ -12,7 +12,7 @@ const PREVIEW_DEBOUNCE_MS = 250;
 const FRAME_TIMEOUT_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, jobId: null, polling: null, pollFailingSince: null };
+const state = { file: null, jobId: null, polling: null, failingSince: null };
 // The preview: one frame of the chosen video (null: none yet, or the browser cannot decode it).
 const preview = { frame: null, noFrame: false, timer: null, ticket: 0 };
 
@@ -421,31 +421,60 @@ async function resumeKeptJob() {
   followJob(job);
 }
 
-// Each request is held by the service up to POLL_MS while the job runs (`wait`), so progress
-// comes about twice a second and the end at once.
 // A lost connection or a server that is restarting (no answer, 5xx, 429) is tried again, for
 // up to POLL_GIVE_UP_MS: the job runs on meanwhile, and a phone may just have lost its signal.
 const POLL_GIVE_UP_MS = 120_000;
 
+// A job's status as {job}, or {gone: why} when it is no more (expired, another key's); no
+// answer, a 5xx or a 429 throws, for the caller to try again.
+async function readJob(url) {
+  const response = await send(url);
+  if (response.status >= 500 || response.status === 429) {
+    throw new Error(await problemOf(response));
+  }
+  if (!response.ok) return { gone: await problemOf(response) };
+  return { job: await response.json() };
+}
+
+// After a failed status request: `retry()` after a pause that grows with the time requests
+// have failed (`follower.failingSince`), or `giveUp(message)` past POLL_GIVE_UP_MS.
+function retryOrGiveUp(follower, error, showText, retry, giveUp) {
+  const now = performance.now();
+  follower.failingSince ??= now;
+  const failingFor = now - follower.failingSince;
+  if (failingFor > POLL_GIVE_UP_MS) {
+    follower.failingSince = null;
+    giveUp(`Lost track of the job: ${error.message}. Reload the page to find it again.`);
+    return null;
+  }
+  showText("Lost contact with the server; trying again…");
+  return setTimeout(retry, Math.min(5000, 500 + failingFor / 4));
+}
+
+// Each request is held by the service up to POLL_MS while the job runs (`wait`), so progress
+// comes about twice a second and the end at once.
 async function poll(statusUrl, resultUrl) {
   const asked = performance.now();
-  let job;
+  let read;
   try {
-    const response = await send(`${statusUrl}?wait=${POLL_MS / 1000}`);
-    if (response.status >= 500 || response.status === 429) {
-      throw new Error(await problemOf(response));
-    }
-    if (!response.ok) {
-      showError(`Lost track of the job: ${await problemOf(response)}`);
-      finishJob();
-      return;
-    }
-    job = await response.json();
+    read = await readJob(`${statusUrl}?wait=${POLL_MS / 1000}`);
   } catch (error) {
-    pollAgainLater(statusUrl, resultUrl, error);
+    state.polling = retryOrGiveUp(
+      state,
+      error,
+      (text) => { $("progress-text").textContent = text; },
+      () => poll(statusUrl, resultUrl),
+      (message) => { showError(message); finishJob(); },
+    );
     return;
   }
-  state.pollFailingSince = null;
+  state.failingSince = null;
+  if (read.gone) {
+    showError(`Lost track of the job: ${read.gone}`);
+    finishJob();
+    return;
+  }
+  const job = read.job;
   if (job.state === "queued") {
     setProgress(0, waitingText(job));
   } else if (job.state === "running") {
@@ -465,20 +494,6 @@ async function poll(statusUrl, resultUrl) {
   }
   const rest = Math.max(0, POLL_MS - (performance.now() - asked));
   state.polling = setTimeout(() => poll(statusUrl, resultUrl), rest);
-}
-
-function pollAgainLater(statusUrl, resultUrl, error) {
-  const now = performance.now();
-  state.pollFailingSince ??= now;
-  if (now - state.pollFailingSince > POLL_GIVE_UP_MS) {
-    state.pollFailingSince = null;
-    showError(`Lost track of the job: ${error.message}. Reload the page to find it again.`);
-    finishJob();
-    return;
-  }
-  $("progress-text").textContent = "Lost contact with the server; trying again…";
-  const wait = Math.min(5000, 500 + (now - state.pollFailingSince) / 4);
-  state.polling = setTimeout(() => poll(statusUrl, resultUrl), wait);
 }
 
 // A queued job's line, with how many jobs wait ahead of it when the service says.

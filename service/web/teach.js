@@ -1,13 +1,13 @@
 // "Teach a new action": labels with clips dropped under each (or a folder), a teach job with its
 // progress, the cross-validated accuracy, then the new model chosen for "Classify".
 // Uses app.js's helpers ($, request, send, postWithProgress, uploadedText, problemOf, showError,
-// formatSeconds, waitingText, VIDEO_SUFFIXES, POLL_MS). Server values are written with
-// textContent or as properties, never as HTML.
+// formatSeconds, waitingText, readJob, retryOrGiveUp, VIDEO_SUFFIXES, POLL_MS). Server values
+// are written with textContent or as properties, never as HTML.
 "use strict";
 
 const MIN_LABELS = 2;
 const MIN_CLIPS = 3;
-const teachState = { labels: [], jobId: null, polling: null, nextId: 0 };
+const teachState = { labels: [], jobId: null, polling: null, nextId: 0, failingSince: null };
 
 function isVideoName(name) {
   const lower = name.toLowerCase();
@@ -214,14 +214,26 @@ async function teach() {
 }
 
 async function pollTeach(statusUrl, classifierUrl, name) {
-  let job;
+  let read;
   try {
-    job = await request(statusUrl);
+    read = await readJob(statusUrl);
   } catch (error) {
-    showError(`Lost track of the job: ${error.message}`);
+    teachState.polling = retryOrGiveUp(
+      teachState,
+      error,
+      (text) => { $("teach-progress-text").textContent = text; },
+      () => pollTeach(statusUrl, classifierUrl, name),
+      (message) => { showError(message); endTeachJob(); },
+    );
+    return;
+  }
+  teachState.failingSince = null;
+  if (read.gone) {
+    showError(`Lost track of the job: ${read.gone}`);
     endTeachJob();
     return;
   }
+  const job = read.job;
   if (job.state === "queued") {
     setTeachProgress(0, waitingText(job));
   } else if (job.state === "running") {
