@@ -70,8 +70,9 @@ class QueueFull(RuntimeError):
     RETRY_AFTER_S = 60
 
     def __init__(self, waiting: int) -> None:
+        jobs = "1 job is" if waiting == 1 else f"{waiting} jobs are"
         super().__init__(
-            f"{waiting} jobs are already waiting for a worker, the most this service queues; "
+            f"{jobs} already waiting for a worker, the most this service queues; "
             "try again in a minute or two"
         )
         self.headers = {"Retry-After": str(self.RETRY_AFTER_S)}
