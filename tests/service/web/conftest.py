@@ -113,3 +113,20 @@ def keyed_live_service(
     extra = {"ACTIONSTYLE_API_KEYS": f"{PAGE_API_KEY},another-key"}
     with _live(tmp_path_factory.mktemp("keyed"), style_models_dir, extra) as base_url:
         yield base_url
+
+
+def drop_connection(page, progress_text: str, seconds: float) -> None:
+    """Take the page offline (as a phone losing its signal) until the element `progress_text`
+    says it lost contact, then for `seconds` more, then back online."""
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    conditions = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    network.send("Network.emulateNetworkConditions", {"offline": True, **conditions})
+    page.wait_for_function(
+        "id => document.getElementById(id).textContent"
+        " === 'Lost contact with the server; trying again…'",
+        arg=progress_text,
+        timeout=120_000,
+    )
+    page.wait_for_timeout(seconds * 1000)
+    network.send("Network.emulateNetworkConditions", {"offline": False, **conditions})

@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import httpx
 
+from tests.service.web.conftest import drop_connection
 from tests.utils.data import AUDIO_CLIP, CLIPS
 from tests.utils.jobs import submit_job
 from tests.utils.media import image_bytes
@@ -228,20 +229,9 @@ def test_a_job_is_followed_through_a_lost_connection(browser, live_service: str)
     page = browser.new_page()
     try:
         ready_to_stylize(page, live_service)
-        network = page.context.new_cdp_session(page)
-        network.send("Network.enable")
         with page.expect_response(lambda r: r.url.endswith("/stylize")):
             page.click("#stylize-button")
-        # The phone loses its signal for a few seconds while the job runs.
-        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-        network.send("Network.emulateNetworkConditions", {"offline": True, **offline})
-        page.wait_for_function(
-            "() => document.getElementById('progress-text').textContent"
-            " === 'Lost contact with the server; trying again…'",
-            timeout=TIMEOUT_MS,
-        )
-        page.wait_for_timeout(3000)
-        network.send("Network.emulateNetworkConditions", {"offline": False, **offline})
+        drop_connection(page, "progress-text", seconds=3)  # the phone loses its signal
         page.wait_for_selector("#result-box:not([hidden])", timeout=TIMEOUT_MS)
         assert page.text_content("#progress-text") == "Style transfer complete!"
         assert page.is_hidden("#error")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.service.web.conftest import drop_connection
 from tests.utils.teach import TRAINING_SET, YOYO_TEST_CLIP
 
 TIMEOUT_MS = 120_000
@@ -28,20 +29,10 @@ def test_the_page_teaches_a_new_action_then_classifies_with_it(browser, live_ser
             assert page.is_disabled("#teach-button")
             row.locator(".label-files").set_input_files([str(clips[2])])
             assert row.locator(".clip-count").text_content() == "3 clips"
-        network = page.context.new_cdp_session(page)
-        network.send("Network.enable")
         with page.expect_response(lambda r: r.url.endswith("/classifiers")):
             page.click("#teach-button")
         # The connection drops for two seconds while the job runs: the page keeps following it.
-        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-        network.send("Network.emulateNetworkConditions", {"offline": True, **offline})
-        page.wait_for_function(
-            "() => document.getElementById('teach-progress-text').textContent"
-            " === 'Lost contact with the server; trying again…'",
-            timeout=TIMEOUT_MS,
-        )
-        page.wait_for_timeout(2000)
-        network.send("Network.emulateNetworkConditions", {"offline": False, **offline})
+        drop_connection(page, "teach-progress-text", seconds=2)
         page.wait_for_selector("#teach-result:not([hidden])", timeout=TIMEOUT_MS)
         result = page.text_content("#teach-result")
         assert result.startswith("“page-taught” knows punch, yoyo. Cross-validated accuracy: ")
