@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from service.api import (
     classifiers,
@@ -25,7 +26,13 @@ from service.api import (
     stylize,
     web,
 )
-from service.api.auth import ApiKeyRequired, TooManyJobs, limit_new_jobs, require_api_key
+from service.api.auth import (
+    API_KEY_HEADER,
+    ApiKeyRequired,
+    TooManyJobs,
+    limit_new_jobs,
+    require_api_key,
+)
 from service.contract.manifest import ManifestError, ModelsMissing
 from service.errors import install_error_handlers, problem_responses
 from service.inference.registry import load_registry
@@ -79,6 +86,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+# What a page on another origin may read of an answer, beyond the always-safe headers.
+CORS_EXPOSED_HEADERS = [
+    "Location",
+    "Retry-After",
+    "X-Request-ID",
+    "Content-Disposition",
+    "Content-Range",
+    "Accept-Ranges",
+]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="actionstyle",
@@ -91,6 +109,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.models, app.state.models_missing = None, "the models are still loading"
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware)
+    if settings.cors_origin_list():
+        # Added last, so outermost: it answers preflights before the API key is asked for.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list(),
+            allow_methods=["GET", "HEAD", "POST", "DELETE"],
+            allow_headers=[API_KEY_HEADER, "Content-Type", "Range", "X-Request-ID"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
     # The API needs a key when keys are configured; the page, health and metrics never do.
     key = [Depends(require_api_key)]
     app.include_router(

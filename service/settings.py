@@ -202,6 +202,11 @@ class Settings(BaseSettings):
         repr=False,
         description="Comma-separated API keys; when set, every API route needs X-API-Key.",
     )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins (https://app.example.com) whose web pages may call "
+        "the API from a browser; '*' for any; empty: only the service's own page.",
+    )
     max_queued_jobs: int = Field(
         default=200,
         ge=0,
@@ -225,6 +230,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Most bytes a training archive may unpack to; unpacking stops there.",
     )
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     def api_key_set(self) -> frozenset[str]:
         return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
