@@ -26,7 +26,13 @@ from urllib.parse import quote
 
 import httpx
 
-from actionstyle_client.errors import JobFailed, JobTimeout, ServiceUnreachable
+from actionstyle_client.errors import (
+    JobFailed,
+    JobTimeout,
+    RateLimited,
+    ServiceUnavailable,
+    ServiceUnreachable,
+)
 from actionstyle_client.models import (
     ClassifierEntry,
     ClassifyResult,
@@ -302,20 +308,36 @@ class Job:
         return self._client.jobs.cancel(self.id)
 
     def wait(
-        self, progress: Progress | None = None, poll_s: float = 0.5, timeout_s: float | None = None
+        self,
+        progress: Progress | None = None,
+        poll_s: float = 0.5,
+        timeout_s: float | None = None,
+        patience_s: float = 120.0,
     ) -> Self:
         """Follow the job until it ends, calling `progress(status)` about every `poll_s`; returns
         self as soon as the job ends (the service holds each request up to `poll_s`).
 
+        The job runs on while the service is away (restarting, or the network dropped), so status
+        requests that still fail after their retries are asked again for up to `patience_s`.
         Raises JobFailed when it failed or was cancelled, JobTimeout after `timeout_s`.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        failing_since: float | None = None
         while True:
             asked = time.monotonic()
             hold = min(poll_s, MAX_WAIT_S)
             if deadline is not None:
                 hold = max(0.0, min(hold, deadline - asked))
-            status = self.status(wait_s=hold)
+            try:
+                status = self.status(wait_s=hold)
+            except (ServiceUnreachable, ServiceUnavailable, RateLimited) as exc:
+                failing_since = failing_since or asked
+                if asked - failing_since >= patience_s:
+                    raise
+                why = f"lost contact while following job {self.id} ({exc})"
+                self._client.retry.pause(self._client._sleep, why, self._client.retry.backoff(3))
+                continue
+            failing_since = None
             if progress is not None:
                 progress(status)
             if status.state.finished:

@@ -113,6 +113,40 @@ def test_each_retry_is_told_why_and_how_long_it_waits(clip: Path) -> None:
     assert told[1] == ("200 jobs are already waiting for a worker (503 queue_full)", 60.0)
 
 
+RUNNING = {
+    "job_id": JOB_ID,
+    "state": "running",
+    "style": "vangogh",
+    "progress": 0.5,
+    "frames_done": 5,
+    "frames_total": 10,
+    "eta_s": 1.0,
+    "error": None,
+    "created_at": "2024-05-01T10:00:00+00:00",
+    "started_at": "2024-05-01T10:00:00+00:00",
+    "finished_at": None,
+}
+
+
+def test_following_a_job_outlasts_a_service_that_is_away_for_a_while() -> None:
+    done = RUNNING | {"state": "succeeded", "progress": 1.0, "frames_done": 10}
+    away = [fail(httpx.ConnectError)] * 6  # three status requests, each failing both its tries
+    script = Script(answer(200, json=RUNNING), *away, answer(200, json=done))
+    told: list[str] = []
+    policy = RetryPolicy(2, on_retry=lambda why, wait_s: told.append(why))
+    client = Client("http://service", transport=script, retry=policy, sleep=lambda s: None)
+    seen: list[str] = []
+    client.jobs.job(JOB_ID).wait(progress=lambda s: seen.append(s.state.value))
+    assert seen == ["running", "succeeded"]
+    assert sum(why.startswith(f"lost contact while following job {JOB_ID}") for why in told) == 3
+
+    # Without patience, the first status request that fails after its retries ends the wait.
+    script = Script(*[fail(httpx.ConnectError)] * 2)
+    client = Client("http://service", transport=script, retry=policy, sleep=lambda s: None)
+    with pytest.raises(ServiceUnreachable):
+        client.jobs.job(JOB_ID).wait(patience_s=0)
+
+
 def test_503_backs_off_exponentially_then_gives_up_with_the_servers_words() -> None:
     busy = {"detail": "the job queue is unavailable", "code": "queue_unavailable"}
     script = Script(*[answer(503, json=busy)] * 4)
