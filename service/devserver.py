@@ -140,6 +140,20 @@ def start_redis(supervisor: Supervisor, data_dir: Path) -> str:
     raise StartupError(f"redis-server did not answer on port {port} in time")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start anything when the API's port is taken (uvicorn's own error would come
+    after Redis and the worker had started, in the middle of their logs)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise StartupError(
+                f"port {port} on {host} is not free ({exc.strerror}): another `make run`? Stop "
+                f"it, or choose another port: PORT={port + 1} make run"
+            ) from exc
+
+
 def _child_env(redis_url: str) -> dict[str, str]:
     return {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
 
@@ -149,6 +163,7 @@ def run(host: str, port: int, redis_dir: Path) -> int:
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     try:
+        check_port_free(host, port)
         redis_url = next((os.environ[v] for v in REDIS_URL_VARIABLES if os.environ.get(v)), "")
         if redis_url:
             logger.info("redis at %s (from the environment)", redis_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,25 @@ def test_supervisor_stops_the_rest_when_a_child_dies() -> None:
     finally:
         supervisor.stop_all(grace_s=5)
     assert sleeper.process.returncode == -signal.SIGTERM
+
+
+def test_a_taken_port_is_said_plainly_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "service.devserver", "--port", str(port)]
+        ran = subprocess.run(
+            [*argv, "--redis-dir", str(tmp_path / "redis")],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode == 1
+    assert f"port {port} on 127.0.0.1 is not free" in ran.stderr
+    assert f"PORT={port + 1} make run" in ran.stderr
+    assert "starting redis" not in ran.stderr  # nothing was started
 
 
 def _ready(port: int) -> bool:
