@@ -204,6 +204,31 @@ def test_on_a_phone_the_page_fits_the_screen(browser, live_service: str) -> None
         page.close()
 
 
+# What Chromium gives a page opened at http://<a LAN address> (a phone on the home network): no
+# secure context, so no navigator.mediaDevices.
+INSECURE_ORIGIN = """
+Object.defineProperty(window, "isSecureContext", { get: () => false });
+Object.defineProperty(Navigator.prototype, "mediaDevices", { get: () => undefined });
+"""
+
+
+def test_live_mode_on_a_plain_http_address_says_the_camera_needs_https(
+    browser, live_service: str
+) -> None:
+    page = browser.new_page()
+    try:
+        page.add_init_script(INSECURE_ORIGIN)
+        open_page(page, live_service)
+        assert page.text_content("#live-status-text") == (
+            "Live needs the page over https (or on localhost): browsers keep the camera from "
+            "other pages."
+        )
+        assert page.is_disabled("#live-start")
+        assert page.is_hidden("#error")  # the rest of the page works as usual
+    finally:
+        page.close()
+
+
 def test_a_reload_finds_the_job_again_running_and_finished(browser, live_service: str) -> None:
     page = browser.new_page()
     try:
