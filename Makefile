@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+HOST ?= 127.0.0.1
+# Both set: https (the page's Live mode needs it on any address but localhost).
+SSL_CERTFILE ?=
+SSL_KEYFILE ?=
 SERVICE_STAMP := $(VENV)/.installed-service
 DEV_STAMP := $(VENV)/.installed-dev
 # The page's onnxruntime-web (Live mode), from the npm lock file; nothing loads from a CDN.
@@ -30,7 +34,8 @@ $(WEB_VENDOR_STAMP): service/web/vendor/package-lock.json scripts/fetch_web_vend
 
 ## Start the whole service (embedded Redis unless REDIS_URL is set, one Celery worker, uvicorn).
 run: $(SERVICE_STAMP) $(WEB_VENDOR_STAMP)
-	MALLOC_ARENA_MAX=2 exec $(BIN)/python -m service.devserver --host 127.0.0.1 --port $(PORT)
+	MALLOC_ARENA_MAX=2 exec $(BIN)/python -m service.devserver --host $(HOST) --port $(PORT) \
+		$(if $(SSL_CERTFILE),--ssl-certfile $(SSL_CERTFILE) --ssl-keyfile $(SSL_KEYFILE))
 
 ## Install the dev + training extras and run every test.
 test: $(DEV_STAMP) $(WEB_VENDOR_STAMP)

@@ -5,6 +5,7 @@ REDIS_URL or ACTIONSTYLE_REDIS_URL names one. Ctrl-C or SIGTERM stops every chil
 if a child dies on its own, the others are stopped and the exit status is 1.
 
     python -m service.devserver --host 127.0.0.1 --port 8000      (what `make run` runs)
+    python -m service.devserver --host 0.0.0.0 --ssl-certfile cert.pem --ssl-keyfile key.pem
 """
 
 from __future__ import annotations
@@ -158,7 +159,9 @@ def _child_env(redis_url: str) -> dict[str, str]:
     return {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
 
 
-def run(host: str, port: int, redis_dir: Path) -> int:
+def run(host: str, port: int, redis_dir: Path, tls: tuple[Path, Path] | None = None) -> int:
+    """Start everything; `tls` (certificate, key) serves the API over https (the page's Live
+    mode needs it on any address but localhost: browsers give the camera only to secure pages)."""
     supervisor = Supervisor()
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
@@ -177,8 +180,13 @@ def run(host: str, port: int, redis_dir: Path) -> int:
         supervisor.start("worker", worker, env)
         server = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
         server += ["--host", host, "--port", str(port), "--timeout-graceful-shutdown", "5"]
+        if tls is not None:
+            server += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
         supervisor.start("uvicorn", server, env)
-        logger.info("the API will answer on http://%s:%d (Ctrl-C stops everything)", host, port)
+        scheme = "https" if tls is not None else "http"
+        logger.info(
+            "the API will answer on %s://%s:%d (Ctrl-C stops everything)", scheme, host, port
+        )
         return supervisor.wait()
     except StartupError as exc:
         logger.error("%s", exc)
@@ -197,9 +205,17 @@ def main(argv: list[str] | None = None) -> int:
         default=REPO_ROOT / ".cache" / "redis",
         help="working folder of the embedded redis-server",
     )
+    parser.add_argument("--ssl-certfile", type=Path, help="serve https with this certificate")
+    parser.add_argument("--ssl-keyfile", type=Path, help="... and this private key")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="devserver: %(message)s")
-    return run(args.host, args.port, args.redis_dir)
+    if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
+        parser.error("give both --ssl-certfile and --ssl-keyfile, or neither")
+    for path in (args.ssl_certfile, args.ssl_keyfile):
+        if path is not None and not path.is_file():
+            parser.error(f"no such file: {path}")
+    tls = (args.ssl_certfile, args.ssl_keyfile) if args.ssl_certfile else None
+    return run(args.host, args.port, args.redis_dir, tls)
 
 
 if __name__ == "__main__":

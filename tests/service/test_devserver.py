@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -115,3 +118,84 @@ def test_devserver_serves_runs_jobs_and_stops_cleanly(
         if server.poll() is None:
             server.kill()
             server.wait(timeout=STOP_TIMEOUT_S)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as `mkcert` or `openssl req -x509` would make."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "actionstyle test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@linux_only
+def test_devserver_serves_https_with_a_certificate(models_dir: Path, tmp_path: Path) -> None:
+    """What a phone on the home network needs for Live mode: the page over https."""
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "ACTIONSTYLE_REDIS_URL"}}
+    env |= {"ACTIONSTYLE_MODELS_DIR": str(models_dir), "ACTIONSTYLE_ORT_INTRA_OP_THREADS": "1"}
+    argv = [sys.executable, "-m", "service.devserver", "--port", str(port)]
+    argv += ["--redis-dir", str(tmp_path / "redis"), "--ssl-certfile", str(cert)]
+    argv += ["--ssl-keyfile", str(key)]
+    server = subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    log = OutputLog(server.stdout)
+    base = f"https://127.0.0.1:{port}"
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", verify=trust, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, STARTUP_TIMEOUT_S, f"/readyz answering over https\n{log.text}")
+        assert f"the API will answer on {base}" in log.text
+        page = httpx.get(base, verify=trust, timeout=10)
+        assert page.status_code == 200 and "<title>actionstyle" in page.text
+        with pytest.raises(httpx.HTTPError):  # plain http on the same port is not served
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=STOP_TIMEOUT_S) == 0, log.text
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=STOP_TIMEOUT_S)
+
+
+def test_devserver_wants_both_halves_of_a_certificate(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "service.devserver", "--ssl-certfile", str(tmp_path / "c.pem")]
+    ran = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2
+    assert "give both --ssl-certfile and --ssl-keyfile, or neither" in ran.stderr
