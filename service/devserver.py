@@ -184,8 +184,9 @@ def run(host: str, port: int, redis_dir: Path, tls: tuple[Path, Path] | None = N
             server += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
         supervisor.start("uvicorn", server, env)
         scheme = "https" if tls is not None else "http"
+        shown = "<this machine's address>" if host in ("0.0.0.0", "::") else host
         logger.info(
-            "the API will answer on %s://%s:%d (Ctrl-C stops everything)", scheme, host, port
+            "the API will answer on %s://%s:%d (Ctrl-C stops everything)", scheme, shown, port
         )
         return supervisor.wait()
     except StartupError as exc:
