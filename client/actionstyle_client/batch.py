@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actionstyle_client.client import Client, Job
+from actionstyle_client.client import AWAY, Client, Job, ServiceAway
 from actionstyle_client.errors import InputRejected
 
 # What the server accepts (service/video/upload.py); other files in the folder are left alone.
@@ -71,17 +71,25 @@ class FolderRun:
     strength: float = 1.0
     in_flight: int = 2
     poll_s: float = 0.5
+    patience_s: float = 120.0  # how long the service may be away while jobs are followed
     in_flight_jobs: dict[str, tuple[Job, Path, Path]] = field(default_factory=dict)
 
     def run(self, log: Callable[[str], None]) -> FolderReport:
         report, pending = FolderReport(), deque(self.plan.todo)
         total = len(pending)
+        away = ServiceAway(self.client, self.patience_s)
         while pending or self.in_flight_jobs:
             while pending and len(self.in_flight_jobs) < self.in_flight:
                 clip, dest = pending.popleft()
                 self._submit(clip, dest, report, log)
             for job_id, (job, clip, dest) in list(self.in_flight_jobs.items()):
-                status = job.status()
+                try:
+                    status = job.status()
+                except AWAY as exc:
+                    count = len(self.in_flight_jobs)
+                    away.failed(exc, f"{count} job{'' if count == 1 else 's'}")
+                    break
+                away.answered()
                 if not status.state.finished:
                     continue
                 del self.in_flight_jobs[job_id]

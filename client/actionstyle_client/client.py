@@ -292,6 +292,36 @@ class Jobs:
         return Job(self._client, job_id)
 
 
+# What a status request can still end in after its retries while the service is away.
+AWAY = (ServiceUnreachable, ServiceUnavailable, RateLimited)
+
+
+class ServiceAway:
+    """Lets status requests keep failing for `patience_s` while jobs are followed: the jobs run
+    on through an API restart or a dropped network, so following them should too.
+
+        away = ServiceAway(client, 120)
+        try: status = job.status()
+        except AWAY as exc: away.failed(exc, "job x")   # re-raises past the patience, else pauses
+        else: away.answered()
+    """
+
+    def __init__(self, client: Client, patience_s: float) -> None:
+        self._client, self.patience_s = client, patience_s
+        self._since: float | None = None
+
+    def failed(self, error: Exception, following: str) -> None:
+        now = time.monotonic()
+        self._since = self._since or now
+        if now - self._since >= self.patience_s:
+            raise error
+        why = f"lost contact while following {following} ({error})"
+        self._client.retry.pause(self._client._sleep, why, self._client.retry.backoff(3))
+
+    def answered(self) -> None:
+        self._since = None
+
+
 class Job:
     """A handle on one job: follow it, cancel it, download a stylize job's MP4."""
 
@@ -322,7 +352,7 @@ class Job:
         Raises JobFailed when it failed or was cancelled, JobTimeout after `timeout_s`.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        failing_since: float | None = None
+        away = ServiceAway(self._client, patience_s)
         while True:
             asked = time.monotonic()
             hold = min(poll_s, MAX_WAIT_S)
@@ -330,14 +360,10 @@ class Job:
                 hold = max(0.0, min(hold, deadline - asked))
             try:
                 status = self.status(wait_s=hold)
-            except (ServiceUnreachable, ServiceUnavailable, RateLimited) as exc:
-                failing_since = failing_since or asked
-                if asked - failing_since >= patience_s:
-                    raise
-                why = f"lost contact while following job {self.id} ({exc})"
-                self._client.retry.pause(self._client._sleep, why, self._client.retry.backoff(3))
+            except AWAY as exc:
+                away.failed(exc, f"job {self.id}")
                 continue
-            failing_since = None
+            away.answered()
             if progress is not None:
                 progress(status)
             if status.state.finished:

@@ -16,6 +16,7 @@ from actionstyle_client import (
     ServiceUnavailable,
     ServiceUnreachable,
 )
+from actionstyle_client.batch import FolderRun, plan_folder
 
 JOB_ID = "0123456789abcdef0123456789abcdef"
 CREATED = {"job_id": JOB_ID, "status_url": "/jobs/x", "result_url": "/jobs/x/result"}
@@ -145,6 +146,29 @@ def test_following_a_job_outlasts_a_service_that_is_away_for_a_while() -> None:
     client = Client("http://service", transport=script, retry=policy, sleep=lambda s: None)
     with pytest.raises(ServiceUnreachable):
         client.jobs.job(JOB_ID).wait(patience_s=0)
+
+
+def test_a_folder_run_outlasts_a_service_that_is_away_for_a_while(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "clip.avi").write_bytes(b"RIFF video")
+    done = RUNNING | {"state": "succeeded", "progress": 1.0, "frames_done": 10}
+    script = Script(
+        answer(202, json=CREATED),
+        fail(httpx.ConnectError),  # the status, with no retries left: the service is away
+        answer(200, json=done),
+        answer(200, content=b"painted"),
+    )
+    told: list[str] = []
+    policy = RetryPolicy(1, on_retry=lambda why, wait_s: told.append(why))
+    client = Client("http://service", transport=script, retry=policy, sleep=lambda s: None)
+    plan = plan_folder(tmp_path / "in", tmp_path / "out")
+    report = FolderRun(client, plan, style="vangogh", poll_s=0).run(log=lambda line: None)
+    assert report.done == [tmp_path / "in" / "clip.avi"] and report.failed == {}
+    assert (tmp_path / "out" / "clip.mp4").read_bytes() == b"painted"
+    assert told == [
+        "lost contact while following 1 job (http://service did not answer: "
+        "ConnectError('scripted'))"
+    ]
 
 
 def test_503_backs_off_exponentially_then_gives_up_with_the_servers_words() -> None:
