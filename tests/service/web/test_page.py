@@ -19,8 +19,9 @@ THUMBNAIL_LOADED = """() => {
   return img !== null && img.complete && img.naturalWidth > 0;
 }"""
 # The preview picture's pixels (RGB, every 4th byte skipped), to see that it changed.
-PREVIEW_PIXELS = """() => {
+PREVIEW_PIXELS = """async () => {
   const img = document.getElementById("preview-image");
+  await img.decode();  // its text is set with its src: the picture may not be decoded yet
   const canvas = document.createElement("canvas");
   canvas.width = img.naturalWidth;
   canvas.height = img.naturalHeight;
@@ -119,6 +120,7 @@ def test_the_page_classifies_stylises_plays_and_downloads(
         )
         # The frame as a player shows it: 340x256 pixels that are not square, 427x256 on screen.
         size = "(({naturalWidth, naturalHeight}) => [naturalWidth, naturalHeight])"
+        page.evaluate("() => document.getElementById('preview-image').decode()")
         assert page.eval_on_selector("#preview-image", size) == [427, 256]
         at_60 = page.evaluate(PREVIEW_PIXELS)
         page.focus("#strength-input")
