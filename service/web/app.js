@@ -365,7 +365,8 @@ async function submitStylizeJob(form, what) {
     const job = await postWithProgress("/stylize", form, (fraction, sent, total) => {
       setProgress(0, fraction < 1 ? uploadedText(sent, total) : "Checking the video…");
     });
-    keepJob(job);
+    const { job_id, status_url, result_url } = job;
+    keepJob(KEPT_STYLIZE, { job_id, status_url, result_url });
     followJob(job);
   } catch (error) {
     $("progress-box").hidden = true;
@@ -374,24 +375,45 @@ async function submitStylizeJob(form, what) {
   }
 }
 
-// The last stylize job is kept in this browser, so a reload, a closed tab or a phone that
-// dropped the page in the background finds it again: still running, or its result.
-const JOB_STORAGE = "actionstyle-last-job";
+// Jobs kept in this browser (the last stylize job; a teach job while it runs), so a reload, a
+// closed tab or a phone that dropped the page in the background finds them again.
+const KEPT_STYLIZE = "actionstyle-last-job";
 
-function keepJob(job) {
-  const { job_id, status_url, result_url } = job;
-  localStorage.setItem(JOB_STORAGE, JSON.stringify({ job_id, status_url, result_url }));
+function keepJob(key, job) {
+  localStorage.setItem(key, JSON.stringify(job));
 }
 
-function keptJob() {
+function keptJob(key) {
   try {
-    const job = JSON.parse(localStorage.getItem(JOB_STORAGE));
-    return job && typeof job.status_url === "string" && typeof job.result_url === "string"
+    const job = JSON.parse(localStorage.getItem(key));
+    return job && typeof job.job_id === "string" && typeof job.status_url === "string"
       ? job
       : null;
   } catch (error) {
     return null;
   }
+}
+
+function forgetJob(key) {
+  localStorage.removeItem(key);
+}
+
+// A kept job's status when the page loads: null, and forgotten, when it has expired, was
+// cancelled, or is another API key's (404); a failed one is forgotten but returned, to say why
+// once. A server that does not answer now keeps it, to be followed (and tried again) anyway.
+async function keptJobStatus(key, job) {
+  let read;
+  try {
+    read = await readJob(job.status_url);
+  } catch (error) {
+    return { progress: 0 };
+  }
+  if (read.gone || read.job.state === "cancelled") {
+    forgetJob(key);
+    return null;
+  }
+  if (read.job.state === "failed") forgetJob(key);
+  return read.job;
 }
 
 function followJob(job) {
@@ -401,22 +423,12 @@ function followJob(job) {
   poll(job.status_url, job.result_url);
 }
 
-// On load: follow the kept job again, unless it has expired, was cancelled, or belongs to
-// another API key (404); a failed one says why, once.
+// On load: follow the last stylize job again, or show its result.
 async function resumeKeptJob() {
-  const job = keptJob();
-  if (!job) return;
-  let status;
-  try {
-    status = await request(job.status_url);
-  } catch (error) {
-    localStorage.removeItem(JOB_STORAGE);
-    return;
-  }
-  if (status.state === "cancelled" || status.state === "failed") {
-    localStorage.removeItem(JOB_STORAGE); // a failure is told once, not at every visit
-    if (status.state === "cancelled") return;
-  }
+  const job = keptJob(KEPT_STYLIZE);
+  if (!job || typeof job.result_url !== "string") return;
+  const status = await keptJobStatus(KEPT_STYLIZE, job);
+  if (!status) return;
   setProgress(status.progress, "Picking up your last job…");
   followJob(job);
 }

@@ -1,11 +1,13 @@
 // "Teach a new action": labels with clips dropped under each (or a folder), a teach job with its
 // progress, the cross-validated accuracy, then the new model chosen for "Classify".
 // Uses app.js's helpers ($, request, send, postWithProgress, uploadedText, problemOf, showError,
-// formatSeconds, waitingText, readJob, retryOrGiveUp, VIDEO_SUFFIXES, POLL_MS). Server values
-// are written with textContent or as properties, never as HTML.
+// formatSeconds, waitingText, readJob, retryOrGiveUp, keepJob, keptJob, forgetJob,
+// keptJobStatus, VIDEO_SUFFIXES, POLL_MS). Server values are written with textContent or as
+// properties, never as HTML.
 "use strict";
 
 const MIN_LABELS = 2;
+const KEPT_TEACH = "actionstyle-teach-job"; // while it runs: a reload finds it again
 const MIN_CLIPS = 3;
 const teachState = { labels: [], jobId: null, polling: null, nextId: 0, failingSince: null };
 
@@ -179,6 +181,7 @@ function endTeachJob() {
   clearTimeout(teachState.polling);
   teachState.polling = null;
   teachState.jobId = null;
+  forgetJob(KEPT_TEACH);
   $("teach-cancel-button").hidden = true;
   updateTeachButton();
 }
@@ -203,14 +206,31 @@ async function teach() {
     const job = await postWithProgress("/classifiers", form, (fraction, sent, total) => {
       setTeachProgress(0, fraction < 1 ? uploadedText(sent, total) : "Checking the clips…");
     });
-    teachState.jobId = job.job_id;
-    $("teach-cancel-button").hidden = false;
-    pollTeach(job.status_url, job.classifier_url, job.classifier);
+    const { job_id, status_url, classifier_url, classifier } = job;
+    keepJob(KEPT_TEACH, { job_id, status_url, classifier_url, classifier });
+    followTeachJob(job);
   } catch (error) {
     $("teach-progress-box").hidden = true;
     showError(`The clips could not be submitted: ${error.message}`);
     endTeachJob();
   }
+}
+
+function followTeachJob(job) {
+  teachState.jobId = job.job_id;
+  $("teach-cancel-button").hidden = false;
+  updateTeachButton();
+  pollTeach(job.status_url, job.classifier_url, job.classifier);
+}
+
+// On load: a teach job that was running when the page went away is followed again.
+async function resumeTeachJob() {
+  const job = keptJob(KEPT_TEACH);
+  if (!job) return;
+  const status = await keptJobStatus(KEPT_TEACH, job);
+  if (!status) return;
+  setTeachProgress(status.progress, `Picking up the teaching of “${job.classifier}”…`);
+  followTeachJob(job);
 }
 
 async function pollTeach(statusUrl, classifierUrl, name) {
@@ -293,4 +313,5 @@ document.addEventListener("DOMContentLoaded", () => {
   $("teach-cancel-button").addEventListener("click", cancelTeach);
   $("api-key").addEventListener("change", () => loadModelChoices());
   loadModelChoices();
+  resumeTeachJob();
 });

@@ -52,6 +52,33 @@ def test_the_page_teaches_a_new_action_then_classifies_with_it(browser, live_ser
         httpx.delete(f"{live_service}/classifiers/page-taught", timeout=10)
 
 
+def test_a_reload_while_teaching_finds_the_job_again(browser, live_service: str) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(live_service)
+        page.wait_for_selector("#model-select option", state="attached")
+        page.fill("#teach-name", "reloaded")
+        for row, (label, clips) in zip(
+            page.locator(".teach-label").all(), TRAINING_SET.items(), strict=True
+        ):
+            row.locator(".label-name").fill(label)
+            row.locator(".label-files").set_input_files([str(clip) for clip in clips])
+        with page.expect_response(lambda r: r.url.endswith("/classifiers")):
+            page.click("#teach-button")
+
+        page.reload()  # the job runs on: the page follows it again and shows what it learnt
+        page.wait_for_selector("#teach-result:not([hidden])", timeout=TIMEOUT_MS)
+        assert page.text_content("#teach-result").startswith("“reloaded” knows punch, yoyo.")
+        assert page.is_hidden("#teach-cancel-button") and page.is_hidden("#error")
+
+        page.reload()  # ended: nothing to pick up any more
+        page.wait_for_selector("#model-select option", state="attached")
+        assert page.is_hidden("#teach-progress-box") and page.is_hidden("#teach-result")
+    finally:
+        page.close()
+        httpx.delete(f"{live_service}/classifiers/reloaded", timeout=10)
+
+
 def test_the_teach_script_writes_no_markup(live_service: str) -> None:
     script = httpx.get(f"{live_service}/static/teach.js", timeout=10)
     assert script.status_code == 200 and "innerHTML" not in script.text
