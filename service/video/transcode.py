@@ -6,8 +6,8 @@ MP4 can hold its codec, re-encoded to AAC otherwise); frames are capped at `max_
 upscaled) with even dimensions, yuv420p, and the index up front (`+faststart`).
 
 Frames are turned upright before the transform (a phone's display rotation is applied to the
-pixels, and the output carries none), and each keeps its source presentation time, so variable
-frame rate video stays in sync with its sound.
+pixels, and the output carries none; it says it is BT.709), and each keeps its source
+presentation time, so variable frame rate video stays in sync with its sound.
 
     restyle_video(src, dst, lambda frames: [f[..., ::-1] for f in frames], TranscodeOptions())
 """
@@ -31,6 +31,7 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
 
 from service.video.decode import VideoDecodeError
 from service.video.frames import displayed_size, upright
@@ -149,6 +150,11 @@ class _Encoder:
         self.video = self.container.add_stream("libx264", rate=rate)
         self.video.width, self.video.height = size
         self.video.pix_fmt = "yuv420p"
+        # BT.709, said in the stream: untagged, browsers guess the matrix by the picture's size
+        # (Chromium reads a 1280x720 video as BT.709), and a guess is a colour shift.
+        context = self.video.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = int(Colorspace.ITU709)
+        context.color_range = int(ColorRange.MPEG)
         # The source's own clock, so each frame keeps its presentation time: variable frame
         # rate video (phones) stays in sync with its audio. No display rotation is written:
         # the pixels are turned instead, the safer default, as not every player reads the tag.
@@ -184,6 +190,9 @@ class _Encoder:
             if self._first_pts is None:
                 self._first_pts = at
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            frame = frame.reformat(
+                format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+            )
             frame.pts = at - self._first_pts
             self._durations[frame.pts] = duration
             self._end_pts = frame.pts + duration

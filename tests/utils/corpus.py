@@ -233,3 +233,23 @@ def beep_starts(path: Path, threshold: float = 0.1, gap_s: float = 0.1) -> list[
     starts = [loud[0]] if len(loud) else []
     starts += [b for a, b in zip(loud, loud[1:], strict=False) if clock[b] - clock[a] > gap_s]
     return [float(clock[i]) for i in starts]
+
+
+# Saturated colours side by side, where a wrong YUV matrix shows most.
+PATCH_COLOURS = [(200, 30, 30), (20, 180, 60), (30, 60, 200), (230, 200, 40), (128, 128, 128)]
+
+
+def colour_patches(width: int, height: int) -> np.ndarray:
+    picture = np.zeros((height, width, 3), np.uint8)
+    step = width // len(PATCH_COLOURS)
+    for index, colour in enumerate(PATCH_COLOURS):
+        picture[:, index * step : (index + 1) * step] = colour
+    return picture
+
+
+def patch_colours(picture: np.ndarray) -> list[tuple[int, ...]]:
+    """The colour at the middle of each patch of `colour_patches`, as RGB."""
+    height, width = picture.shape[:2]
+    step = width // len(PATCH_COLOURS)
+    middles = [picture[height // 2, i * step + step // 2] for i in range(len(PATCH_COLOURS))]
+    return [tuple(int(v) for v in middle) for middle in middles]
