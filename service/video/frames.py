@@ -1,9 +1,13 @@
-"""Decoded PyAV frames as a player shows them: the display rotation a phone records, applied."""
+"""Decoded PyAV frames as a player shows them: the display rotation a phone records applied,
+HDR tone-mapped to SDR."""
 
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
+
+from service.video.hdr import frame_as_sdr, is_hdr
 
 
 def quarter_turns(frame: av.VideoFrame) -> int:
@@ -23,3 +27,16 @@ def displayed_size(frame: av.VideoFrame) -> tuple[int, int]:
     if quarter_turns(frame) % 2:
         return frame.height, frame.width
     return frame.width, frame.height
+
+
+def displayed(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    """The frame as RGB uint8 a player shows it, scaled to `size` (width, height as shown)."""
+    turns = quarter_turns(frame)
+    if is_hdr(frame):
+        stored_size = size[::-1] if turns % 2 else size
+        array = frame_as_sdr(frame, stored_size)  # tone-mapped after scaling: fewer pixels
+        return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+    array = upright(frame)
+    if (array.shape[1], array.shape[0]) == size:
+        return array
+    return cv2.resize(array, size, interpolation=cv2.INTER_AREA)

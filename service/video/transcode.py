@@ -6,8 +6,9 @@ MP4 can hold its codec, re-encoded to AAC otherwise); frames are capped at `max_
 upscaled) with even dimensions, yuv420p, and the index up front (`+faststart`).
 
 Frames are turned upright before the transform (a phone's display rotation is applied to the
-pixels, and the output carries none; it says it is BT.709), and each keeps its source
-presentation time, so variable frame rate video stays in sync with its sound.
+pixels, and the output carries none), HDR is tone-mapped to SDR BT.709 (the output is tagged
+BT.709), and each keeps its source presentation time, so variable
+frame rate video stays in sync with its sound.
 
     restyle_video(src, dst, lambda frames: [f[..., ::-1] for f in frames], TranscodeOptions())
 """
@@ -29,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import av
-import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from service.video.decode import VideoDecodeError
-from service.video.frames import displayed_size, upright
+from service.video.frames import displayed, displayed_size
 from service.video.seek import index_frames
 
 # Audio codecs the MP4 muxer takes as they are; others are re-encoded to AAC.
@@ -362,9 +362,7 @@ class _Pipeline:
             except av.error.InvalidDataError:
                 continue  # a damaged packet: skip it as players do, keep the rest
             for frame in decoded:
-                yield from timeline.push(
-                    _resize(upright(frame), self.size), frame.pts, frame.duration
-                )
+                yield from timeline.push(displayed(frame, self.size), frame.pts, frame.duration)
         yield from timeline.drain()
 
     def encode(self) -> None:
@@ -485,9 +483,3 @@ def _run(src, source, partial, transform, options, on_progress, should_stop, tim
             "the file is truncated or damaged"
         )
     return done
-
-
-def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (frame.shape[1], frame.shape[0]) == size:
-        return frame
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)

@@ -253,3 +253,58 @@ def patch_colours(picture: np.ndarray) -> list[tuple[int, ...]]:
     step = width // len(PATCH_COLOURS)
     middles = [picture[height // 2, i * step + step // 2] for i in range(len(PATCH_COLOURS))]
     return [tuple(int(v) for v in middle) for middle in middles]
+
+
+_BT709_TO_BT2020 = np.array(
+    [[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]]
+)  # ITU-R BT.2087
+
+
+def sdr_as_hdr_signal(frame: np.ndarray, transfer: str) -> np.ndarray:
+    """An SDR picture (BT.709 RGB uint8) as a phone's HDR signal (BT.2020 RGB uint16), mapped the
+    way BT.2408 maps SDR into HDR: SDR's 100 % at HDR reference white (203 cd/m²)."""
+    light = (frame / 255.0) ** 2.4 @ _BT709_TO_BT2020.T
+    nits = 203.0 * light
+    if transfer == "pq":  # SMPTE ST 2084 inverse EOTF
+        m1, m2 = 2610 / 16384, 2523 / 4096 * 128
+        c1, c2, c3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+        y = (nits / 10000) ** m1
+        signal = ((c1 + c2 * y) / (1 + c3 * y)) ** m2
+    else:  # BT.2100 HLG: the inverse OOTF for a 1000 cd/m² display, then the OETF
+        display_luma = nits @ np.array([0.2627, 0.6780, 0.0593])
+        scene_luma = np.maximum(display_luma / 1000, 1e-12) ** (1 / 1.2)
+        scene = nits / (1000 * scene_luma[..., None] ** 0.2)
+        a, b, c = 0.17883277, 0.28466892, 0.55991073
+        high = a * np.log(np.maximum(12 * scene - b, 1e-12)) + c
+        signal = np.where(scene <= 1 / 12, np.sqrt(3 * scene), high)
+    return np.round(np.clip(signal, 0, 1) * 65535).astype(np.uint16)
+
+
+def write_hdr_video(
+    path: Path, frames: list[np.ndarray], transfer: str = "hlg", fps: int = 30, rotation: int = 0
+) -> Path:
+    """HEVC Main 10 in BT.2020 with an HLG (iPhone) or PQ (HDR10, Android) transfer, tagged as
+    phones tag it, from SDR pictures `frames` (see sdr_as_hdr_signal)."""
+    trc = {"hlg": 18, "pq": 16}[transfer]  # ARIB STD-B67, SMPTE ST 2084
+    turns = round(rotation / 90) % 4
+    stored = [np.ascontiguousarray(np.rot90(frame, -turns)) for frame in frames]
+    height, width = stored[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx265", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p10le"
+        context = video.codec_context
+        context.color_primaries, context.color_trc, context.colorspace = 9, trc, 9
+        context.color_range = 1
+        video.options = {"crf": "12", "preset": "ultrafast", "x265-params": "log-level=error"}
+        if turns:
+            video.set_display_rotation(rotation)
+        for index, array in enumerate(stored):
+            signal = av.VideoFrame.from_ndarray(sdr_as_hdr_signal(array, transfer), "rgb48le")
+            frame = signal.reformat(
+                format="yuv420p10le", dst_colorspace="BT2020", dst_color_range="MPEG"
+            )
+            frame.color_primaries, frame.color_trc = 9, trc
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path

@@ -1,4 +1,4 @@
-"""Colour through a stylize job: results say they are BT.709 and keep their colours."""
+"""Colour through a stylize job: HDR phone video comes back as it looked, and results say BT.709."""
 
 from __future__ import annotations
 
@@ -6,10 +6,79 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from service.video.frames import upright
+from service.video.hdr import to_sdr
 from service.video.transcode import TranscodeOptions, restyle_video
-from tests.utils.corpus import PATCH_COLOURS, colour_patches, patch_colours, write_video
+from tests.utils.corpus import (
+    PATCH_COLOURS,
+    colour_patches,
+    decoded_frames,
+    patch_colours,
+    real_frames,
+    write_hdr_video,
+    write_video,
+)
+from tests.utils.data import AUDIO_CLIP
+
+HLG, PQ = 18, 16  # the transfer tags of ITU-R BT.2100
+
+
+def grey_signal(level: float) -> np.ndarray:
+    return np.full((4, 4, 3), round(level * 65535), np.uint16)
+
+
+@pytest.mark.parametrize(
+    ("transfer", "signal", "expected"),
+    [
+        # BT.2408: HDR reference white, HLG 75 % or PQ 58 % (203 cd/m²), is SDR's white, which
+        # the highlight roll-off leaves at 245 to make room for brighter things.
+        (HLG, 0.75, 245),
+        (PQ, 0.5806, 245),
+        # BT.2408's 18 % grey card: HLG 38 %, PQ 38 % (26 cd/m²), 26 / 203 of white.
+        (HLG, 0.38, 108),
+        (PQ, 0.3807, 108),
+        # A 1000 cd/m² highlight is near the top, not clipped with everything above white.
+        (HLG, 1.0, 255),
+        (PQ, 0.7518, 254),
+        (HLG, 0.0, 0),
+        (PQ, 0.0, 0),
+    ],
+)
+def test_hdr_signal_levels_land_where_bt2408_puts_them(
+    transfer: int, signal: float, expected: int
+) -> None:
+    sdr = to_sdr(grey_signal(signal), transfer)
+    assert sdr.dtype == np.uint8
+    assert np.abs(sdr.astype(int) - expected).max() <= 1
+
+
+def test_a_pure_bt2020_green_stays_green_and_the_roll_off_keeps_order() -> None:
+    green = np.zeros((2, 2, 3), np.uint16)
+    green[..., 1] = round(0.75 * 65535)
+    red, green_sdr, blue = to_sdr(green, HLG)[0, 0]
+    assert green_sdr > 200 and red < 10 and blue < 60  # out of BT.709's gamut: clipped, not lost
+    levels = [to_sdr(grey_signal(s), HLG)[0, 0, 0] for s in np.linspace(0, 1, 41)]
+    assert all(a <= b for a, b in zip(levels, levels[1:], strict=False))
+
+
+@pytest.mark.parametrize(("transfer", "rotation"), [("hlg", 90), ("pq", 0)])
+def test_an_hdr_phone_video_comes_back_looking_as_it_did(
+    tmp_path: Path, transfer: str, rotation: int
+) -> None:
+    pictures = real_frames(AUDIO_CLIP, 6, (320, 240))
+    source = write_hdr_video(tmp_path / f"{transfer}.mov", pictures, transfer, rotation=rotation)
+    with av.open(str(source)) as container:
+        as_if_sdr = upright(next(container.decode(video=0)))
+    # Read as SDR, the signal is flat and washed out: why the job has to map it.
+    assert np.abs(as_if_sdr.astype(int) - pictures[0]).mean() > 10
+    result = tmp_path / "result.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 6
+    shown = decoded_frames(result)
+    assert shown[0].shape == (240, 320, 3)
+    for before, after in zip(pictures, shown, strict=True):
+        assert np.abs(after.astype(int) - before).mean() < 4
 
 
 def test_a_result_says_it_is_bt709_and_keeps_its_colours(tmp_path: Path) -> None:
