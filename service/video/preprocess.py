@@ -60,11 +60,17 @@ def sample_indices(total_frames: int, count: int) -> list[int]:
     return [min(total_frames - 1, int((i + 0.5) * total_frames / count)) for i in range(count)]
 
 
+def short_side_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) with the shorter side `size` pixels, keeping the aspect ratio."""
+    scale = size / min(height, width)
+    return max(size, round(width * scale)), max(size, round(height * scale))
+
+
 def resize_short_side(frame_rgb: np.ndarray, size: int) -> np.ndarray:
     """Resize so the shorter side is `size` pixels, keeping the aspect ratio."""
     height, width = frame_rgb.shape[:2]
     scale = size / min(height, width)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    new_w, new_h = short_side_size(width, height, size)
     if (new_w, new_h) == (width, height):
         return np.ascontiguousarray(frame_rgb)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR

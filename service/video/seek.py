@@ -20,7 +20,8 @@ import av
 import numpy as np
 
 from service.video.frames import quarter_turns
-from service.video.preprocess import bgr_to_rgb, resize_short_side
+from service.video.hdr import frame_as_sdr, is_hdr
+from service.video.preprocess import bgr_to_rgb, resize_short_side, short_side_size
 
 # Formats whose index holds every frame's presentation time; AVI and MPEG streams can carry
 # mislabelled or missing times (packed B-frames), so they are decoded from the start instead.
@@ -63,12 +64,19 @@ def index_frames(path: Path) -> FrameIndex | None:
     return FrameIndex(times, sorted(keyframes))
 
 
-def _as_opencv_reads(frame: av.VideoFrame) -> np.ndarray:
+def _as_opencv_reads(frame: av.VideoFrame, resize_short: int) -> np.ndarray:
     """The frame as RGB the way OpenCV's decoder gives it (BGR through swscale's bicubic path,
-    turned upright), so that both ways give the same pixels, 10-bit sources included."""
-    array = bgr_to_rgb(frame.to_ndarray(format="bgr24", interpolation="BICUBIC"))
+    turned upright), so that both ways give the same pixels, 10-bit sources included; short
+    side `resize_short`. HDR, which OpenCV tone-maps, is tone-mapped here too (to within a
+    level or two of OpenCV's)."""
     turns = quarter_turns(frame)
-    return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+    if is_hdr(frame):
+        width, height = short_side_size(frame.width, frame.height, resize_short)
+        array = frame_as_sdr(frame, (width, height))  # scaled first: fewer pixels to map
+    else:
+        array = bgr_to_rgb(frame.to_ndarray(format="bgr24", interpolation="BICUBIC"))
+    array = np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+    return resize_short_side(array, resize_short)
 
 
 def decode_at(
@@ -95,9 +103,7 @@ def decode_at(
                     position = frame.pts
                     if position is None or position >= time:
                         if position == time:
-                            found[display_index] = resize_short_side(
-                                _as_opencv_reads(frame), resize_short
-                            )
+                            found[display_index] = _as_opencv_reads(frame, resize_short)
                         break
     except av.FFmpegError:
         pass  # what was found stands; the caller decodes from the start for the rest

@@ -1,15 +1,18 @@
-"""Colour through a stylize job: HDR phone video comes back as it looked, and results say BT.709."""
+"""Colour: HDR phone video is painted and classified as it looks, and results say BT.709."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
+from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.frames import upright
-from service.video.hdr import to_sdr
+from service.video.hdr import frame_as_sdr, to_sdr
+from service.video.preprocess import resize_short_side, sample_indices
 from service.video.transcode import TranscodeOptions, restyle_video
 from tests.utils.corpus import (
     PATCH_COLOURS,
@@ -79,6 +82,36 @@ def test_an_hdr_phone_video_comes_back_looking_as_it_did(
     assert shown[0].shape == (240, 320, 3)
     for before, after in zip(pictures, shown, strict=True):
         assert np.abs(after.astype(int) - before).mean() < 4
+
+
+@pytest.mark.parametrize("transfer", ["hlg", "pq"])
+def test_the_mapping_agrees_with_opencvs_own(tmp_path: Path, transfer: str) -> None:
+    pictures = real_frames(AUDIO_CLIP, 4, (320, 240))
+    source = write_hdr_video(tmp_path / f"{transfer}.mov", pictures, transfer)
+    with av.open(str(source)) as container:
+        ours = frame_as_sdr(next(container.decode(video=0)))
+    capture = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG)
+    ok, opencv_bgr = capture.read()
+    capture.release()
+    assert ok and np.abs(ours.astype(int) - opencv_bgr[..., ::-1]).mean() < 2.5
+
+
+@pytest.mark.parametrize(("transfer", "rotation"), [("hlg", 270), ("pq", 0)])
+def test_classify_reads_a_long_hdr_video_by_seeking_as_it_looks(
+    tmp_path: Path, transfer: str, rotation: int
+) -> None:
+    # Short videos are decoded by OpenCV, which tone-maps HDR; long ones are read by seeking.
+    pictures = real_frames(AUDIO_CLIP, 24, (320, 240))
+    source = write_hdr_video(tmp_path / f"{transfer}.mov", pictures, transfer, rotation=rotation)
+    read = {
+        way: read_sampled_frames(source, 8, 112, DecodeLimits(seek_above_pixels=above))[0]
+        for way, above in (("seeking", 0), ("from the start", None))
+    }
+    for i, index in enumerate(sample_indices(24, 8)):
+        truth = resize_short_side(pictures[index], 112)
+        for way, frames in read.items():
+            assert frames[i].shape == (112, 149, 3), way
+            assert np.abs(frames[i].astype(int) - truth).mean() < 4, way
 
 
 def test_a_result_says_it_is_bt709_and_keeps_its_colours(tmp_path: Path) -> None:
