@@ -236,7 +236,11 @@ class _Encoder:
             self.container.mux(packet)
             return
         # What packet.decode() does, through the stream's typed decode (audio frames only).
-        for frame in in_audio.decode(packet):
+        try:
+            frames = in_audio.decode(packet)
+        except av.error.InvalidDataError:
+            return  # a damaged packet: a moment of silence, as players skip it, not a failed job
+        for frame in frames:
             for resampled in self.audio_resampler.resample(frame):
                 if shift and resampled.pts is not None and resampled.time_base is not None:
                     resampled.pts -= round(shift / resampled.time_base)

@@ -235,6 +235,33 @@ def beep_starts(path: Path, threshold: float = 0.1, gap_s: float = 0.1) -> list[
     return [float(clock[i]) for i in starts]
 
 
+def with_damaged_packets(source: Path, dest: Path, kind: str, numbers: set[int]) -> Path:
+    """`source` remuxed with the payload of its `kind` ("audio", "video") packets `numbers`
+    (counted from 1) replaced by noise of the same size, as a bad card or transfer leaves them."""
+    with (
+        av.open(str(source)) as src,
+        av.open(str(dest), "w", format=src.format.name.split(",")[0]) as out,
+    ):
+        streams = {
+            s.index: out.add_stream_from_template(s)
+            for s in (*src.streams.video, *src.streams.audio)
+        }
+        seen = 0
+        for packet in src.demux(*src.streams.video, *src.streams.audio):
+            if packet.size == 0:
+                continue
+            target = streams[packet.stream.index]
+            if packet.stream.type == kind and (seen := seen + 1) in numbers:
+                noise = np.random.default_rng(seen).integers(0, 256, packet.size, np.uint8)
+                damaged = av.Packet(noise.tobytes())
+                damaged.pts, damaged.dts = packet.pts, packet.dts
+                damaged.time_base, damaged.is_keyframe = packet.time_base, packet.is_keyframe
+                packet = damaged
+            packet.stream = target
+            out.mux(packet)
+    return dest
+
+
 # Saturated colours side by side, where a wrong YUV matrix shows most.
 PATCH_COLOURS = [(200, 30, 30), (20, 180, 60), (30, 60, 200), (230, 200, 40), (128, 128, 128)]
 

@@ -15,6 +15,7 @@ from tests.utils.corpus import (
     decoded_frames,
     frame_times,
     marked_frames,
+    with_damaged_packets,
     write_recording,
     write_video,
 )
@@ -41,6 +42,20 @@ def test_formats_that_worked_still_come_back_upright_and_timed(tmp_path: Path, n
     assert frame_times(result) == pytest.approx(frame_times(source), abs=1e-3)
     with av.open(str(result)) as output:
         assert len(output.streams.audio) == 1
+
+
+def test_damaged_audio_packets_are_skipped_as_players_skip_them(tmp_path: Path) -> None:
+    # FLAC is re-encoded to AAC, so its packets are decoded; a damaged one failed the whole job.
+    frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
+    source = write_video(
+        tmp_path / "clip.mkv", frames, container="matroska", audio=Audio("flac", seconds=2.0)
+    )
+    damaged = with_damaged_packets(source, tmp_path / "damaged.mkv", "audio", {3, 4, 5})
+    result = tmp_path / "result.mp4"
+    assert restyle_video(damaged, result, lambda batch: batch, TranscodeOptions()) == 50
+    with av.open(str(result)) as output:
+        sound = output.streams.audio[0]
+        assert float(sound.duration * sound.time_base) > 1.5  # the rest is still heard
 
 
 def test_the_stages_report_their_busy_time_and_a_failing_transform_leaves_no_file(
