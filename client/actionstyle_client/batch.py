@@ -26,6 +26,26 @@ STYLE_CODES = frozenset(
 )
 
 
+def videos_in(paths: list[Path]) -> list[Path]:
+    """The clips named: files as they are (the server judges them), folders' videos in name
+    order; FileNotFoundError for a path that is not there, ValueError for a folder without any."""
+    clips: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+            )
+            if not inside:
+                kinds = ", ".join(sorted(VIDEO_SUFFIXES))
+                raise ValueError(f"{path} holds no video ({kinds})")
+            clips += inside
+        elif path.is_file():
+            clips.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return clips
+
+
 @dataclass
 class FolderPlan:
     todo: list[tuple[Path, Path]]  # (clip, result path)

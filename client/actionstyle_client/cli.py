@@ -1,6 +1,7 @@
 """The `actionstyle` command: classify, restyle a clip or a folder, teach a classifier, list.
 
 actionstyle classify clip.mp4 --segments
+actionstyle classify clips/ more.mp4 --json                   # a JSON line per clip
 actionstyle stylize clip.mp4 --style vangogh -o out.mp4
 actionstyle stylize clip.mp4 --style vangogh --strength 0.5   # half-way to the original
 actionstyle stylize clips/ --style monet -o out/ --jobs 2
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from actionstyle_client.batch import FolderRun, plan_folder
+from actionstyle_client.batch import FolderRun, plan_folder, videos_in
 from actionstyle_client.client import DEFAULT_URL, KEY_VARIABLE, URL_VARIABLE, Client, Job
 from actionstyle_client.errors import (
     EXIT_INTERRUPTED,
@@ -29,9 +30,11 @@ from actionstyle_client.errors import (
     EXIT_USAGE,
     ActionStyleError,
     Conflict,
+    InputRejected,
     NotFound,
 )
 from actionstyle_client.output import (
+    ClassifyRows,
     ProgressBar,
     UploadBar,
     classifier_table,
@@ -81,14 +84,47 @@ def make_client(args: argparse.Namespace, retries: int | None = None) -> Client:
 
 
 def cmd_classify(client: Client, args: argparse.Namespace) -> int:
-    with uploading(Path(args.file).name) as bar:
+    paths = [Path(p) for p in args.files]
+    if len(paths) == 1 and not paths[0].is_dir():
+        return _classify_one(client, args, paths[0])
+    try:
+        clips = videos_in(paths)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return _classify_many(client, args, clips)
+
+
+def _classify_one(client: Client, args: argparse.Namespace, clip: Path) -> int:
+    with uploading(clip.name) as bar:
         result = client.classify(
-            args.file, args.model, args.top_k, args.segments, args.window_s, on_upload=bar
+            clip, args.model, args.top_k, args.segments, args.window_s, on_upload=bar
         )
-    print(
-        json.dumps(result.to_json(), indent=2) if args.json else classify_table(result, args.file)
-    )
+    print(json.dumps(result.to_json(), indent=2) if args.json else classify_table(result, clip))
     return EXIT_OK
+
+
+def _classify_many(client: Client, args: argparse.Namespace, clips: list[Path]) -> int:
+    """A row per clip (a JSON line with --json) as each answer comes; a clip the server refuses
+    gets its reason and the rest go on. Exits 1 if any was refused."""
+    rows = ClassifyRows([str(clip) for clip in clips])
+    if not args.json:
+        print(rows.header, flush=True)
+    refused = 0
+    for clip in clips:
+        try:
+            result = client.classify(clip, args.model, args.top_k, args.segments, args.window_s)
+        except InputRejected as exc:
+            if exc.code == "invalid_parameter":
+                raise  # --top-k or --window-s: every clip would be refused alike
+            refused += 1
+            error = {"status": exc.status, "code": exc.code, "detail": exc.detail}
+            line = json.dumps({"file": str(clip), "error": error})
+            print(line if args.json else rows.refused(str(clip), str(exc)), flush=True)
+            continue
+        line = json.dumps({"file": str(clip)} | result.to_json())
+        print(line if args.json else rows.answer(str(clip), result), flush=True)
+    _say(f"{len(clips) - refused} classified, {refused} refused")
+    return EXIT_REFUSED if refused else EXIT_OK
 
 
 def cmd_models(client: Client, args: argparse.Namespace) -> int:
@@ -288,15 +324,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    classify = commands.add_parser("classify", help="recognise the action in a clip")
-    classify.add_argument("file", help="the video (AVI, MP4, MOV, MPEG)")
+    classify = commands.add_parser(
+        "classify", help="recognise the action in a clip, several clips or folders of them"
+    )
+    classify.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a video (MP4, MOV, M4V, AVI, MPEG, WebM, MKV) or a folder of them; with more "
+        "than one, a row (or a JSON line) per clip",
+    )
     classify.add_argument(
         "--model", help="a classifier from `actionstyle models`, or one you taught"
     )
     classify.add_argument("--top-k", type=int, help="labels to show (server default 5)")
     classify.add_argument("--segments", action="store_true", help="also answer per time window")
     classify.add_argument("--window-s", type=float, help="window length for --segments (2)")
-    classify.add_argument("--json", action="store_true", help="print the answer as JSON")
+    classify.add_argument(
+        "--json", action="store_true", help="print the answer as JSON (JSON lines for many)"
+    )
     classify.set_defaults(func=cmd_classify)
 
     stylize = commands.add_parser("stylize", help="restyle a clip, or every clip of a folder")

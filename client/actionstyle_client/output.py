@@ -63,6 +63,28 @@ def classify_table(result: ClassifyResult, name: str) -> str:
     return "\n".join(lines)
 
 
+class ClassifyRows:
+    """One line per clip as each answer comes, under a header: many clips in one table."""
+
+    def __init__(self, names: list[str], labels_width: int = 16) -> None:
+        self.widths = [max(len("clip"), *map(len, names)), labels_width, len("score")]
+        self.header = self._line(["clip", "label", "score", "confident"])
+
+    def _line(self, cells: list[str]) -> str:
+        *padded, last = cells
+        return "  ".join(c.ljust(w) for c, w in zip(padded, self.widths, strict=True)) + "  " + last
+
+    def answer(self, name: str, result: ClassifyResult) -> str:
+        best = result.predictions[0] if result.predictions else None
+        label = result.top_label if result.confident or best is None else best.label
+        score = f"{best.score:.3f}" if best else ""
+        confident = "yes" if result.confident else "no: unlike any action the model knows"
+        return self._line([name, label, score, confident])
+
+    def refused(self, name: str, why: str) -> str:
+        return f"{name.ljust(self.widths[0])}  refused: {why}"
+
+
 def models_table(info: ModelsInfo) -> str:
     classifiers = [
         [

@@ -48,6 +48,39 @@ def test_classify_prints_a_table_or_json(live_service: LiveService, yoyo_clip: P
     assert answer["segments"][0]["start_s"] == 0.0
 
 
+def test_classify_many_clips_prints_a_row_or_a_json_line_each(
+    live_service: LiveService, yoyo_clip: Path, tiny_clips: list[Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "a_yoyo.avi").write_bytes(yoyo_clip.read_bytes())
+    (folder / "b_notes.mp4").write_text("not a video\n" * 50)  # refused, the rest goes on
+    (folder / "readme.txt").write_text("not a clip: left alone")
+    shown = actionstyle(live_service, "classify", folder, tiny_clips[0])
+    assert shown.returncode == 1, shown.stderr  # one was refused
+    rows = shown.stdout.splitlines()
+    assert rows[0].split()[:3] == ["clip", "label", "score"]
+    assert [row.split()[0] for row in rows[1:]] == [
+        str(folder / "a_yoyo.avi"),
+        str(folder / "b_notes.mp4"),
+        str(tiny_clips[0]),
+    ]
+    _, label, score, confident = rows[1].split()
+    assert (label, confident) == ("YoYo", "yes") and 0.2 < float(score) <= 1
+    assert "refused: the file is text, not a video" in rows[2]
+    assert "2 classified, 1 refused" in shown.stderr
+
+    as_json = actionstyle(live_service, "classify", folder, "--json", "--top-k", "2")
+    answers = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [a["file"] for a in answers] == [str(folder / "a_yoyo.avi"), str(folder / "b_notes.mp4")]
+    assert answers[0]["top_label"] == "YoYo" and len(answers[0]["predictions"]) == 2
+    assert answers[1]["error"]["code"] == "unsupported_media_type"
+
+    bad_parameter = actionstyle(live_service, "classify", folder, "--top-k", "0")
+    assert bad_parameter.returncode == 1 and "invalid_parameter" in bad_parameter.stderr
+    assert len(bad_parameter.stdout.splitlines()) == 1  # the header: stopped at the first
+
+
 def test_models_lists_the_styles(live_service: LiveService) -> None:
     shown = actionstyle(live_service, "models")
     assert shown.returncode == 0, shown.stderr
@@ -67,7 +100,9 @@ def test_models_lists_the_styles(live_service: LiveService) -> None:
             2,
             "--strength must be above 0 and at most 1, not 0.0",
         ),
-        (["classify"], 2, "the following arguments are required: file"),
+        (["classify"], 2, "the following arguments are required: FILE"),
+        (["classify", "{tiny}", "{missing}"], 2, "no such file or folder"),
+        (["classify", "{empty_folder}"], 2, "holds no video (.avi, .m4v"),
         (["teach", "x"], 2, "give a folder of <label>/<clip> folders, a ZIP of them, or --clips"),
         (["teach", "x", "--clips", "{tiny}"], 2, "--clips takes LABEL=PATH (a clip or a folder)"),
         (["teach", "x", "{missing}"], 2, "no such folder"),
@@ -86,6 +121,8 @@ def test_models_lists_the_styles(live_service: LiveService) -> None:
         "no-style",
         "strength-0",
         "usage",
+        "classify-many-missing",
+        "classify-empty-folder",
         "teach-nothing",
         "teach-no-label",
         "teach-no-folder",
@@ -105,6 +142,9 @@ def test_exit_codes(
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n" * 50)
     values = {"text": text, "missing": tmp_path / "gone.mp4", "tiny": tiny_clips[0]}
+    values["empty_folder"] = tmp_path / "only_notes"
+    values["empty_folder"].mkdir()
+    (values["empty_folder"] / "readme.txt").write_text("no clips here")
     values["port"] = closed_port()
     ran = actionstyle(live_service, *[arg.format(**values) for arg in args])
     assert ran.returncode == code, ran.stderr
