@@ -1,7 +1,9 @@
 """Decoded PyAV frames as a player shows them: the display rotation a phone records applied,
-HDR tone-mapped to SDR."""
+pixels made square, HDR tone-mapped to SDR."""
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import av
 import cv2
@@ -22,11 +24,15 @@ def upright(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
 
-def displayed_size(frame: av.VideoFrame) -> tuple[int, int]:
-    """(width, height) of the frame as shown, after its display rotation."""
+def displayed_size(frame: av.VideoFrame, pixel_aspect: Fraction | None = None) -> tuple[int, int]:
+    """(width, height) of the frame as shown: its pixels made square (a DVD's or a DV camera's
+    720x576 at 64:45 is 1024x576; the height is kept), then its display rotation applied."""
+    width = frame.width
+    if pixel_aspect and pixel_aspect > 0 and pixel_aspect != 1:
+        width = max(1, round(frame.width * pixel_aspect))
     if quarter_turns(frame) % 2:
-        return frame.height, frame.width
-    return frame.width, frame.height
+        return frame.height, width
+    return width, frame.height
 
 
 def displayed(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:

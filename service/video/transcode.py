@@ -437,7 +437,7 @@ def _run(src, source, partial, transform, options, on_progress, should_stop, tim
     first = _first_frame(src)
     if first is None:
         raise VideoDecodeError("the file holds no decodable video frame")
-    size = output_size(*displayed_size(first), options.max_side)
+    size = output_size(*displayed_size(first, in_video.sample_aspect_ratio), options.max_side)
     # A browser's recording states no duration: its index counts the frames, for the progress.
     total = estimate_frame_count(in_video) or _indexed_frame_count(src)
     encoder = _Encoder(partial, source, size, options)

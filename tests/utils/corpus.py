@@ -90,21 +90,33 @@ def write_video(
     audio: Audio | None = None,
     container: str | None = None,
     keyframe_every: int | None = None,
+    pixel_aspect: Fraction | None = None,
 ) -> Path:
     """Encode displayed pictures `frames`; each shown at `times_s` (default: i / fps).
 
     With `rotation` (degrees counter-clockwise, as phones record), the pixels are stored turned
     the other way and the display matrix says how to turn them back, so a player shows `frames`.
     With `keyframe_every`, H.264 gets a keyframe that often and B-frames between, as cameras write.
+    With `pixel_aspect` (a DVD's or a DV camera's 64:45, say), the pictures are stored squeezed to
+    that many times narrower pixels, which a player widens again.
     """
     times_s = times_s or [Fraction(i, fps) for i in range(len(frames))]
     turns = round(rotation / 90) % 4
     stored = [np.ascontiguousarray(np.rot90(frame, -turns)) for frame in frames]
+    if pixel_aspect is not None:  # stored pixels are the ones squeezed, before any turn
+        narrow = round(stored[0].shape[1] / pixel_aspect)
+        stored = [cv2.resize(f, (narrow, f.shape[0]), interpolation=cv2.INTER_AREA) for f in stored]
     height, width = stored[0].shape[:2]
     with av.open(str(path), "w", format=container) as out:
         video = out.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
-        video.codec_context.time_base = CLOCK
+        # MPEG-2 takes only its frame rate's clock; the others the corpus's finer one.
+        clock = Fraction(1, fps) if codec == "mpeg2video" else CLOCK
+        video.codec_context.time_base = clock
+        if pixel_aspect is not None:
+            video.codec_context.sample_aspect_ratio = pixel_aspect
+        if codec == "mpeg2video":
+            video.bit_rate = 8_000_000  # a DVD's
         if codec == "libx264" and keyframe_every:
             video.options = {"preset": "veryfast", "crf": "18", "g": str(keyframe_every)}
         elif codec == "libx264":
@@ -114,7 +126,7 @@ def write_video(
         sound = _add_audio(out, audio) if audio is not None else None
         for array, at in zip(stored, times_s, strict=True):
             frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            frame.pts = round(at / CLOCK)
+            frame.pts = round(at / clock)
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if sound is not None:

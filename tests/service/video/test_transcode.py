@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
 
 from service.video.transcode import StageTimes, TranscodeOptions, restyle_video
@@ -15,6 +18,7 @@ from tests.utils.corpus import (
     decoded_frames,
     frame_times,
     marked_frames,
+    real_frames,
     with_damaged_packets,
     write_recording,
     write_video,
@@ -42,6 +46,32 @@ def test_formats_that_worked_still_come_back_upright_and_timed(tmp_path: Path, n
     assert frame_times(result) == pytest.approx(frame_times(source), abs=1e-3)
     with av.open(str(result)) as output:
         assert len(output.streams.audio) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("dvd.mpg", dict(codec="mpeg2video", container="mpeg", rotation=0)),
+        ("camera.mp4", dict(codec="libx264", container=None, rotation=0)),
+        ("phone.mov", dict(codec="libx264", container=None, rotation=90)),
+    ],
+)
+def test_non_square_pixels_come_back_in_the_shape_players_show(
+    tmp_path: Path, name: str, options: dict
+) -> None:
+    # 16:9 stored as 720x576 at 64:45, as DVDs and DV cameras write it: it came back 720x576.
+    pictures = real_frames(AUDIO_CLIP, 12, (1024, 576))
+    if options["rotation"]:
+        pictures = [np.ascontiguousarray(np.rot90(p)) for p in pictures]  # shown 576x1024
+    source = write_video(tmp_path / name, pictures, pixel_aspect=Fraction(64, 45), **options)
+    result = tmp_path / "result.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 12
+    shown = decoded_frames(result)
+    height, width = pictures[0].shape[:2]
+    scale = min(1.0, 1280 / max(width, height))
+    assert shown[0].shape == (round(height * scale), round(width * scale), 3)
+    expected = cv2.resize(pictures[5], shown[5].shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(shown[5].astype(int) - expected).mean() < 8
 
 
 def test_damaged_audio_packets_are_skipped_as_players_skip_them(tmp_path: Path) -> None:
