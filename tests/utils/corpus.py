@@ -104,7 +104,7 @@ def write_video(
     turns = round(rotation / 90) % 4
     stored = [np.ascontiguousarray(np.rot90(frame, -turns)) for frame in frames]
     if pixel_aspect is not None:  # stored pixels are the ones squeezed, before any turn
-        narrow = round(stored[0].shape[1] / pixel_aspect)
+        narrow = round(stored[0].shape[1] / pixel_aspect / 2) * 2  # even, for yuv420p
         stored = [cv2.resize(f, (narrow, f.shape[0]), interpolation=cv2.INTER_AREA) for f in stored]
     height, width = stored[0].shape[:2]
     with av.open(str(path), "w", format=container) as out:
