@@ -6,8 +6,8 @@ MP4 can hold its codec, re-encoded to AAC otherwise); frames are capped at `max_
 upscaled) with even dimensions, yuv420p, and the index up front (`+faststart`).
 
 Frames are turned upright before the transform (a phone's display rotation is applied to the
-pixels, and the output carries none), HDR is tone-mapped to SDR BT.709 (the output is tagged
-BT.709), and each keeps its source presentation time, so variable
+pixels, and the output carries none), interlaced video is deinterlaced, HDR is tone-mapped to
+SDR BT.709 (the output is tagged BT.709), and each keeps its source presentation time, so variable
 frame rate video stays in sync with its sound.
 
     restyle_video(src, dst, lambda frames: [f[..., ::-1] for f in frames], TranscodeOptions())
@@ -287,6 +287,38 @@ class _Stopped(Exception):
     """Another stage failed or the job was cancelled: this stage stops quietly."""
 
 
+class Deinterlacer:
+    """Interlaced video (DVDs, camcorders, broadcast) as whole pictures, as players show it:
+    FFmpeg's bwdif, one picture per frame (the frame count and times stay the source's), only
+    on frames flagged interlaced. Frames come out one behind: the filter looks ahead a field."""
+
+    def __init__(self, stream: av.video.stream.VideoStream) -> None:
+        self.time_base: Fraction = stream.time_base or Fraction(1, 90_000)
+        self.graph = av.filter.Graph()
+        source = self.graph.add_buffer(template=stream)
+        bwdif = self.graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+        source.link_to(bwdif)
+        bwdif.link_to(self.graph.add("buffersink"))
+        self.graph.configure()
+
+    def push(self, frames: list[av.VideoFrame] | None) -> Iterator[av.VideoFrame]:
+        """Feed decoded frames (None at the end, to flush); the pictures ready so far."""
+        for frame in [None] if frames is None else frames:
+            self.graph.vpush(frame)
+            while True:
+                try:
+                    picture = self.graph.vpull()
+                except (BlockingIOError, av.error.EOFError):
+                    break
+                # bwdif halves the clock (for its field-rate mode); back to the stream's.
+                ratio = (picture.time_base or self.time_base) / self.time_base
+                if picture.pts is not None:
+                    picture.pts = round(picture.pts * ratio)
+                picture.duration = round(picture.duration * ratio)
+                picture.time_base = self.time_base
+                yield picture
+
+
 class _Pipeline:
     """Decode -> transform -> encode as three threads' worth of work joined by bounded queues.
 
@@ -296,8 +328,11 @@ class _Pipeline:
     ever touched by the encoding thread.
     """
 
-    def __init__(self, source, encoder: _Encoder, size, options: TranscodeOptions) -> None:
+    def __init__(
+        self, source, encoder: _Encoder, size, options: TranscodeOptions, deinterlace: bool
+    ) -> None:
         self.source, self.encoder, self.size, self.options = source, encoder, size, options
+        self.deinterlace = deinterlace
         self.to_transform: queue.Queue = queue.Queue(maxsize=_QUEUED_BATCHES)
         self.to_encode: queue.Queue = queue.Queue(maxsize=_QUEUED_BATCHES)
         self.failed = threading.Event()
@@ -356,6 +391,7 @@ class _Pipeline:
         in_video, encoder = self.source.streams.video[0], self.encoder
         step = round(1 / (Fraction(in_video.average_rate or 25) * encoder.time_base))
         timeline = Timeline(step)
+        fields = Deinterlacer(in_video) if self.deinterlace else None
         streams = [in_video] + ([encoder.in_audio] if encoder.in_audio is not None else [])
         for packet in self.source.demux(*streams):
             if packet.stream.type == "audio":
@@ -365,8 +401,10 @@ class _Pipeline:
                 decoded = packet.decode()
             except av.error.InvalidDataError:
                 continue  # a damaged packet: skip it as players do, keep the rest
-            for frame in decoded:
+            for frame in fields.push(decoded) if fields else decoded:
                 yield from timeline.push(displayed(frame, self.size), frame.pts, frame.duration)
+        for frame in fields.push(None) if fields else []:
+            yield from timeline.push(displayed(frame, self.size), frame.pts, frame.duration)
         yield from timeline.drain()
 
     def encode(self) -> None:
@@ -441,7 +479,7 @@ def _run(src, source, partial, transform, options, on_progress, should_stop, tim
     # A browser's recording states no duration: its index counts the frames, for the progress.
     total = estimate_frame_count(in_video) or _indexed_frame_count(src)
     encoder = _Encoder(partial, source, size, options)
-    pipeline = _Pipeline(source, encoder, size, options)
+    pipeline = _Pipeline(source, encoder, size, options, deinterlace=first.interlaced_frame)
     if times is not None:
         pipeline.times = times
     threads = [

@@ -247,6 +247,34 @@ def beep_starts(path: Path, threshold: float = 0.1, gap_s: float = 0.1) -> list[
     return [float(clock[i]) for i in starts]
 
 
+def write_interlaced_video(path: Path, pictures: list[np.ndarray], fps: int = 25) -> Path:
+    """MPEG-2 in MPEG-PS, interlaced as a DVD or a camcorder writes it: each frame weaves two
+    successive `pictures` (2 x fps a second), bottom field first, as the encoder flags it."""
+    height, width = pictures[0].shape[:2]
+    with av.open(str(path), "w", format="mpeg") as out:
+        video = out.add_stream("mpeg2video", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.bit_rate = 8_000_000
+        flags = av.codec.context.Flags
+        video.codec_context.flags |= flags.interlaced_dct | flags.interlaced_me
+        for index in range(len(pictures) // 2):
+            first, second = pictures[2 * index], pictures[2 * index + 1]
+            woven = second.copy()
+            woven[1::2] = first[1::2]  # the bottom field is the earlier picture
+            frame = av.VideoFrame.from_ndarray(woven, format="rgb24").reformat(format="yuv420p")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+def combing(picture: np.ndarray) -> float:
+    """How far each row is from the mean of its neighbours: high where fields of two moments
+    are woven into one frame (a moving edge drawn as a comb), low in a whole picture."""
+    grey = picture.astype(np.float32).mean(axis=2)
+    return float(np.abs(grey[1:-1] - (grey[:-2] + grey[2:]) / 2).mean())
+
+
 def with_damaged_packets(source: Path, dest: Path, kind: str, numbers: set[int]) -> Path:
     """`source` remuxed with the payload of its `kind` ("audio", "video") packets `numbers`
     (counted from 1) replaced by noise of the same size, as a bad card or transfer leaves them."""
