@@ -5,10 +5,10 @@ the length. The output has the input's frame count, frame timing, duration and a
 MP4 can hold its codec, re-encoded to AAC otherwise); frames are capped at `max_side` (never
 upscaled) with even dimensions, yuv420p, and the index up front (`+faststart`).
 
-Frames are turned upright before the transform (a phone's display rotation is applied to the
-pixels, and the output carries none), interlaced video is deinterlaced, HDR is tone-mapped to
-SDR BT.709 (the output is tagged BT.709), and each keeps its source presentation time, so variable
-frame rate video stays in sync with its sound.
+Before the transform, frames are shown as a player shows them: turned upright (a phone's display
+rotation is applied to the pixels, and the output carries none), deinterlaced, with square
+pixels, and HDR tone-mapped to SDR BT.709 (the output says it is BT.709). Each keeps its source
+presentation time, so variable frame rate video stays in sync with its sound.
 
     restyle_video(src, dst, lambda frames: [f[..., ::-1] for f in frames], TranscodeOptions())
 """
