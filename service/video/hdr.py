@@ -12,7 +12,7 @@ from __future__ import annotations
 import av
 import cv2
 import numpy as np
-from av.video.reformatter import ColorTrc
+from av.video.reformatter import ColorPrimaries, ColorTrc
 
 HDR_TRANSFERS = frozenset({int(ColorTrc.ARIB_STD_B67), int(ColorTrc.SMPTE2084)})
 REFERENCE_WHITE_NITS = 203.0
@@ -23,6 +23,7 @@ KNEE = 0.75
 
 _SIGNAL_BITS = 12  # finer than a 10-bit source, coarse enough for a quick table
 _BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593], np.float32)
+_BT709_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 _BT2020_TO_BT709 = np.array(
     [[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]],
     np.float32,
@@ -67,17 +68,19 @@ def _roll_off(peak: np.ndarray) -> np.ndarray:
     return np.where(peak <= KNEE, peak, above)
 
 
-def to_sdr(rgb: np.ndarray, transfer: int) -> np.ndarray:
-    """Non-linear BT.2020 RGB as uint16 (HLG or PQ signal) -> BT.709 RGB uint8 for SDR."""
+def to_sdr(rgb: np.ndarray, transfer: int, bt2020: bool = True) -> np.ndarray:
+    """Non-linear RGB as uint16 (HLG or PQ signal; BT.2020 primaries, or BT.709 where a camera
+    says so) -> BT.709 RGB uint8 for SDR."""
     steps = np.right_shift(rgb, 16 - _SIGNAL_BITS, dtype=np.uint16)
     light: np.ndarray = np.take(_TABLES[transfer], steps)  # HLG: scene light; PQ: display light
     if transfer == ColorTrc.ARIB_STD_B67:  # the OOTF: a gain on each pixel, by its luminance
-        luma = cv2.transform(light, _BT2020_LUMA[None, :])
+        luma = cv2.transform(light, (_BT2020_LUMA if bt2020 else _BT709_LUMA)[None, :])
         gain = (HLG_PEAK_NITS / REFERENCE_WHITE_NITS) * cv2.pow(luma, 0.2)
     else:
         gain = np.ones(light.shape[:2], np.float32)
-    light = cv2.transform(light, _BT2020_TO_BT709)
-    np.maximum(light, 0, out=light)
+    if bt2020:
+        light = cv2.transform(light, _BT2020_TO_BT709)
+        np.maximum(light, 0, out=light)
     peak = np.maximum(np.maximum(light[..., 0], light[..., 1]), light[..., 2])
     # Both the gain and the roll-off scale a pixel's three channels alike, keeping its hue.
     scale: np.ndarray = _roll_off(gain * peak) / np.maximum(peak, 1e-9)
@@ -90,4 +93,4 @@ def frame_as_sdr(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> n
     the signal domain first, so the conversion runs on the output's pixels, not a 4K source's."""
     width, height = size or (frame.width, frame.height)
     rgb = frame.to_ndarray(format="rgb48le", width=width, height=height, interpolation="AREA")
-    return to_sdr(rgb, frame.color_trc)
+    return to_sdr(rgb, frame.color_trc, bt2020=frame.color_primaries != ColorPrimaries.BT709)

@@ -327,10 +327,13 @@ _BT709_TO_BT2020 = np.array(
 )  # ITU-R BT.2087
 
 
-def sdr_as_hdr_signal(frame: np.ndarray, transfer: str) -> np.ndarray:
-    """An SDR picture (BT.709 RGB uint8) as a phone's HDR signal (BT.2020 RGB uint16), mapped the
-    way BT.2408 maps SDR into HDR: SDR's 100 % at HDR reference white (203 cd/m²)."""
-    light = (frame / 255.0) ** 2.4 @ _BT709_TO_BT2020.T
+def sdr_as_hdr_signal(frame: np.ndarray, transfer: str, bt2020: bool = True) -> np.ndarray:
+    """An SDR picture (BT.709 RGB uint8) as a phone's HDR signal (BT.2020 RGB uint16, or BT.709
+    as some cameras record HLG), mapped the way BT.2408 maps SDR into HDR: SDR's 100 % at HDR
+    reference white (203 cd/m²)."""
+    light = (frame / 255.0) ** 2.4
+    if bt2020:
+        light = light @ _BT709_TO_BT2020.T
     nits = 203.0 * light
     if transfer == "pq":  # SMPTE ST 2084 inverse EOTF
         m1, m2 = 2610 / 16384, 2523 / 4096 * 128
@@ -338,7 +341,8 @@ def sdr_as_hdr_signal(frame: np.ndarray, transfer: str) -> np.ndarray:
         y = (nits / 10000) ** m1
         signal = ((c1 + c2 * y) / (1 + c3 * y)) ** m2
     else:  # BT.2100 HLG: the inverse OOTF for a 1000 cd/m² display, then the OETF
-        display_luma = nits @ np.array([0.2627, 0.6780, 0.0593])
+        weights = [0.2627, 0.6780, 0.0593] if bt2020 else [0.2126, 0.7152, 0.0722]
+        display_luma = nits @ np.array(weights)
         scene_luma = np.maximum(display_luma / 1000, 1e-12) ** (1 / 1.2)
         scene = nits / (1000 * scene_luma[..., None] ** 0.2)
         a, b, c = 0.17883277, 0.28466892, 0.55991073
@@ -348,10 +352,16 @@ def sdr_as_hdr_signal(frame: np.ndarray, transfer: str) -> np.ndarray:
 
 
 def write_hdr_video(
-    path: Path, frames: list[np.ndarray], transfer: str = "hlg", fps: int = 30, rotation: int = 0
+    path: Path,
+    frames: list[np.ndarray],
+    transfer: str = "hlg",
+    fps: int = 30,
+    rotation: int = 0,
+    bt2020: bool = True,
 ) -> Path:
     """HEVC Main 10 in BT.2020 with an HLG (iPhone) or PQ (HDR10, Android) transfer, tagged as
-    phones tag it, from SDR pictures `frames` (see sdr_as_hdr_signal)."""
+    phones tag it, from SDR pictures `frames` (see sdr_as_hdr_signal); with `bt2020` False,
+    HLG in BT.709 primaries, as some cameras offer."""
     trc = {"hlg": 18, "pq": 16}[transfer]  # ARIB STD-B67, SMPTE ST 2084
     turns = round(rotation / 90) % 4
     stored = [np.ascontiguousarray(np.rot90(frame, -turns)) for frame in frames]
@@ -360,17 +370,19 @@ def write_hdr_video(
         video = out.add_stream("libx265", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p10le"
         context = video.codec_context
-        context.color_primaries, context.color_trc, context.colorspace = 9, trc, 9
+        primaries = 9 if bt2020 else 1
+        context.color_primaries, context.color_trc, context.colorspace = primaries, trc, 9
         context.color_range = 1
         video.options = {"crf": "12", "preset": "ultrafast", "x265-params": "log-level=error"}
         if turns:
             video.set_display_rotation(rotation)
         for index, array in enumerate(stored):
-            signal = av.VideoFrame.from_ndarray(sdr_as_hdr_signal(array, transfer), "rgb48le")
+            rgb = sdr_as_hdr_signal(array, transfer, bt2020)
+            signal = av.VideoFrame.from_ndarray(rgb, "rgb48le")
             frame = signal.reformat(
                 format="yuv420p10le", dst_colorspace="BT2020", dst_color_range="MPEG"
             )
-            frame.color_primaries, frame.color_trc = 9, trc
+            frame.color_primaries, frame.color_trc = primaries, trc
             frame.pts = index
             out.mux(video.encode(frame))
         out.mux(video.encode(None))

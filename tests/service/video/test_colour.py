@@ -66,12 +66,16 @@ def test_a_pure_bt2020_green_stays_green_and_the_roll_off_keeps_order() -> None:
     assert all(a <= b for a, b in zip(levels, levels[1:], strict=False))
 
 
-@pytest.mark.parametrize(("transfer", "rotation"), [("hlg", 90), ("pq", 0)])
+@pytest.mark.parametrize(
+    ("transfer", "rotation", "bt2020"), [("hlg", 90, True), ("pq", 0, True), ("hlg", 0, False)]
+)
 def test_an_hdr_phone_video_comes_back_looking_as_it_did(
-    tmp_path: Path, transfer: str, rotation: int
+    tmp_path: Path, transfer: str, rotation: int, bt2020: bool
 ) -> None:
+    # HLG in BT.709 primaries (some cameras) must not be converted from BT.2020: oversaturated.
     pictures = real_frames(AUDIO_CLIP, 6, (320, 240))
-    source = write_hdr_video(tmp_path / f"{transfer}.mov", pictures, transfer, rotation=rotation)
+    path = tmp_path / f"{transfer}.mov"
+    source = write_hdr_video(path, pictures, transfer, rotation=rotation, bt2020=bt2020)
     with av.open(str(source)) as container:
         as_if_sdr = upright(next(container.decode(video=0)))
     # Read as SDR, the signal is flat and washed out: why the job has to map it.
