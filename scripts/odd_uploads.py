@@ -30,7 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stack import REPO_ROOT, running_stack  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT))
-from tests.utils.corpus import write_recording  # noqa: E402
+from tests.utils.corpus import (  # noqa: E402
+    write_hdr_video,
+    write_interlaced_video,
+    write_recording,
+)
+from tests.utils.corpus import write_video as write_tagged_video  # noqa: E402
 
 SOURCE = REPO_ROOT.parent / "shared" / "data" / "clips" / "v_ApplyEyeMakeup_g01_c01.avi"
 JOB_TIMEOUT_S = 240.0
@@ -124,6 +129,14 @@ def build_uploads(folder: Path) -> list[Path]:
     # As Live mode's Record makes it: streamed, so no duration, no frame count, no cues.
     rgb = [np.ascontiguousarray(frame[:, :, ::-1]) for frame in frames]
     uploads.append(write_recording(folder / "recording.webm", rgb))
+    # As phones, DVDs and DV cameras write them: HDR, interlaced, non-square pixels.
+    uploads.append(write_hdr_video(folder / "iphone_hlg.mov", rgb[:30], "hlg", rotation=90))
+    uploads.append(write_hdr_video(folder / "android_pq.mp4", rgb[:30], "pq"))
+    dvd = [cv2.resize(frame, (720, 576)) for frame in rgb[:50]]
+    uploads.append(write_interlaced_video(folder / "dvd_interlaced.mpg", dvd))
+    uploads.append(
+        write_tagged_video(folder / "dvd_16x9.mp4", dvd[:25], pixel_aspect=Fraction(64, 45))
+    )
     return uploads
 
 
