@@ -8,6 +8,8 @@ inference slots, as /classify is.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 from fastapi import APIRouter, Request, Response, status
@@ -22,7 +24,12 @@ from service.api.stylize import (
     STYLE_FIELD,
     STYLE_NAME_BYTES,
 )
-from service.api.upload_body import binary_field, multipart_body
+from service.api.upload_body import (
+    VIDEO_UPLOAD_ERRORS,
+    binary_field,
+    multipart_body,
+    video_upload_body,
+)
 from service.contract.manifest import ModelsMissing
 from service.errors import problem_responses
 from service.inference.preview import (
@@ -37,16 +44,19 @@ from service.inference.strength import parse_strength
 from service.inference.styles import StyleEngines
 from service.inference.stylize import FramesFn
 from service.jobs.queue import check_style_choice
+from service.video.still import still_frame
 from service.video.upload import (
     EmptyUpload,
     FieldTooLong,
     MalformedUpload,
     MissingUpload,
+    UploadLimits,
     UploadStalled,
     UploadTooLarge,
     field_text,
     idle_limited,
     receive_form_fields,
+    receive_video_upload,
 )
 
 router = APIRouter(prefix="/stylize", tags=["stylize"])
@@ -59,6 +69,11 @@ _PICTURE = binary_field(
     f"of your video; scaled to {PREVIEW_MAX_SIDE} px on its long side."
 )
 _PREVIEW_BODY = multipart_body([IMAGE_FIELD], {IMAGE_FIELD: _PICTURE, **STYLE_CHOICE_FIELDS})
+_JPEG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "The picture (JPEG)."}
+}
+# Where the preview's frame is taken, as the page takes it when the browser can decode the video.
+FRAME_AT_S = 1.0
 
 
 @router.post(
@@ -110,6 +125,33 @@ async def preview_style(
     jpeg = await run_in_threadpool(
         render_preview, frame, engine, strength, request.app.state.inference_slots
     )
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/preview/frame",
+    response_class=Response,
+    status_code=status.HTTP_200_OK,
+    operation_id="preview_frame",
+    openapi_extra=video_upload_body(),
+    responses={**_JPEG, **problem_responses(*VIDEO_UPLOAD_ERRORS)},
+)
+async def preview_frame(request: Request, settings: SettingsDep) -> Response:
+    """One frame of a video, 1 s in, as a player shows it (upright, square pixels, HDR mapped
+    to SDR), as a JPEG of at most 480 px: the picture to preview a style on when the browser
+    cannot decode the video itself (AVI, MPEG, and HEVC in most browsers)."""
+    limits = UploadLimits(max_bytes=settings.max_upload_bytes, temp_dir=settings.temp_dir)
+    async with receive_video_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        idle_limited(request.stream(), settings.upload_idle_timeout_s),
+        limits,
+    ) as video:
+        picture = await run_in_threadpool(
+            still_frame, video.path, FRAME_AT_S, PREVIEW_MAX_SIDE, settings.decode_limits()
+        )
+    bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+    jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 

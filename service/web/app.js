@@ -10,6 +10,8 @@ const OWN_PAINTING = "__painting__";
 const PREVIEW_SIDE = 480; // what POST /stylize/preview works at anyway
 const PREVIEW_DEBOUNCE_MS = 250;
 const FRAME_TIMEOUT_MS = 5000;
+// Larger videos the browser cannot decode get no preview: not worth their upload for one frame.
+const SERVER_FRAME_MAX_BYTES = 32 * 1024 * 1024;
 
 const $ = (id) => document.getElementById(id);
 const state = { file: null, jobId: null, polling: null, failingSince: null };
@@ -131,7 +133,7 @@ function chooseFile(file) {
   preview.noFrame = false;
   refreshPreview();
   if (!state.file) return;
-  grabFrame(file).then((frame) => {
+  grabFrame(file).then((frame) => frame || serverFrame(file)).then((frame) => {
     if (state.file !== file) return; // another file was chosen meanwhile
     preview.frame = frame;
     preview.noFrame = !frame;
@@ -140,7 +142,7 @@ function chooseFile(file) {
 }
 
 // A frame (about 1 s in) of the video as a JPEG of at most PREVIEW_SIDE px, drawn by the browser;
-// null when the browser cannot decode the video (AVI, MPEG): the job works all the same.
+// null when the browser cannot decode the video (AVI, MPEG): the server draws it instead.
 function grabFrame(file) {
   return new Promise((resolve) => {
     const video = document.createElement("video");
@@ -170,6 +172,21 @@ function grabFrame(file) {
     }, { once: true });
     video.src = url;
   });
+}
+
+// The same frame drawn by the server, for a video this browser cannot decode (AVI, MPEG, and
+// HEVC in most browsers); null when the server cannot either, or the file is too large to send
+// only for a preview.
+async function serverFrame(file) {
+  if (file.size > SERVER_FRAME_MAX_BYTES) return null;
+  const form = new FormData();
+  form.append("file", file, file.name);
+  try {
+    const response = await send("/stylize/preview/frame", { method: "POST", body: form });
+    return response.ok ? await response.blob() : null;
+  } catch {
+    return null;
+  }
 }
 
 function strengthPercent() {

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.utils.corpus import real_frames, write_hdr_video, write_video
 from tests.utils.data import AUDIO_CLIP, CLIPS
 from tests.utils.media import image_bytes
 from tests.utils.processes import closed_port
@@ -152,3 +153,37 @@ def test_what_is_not_a_picture_is_refused(api: TestClient) -> None:
         "detail": "the request has no multipart field 'image'",
         "code": "missing_file",
     }
+
+
+def frame_of(api: TestClient, video: Path) -> httpx.Response:
+    return api.post("/stylize/preview/frame", files={"file": (video.name, video.read_bytes())})
+
+
+def test_a_frame_of_a_video_the_browser_cannot_decode(api: TestClient) -> None:
+    picture = decoded(frame_of(api, AUDIO_CLIP))  # XviD AVI: no browser plays it
+    assert picture.shape == (240, 320, 3)  # not enlarged
+    with av.open(str(AUDIO_CLIP)) as container:
+        frames = list(container.decode(video=0))
+    one_second_in = next(f for f in frames if f.time - frames[0].time >= 1.0)
+    truth = one_second_in.to_ndarray(format="bgr24").astype(int)
+    assert np.abs(picture.astype(int) - truth).mean() < 3  # JPEG noise only
+
+
+def test_a_phone_hdr_frame_comes_upright_and_in_its_colours(
+    api: TestClient, tmp_path: Path
+) -> None:
+    pictures = real_frames(AUDIO_CLIP, 45, (640, 480))
+    video = write_hdr_video(tmp_path / "iphone.mov", pictures, "hlg", rotation=90)
+    picture = decoded(frame_of(api, video))
+    assert picture.shape == (360, 480, 3)  # 640x480 as shown, 480 px on the long side
+    truth = cv2.resize(pictures[30], (480, 360), interpolation=cv2.INTER_AREA)[..., ::-1]
+    assert np.abs(picture.astype(int) - truth).mean() < 5
+
+
+def test_a_frame_is_refused_as_a_video_would_be(api: TestClient, tmp_path: Path) -> None:
+    text = tmp_path / "notes.avi"
+    text.write_text("not a video\n" * 50)
+    refused = frame_of(api, text)
+    assert refused.status_code == 415 and refused.json()["code"] == "unsupported_media_type"
+    one_frame = write_video(tmp_path / "one.mp4", real_frames(AUDIO_CLIP, 1, (64, 48)))
+    assert decoded(frame_of(api, one_frame)).shape == (48, 64, 3)  # shorter than 1 s: its last

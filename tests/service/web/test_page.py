@@ -140,6 +140,30 @@ def test_the_page_classifies_stylises_plays_and_downloads(
         page.close()
 
 
+def test_a_video_the_browser_cannot_decode_is_previewed_on_a_frame_the_server_draws(
+    browser, live_service: str
+) -> None:
+    # Chromium plays no AVI: the page used to say "No preview" for the study's own clips.
+    page = browser.new_page()
+    try:
+        open_page(page, live_service)
+        page.locator(".style-card", has_text="16 channels").click()
+        with page.expect_response(lambda r: r.url.endswith("/stylize/preview/frame")) as drawn:
+            page.set_input_files("#file-input", str(AUDIO_CLIP))  # XviD AVI
+        assert drawn.value.status == 200
+        page.wait_for_function(
+            "() => document.getElementById('preview-text').textContent"
+            " === 'One frame of your video at 100 % strength.'",
+            timeout=TIMEOUT_MS,
+        )
+        page.evaluate("() => document.getElementById('preview-image').decode()")
+        size = "(({naturalWidth, naturalHeight}) => [naturalWidth, naturalHeight])"
+        assert page.eval_on_selector("#preview-image", size) == [320, 240]
+        assert page.is_hidden("#error")
+    finally:
+        page.close()
+
+
 def test_an_upload_on_a_slow_line_shows_how_far_it_has_got(browser, live_service: str) -> None:
     page = browser.new_page()
     try:
