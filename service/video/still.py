@@ -44,6 +44,8 @@ def still_frame(path: Path, at_s: float, max_side: int, limits: DecodeLimits) ->
         return _as_shown(shown, stream, max_side)
 
 
-def _as_shown(frame: av.VideoFrame, stream, max_side: int) -> np.ndarray:
+def _as_shown(
+    frame: av.VideoFrame, stream: av.video.stream.VideoStream, max_side: int
+) -> np.ndarray:
     size = output_size(*displayed_size(frame, stream.sample_aspect_ratio), max_side)
     return displayed(frame, size)
