@@ -19,7 +19,9 @@ from actionstyle_client.client import AWAY, Client, Job, ServiceAway
 from actionstyle_client.errors import InputRejected
 
 # What the server accepts (service/video/upload.py); other files in the folder are left alone.
-VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".m4v", ".mov", ".mpeg", ".mpg", ".webm", ".mkv"})
+VIDEO_SUFFIXES = frozenset(
+    {".avi", ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".mpeg", ".mpg", ".webm", ".mkv"}
+)
 # Refusals that concern the style, not the clip: every other clip would be refused too.
 STYLE_CODES = frozenset(
     {"unknown_style", "invalid_style_choice", "invalid_style_image", "invalid_strength"}

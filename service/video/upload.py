@@ -32,7 +32,7 @@ from typing import BinaryIO, NoReturn
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mov", ".mpeg", ".mpg", ".webm", ".mkv")
+VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".mpeg", ".mpg", ".webm", ".mkv")
 # Room for the multipart envelope (boundaries, part headers, small extra fields) around the file.
 _ENVELOPE_BYTES = 64 * 1024
 _SNIFF_BYTES = 512
@@ -48,7 +48,7 @@ _NOT_VIDEO = (
     (b"OggS", "an Ogg file"),
     (b"fLaC", "FLAC audio"),
 )
-_ACCEPTED = "upload an AVI, MP4, MOV, MPEG, WebM or MKV video"
+_ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, WebM or MKV video"
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 # Each container family we sniff: what to call it in a message, and the name to give it.
 CONTAINERS = {

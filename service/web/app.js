@@ -4,7 +4,9 @@
 "use strict";
 
 const MAX_BYTES = 200 * 1024 * 1024;
-const VIDEO_SUFFIXES = [".mp4", ".m4v", ".avi", ".mov", ".mpeg", ".mpg", ".webm", ".mkv"];
+const VIDEO_SUFFIXES = [
+  ".mp4", ".m4v", ".avi", ".mov", ".3gp", ".3g2", ".mpeg", ".mpg", ".webm", ".mkv",
+];
 const POLL_MS = 500;
 const OWN_PAINTING = "__painting__";
 const PREVIEW_SIDE = 480; // what POST /stylize/preview works at anyway
@@ -111,7 +113,7 @@ function namesAnotherType(name) {
 
 function checkFile(file) {
   if (namesAnotherType(file.name)) {
-    return `"${file.name}" is not a video we accept: choose an MP4, AVI, MOV, MPEG, WebM or MKV file`;
+    return `"${file.name}" is not a video we accept: choose an MP4, AVI, MOV, 3GP, MPEG, WebM or MKV file`;
   }
   if (file.size === 0) return `"${file.name}" is empty`;
   if (file.size > MAX_BYTES) {

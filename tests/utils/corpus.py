@@ -247,6 +247,29 @@ def beep_starts(path: Path, threshold: float = 0.1, gap_s: float = 0.1) -> list[
     return [float(clock[i]) for i in starts]
 
 
+def write_old_phone_3gp(path: Path, pictures: list[np.ndarray], fps: int = 15) -> Path:
+    """A 3GP as feature phones and early smartphones wrote them: H.263 at QCIF (176x144, whose
+    pixels are 12:11, so it shows 192x144) and AMR-NB speech audio at 8 kHz (a second of it)."""
+    with av.open(str(path), "w", format="3gp") as out:
+        video = out.add_stream("h263", rate=fps)
+        video.width, video.height, video.pix_fmt = 176, 144, "yuv420p"
+        speech = out.add_stream("libopencore_amrnb", rate=8000)
+        speech.layout = "mono"
+        for index, picture in enumerate(pictures):
+            resized = cv2.resize(picture, (176, 144), interpolation=cv2.INTER_AREA)
+            frame = av.VideoFrame.from_ndarray(resized, format="rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        tone = (np.sin(np.arange(8000) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
+        for start in range(0, len(tone), 160):  # AMR-NB codes 20 ms frames
+            sound = av.AudioFrame.from_ndarray(tone[None, start : start + 160], "s16", "mono")
+            sound.rate, sound.pts = 8000, start
+            out.mux(speech.encode(sound))
+        out.mux(speech.encode(None))
+    return path
+
+
 def write_interlaced_video(path: Path, pictures: list[np.ndarray], fps: int = 25) -> Path:
     """MPEG-2 in MPEG-PS, interlaced as a DVD or a camcorder writes it: each frame weaves two
     successive `pictures` (2 x fps a second), bottom field first, as the encoder flags it."""

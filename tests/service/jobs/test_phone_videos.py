@@ -21,6 +21,7 @@ from tests.utils.corpus import (
     frame_times,
     marked_frames,
     real_frames,
+    write_old_phone_3gp,
     write_vfr_flashes,
     write_video,
 )
@@ -129,6 +130,16 @@ def test_webm_and_matroska_go_through_both_routes(
     assert _classify(job_stack, clip)["video"]["width"] == 160
     result = _stylise(job_stack, clip, tmp_path)
     assert len(decoded_frames(result)) == 12 and _audio_streams(result) == 1
+
+
+def test_an_old_phones_3gp_goes_through_both_routes(job_stack: JobStack, tmp_path: Path) -> None:
+    # H.263 and AMR-NB in 3GP: refused by its name before, though its content decoded.
+    clip = write_old_phone_3gp(tmp_path / "VID_2009.3gp", real_frames(AUDIO_CLIP, 15, (176, 144)))
+    assert _classify(job_stack, clip)["video"]["width"] == 176
+    result = _stylise(job_stack, clip, tmp_path)
+    assert decoded_frames(result)[0].shape == (144, 192, 3)  # QCIF's 12:11 pixels, as shown
+    with av.open(str(result)) as output:
+        assert output.streams.audio[0].codec_context.name == "aac"  # AMR is no MP4 audio
 
 
 def test_a_webm_named_mp4_is_decoded_by_its_content(job_stack: JobStack, tmp_path: Path) -> None:
