@@ -37,8 +37,9 @@ from service.video.decode import VideoDecodeError
 from service.video.frames import displayed, displayed_size
 from service.video.seek import index_frames
 
-# Audio codecs the MP4 muxer takes as they are; others are re-encoded to AAC.
-MP4_AUDIO_CODECS = {"aac", "mp3", "mp3float", "alac", "opus", "ac3", "eac3"}
+# Audio copied as it is: what MP4 holds and every browser plays. Others are re-encoded to AAC,
+# AC-3, E-AC-3 and ALAC among them: MP4 holds them, but Chromium and Firefox play them silent.
+MP4_AUDIO_CODECS = {"aac", "mp3", "mp3float", "opus"}
 
 # A transform returns its frames, or a Future of them so that work after it (the style job's
 # temporal blend) overlaps the next batch; the encoding thread waits for it, in order.

@@ -37,7 +37,7 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # its event loop ends with the browser tests
 def browser() -> Iterator:
     try:
         from playwright.sync_api import sync_playwright
