@@ -331,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
         "files",
         nargs="+",
         metavar="FILE",
-        help="a video (MP4, MOV, M4V, AVI, 3GP, MPEG, WebM, MKV) or a folder of them; with more "
-        "than one, a row (or a JSON line) per clip",
+        help="a video (MP4, MOV, M4V, AVI, 3GP, MPEG, MTS, WebM, MKV) or a folder of them; "
+        "with more than one, a row (or a JSON line) per clip",
     )
     classify.add_argument(
         "--model", help="a classifier from `actionstyle models`, or one you taught"

@@ -32,7 +32,22 @@ from typing import BinaryIO, NoReturn
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".mpeg", ".mpg", ".webm", ".mkv")
+# .mts, .m2ts: AVCHD camcorders (MPEG-TS in 192-byte packets); .ts: MPEG-TS as TV recorders write.
+VIDEO_SUFFIXES = (
+    ".avi",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".3gp",
+    ".3g2",
+    ".mpeg",
+    ".mpg",
+    ".mts",
+    ".m2ts",
+    ".ts",
+    ".webm",
+    ".mkv",
+)
 # Room for the multipart envelope (boundaries, part headers, small extra fields) around the file.
 _ENVELOPE_BYTES = 64 * 1024
 _SNIFF_BYTES = 512
@@ -48,14 +63,14 @@ _NOT_VIDEO = (
     (b"OggS", "an Ogg file"),
     (b"fLaC", "FLAC audio"),
 )
-_ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, WebM or MKV video"
+_ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WebM or MKV video"
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 # Each container family we sniff: what to call it in a message, and the name to give it.
 CONTAINERS = {
     "avi": ("an AVI video", ".avi"),
     "mp4": ("an MP4/MOV video", ".mp4"),
     "mpeg-ps": ("an MPEG video", ".mpg"),
-    "mpeg-ts": ("an MPEG transport stream", ".mpg"),
+    "mpeg-ts": ("an MPEG transport stream", ".ts"),
     "webm": ("a WebM video", ".webm"),
     "matroska": ("a Matroska (MKV) video", ".mkv"),
 }
@@ -195,8 +210,11 @@ def sniff_container(head: bytes) -> str | None:
     if head.startswith(_EBML_MAGIC):
         # WebM is Matroska with a narrower codec list; the EBML header's DocType says which.
         return "webm" if b"webm" in head[:64] else "matroska" if b"matroska" in head[:64] else None
-    # Transport streams are 188-byte packets, each starting with the 0x47 sync byte.
+    # Transport streams are 188-byte packets, each starting with the 0x47 sync byte; AVCHD's
+    # (.mts, .m2ts) put a 4-byte timestamp before each, 192 bytes in all.
     if len(head) > 188 and head[0] == head[188] == 0x47:
+        return "mpeg-ts"
+    if len(head) > 196 and head[4] == head[196] == 0x47:
         return "mpeg-ts"
     return None
 

@@ -291,6 +291,27 @@ def write_interlaced_video(path: Path, pictures: list[np.ndarray], fps: int = 25
     return path
 
 
+def write_avchd_clip(path: Path, pictures: list[np.ndarray], fps: int = 25) -> Path:
+    """An AVCHD camcorder's .MTS: MPEG-TS in 192-byte packets (a timestamp before each), H.264
+    coded interlaced (two successive `pictures` a frame, top field first) and AC-3 sound."""
+    height, width = pictures[0].shape[:2]
+    sound = Audio("ac3", samples=beeps([0.2], len(pictures) / (2 * fps)))
+    with av.open(str(path), "w", format="mpegts", options={"mpegts_m2ts_mode": "1"}) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "18", "x264-params": "interlaced=1:tff=1"}
+        audio = _add_audio(out, sound)
+        for index in range(len(pictures) // 2):
+            woven = pictures[2 * index + 1].copy()
+            woven[0::2] = pictures[2 * index][0::2]  # the top field is the earlier picture
+            frame = av.VideoFrame.from_ndarray(woven, format="rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        _write_audio(out, audio, sound)
+    return path
+
+
 def combing(picture: np.ndarray) -> float:
     """How far each row is from the mean of its neighbours: high where fields of two moments
     are woven into one frame (a moving edge drawn as a comb), low in a whole picture."""

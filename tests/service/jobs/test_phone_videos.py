@@ -21,6 +21,7 @@ from tests.utils.corpus import (
     frame_times,
     marked_frames,
     real_frames,
+    write_avchd_clip,
     write_old_phone_3gp,
     write_vfr_flashes,
     write_video,
@@ -140,6 +141,20 @@ def test_an_old_phones_3gp_goes_through_both_routes(job_stack: JobStack, tmp_pat
     assert decoded_frames(result)[0].shape == (144, 192, 3)  # QCIF's 12:11 pixels, as shown
     with av.open(str(result)) as output:
         assert output.streams.audio[0].codec_context.name == "aac"  # AMR is no MP4 audio
+
+
+def test_an_avchd_camcorder_clip_goes_through_both_routes(
+    job_stack: JobStack, tmp_path: Path
+) -> None:
+    # .MTS was refused by its name, and M2TS's 192-byte packets were not even taken for video.
+    pictures = real_frames(AUDIO_CLIP, 24, (320, 240))
+    pictures = [np.roll(picture, 6 * i, axis=1) for i, picture in enumerate(pictures)]  # a pan
+    clip = write_avchd_clip(tmp_path / "00012.MTS", pictures)
+    assert _classify(job_stack, clip)["video"]["frames"] == 12
+    result = _stylise(job_stack, clip, tmp_path)
+    assert len(decoded_frames(result)) == 12
+    with av.open(str(result)) as output:
+        assert output.streams.audio[0].codec_context.name == "aac"  # AC-3 plays in no browser
 
 
 def test_a_webm_named_mp4_is_decoded_by_its_content(job_stack: JobStack, tmp_path: Path) -> None:
