@@ -20,8 +20,8 @@ from actionstyle_client.errors import InputRejected
 
 # What the server accepts (service/video/upload.py); other files in the folder are left alone.
 VIDEO_SUFFIXES = frozenset(
-    {".avi", ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".mpeg", ".mpg", ".mts", ".m2ts", ".ts"}
-    | {".webm", ".mkv"}
+    {".avi", ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".mpeg", ".mpg", ".vob", ".mts", ".m2ts"}
+    | {".ts", ".wmv", ".asf", ".webm", ".mkv"}
 )
 # Refusals that concern the style, not the clip: every other clip would be refused too.
 STYLE_CODES = frozenset(

@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         "files",
         nargs="+",
         metavar="FILE",
-        help="a video (MP4, MOV, M4V, AVI, 3GP, MPEG, MTS, WebM, MKV) or a folder of them; "
+        help="a video (MP4, MOV, AVI, 3GP, MPEG, MTS, WMV, WebM, MKV) or a folder of them; "
         "with more than one, a row (or a JSON line) per clip",
     )
     classify.add_argument(

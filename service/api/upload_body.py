@@ -69,7 +69,7 @@ def multipart_body(required: list[str], properties: dict[str, Any]) -> dict[str,
 def video_upload_body(extra_fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """A required multipart body with the `file` video and any `extra_fields` beside it."""
     video = binary_field(
-        "The video: AVI, MP4, MOV, 3GP, MPEG, MTS, WebM or MKV by its content; a file name with an "
-        "extension must end in " + ", ".join(VIDEO_SUFFIXES)
+        "The video: AVI, MP4, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV by its content; a file "
+        "name with an extension must end in " + ", ".join(VIDEO_SUFFIXES)
     )
     return multipart_body(["file"], {"file": video, **(extra_fields or {})})

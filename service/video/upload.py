@@ -32,7 +32,8 @@ from typing import BinaryIO, NoReturn
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-# .mts, .m2ts: AVCHD camcorders (MPEG-TS in 192-byte packets); .ts: MPEG-TS as TV recorders write.
+# .3gp, .3g2: old phones (MP4's family); .vob: DVDs (MPEG-PS); .mts, .m2ts: AVCHD camcorders
+# (MPEG-TS in 192-byte packets); .ts: MPEG-TS as TV recorders write it; .wmv, .asf: Windows Media.
 VIDEO_SUFFIXES = (
     ".avi",
     ".mp4",
@@ -42,9 +43,12 @@ VIDEO_SUFFIXES = (
     ".3g2",
     ".mpeg",
     ".mpg",
+    ".vob",
     ".mts",
     ".m2ts",
     ".ts",
+    ".wmv",
+    ".asf",
     ".webm",
     ".mkv",
 )
@@ -63,14 +67,16 @@ _NOT_VIDEO = (
     (b"OggS", "an Ogg file"),
     (b"fLaC", "FLAC audio"),
 )
-_ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WebM or MKV video"
+_ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV video"
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+_ASF_HEADER = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")  # the ASF header object's GUID
 # Each container family we sniff: what to call it in a message, and the name to give it.
 CONTAINERS = {
     "avi": ("an AVI video", ".avi"),
     "mp4": ("an MP4/MOV video", ".mp4"),
     "mpeg-ps": ("an MPEG video", ".mpg"),
     "mpeg-ts": ("an MPEG transport stream", ".ts"),
+    "asf": ("a Windows Media (WMV) video", ".wmv"),
     "webm": ("a WebM video", ".webm"),
     "matroska": ("a Matroska (MKV) video", ".mkv"),
 }
@@ -205,6 +211,8 @@ def sniff_container(head: bytes) -> str | None:
         return "avi"
     if head[4:8] in _MP4_ATOMS:
         return "mp4"
+    if head.startswith(_ASF_HEADER):
+        return "asf"
     if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
         return "mpeg-ps"
     if head.startswith(_EBML_MAGIC):

@@ -5,8 +5,8 @@
 
 const MAX_BYTES = 200 * 1024 * 1024;
 const VIDEO_SUFFIXES = [
-  ".mp4", ".m4v", ".avi", ".mov", ".3gp", ".3g2", ".mpeg", ".mpg", ".mts", ".m2ts", ".ts",
-  ".webm", ".mkv",
+  ".mp4", ".m4v", ".avi", ".mov", ".3gp", ".3g2", ".mpeg", ".mpg", ".vob", ".mts", ".m2ts",
+  ".ts", ".wmv", ".asf", ".webm", ".mkv",
 ];
 const POLL_MS = 500;
 const OWN_PAINTING = "__painting__";
@@ -114,7 +114,7 @@ function namesAnotherType(name) {
 
 function checkFile(file) {
   if (namesAnotherType(file.name)) {
-    return `"${file.name}" is not a video we accept: choose an MP4, AVI, MOV, 3GP, MPEG, MTS, WebM or MKV file`;
+    return `"${file.name}" is not a video we accept: choose an MP4, AVI, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV file`;
   }
   if (file.size === 0) return `"${file.name}" is empty`;
   if (file.size > MAX_BYTES) {

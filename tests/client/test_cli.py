@@ -102,7 +102,7 @@ def test_models_lists_the_styles(live_service: LiveService) -> None:
         ),
         (["classify"], 2, "the following arguments are required: FILE"),
         (["classify", "{tiny}", "{missing}"], 2, "no such file or folder"),
-        (["classify", "{empty_folder}"], 2, "holds no video (.3g2, .3gp, .avi"),
+        (["classify", "{empty_folder}"], 2, "holds no video (.3g2, .3gp, .asf, .avi"),
         (["teach", "x"], 2, "give a folder of <label>/<clip> folders, a ZIP of them, or --clips"),
         (["teach", "x", "--clips", "{tiny}"], 2, "--clips takes LABEL=PATH (a clip or a folder)"),
         (["teach", "x", "{missing}"], 2, "no such folder"),

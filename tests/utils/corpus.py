@@ -291,6 +291,29 @@ def write_interlaced_video(path: Path, pictures: list[np.ndarray], fps: int = 25
     return path
 
 
+def write_windows_media(path: Path, pictures: list[np.ndarray], fps: int = 25) -> Path:
+    """A WMV as Windows Movie Maker and cameras of the 2000s wrote them: WMV8 and WMA in ASF."""
+    height, width = pictures[0].shape[:2]
+    with av.open(str(path), "w", format="asf") as out:
+        video = out.add_stream("wmv2", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.bit_rate = 2_000_000
+        sound = out.add_stream("wmav2", rate=44100)
+        sound.layout, sound.bit_rate = "stereo", 128_000
+        for index, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        step = sound.codec_context.frame_size or 2048
+        for start in range(0, round(44100 * len(pictures) / fps), step):
+            silence = av.AudioFrame.from_ndarray(np.zeros((2, step), np.float32), "fltp", "stereo")
+            silence.rate, silence.pts = 44100, start
+            out.mux(sound.encode(silence))
+        out.mux(sound.encode(None))
+    return path
+
+
 def write_avchd_clip(path: Path, pictures: list[np.ndarray], fps: int = 25) -> Path:
     """An AVCHD camcorder's .MTS: MPEG-TS in 192-byte packets (a timestamp before each), H.264
     coded interlaced (two successive `pictures` a frame, top field first) and AC-3 sound."""

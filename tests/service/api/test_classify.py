@@ -20,7 +20,7 @@ from tests.utils.media import (
     wav_bytes,
 )
 
-ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WebM or MKV video"
+ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV video"
 
 
 def default_entry(client: TestClient) -> dict:

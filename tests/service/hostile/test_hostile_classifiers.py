@@ -74,8 +74,9 @@ ARCHIVES = {
             415,
             "unsupported_media_type",
             "the archive entry 'yoyo/notes.txt': '.txt' files are "
-            "not accepted; upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WebM or MKV video (.avi, "
-            ".mp4, .m4v, .mov, .3gp, .3g2, .mpeg, .mpg, .mts, .m2ts, .ts, .webm, .mkv)",
+            "not accepted; upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV video "
+            "(.avi, .mp4, .m4v, .mov, .3gp, .3g2, .mpeg, .mpg, .vob, .mts, .m2ts, .ts, .wmv, "
+            ".asf, .webm, .mkv)",
         ),
     ),
     "too deep": (
@@ -176,8 +177,8 @@ FORMS = {
             415,
             "unsupported_media_type",
             "the clip 'notes.txt': '.txt' files are not accepted; upload an AVI, MP4, MOV, "
-            "3GP, MPEG, MTS, WebM or MKV video (.avi, .mp4, .m4v, .mov, .3gp, .3g2, .mpeg, .mpg, "
-            ".mts, .m2ts, .ts, .webm, .mkv)",
+            "3GP, MPEG, MTS, WMV, WebM or MKV video (.avi, .mp4, .m4v, .mov, .3gp, .3g2, .mpeg, "
+            ".mpg, .vob, .mts, .m2ts, .ts, .wmv, .asf, .webm, .mkv)",
         ),
     ),
     "no clips": (

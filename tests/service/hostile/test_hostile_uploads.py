@@ -20,8 +20,11 @@ from tests.utils.data import YOYO_CLIP
 from tests.utils.media import image_bytes, mjpg_avi_bytes, random_bytes, wav_bytes
 from tests.utils.styles import TEST_STYLE
 
-ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WebM or MKV video"
-SUFFIXES = "(.avi, .mp4, .m4v, .mov, .3gp, .3g2, .mpeg, .mpg, .mts, .m2ts, .ts, .webm, .mkv)"
+ACCEPTED = "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV video"
+SUFFIXES = (
+    "(.avi, .mp4, .m4v, .mov, .3gp, .3g2, .mpeg, .mpg, .vob, .mts, .m2ts, .ts, .wmv, .asf, "
+    ".webm, .mkv)"
+)
 UNOPENABLE = (422, "undecodable_video", "the file could not be opened as a video")
 ONE_FRAME = (422, "video_too_short", "the video has 1 decodable frame(s); at least 2 are needed")
 ENDPOINTS = ("/classify", "/stylize")

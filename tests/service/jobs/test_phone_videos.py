@@ -25,6 +25,7 @@ from tests.utils.corpus import (
     write_old_phone_3gp,
     write_vfr_flashes,
     write_video,
+    write_windows_media,
 )
 from tests.utils.data import AUDIO_CLIP
 from tests.utils.jobs import submit_job, wait_for_status
@@ -155,6 +156,21 @@ def test_an_avchd_camcorder_clip_goes_through_both_routes(
     assert len(decoded_frames(result)) == 12
     with av.open(str(result)) as output:
         assert output.streams.audio[0].codec_context.name == "aac"  # AC-3 plays in no browser
+
+
+@pytest.mark.parametrize("name", ["holiday.wmv", "VTS_01_1.VOB"])
+def test_windows_media_and_dvd_files_go_through_both_routes(
+    job_stack: JobStack, tmp_path: Path, name: str
+) -> None:
+    # Refused by their names (and WMV by its content) before, though FFmpeg reads both.
+    pictures = real_frames(AUDIO_CLIP, 20, (320, 240))
+    if name.endswith(".wmv"):
+        clip = write_windows_media(tmp_path / name, pictures)
+    else:
+        clip = write_video(tmp_path / name, pictures, codec="mpeg2video", container="vob")
+    assert _classify(job_stack, clip)["video"]["width"] == 320
+    result = _stylise(job_stack, clip, tmp_path)
+    assert len(decoded_frames(result)) == 20
 
 
 def test_a_webm_named_mp4_is_decoded_by_its_content(job_stack: JobStack, tmp_path: Path) -> None:

@@ -384,7 +384,7 @@ def test_stylize_refuses_what_is_not_a_video(job_stack: JobStack) -> None:
     assert response.status_code == 415
     assert response.json()["detail"] == (
         "the file is a JPEG image, not a video; "
-        "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WebM or MKV video"
+        "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV video"
     )
 
 

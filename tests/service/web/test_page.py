@@ -321,7 +321,7 @@ def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path)
         page.set_input_files("#file-input", str(picture))
         assert page.text_content("#error") == (
             '"holiday.jpg" is not a video we accept: '
-            "choose an MP4, AVI, MOV, 3GP, MPEG, MTS, WebM or MKV file"
+            "choose an MP4, AVI, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV file"
         )
         assert page.is_disabled("#classify-button")
 
@@ -329,7 +329,7 @@ def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path)
         page.evaluate(DROP, ["<b>notes</b>.txt", "hello"])
         assert page.text_content("#error") == (
             '"<b>notes</b>.txt" is not a video we accept: '
-            "choose an MP4, AVI, MOV, 3GP, MPEG, MTS, WebM or MKV file"
+            "choose an MP4, AVI, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV file"
         )
         page.evaluate(DROP, ["clip.mov", "not really a movie"])
         assert page.is_hidden("#error") and page.is_enabled("#classify-button")
@@ -345,7 +345,7 @@ def test_the_page_says_what_is_wrong(browser, live_service: str, tmp_path: Path)
         page.wait_for_selector("#error:not([hidden])")
         assert page.text_content("#error") == (
             "Classification failed: the file is a PNG image, not a video; "
-            "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WebM or MKV video"
+            "upload an AVI, MP4, MOV, 3GP, MPEG, MTS, WMV, WebM or MKV video"
         )
     finally:
         page.close()
