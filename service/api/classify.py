@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from service.api.auth import ClientDep
 from service.api.classifiers import CustomDep
 from service.api.deps import ModelsDep, SettingsDep
-from service.api.upload_body import VIDEO_UPLOAD_ERRORS, video_upload_body
+from service.api.upload_body import VIDEO_UPLOAD_ERRORS, request_video, video_upload_body
 from service.errors import problem_responses
 from service.inference.classifier import (
     DEFAULT_TOP_K,
@@ -23,11 +23,6 @@ from service.inference.classifier import (
 from service.inference.registry import UnknownModel
 from service.inference.schemas import ClassifyResponse
 from service.observability.metrics import record_classify
-from service.video.upload import (
-    UploadLimits,
-    idle_limited,
-    receive_video_upload,
-)
 
 router = APIRouter(prefix="/classify", tags=["classify"])
 
@@ -85,13 +80,7 @@ async def classify_video(
     # A custom classifier is read from the job storage: off the event loop.
     classifier = await run_in_threadpool(custom.resolve, models, model, client)
     count = resolve_top_k(top_k, classifier)
-    limits = UploadLimits(max_bytes=settings.max_upload_bytes, temp_dir=settings.temp_dir)
-    async with receive_video_upload(
-        request.headers.get("content-type"),
-        request.headers.get("content-length"),
-        idle_limited(request.stream(), settings.upload_idle_timeout_s),
-        limits,
-    ) as video:
+    async with request_video(request, settings) as video:
         # Decoding and inference block for tens of milliseconds or more: keep them off the loop.
         result = await run_in_threadpool(
             classify,

@@ -28,6 +28,7 @@ from service.api.upload_body import (
     VIDEO_UPLOAD_ERRORS,
     binary_field,
     multipart_body,
+    request_video,
     video_upload_body,
 )
 from service.contract.manifest import ModelsMissing
@@ -50,13 +51,11 @@ from service.video.upload import (
     FieldTooLong,
     MalformedUpload,
     MissingUpload,
-    UploadLimits,
     UploadStalled,
     UploadTooLarge,
     field_text,
     idle_limited,
     receive_form_fields,
-    receive_video_upload,
 )
 
 router = APIRouter(prefix="/stylize", tags=["stylize"])
@@ -140,13 +139,7 @@ async def preview_frame(request: Request, settings: SettingsDep) -> Response:
     """One frame of a video, 1 s in, as a player shows it (upright, square pixels, HDR mapped
     to SDR), as a JPEG of at most 480 px: the picture to preview a style on when the browser
     cannot decode the video itself (AVI, MPEG, and HEVC in most browsers)."""
-    limits = UploadLimits(max_bytes=settings.max_upload_bytes, temp_dir=settings.temp_dir)
-    async with receive_video_upload(
-        request.headers.get("content-type"),
-        request.headers.get("content-length"),
-        idle_limited(request.stream(), settings.upload_idle_timeout_s),
-        limits,
-    ) as video:
+    async with request_video(request, settings) as video:
         picture = await run_in_threadpool(
             still_frame, video.path, FRAME_AT_S, PREVIEW_MAX_SIDE, settings.decode_limits()
         )

@@ -7,7 +7,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from service.api.auth import ClientDep
 from service.api.deps import JobsDep, ModelsDep, SettingsDep
-from service.api.upload_body import VIDEO_UPLOAD_ERRORS, binary_field, video_upload_body
+from service.api.upload_body import (
+    VIDEO_UPLOAD_ERRORS,
+    binary_field,
+    request_video,
+    video_upload_body,
+)
 from service.errors import problem_responses
 from service.inference.strength import InvalidStrength, parse_strength
 from service.inference.styles import UnknownStyle
@@ -16,10 +21,7 @@ from service.jobs.schemas import JobCreated
 from service.video.decode import check_playable
 from service.video.upload import (
     FieldTooLong,
-    UploadLimits,
     field_text,
-    idle_limited,
-    receive_video_upload,
 )
 
 router = APIRouter(prefix="/stylize", tags=["stylize"])
@@ -78,21 +80,12 @@ async def stylize_video(
     client: ClientDep,
 ) -> JobCreated:
     """Queue a video to be restyled; poll the status URL, then fetch the result URL."""
-    limits = UploadLimits(
-        max_bytes=settings.max_upload_bytes,
-        temp_dir=settings.temp_dir,
-        extra_fields={
-            STYLE_FIELD: STYLE_NAME_BYTES,
-            PAINTING_FIELD: settings.max_style_image_bytes,
-            STRENGTH_FIELD: _STRENGTH_BYTES,
-        },
-    )
-    async with receive_video_upload(
-        request.headers.get("content-type"),
-        request.headers.get("content-length"),
-        idle_limited(request.stream(), settings.upload_idle_timeout_s),
-        limits,
-    ) as video:
+    fields = {
+        STYLE_FIELD: STYLE_NAME_BYTES,
+        PAINTING_FIELD: settings.max_style_image_bytes,
+        STRENGTH_FIELD: _STRENGTH_BYTES,
+    }
+    async with request_video(request, settings, fields) as video:
         style = video.fields.get(STYLE_FIELD)
         painting = video.fields.get(PAINTING_FIELD)
         strength = parse_strength(field_text(video.fields.get(STRENGTH_FIELD)))
