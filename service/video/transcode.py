@@ -38,7 +38,7 @@ from service.video.frames import displayed, displayed_size
 from service.video.seek import index_frames
 
 # Audio copied as it is: what MP4 holds and every browser plays. Others are re-encoded to AAC,
-# AC-3, E-AC-3 and ALAC among them: MP4 holds them, but Chromium and Firefox play them silent.
+# AC-3, E-AC-3 and ALAC among them: MP4 holds them, but Chromium plays them silent.
 MP4_AUDIO_CODECS = {"aac", "mp3", "mp3float", "opus"}
 
 # A transform returns its frames, or a Future of them so that work after it (the style job's
