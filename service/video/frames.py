@@ -3,6 +3,7 @@ pixels made square, HDR tone-mapped to SDR."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 
 import av
@@ -10,6 +11,16 @@ import cv2
 import numpy as np
 
 from service.video.hdr import frame_as_sdr, is_hdr
+
+
+def decodable_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
+    """The first video stream's frames in order, a damaged packet skipped as players skip it."""
+    for packet in container.demux(container.streams.video[0]):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        yield from frames
 
 
 def quarter_turns(frame: av.VideoFrame) -> int:

@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from service.video.decode import DecodeLimits, VideoDecodeError, probe
-from service.video.frames import displayed, displayed_size
+from service.video.frames import decodable_frames, displayed, displayed_size
 from service.video.transcode import output_size
 
 
@@ -27,25 +27,14 @@ def still_frame(path: Path, at_s: float, max_side: int, limits: DecodeLimits) ->
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         start: float | None = None
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError:
-                continue  # a damaged packet, skipped as players skip it
-            for frame in frames:
-                shown = frame
-                if frame.time is None:
-                    continue
-                start = frame.time if start is None else start
-                if frame.time - start >= at_s:
-                    return _as_shown(frame, stream, max_side)
+        for frame in decodable_frames(container):
+            shown = frame
+            if frame.time is None:
+                continue
+            start = frame.time if start is None else start
+            if frame.time - start >= at_s:
+                break
         if shown is None:
             raise VideoDecodeError("the file holds no decodable video frame")
-        return _as_shown(shown, stream, max_side)
-
-
-def _as_shown(
-    frame: av.VideoFrame, stream: av.video.stream.VideoStream, max_side: int
-) -> np.ndarray:
-    size = output_size(*displayed_size(frame, stream.sample_aspect_ratio), max_side)
-    return displayed(frame, size)
+        size = output_size(*displayed_size(shown, stream.sample_aspect_ratio), max_side)
+        return displayed(shown, size)

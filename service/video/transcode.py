@@ -34,7 +34,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from service.video.decode import VideoDecodeError
-from service.video.frames import displayed, displayed_size
+from service.video.frames import decodable_frames, displayed, displayed_size
 from service.video.seek import index_frames
 
 # Audio copied as it is: what MP4 holds and every browser plays. Others are re-encoded to AAC,
@@ -460,13 +460,7 @@ def restyle_video(
 def _first_frame(path: Path) -> av.VideoFrame | None:
     """The first decodable frame, for the displayed size (rotation comes with decoded frames)."""
     with av.open(str(path)) as source:
-        for packet in source.demux(video=0):
-            try:
-                for frame in packet.decode():
-                    return frame
-            except av.error.InvalidDataError:
-                continue
-    return None
+        return next(decodable_frames(source), None)
 
 
 def _run(src, source, partial, transform, options, on_progress, should_stop, times) -> int:
