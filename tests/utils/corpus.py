@@ -270,6 +270,15 @@ def write_old_phone_3gp(path: Path, pictures: list[np.ndarray], fps: int = 15) -
     return path
 
 
+def weave(earlier: np.ndarray, later: np.ndarray, top_first: bool) -> np.ndarray:
+    """One interlaced frame of two moments: the first field's rows (even rows when top field
+    first) from `earlier`, the other field's from `later`."""
+    woven = later.copy()
+    first_rows = slice(0, None, 2) if top_first else slice(1, None, 2)
+    woven[first_rows] = earlier[first_rows]
+    return woven
+
+
 def write_interlaced_video(path: Path, pictures: list[np.ndarray], fps: int = 25) -> Path:
     """MPEG-2 in MPEG-PS, interlaced as a DVD or a camcorder writes it: each frame weaves two
     successive `pictures` (2 x fps a second), bottom field first, as the encoder flags it."""
@@ -281,9 +290,7 @@ def write_interlaced_video(path: Path, pictures: list[np.ndarray], fps: int = 25
         flags = av.codec.context.Flags
         video.codec_context.flags |= flags.interlaced_dct | flags.interlaced_me
         for index in range(len(pictures) // 2):
-            first, second = pictures[2 * index], pictures[2 * index + 1]
-            woven = second.copy()
-            woven[1::2] = first[1::2]  # the bottom field is the earlier picture
+            woven = weave(pictures[2 * index], pictures[2 * index + 1], top_first=False)
             frame = av.VideoFrame.from_ndarray(woven, format="rgb24").reformat(format="yuv420p")
             frame.pts = index
             out.mux(video.encode(frame))
@@ -325,8 +332,7 @@ def write_avchd_clip(path: Path, pictures: list[np.ndarray], fps: int = 25) -> P
         video.options = {"preset": "ultrafast", "crf": "18", "x264-params": "interlaced=1:tff=1"}
         audio = _add_audio(out, sound)
         for index in range(len(pictures) // 2):
-            woven = pictures[2 * index + 1].copy()
-            woven[0::2] = pictures[2 * index][0::2]  # the top field is the earlier picture
+            woven = weave(pictures[2 * index], pictures[2 * index + 1], top_first=True)
             frame = av.VideoFrame.from_ndarray(woven, format="rgb24")
             frame.pts = index
             out.mux(video.encode(frame))
