@@ -339,6 +339,9 @@ class _Pipeline:
         self.failed = threading.Event()
         self.errors: list[BaseException] = []
         self.times = StageTimes()
+        # Frames an edit list hides (a cut made without re-encoding keeps the packets from the
+        # keyframe before it): counted in the header, decoded as references, never shown.
+        self.hidden_frames = 0
 
     def _put(self, target: queue.Queue, item: object) -> None:
         while True:
@@ -398,6 +401,8 @@ class _Pipeline:
             if packet.stream.type == "audio":
                 yield packet
                 continue
+            if packet.is_discard and packet.size:
+                self.hidden_frames += 1
             try:
                 decoded = packet.decode()
             except av.error.InvalidDataError:
@@ -513,8 +518,8 @@ def _run(src, source, partial, transform, options, on_progress, should_stop, tim
         encoder.close()
     pipeline.times.wall += time.perf_counter() - wall_started
     pipeline.times.frames += done
-    declared = int(in_video.frames or 0)
-    if declared and done < declared * options.min_declared_fraction:
+    declared = int(in_video.frames or 0) - pipeline.hidden_frames
+    if declared > 0 and done < declared * options.min_declared_fraction:
         raise VideoDecodeError(
             f"the video breaks off after frame {done} of the {declared} its header declares; "
             "the file is truncated or damaged"

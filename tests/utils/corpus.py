@@ -26,7 +26,7 @@ AUDIO_RATE = 48_000
 BEEP_S = 0.03
 MARKER_COLOUR = (255, 255, 255)
 # Audio frame sizes the encoders want.
-_FRAME_SAMPLES = {"aac": 1024, "libopus": 960, "libmp3lame": 1152}
+_FRAME_SAMPLES = {"aac": 1024, "ac3": 1536, "libopus": 960, "libmp3lame": 1152}
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,29 @@ def write_vfr_flashes(path: Path, clip: Path, size: tuple[int, int] = (160, 120)
     audio = Audio(samples=beeps([float(times[i]) for i in flash_frames], 2.0))
     write_video(path, frames, times_s=times, fps=30, audio=audio)
     return FlashClip(path, times, flash_frames)
+
+
+def cut_without_reencoding(source: Path, dest: Path, start_s: float) -> Path:
+    """`source` from `start_s` on, cut as `ffmpeg -ss START -c copy`, LosslessCut or QuickTime's
+    trim cut: the packets from the keyframe before the cut are kept, their times moved back by
+    `start_s` (those before the cut fall below zero), and the MP4's edit list tells players to
+    start showing at the cut. No frame is re-encoded, so the file declares more frames than a
+    player shows."""
+    with av.open(str(source)) as inp:
+        wanted = [s for s in inp.streams if s.type in ("video", "audio")]
+        options = {"use_editlist": "1", "avoid_negative_ts": "disabled"}
+        with av.open(str(dest), "w", format="mp4", options=options) as out:
+            streams = {s.index: out.add_stream_from_template(s) for s in wanted}
+            for packet in inp.demux(*wanted):
+                if packet.dts is None:  # end of a stream
+                    continue
+                shift = round(start_s / packet.time_base)
+                packet.dts -= shift
+                if packet.pts is not None:
+                    packet.pts -= shift
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return dest
 
 
 def frame_times(path: Path) -> list[float]:

@@ -17,6 +17,8 @@ from tests.service.conftest import JobStack
 from tests.utils.corpus import (
     Audio,
     beep_starts,
+    beeps,
+    cut_without_reencoding,
     decoded_frames,
     frame_times,
     marked_frames,
@@ -200,3 +202,32 @@ def test_dci_4k_is_accepted_and_capped(job_stack: JobStack, tmp_path: Path) -> N
     with av.open(str(result)) as output:
         assert (output.streams.video[0].width, output.streams.video[0].height) == (1280, 674)
     assert len(decoded_frames(result)) == 3
+
+
+# AAC is copied into the result, AC-3 decoded and encoded again as AAC.
+@pytest.mark.parametrize("sound", ["aac", "ac3"])
+def test_a_video_cut_without_reencoding_comes_back_from_its_cut_in_sync(
+    job_stack: JobStack, engine: FeedForwardStyle, tmp_path: Path, sound: str
+) -> None:
+    # 2 s at 25 fps, one keyframe: a flash and a beep at 1.2 s and at 1.6 s; cut at 0.8 s, so a
+    # player starts at frame 20 and shows the flashes at 0.4 and 0.8 s, each with its beep.
+    frames = real_frames(AUDIO_CLIP, 50, (160, 120))
+    for index in (30, 40):
+        frames[index] = np.full_like(frames[index], 255)
+    whole = write_video(
+        tmp_path / "whole.mp4",
+        frames,
+        keyframe_every=50,
+        audio=Audio(sound, samples=beeps([1.2, 1.6], 2.0)),
+    )
+    clip = cut_without_reencoding(whole, tmp_path / "cut.mp4", 0.8)
+    assert len(decoded_frames(clip)) == 30  # the edit list hides the 20 frames before the cut
+
+    assert _classify(job_stack, clip)["video"]["frames"] == 30
+    result = _stylise(job_stack, clip, tmp_path)
+    shown, times = decoded_frames(result), frame_times(result)
+    assert len(shown) == 30 and times[0] == 0
+    white = engine([np.full((120, 160, 3), 255, np.uint8)])[0]
+    flashes = [index for index, frame in enumerate(shown) if _mad(frame, white) < 4]
+    assert flashes == [10, 20]
+    assert np.allclose(beep_starts(result), [0.4, 0.8], atol=1 / 50), beep_starts(result)
