@@ -1,7 +1,8 @@
 """Open, probe and decode video files with OpenCV, within limits.
 
 Pure OpenCV + numpy (no web framework), so training can cache clips with the same decoder the
-service uses. Only a long video's few sampled frames are read by seeking (`seek.py`, PyAV).
+service uses. Only a long video's few sampled frames are read by seeking (`seek.py`, PyAV), and
+the display matrix (rotation, mirror) is read with PyAV, which OpenCV reads only as an angle.
 
     frames, info = read_sampled_frames(path, count=8, resize_short=128, limits=DecodeLimits())
 """
@@ -13,9 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
+from service.video.frames import AS_STORED, Orientation, decodable_frames, orientation
 from service.video.preprocess import bgr_to_rgb, resize_short_side, sample_indices
 from service.video.seek import decode_at, index_frames
 
@@ -76,24 +79,39 @@ class VideoInfo:
 
 @contextmanager
 def _capture(path: Path) -> Iterator[cv2.VideoCapture]:
+    """OpenCV's reader giving frames as stored: it would turn them by the display matrix's angle
+    alone, which shows a mirrored video upside down; `display_orientation` is applied instead."""
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         if not capture.isOpened():
             raise VideoDecodeError("the file could not be opened as a video")
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
         yield capture
     finally:
         capture.release()
 
 
-def _reported_info(capture: cv2.VideoCapture) -> VideoInfo:
+def display_orientation(path: Path) -> Orientation:
+    """How players turn and mirror the video's pictures: its first frame's display matrix."""
+    try:
+        with av.open(str(path)) as container:
+            first = next(decodable_frames(container), None)
+    except (av.FFmpegError, IndexError, OSError, ValueError):
+        return AS_STORED  # OpenCV's own checks say what is wrong with such a file
+    return orientation(first) if first is not None else AS_STORED
+
+
+def _reported_info(capture: cv2.VideoCapture, turn: Orientation = AS_STORED) -> VideoInfo:
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
     if not 0 < fps <= _MAX_PLAUSIBLE_FPS:
         fps = 0.0
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
     return VideoInfo(
         frames=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
         fps=fps,
-        width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-        height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+        width=height if turn.transpose else width,
+        height=width if turn.transpose else height,
     )
 
 
@@ -149,15 +167,20 @@ def _check_limits(info: VideoInfo, limits: DecodeLimits) -> None:
 
 
 def probe(path: Path, limits: DecodeLimits) -> VideoInfo:
-    """What the container says about the video, checked against `limits`."""
+    """What the container says about the video (its size as shown), checked against `limits`."""
+    return _probe(path, limits)[0]
+
+
+def _probe(path: Path, limits: DecodeLimits) -> tuple[VideoInfo, Orientation]:
     with _capture(path) as capture:
-        info = _reported_info(capture)
+        turn = display_orientation(path)
+        info = _reported_info(capture, turn)
     if not info.frames and (index := index_frames(path)) is not None:
         # A browser's recording states no duration: its index counts the frames, undecoded,
         # so that the limits hold and nothing is decoded twice to count.
         info = replace(info, frames=index.frames)
     _check_limits(info, limits)
-    return info
+    return info, turn
 
 
 def check_playable(path: Path, limits: DecodeLimits) -> VideoInfo:
@@ -177,19 +200,20 @@ def check_playable(path: Path, limits: DecodeLimits) -> VideoInfo:
 
 
 def iter_frames(path: Path, limits: DecodeLimits | None = None) -> Iterator[np.ndarray]:
-    """Every decodable frame of the video, in order, as RGB uint8 (H, W, 3)."""
+    """Every decodable frame of the video, in order, as RGB uint8 (H, W, 3), as players show it."""
     limits = limits or DecodeLimits()
     with _capture(path) as capture:
-        _check_limits(_reported_info(capture), limits)
+        turn = display_orientation(path)
+        _check_limits(_reported_info(capture, turn), limits)
         for _ in range(limits.max_frames):
             ok, frame = capture.read()
             if not ok:
                 return
-            yield bgr_to_rgb(frame)
+            yield turn.apply(bgr_to_rgb(frame))
 
 
 def _decode_at(
-    path: Path, wanted: list[int], resize_short: int
+    path: Path, wanted: list[int], resize_short: int, turn: Orientation
 ) -> tuple[dict[int, np.ndarray], int]:
     """Decode up to the last wanted index; returns the wanted frames and how many were decoded."""
     wanted_set, found = set(wanted), {}
@@ -203,7 +227,7 @@ def _decode_at(
                 ok, frame = capture.retrieve()
                 if not ok:
                     break
-                found[index] = resize_short_side(bgr_to_rgb(frame), resize_short)
+                found[index] = resize_short_side(turn.apply(bgr_to_rgb(frame)), resize_short)
     return found, decoded
 
 
@@ -229,7 +253,7 @@ def read_frame_groups(
     that is missing or overstated (a truncated file), the frames are counted by decoding and the
     plan is made again over the frames that really decode.
     """
-    info = probe(path, limits)
+    info, turn = _probe(path, limits)
     pixels = info.frames * info.width * info.height
     if limits.seek_above_pixels is not None and pixels > limits.seek_above_pixels:
         sought = _read_by_seeking(path, plan, resize_short, info)
@@ -241,7 +265,7 @@ def read_frame_groups(
             break
         groups = plan(total)
         wanted = sorted({i for group in groups for i in group})
-        found, decoded = _decode_at(path, wanted, resize_short)
+        found, decoded = _decode_at(path, wanted, resize_short, turn)
         if len(found) == len(wanted):
             info = VideoInfo(frames=total, fps=info.fps, width=info.width, height=info.height)
             return [[found[i] for i in group] for group in groups], info

@@ -1,14 +1,16 @@
-"""Decoded PyAV frames as a player shows them: the display rotation a phone records applied,
-pixels made square, HDR tone-mapped to SDR."""
+"""Decoded PyAV frames as a player shows them: the display matrix applied (a phone's rotation,
+an editor's mirror), pixels made square, HDR tone-mapped to SDR."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import cv2
 import numpy as np
+from av.sidedata.sidedata import SideData
 
 from service.video.hdr import frame_as_sdr, is_hdr
 
@@ -23,36 +25,70 @@ def decodable_frames(container: av.container.InputContainer) -> Iterator[av.Vide
         yield from frames
 
 
-def quarter_turns(frame: av.VideoFrame) -> int:
-    """Counter-clockwise quarter turns that make a decoded frame upright (its display matrix)."""
-    return round(frame.rotation / 90) % 4
+@dataclass(frozen=True)
+class Orientation:
+    """How a player turns and mirrors a frame's stored pixels to show them, as its display
+    matrix says: phones record a quarter turn, editors and some cameras a mirror (`ffmpeg
+    -display_hflip`), or both. Applied as: swap rows and columns, then reverse the columns,
+    then reverse the rows."""
+
+    transpose: bool = False
+    reverse_columns: bool = False
+    reverse_rows: bool = False
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        if self == AS_STORED:
+            return array
+        if self.transpose:
+            array = array.swapaxes(0, 1)
+        if self.reverse_columns:
+            array = array[:, ::-1]
+        if self.reverse_rows:
+            array = array[::-1]
+        return np.ascontiguousarray(array)
+
+
+AS_STORED = Orientation()
+
+
+def orientation(frame: av.VideoFrame) -> Orientation:
+    """The frame's display matrix as a player applies it, to the nearest quarter turn.
+
+    The matrix maps a stored pixel (x, y) to its place on screen (a x + c y, b x + d y), y down;
+    a mirror shows as a negative determinant. `frame.rotation` alone reads a mirror as a half
+    turn, which would show the picture upside down.
+    """
+    matrix = frame.side_data.get("DISPLAYMATRIX")
+    if not isinstance(matrix, SideData):
+        return AS_STORED
+    a, b, _, c, d = np.frombuffer(bytes(matrix), dtype="<i4")[:5].astype(np.int64)
+    if abs(a) + abs(d) >= abs(b) + abs(c):
+        return Orientation(False, bool(a < 0), bool(d < 0))
+    return Orientation(True, bool(c < 0), bool(b < 0))
 
 
 def upright(frame: av.VideoFrame) -> np.ndarray:
-    """The frame as RGB uint8 the way a player shows it: its display rotation applied."""
-    array = frame.to_ndarray(format="rgb24")
-    turns = quarter_turns(frame)
-    return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+    """The frame as RGB uint8 the way a player shows it: its display matrix applied."""
+    return orientation(frame).apply(frame.to_ndarray(format="rgb24"))
 
 
 def displayed_size(frame: av.VideoFrame, pixel_aspect: Fraction | None = None) -> tuple[int, int]:
     """(width, height) of the frame as shown: its pixels made square (a DVD's or a DV camera's
-    720x576 at 64:45 is 1024x576; the height is kept), then its display rotation applied."""
+    720x576 at 64:45 is 1024x576; the height is kept), then its display matrix applied."""
     width = frame.width
     if pixel_aspect and pixel_aspect > 0 and pixel_aspect != 1:
         width = max(1, round(frame.width * pixel_aspect))
-    if quarter_turns(frame) % 2:
+    if orientation(frame).transpose:
         return frame.height, width
     return width, frame.height
 
 
 def displayed(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     """The frame as RGB uint8 a player shows it, scaled to `size` (width, height as shown)."""
-    turns = quarter_turns(frame)
     if is_hdr(frame):
-        stored_size = size[::-1] if turns % 2 else size
-        array = frame_as_sdr(frame, stored_size)  # tone-mapped after scaling: fewer pixels
-        return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+        turn = orientation(frame)
+        stored_size = size[::-1] if turn.transpose else size
+        return turn.apply(frame_as_sdr(frame, stored_size))  # mapped after scaling: fewer pixels
     array = upright(frame)
     if (array.shape[1], array.shape[0]) == size:
         return array

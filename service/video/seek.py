@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from service.video.frames import quarter_turns
+from service.video.frames import orientation
 from service.video.hdr import frame_as_sdr, is_hdr
 from service.video.preprocess import bgr_to_rgb, resize_short_side, short_side_size
 
@@ -69,13 +69,12 @@ def _as_opencv_reads(frame: av.VideoFrame, resize_short: int) -> np.ndarray:
     turned upright), so that both ways give the same pixels, 10-bit sources included; short
     side `resize_short`. HDR, which OpenCV tone-maps, is tone-mapped here too (to within a
     level or two of OpenCV's)."""
-    turns = quarter_turns(frame)
     if is_hdr(frame):
         width, height = short_side_size(frame.width, frame.height, resize_short)
         array = frame_as_sdr(frame, (width, height))  # scaled first: fewer pixels to map
     else:
         array = bgr_to_rgb(frame.to_ndarray(format="bgr24", interpolation="BICUBIC"))
-    array = np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+    array = orientation(frame).apply(array)
     return resize_short_side(array, resize_short)
 
 

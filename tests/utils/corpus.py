@@ -87,6 +87,7 @@ def write_video(
     codec: str = "libx264",
     pix_fmt: str = "yuv420p",
     rotation: int = 0,
+    mirrored: bool = False,
     audio: Audio | None = None,
     container: str | None = None,
     keyframe_every: int | None = None,
@@ -96,13 +97,16 @@ def write_video(
 
     With `rotation` (degrees counter-clockwise, as phones record), the pixels are stored turned
     the other way and the display matrix says how to turn them back, so a player shows `frames`.
+    With `mirrored`, the stored pixels are also mirrored and the matrix mirrors them back after
+    the turn (FFmpeg's av_display_matrix_flip), as `ffmpeg -display_hflip` and editors write it.
     With `keyframe_every`, H.264 gets a keyframe that often and B-frames between, as cameras write.
     With `pixel_aspect` (a DVD's or a DV camera's 64:45, say), the pictures are stored squeezed to
     that many times narrower pixels, which a player widens again.
     """
     times_s = times_s or [Fraction(i, fps) for i in range(len(frames))]
     turns = round(rotation / 90) % 4
-    stored = [np.ascontiguousarray(np.rot90(frame, -turns)) for frame in frames]
+    shown = [frame[:, ::-1] for frame in frames] if mirrored else frames
+    stored = [np.ascontiguousarray(np.rot90(frame, -turns)) for frame in shown]
     if pixel_aspect is not None:  # stored pixels are the ones squeezed, before any turn
         narrow = round(stored[0].shape[1] / pixel_aspect / 2) * 2  # even, for yuv420p
         stored = [cv2.resize(f, (narrow, f.shape[0]), interpolation=cv2.INTER_AREA) for f in stored]
@@ -121,7 +125,9 @@ def write_video(
             video.options = {"preset": "veryfast", "crf": "18", "g": str(keyframe_every)}
         elif codec == "libx264":
             video.options = {"preset": "ultrafast", "crf": "18"}
-        if turns:
+        if mirrored:
+            video.set_display_matrix(_mirrored_turn(rotation))
+        elif turns:
             video.set_display_rotation(rotation)
         sound = _add_audio(out, audio) if audio is not None else None
         for array, at in zip(stored, times_s, strict=True):
@@ -132,6 +138,17 @@ def write_video(
         if sound is not None:
             _write_audio(out, sound, audio)
     return path
+
+
+def _mirrored_turn(rotation: int) -> list[int]:
+    """FFmpeg's display matrix for a turn of `rotation` degrees counter-clockwise followed by a
+    left-right mirror: av_display_rotation_set, then av_display_matrix_flip's negated first
+    column."""
+    radians = np.radians(rotation)
+    cos, sin = round(np.cos(radians)), round(np.sin(radians))
+    turn = [cos, -sin, 0, sin, cos, 0]
+    flip = [-1, 1, 1, -1, 1, 1]
+    return [v * f * 65536 for v, f in zip(turn, flip, strict=True)] + [0, 0, 1 << 30]
 
 
 class _Stream(io.RawIOBase):
