@@ -92,13 +92,32 @@ def _capture(path: Path) -> Iterator[cv2.VideoCapture]:
 
 
 def display_orientation(path: Path) -> Orientation:
-    """How players turn and mirror the video's pictures: its first frame's display matrix."""
+    """How players turn and mirror the video's pictures: its first frame's display matrix.
+    Refuses a file with sound but no moving picture (a song, with or without its cover art)."""
     try:
         with av.open(str(path)) as container:
+            _check_has_video(container)
             first = next(decodable_frames(container), None)
-    except (av.FFmpegError, IndexError, OSError, ValueError):
+    except (av.FFmpegError, IndexError, OSError, ValueError) as error:
+        if isinstance(error, VideoDecodeError):
+            raise
         return AS_STORED  # OpenCV's own checks say what is wrong with such a file
     return orientation(first) if first is not None else AS_STORED
+
+
+def _check_has_video(container: av.container.InputContainer) -> None:
+    streams = container.streams
+    if not streams.audio or any(not _is_cover_art(stream) for stream in streams.video):
+        return
+    if streams.video:
+        raise VideoDecodeError(
+            "the file holds sound and a still picture (cover art) but no video; upload a video file"
+        )
+    raise VideoDecodeError("the file holds sound but no video; upload a video file")
+
+
+def _is_cover_art(stream: av.video.stream.VideoStream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
 def _reported_info(capture: cv2.VideoCapture, turn: Orientation = AS_STORED) -> VideoInfo:
@@ -172,8 +191,8 @@ def probe(path: Path, limits: DecodeLimits) -> VideoInfo:
 
 
 def _probe(path: Path, limits: DecodeLimits) -> tuple[VideoInfo, Orientation]:
+    turn = display_orientation(path)
     with _capture(path) as capture:
-        turn = display_orientation(path)
         info = _reported_info(capture, turn)
     if not info.frames and (index := index_frames(path)) is not None:
         # A browser's recording states no duration: its index counts the frames, undecoded,

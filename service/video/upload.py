@@ -56,6 +56,9 @@ VIDEO_SUFFIXES = (
 _ENVELOPE_BYTES = 64 * 1024
 _SNIFF_BYTES = 512
 _MP4_ATOMS = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"}
+# MP4 files whose major brand says sound: iTunes and ffmpeg's ipod muxer write M4A songs, M4B
+# audiobooks, M4P protected songs.
+_MP4_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
 # Common files that are not videos, recognised only to say what was sent instead.
 _NOT_VIDEO = (
     (b"\xff\xd8\xff", "a JPEG image"),
@@ -209,6 +212,8 @@ def sniff_container(head: bytes) -> str | None:
     """The container family the first bytes of a file belong to, or None when no video matches."""
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "avi"
+    if head[4:8] == b"ftyp" and head[8:12] in _MP4_AUDIO_BRANDS:
+        return None
     if head[4:8] in _MP4_ATOMS:
         return "mp4"
     if head.startswith(_ASF_HEADER):
@@ -231,6 +236,8 @@ def describe_content(head: bytes) -> str:
     """What a non-video file seems to be, for the refusal message; empty when unrecognised."""
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "WAV audio"
+    if head[4:8] == b"ftyp" and head[8:12] in _MP4_AUDIO_BRANDS:
+        return "M4A audio"
     for magic, what in _NOT_VIDEO:
         if head.startswith(magic):
             return what

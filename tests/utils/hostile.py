@@ -82,12 +82,24 @@ def zip_of(source: Path) -> bytes:
     return buffer.getvalue()
 
 
-def audio_only_mp4(seconds: float = 1.0, rate: int = 44100) -> bytes:
-    """An MP4 holding one AAC track and no video stream: it sniffs as MP4."""
+def audio_only_mp4(
+    seconds: float = 1.0, rate: int = 44100, cover_art: bool = False, muxer: str = "mp4"
+) -> bytes:
+    """An MP4 holding one AAC track and no video stream: it sniffs as MP4. With `cover_art`,
+    the album's picture rides along as music apps attach it (a video stream of one still
+    frame, not a video); muxer "ipod" writes an M4A (major brand 'M4A ')."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "audio.mp4"
-        with av.open(str(path), "w") as out:
+        with av.open(str(path), "w", format=muxer) as out:
             stream = out.add_stream("aac", rate=rate)
+            if cover_art:
+                picture = out.add_stream("mjpeg", rate=1)
+                picture.width, picture.height, picture.pix_fmt = 64, 48, "yuvj420p"
+                picture.disposition = av.stream.Disposition.attached_pic
+                grey = np.full((48, 64, 3), 128, np.uint8)
+                cover = av.VideoFrame.from_ndarray(grey, format="rgb24").reformat(format="yuvj420p")
+                out.mux(picture.encode(cover))
+                out.mux(picture.encode(None))
             samples = int(seconds * rate)
             t = np.arange(samples) / rate
             tone = (np.sin(2 * np.pi * 440 * t) * 0.3).astype(np.float32)[None, :]

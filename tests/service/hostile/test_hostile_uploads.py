@@ -26,6 +26,12 @@ SUFFIXES = (
     ".webm, .mkv)"
 )
 UNOPENABLE = (422, "undecodable_video", "the file could not be opened as a video")
+NO_VIDEO = (422, "undecodable_video", "the file holds sound but no video; upload a video file")
+COVER_ART_ONLY = (
+    422,
+    "undecodable_video",
+    "the file holds sound and a still picture (cover art) but no video; upload a video file",
+)
 ONE_FRAME = (422, "video_too_short", "the video has 1 decodable frame(s); at least 2 are needed")
 ENDPOINTS = ("/classify", "/stylize")
 
@@ -71,7 +77,15 @@ CORPUS = {
     "jpeg named .avi": _case("photo.avi", lambda: image_bytes(".jpg"), _not_video("a JPEG image")),
     "png named .mp4": _case("photo.mp4", lambda: image_bytes(".png"), _not_video("a PNG image")),
     "wav audio named .avi": _case("song.avi", wav_bytes, _not_video("WAV audio")),
-    "audio-only mp4": _case("song.mp4", hostile.audio_only_mp4, UNOPENABLE),
+    # Music and podcasts come as MP4 too: an M4A says so in its header; an MP4 of sound, with or
+    # without its cover art (a one-frame picture stream), is found out when it is opened.
+    "audio-only mp4": _case("song.mp4", hostile.audio_only_mp4, NO_VIDEO),
+    "audio and cover art in an mp4": _case(
+        "song.mp4", lambda: hostile.audio_only_mp4(cover_art=True), COVER_ART_ONLY
+    ),
+    "m4a named .mp4": _case(
+        "song.mp4", lambda: hostile.audio_only_mp4(muxer="ipod"), _not_video("M4A audio")
+    ),
     "one frame": _case("still.avi", lambda: mjpg_avi_bytes(64, 48, 1), ONE_FRAME),
     "16x16 pixels": _case(
         "tiny.avi",
