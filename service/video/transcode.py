@@ -130,6 +130,17 @@ def estimate_frame_count(stream: av.video.stream.VideoStream) -> int:
     return 0
 
 
+def aac_sample_rate(source_rate: int) -> int:
+    """The AAC rate for sound at `source_rate`: the same where AAC has it (up to 96 kHz), else
+    48 kHz for a studio recorder's 176.4 or 192 kHz, else the next rate up."""
+    rates = sorted(av.codec.Codec("aac", "w").audio_rates or [48_000])
+    if source_rate in rates:
+        return source_rate
+    if source_rate > rates[-1]:
+        return 48_000
+    return next(rate for rate in rates if rate > source_rate)
+
+
 def _indexed_frame_count(src: Path) -> int:
     index = index_frames(src)
     return index.frames if index is not None else 0
@@ -180,7 +191,8 @@ class _Encoder:
             if self.in_audio.codec_context.name in MP4_AUDIO_CODECS:
                 self.audio = self.container.add_stream_from_template(self.in_audio)
             else:
-                self.audio = self.container.add_stream("aac", rate=self.in_audio.rate or 44100)
+                sound_rate = aac_sample_rate(self.in_audio.rate or 44100)
+                self.audio = self.container.add_stream("aac", rate=sound_rate)
                 self.audio_resampler = av.AudioResampler(
                     format="fltp", layout="stereo", rate=self.audio.rate
                 )

@@ -32,8 +32,9 @@ _FRAME_SAMPLES = {"aac": 1024, "ac3": 1536, "libopus": 960, "libmp3lame": 1152}
 @dataclass(frozen=True)
 class Audio:
     codec: str = "aac"
-    samples: np.ndarray | None = None  # mono float32 in -1..1 at AUDIO_RATE; None: silence
+    samples: np.ndarray | None = None  # mono float32 in -1..1 at `rate`; None: silence
     seconds: float = 0.0
+    rate: int = AUDIO_RATE
 
 
 def real_frames(clip: Path, count: int, size: tuple[int, int]) -> list[np.ndarray]:
@@ -182,7 +183,7 @@ def write_recording(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path
 
 
 def _add_audio(out: av.container.OutputContainer, audio: Audio) -> av.audio.stream.AudioStream:
-    stream = out.add_stream(audio.codec, rate=AUDIO_RATE)
+    stream = out.add_stream(audio.codec, rate=audio.rate)
     stream.layout = "mono"
     return stream
 
@@ -190,7 +191,7 @@ def _add_audio(out: av.container.OutputContainer, audio: Audio) -> av.audio.stre
 def _write_audio(out, stream, audio: Audio) -> None:
     samples = audio.samples
     if samples is None:
-        samples = np.zeros(round(audio.seconds * AUDIO_RATE), np.float32)
+        samples = np.zeros(round(audio.seconds * audio.rate), np.float32)
     chunk = _FRAME_SAMPLES.get(audio.codec, 1024)
     fmt = stream.codec_context.codec.audio_formats[0].name
     for start in range(0, len(samples), chunk):
@@ -201,7 +202,7 @@ def _write_audio(out, stream, audio: Audio) -> None:
             bits = 16 if fmt.startswith("s16") else 32
             data = (data * (2 ** (bits - 1) - 1)).astype(np.int16 if bits == 16 else np.int32)
         frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
-        frame.rate, frame.pts = AUDIO_RATE, start
+        frame.rate, frame.pts = audio.rate, start
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
 

@@ -15,6 +15,8 @@ import pytest
 from service.video.transcode import StageTimes, TranscodeOptions, restyle_video
 from tests.utils.corpus import (
     Audio,
+    beep_starts,
+    beeps,
     combing,
     decoded_frames,
     frame_times,
@@ -106,6 +108,24 @@ def test_damaged_audio_packets_are_skipped_as_players_skip_them(tmp_path: Path) 
     with av.open(str(result)) as output:
         sound = output.streams.audio[0]
         assert float(sound.duration * sound.time_base) > 1.5  # the rest is still heard
+
+
+# Studio recorders and high-resolution audio go to 192 kHz; AAC holds at most 96 kHz.
+@pytest.mark.parametrize(
+    ("name", "codec", "rate"),
+    [("recorder.mov", "pcm_s24le", 192_000), ("hi-res.mkv", "flac", 176_400)],
+)
+def test_sound_at_rates_aac_cannot_hold_is_resampled_in_time(
+    tmp_path: Path, name: str, codec: str, rate: int
+) -> None:
+    frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
+    sound = Audio(codec, samples=beeps([0.5, 1.3], 2.0, rate), rate=rate)
+    source = write_video(tmp_path / name, frames, audio=sound)
+    result = tmp_path / "result.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 50
+    with av.open(str(result)) as output:
+        assert output.streams.audio[0].rate == 48_000
+    assert np.allclose(beep_starts(result), [0.5, 1.3], atol=0.01), beep_starts(result)
 
 
 def test_the_stages_report_their_busy_time_and_a_failing_transform_leaves_no_file(
