@@ -109,8 +109,31 @@ class Settings(BaseSettings):
         'on validation data (JSON, e.g. {"effnet_temporal": 0.5}); 0 turns that check off.',
     )
     readiness_timeout_s: float = Field(default=0.5, gt=0)
-    job_time_limit_s: int = Field(default=900, gt=0)
-    job_soft_time_limit_s: int = Field(default=840, gt=0)
+    job_time_limit_s: int = Field(
+        default=900,
+        gt=0,
+        description="Seconds after which a job's worker process is killed; a stylize job whose "
+        "video needs more time (see stylize_seconds_per_megapixel) gets that much more.",
+    )
+    job_soft_time_limit_s: int = Field(
+        default=840,
+        gt=0,
+        description="Seconds after which a job fails as taking too long; a stylize job gets "
+        "more when its video needs it.",
+    )
+    stylize_seconds_per_frame: float = Field(
+        default=0.02,
+        ge=0,
+        description="Time a stylize job is allowed per frame, beside the time per megapixel: "
+        "together about three times what the project's 2-core machine takes (a minute of "
+        "1280x720 at 30 fps is allowed 17 minutes and takes about 6).",
+    )
+    stylize_seconds_per_megapixel: float = Field(
+        default=0.6,
+        ge=0,
+        description="Time a stylize job is allowed per megapixel of frames it paints (at the "
+        "output size), beside the time per frame.",
+    )
     job_visibility_timeout_s: int = Field(
         default=3600, gt=0, description="Seconds before an unacknowledged job is redelivered."
     )

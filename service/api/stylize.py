@@ -16,6 +16,7 @@ from service.api.upload_body import (
 from service.errors import problem_responses
 from service.inference.strength import InvalidStrength, parse_strength
 from service.inference.styles import UnknownStyle
+from service.jobs.limits import stylize_time_limits
 from service.jobs.queue import InvalidStyleChoice, InvalidStyleImage, QueueUnavailable
 from service.jobs.schemas import JobCreated
 from service.video.decode import check_playable
@@ -91,9 +92,16 @@ async def stylize_video(
         strength = parse_strength(field_text(video.fields.get(STRENGTH_FIELD)))
         # Refuse what cannot play before queueing it: opening the file and decoding its first
         # frames takes milliseconds.
-        await run_in_threadpool(check_playable, video.path, settings.decode_limits())
+        info = await run_in_threadpool(check_playable, video.path, settings.decode_limits())
         record = await run_in_threadpool(
-            jobs.submit, video, field_text(style), painting, models.styles, client, strength
+            jobs.submit,
+            video,
+            field_text(style),
+            painting,
+            models.styles,
+            client,
+            strength,
+            stylize_time_limits(info, settings),
         )
     status_url = f"/jobs/{record.job_id}"
     response.headers["Location"] = status_url

@@ -132,10 +132,7 @@ def run_teach_job(job_id: str, attempt: str, context: TeachContext) -> JobState 
         if record is not None and record.state is JobState.CANCELLED:
             _forget(job_id, context)
         return None
-    plan_bytes = None
-    with storage.local_copies(job_id, [PLAN_NAME]) as local:
-        plan_bytes = local[PLAN_NAME].read_bytes()
-    plan = TeachPlan.from_bytes(plan_bytes)
+    plan = _read_plan(job_id, context)
     try:
         if store.count_attempt(job_id) > MAX_ATTEMPTS:
             message = f"the job was started {MAX_ATTEMPTS} times and its worker stopped each time"
@@ -178,11 +175,26 @@ def run_teach_job(job_id: str, attempt: str, context: TeachContext) -> JobState 
         return _finish(job_id, attempt, context, plan, JobState.FAILED, str(exc))
 
 
+def fail_teach_job(job_id: str, attempt: str, context: TeachContext, message: str) -> None:
+    """Fail the attempt's job for a reason found outside it (its time limit, a crash): its
+    clips are dropped and its name freed, as when it fails inside."""
+    try:
+        plan: TeachPlan | None = _read_plan(job_id, context)
+    except (OSError, KeyError, ValueError):  # the plan is gone or unreadable: free no name
+        plan = None
+    _finish(job_id, attempt, context, plan, JobState.FAILED, message)
+
+
+def _read_plan(job_id: str, context: TeachContext) -> TeachPlan:
+    with context.storage.local_copies(job_id, [PLAN_NAME]) as local:
+        return TeachPlan.from_bytes(local[PLAN_NAME].read_bytes())
+
+
 def _finish(
     job_id: str,
     attempt: str,
     context: TeachContext,
-    plan: TeachPlan,
+    plan: TeachPlan | None,
     state: JobState,
     message: str | None = None,
 ) -> JobState | None:

@@ -148,10 +148,12 @@ class JobQueue:
         styles: StyleCatalog,
         client: str = "",
         strength: float = 1.0,
+        time_limits: tuple[int, int] | None = None,
     ) -> JobRecord:
         """Check the style, move the upload into storage, record the job and queue it.
 
-        `strength` (already checked by `parse_strength`) blends the style with the original.
+        `strength` (already checked by `parse_strength`) blends the style with the original;
+        `time_limits` (soft, hard seconds; `stylize_time_limits`) replace the workers' defaults.
         """
         check_style_choice(style, painting, styles)
         job_id = uuid.uuid4().hex
@@ -167,11 +169,14 @@ class JobQueue:
                 record = self.store.create(
                     job_id, style or PAINTING, client, strength, source=source_name(video.filename)
                 )
+                soft_s, hard_s = time_limits or (None, None)
                 self.celery.send_task(
                     STYLIZE_TASK,
                     args=[job_id, str(video_path), style, painting_path],
                     kwargs={"request_id": current_request_id(), "strength": strength},
                     task_id=job_id,
+                    soft_time_limit=soft_s,
+                    time_limit=hard_s,
                 )
         except QueueUnavailable:
             self.storage.delete(job_id)

@@ -33,7 +33,7 @@ from service.jobs.state import REDIS_AWAY, JobStore
 logger = logging.getLogger(__name__)
 
 LOCK_PREFIX = "actionstyle:reap:"
-# send(name, args=..., kwargs=..., task_id=...), as Celery.send_task takes them.
+# send(name, args=..., kwargs=..., task_id=..., [soft_]time_limit=...), as Celery.send_task.
 SendTask = Callable[..., Any]
 
 
@@ -72,8 +72,8 @@ class Reaper:
             lock = LOCK_PREFIX + job_id
             if not self.store.client.set(lock, dead, nx=True, ex=max(1, round(self.interval_s))):
                 continue  # another worker's reaper has it
-            name, args, kwargs = task
-            self.send(name, args=args, kwargs=kwargs, task_id=job_id)
+            name, options = task
+            self.send(name, task_id=job_id, **options)
             if self.store.requeue(job_id, dead):
                 logger.warning("job %s lost its worker; queued again", job_id)
                 requeued.append(job_id)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import redis
 from redis.typing import EncodableT
@@ -370,9 +370,19 @@ class JobStore:
         keys = [self.key(job_id), self.heartbeat_key(job_id)]
         return bool(self._beat(keys=keys, args=[attempt, int(self.heartbeat_ttl_s * 1000)]))
 
-    def remember_task(self, job_id: str, task: str, args: list, kwargs: dict) -> None:
-        """Keep the Celery task that runs the job, so the reaper can send it again."""
-        message = json.dumps({"task": task, "args": args, "kwargs": kwargs})
+    def remember_task(
+        self,
+        job_id: str,
+        task: str,
+        args: list,
+        kwargs: dict,
+        time_limits: tuple[int | None, int | None] = (None, None),
+    ) -> None:
+        """Keep the Celery task that runs the job, so the reaper can send it again, with its
+        own (soft, hard) time limits where it was given some."""
+        message = json.dumps(
+            {"task": task, "args": args, "kwargs": kwargs, "time_limits": list(time_limits)}
+        )
         key = self.key(job_id)
 
         def store() -> None:
@@ -381,13 +391,20 @@ class JobStore:
 
         self._retrying(f"recording job {job_id}'s task", store)
 
-    def task_of(self, job_id: str) -> tuple[str, list, dict] | None:
-        """The Celery task (name, args, kwargs) that runs the job, if one was recorded."""
+    def task_of(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """The Celery task that runs the job, if one was recorded: its name, and the keyword
+        arguments that send it again (`Celery.send_task`'s args, kwargs, time limits)."""
         raw = self.client.hget(self.key(job_id), "task")
         if not raw:
             return None
         message = json.loads(raw)
-        return message["task"], message["args"], message["kwargs"]
+        options = {"args": message["args"], "kwargs": message["kwargs"]}
+        soft_s, hard_s = message.get("time_limits") or (None, None)
+        if soft_s is not None:
+            options["soft_time_limit"] = soft_s
+        if hard_s is not None:
+            options["time_limit"] = hard_s
+        return message["task"], options
 
     def running_jobs(self) -> list[str]:
         return sorted(redis_text(member) for member in self.client.smembers(RUNNING_SET))

@@ -285,9 +285,12 @@ def _failed(
     return JobState.FAILED
 
 
-def fail_job(store: JobStore, job_id: str, attempt: str, message: str) -> bool:
-    """Mark the attempt's job failed for a reason found outside the pipeline (a time limit)."""
-    return store.finish(job_id, attempt, JobState.FAILED, message)
+def fail_stylize_job(
+    request: StylizeRequest, attempt: str, context: JobContext, message: str
+) -> None:
+    """Fail the attempt's job for a reason found outside the pipeline (its time limit, a
+    crash); its upload is dropped, as for every failed job."""
+    _failed(request, attempt, context, message)
 
 
 def _stopped(request: StylizeRequest, context: JobContext) -> JobState | None:

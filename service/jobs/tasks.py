@@ -24,7 +24,7 @@ from kombu.exceptions import OperationalError
 from service.contract.manifest import load_manifest
 from service.custom.features import Encoder, load_encoder
 from service.custom.submit import TEACH_TASK, release_name
-from service.custom.teach import TeachContext, run_teach_job
+from service.custom.teach import TeachContext, fail_teach_job, run_teach_job
 from service.inference.classifier import classify, resolve_top_k
 from service.inference.memory import release_freed_heap
 from service.inference.registry import ModelRegistry, load_registry
@@ -37,7 +37,7 @@ from service.jobs.stylize import (
     OPENCV_THREADS,
     JobContext,
     StylizeRequest,
-    fail_job,
+    fail_stylize_job,
     run_stylize_job,
 )
 from service.observability.logs import request_id_context
@@ -93,7 +93,9 @@ def _remembered(
     """Record the task that runs the job (so a reaper can send it again if this worker dies),
     then run the job."""
     request = task.request
-    store.remember_task(job_id, task.name, list(request.args or []), dict(request.kwargs or {}))
+    hard_s, soft_s = request.timelimit or (None, None)  # as sent; None: the worker's defaults
+    args, kwargs = list(request.args or []), dict(request.kwargs or {})
+    store.remember_task(job_id, task.name, args, kwargs, (soft_s, hard_s))
     return run()
 
 
@@ -202,7 +204,8 @@ def _stylize_video(
             job_id,
             attempt,
             partial(run_stylize_job, request, attempt, context),
-            f"the job took longer than the limit of {settings.job_soft_time_limit_s} s",
+            partial(fail_stylize_job, request, attempt, context),
+            f"the job took longer than the limit of {_soft_time_limit_s(self, settings)} s",
             "internal error while stylising; the cause is in the log",
         )
     finally:
@@ -217,16 +220,15 @@ def _run_attempt(
     job_id: str,
     attempt: str,
     work: Callable[[], JobState | None],
+    fail: Callable[[str], object],
     too_long: str,
     crashed: str,
 ) -> str | None:
-    """One attempt at a job, its heartbeat beating throughout; see `_final_state`."""
+    """One attempt at a job, its heartbeat beating throughout; see `_final_state`. `fail`
+    fails the job with a message and drops its files."""
     with Heartbeat(store, job_id, attempt):
         return _final_state(
-            partial(_remembered, task, store, job_id, work),
-            partial(fail_job, store, job_id, attempt),
-            too_long,
-            crashed,
+            partial(_remembered, task, store, job_id, work), fail, too_long, crashed
         )
 
 
@@ -264,6 +266,13 @@ def _redis_went_away(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def _soft_time_limit_s(task: Task, settings: Settings) -> int:
+    """The soft time limit this task runs under: its own (set from its video), else the
+    workers' default."""
+    _, soft_s = task.request.timelimit or (None, None)
+    return int(soft_s) if soft_s else settings.job_soft_time_limit_s
 
 
 def _quietly(record: Callable[..., object], *args: object) -> None:
@@ -316,6 +325,7 @@ def teach_classifier(self: Task, job_id: str, request_id: str | None = None) -> 
             job_id,
             attempt,
             partial(run_teach_job, job_id, attempt, context),
-            f"the job took longer than {settings.job_soft_time_limit_s} s",
+            partial(fail_teach_job, job_id, attempt, context),
+            f"the job took longer than the limit of {_soft_time_limit_s(self, settings)} s",
             "internal error while teaching; see the log",
         )

@@ -19,9 +19,12 @@ import redis
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.custom.teach import PLAN_NAME, TeachContext, TeachPlan, TrainingClip, fail_teach_job
 from service.jobs.reaper import Heartbeat, Reaper
-from service.jobs.state import JobState, JobStateUnavailable, JobStore
+from service.jobs.state import JobKind, JobState, JobStateUnavailable, JobStore
+from service.jobs.storage import LocalStorage
 from service.jobs.tasks import _final_state
+from service.video.decode import DecodeLimits
 from tests.service.conftest import JobSettings, worker_env
 from tests.service.jobs.test_stylize_jobs import finished, submit, wait_for_job
 from tests.utils.data import AUDIO_CLIP
@@ -101,7 +104,10 @@ def test_the_reaper_queues_a_dead_attempts_job_once(own_redis: RedisServer) -> N
     dead, alive, done = new_job(store), new_job(store), new_job(store)
     for job_id in (dead, alive, done):
         assert store.start(job_id, f"attempt-{job_id}", "w")
-        store.remember_task(job_id, "actionstyle.stylize_video", [job_id, "in.mp4"], {"x": 1})
+        # The dead job was sent with its own time limits (a long video's): sent again with them.
+        limits = (1234, 1294) if job_id == dead else (None, None)
+        args = [job_id, "in.mp4"]
+        store.remember_task(job_id, "actionstyle.stylize_video", args, {"x": 1}, limits)
     assert store.finish(done, f"attempt-{done}", JobState.SUCCEEDED)
     with Heartbeat(store, alive, f"attempt-{alive}"):
         time.sleep(1.0)  # `dead` has no heartbeat thread: its beat expires
@@ -110,7 +116,13 @@ def test_the_reaper_queues_a_dead_attempts_job_once(own_redis: RedisServer) -> N
     assert sent == [
         (
             "actionstyle.stylize_video",
-            {"args": [dead, "in.mp4"], "kwargs": {"x": 1}, "task_id": dead},
+            {
+                "args": [dead, "in.mp4"],
+                "kwargs": {"x": 1},
+                "task_id": dead,
+                "soft_time_limit": 1234,
+                "time_limit": 1294,
+            },
         )
     ]
     assert store.get(dead).state is JobState.QUEUED
@@ -206,3 +218,36 @@ def test_a_killed_workers_job_runs_again_within_seconds(
         print(f"re-run {rerun_after:.1f} s after the kill")
         check_result(client, job_id, tmp_path)
         assert [p.name for p in (settings.storage_dir / job_id).iterdir()] == ["result.mp4"]
+
+
+def test_a_teach_job_failed_from_outside_drops_its_clips_and_frees_its_name(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    # Past its time limit (or on a crash) a job is failed by the task around it, not by its
+    # own code: that must tidy up as a failure inside does.
+    store = JobStore(redis.Redis.from_url(own_redis.url), ttl_s=600)
+    storage = LocalStorage(tmp_path / "storage")
+    job_id = uuid.uuid4().hex
+    store.create(job_id, "", "anonymous", kind=JobKind.TEACH, classifier="mine")
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(AUDIO_CLIP.read_bytes())  # put() moves its file in: never the shared clip
+    storage.put(job_id, "clip-000.avi", clip)
+    plan = TeachPlan("mine", "anonymous", [TrainingClip("yoyo", "clip-000.avi", "a.avi")])
+    storage.put_bytes(job_id, PLAN_NAME, plan.to_bytes())
+    assert store.start(job_id, "attempt", "w")
+    freed: list[tuple[str, str]] = []
+    context = TeachContext(
+        store,
+        storage,
+        encoder=lambda: None,
+        limits=DecodeLimits(),
+        release_name=lambda *n: freed.append(n),
+    )
+
+    fail_teach_job(job_id, "attempt", context, "the job took longer than the limit of 1 s")
+
+    record = store.get(job_id)
+    assert record.state is JobState.FAILED
+    assert record.error == "the job took longer than the limit of 1 s"
+    assert not list((tmp_path / "storage" / job_id).glob("*"))
+    assert freed == [("mine", "anonymous")]

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import JobStack
+from tests.utils.corpus import real_frames, write_video
 from tests.utils.data import AUDIO_CLIP, CLIPS
 from tests.utils.media import image_bytes
 from tests.utils.metrics import sample
@@ -217,6 +218,44 @@ def test_cancel_a_running_job(job_stack: JobStack) -> None:
         "only queued or running jobs can be cancelled",
         "code": "job_already_finished",
     }
+
+
+def _api_with(job_stack: JobStack, **overrides: Any) -> TestClient:
+    """Another API on the stack's Redis, storage and worker, with its own settings: each job
+    carries its time limits to the worker, so the API's settings decide them."""
+    return TestClient(create_app(job_stack.settings.model_copy(update=overrides)))
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The audio clip's pictures three times over (492 frames, 320x240): with the slow style,
+    several seconds of work on any machine these tests run on."""
+    frames = real_frames(AUDIO_CLIP, 164, (320, 240))
+    return write_video(tmp_path_factory.mktemp("long") / "long.mp4", frames * 3)
+
+
+def test_a_job_past_its_time_limit_fails_saying_so_and_keeps_nothing(
+    job_stack: JobStack, long_clip: Path
+) -> None:
+    no_allowance = {"stylize_seconds_per_frame": 0.0, "stylize_seconds_per_megapixel": 0.0}
+    with _api_with(
+        job_stack, job_soft_time_limit_s=1, job_time_limit_s=61, **no_allowance
+    ) as client:
+        job_id = submit(client, long_clip, SLOW_STYLE)["job_id"]
+        final = wait_for_job(client, job_id, finished, timeout_s=60)
+    assert final["state"] == "failed"
+    assert final["error"] == "the job took longer than the limit of 1 s"
+    assert not list((job_stack.storage_dir / job_id).glob("*"))  # the upload is not kept
+
+
+def test_a_long_video_gets_the_time_its_frames_need(job_stack: JobStack, long_clip: Path) -> None:
+    # The same job, with the default limit far too short for it, is allowed a second a frame.
+    with _api_with(
+        job_stack, job_soft_time_limit_s=1, job_time_limit_s=61, stylize_seconds_per_frame=1.0
+    ) as client:
+        job_id = submit(client, long_clip, SLOW_STYLE)["job_id"]
+        final = wait_for_job(client, job_id, finished, timeout_s=120)
+    assert final["state"] == "succeeded", final
 
 
 def test_a_held_status_answers_as_soon_as_the_job_ends(job_stack: JobStack) -> None:
