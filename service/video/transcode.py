@@ -16,6 +16,7 @@ presentation time, so variable frame rate video stays in sync with its sound.
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import queue
 import threading
@@ -36,6 +37,8 @@ from av.video.reformatter import ColorRange, Colorspace
 from service.video.decode import VideoDecodeError
 from service.video.frames import decodable_frames, displayed, displayed_size
 from service.video.seek import index_frames
+
+logger = logging.getLogger(__name__)
 
 # Audio copied as it is: what MP4 holds and every browser plays. Others are re-encoded to AAC,
 # AC-3, E-AC-3 and ALAC among them: MP4 holds them, but Chromium plays them silent.
@@ -130,6 +133,17 @@ def estimate_frame_count(stream: av.video.stream.VideoStream) -> int:
     return 0
 
 
+def carried_audio(source: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+    """The sound the result carries: the first audio stream FFmpeg can read. One in a codec it
+    does not know is left out, as players leave it out, rather than failing the job."""
+    for stream in source.streams.audio:
+        if stream.codec_context is not None:
+            return stream
+    if source.streams.audio:
+        logger.warning("the video's sound is in a codec FFmpeg cannot read: the result is silent")
+    return None
+
+
 def aac_sample_rate(source_rate: int) -> int:
     """The AAC rate for sound at `source_rate`: the same where AAC has it (up to 96 kHz), else
     48 kHz for a studio recorder's 176.4 or 192 kHz, else the next rate up."""
@@ -185,7 +199,7 @@ class _Encoder:
         self._first_dts: int | None = None
         self._end_pts = 0
         self._held: av.Packet | None = None
-        self.in_audio = source.streams.audio[0] if source.streams.audio else None
+        self.in_audio = carried_audio(source)
         self.audio = self.audio_resampler = None
         if self.in_audio is not None:
             if self.in_audio.codec_context.name in MP4_AUDIO_CODECS:

@@ -128,6 +128,48 @@ def test_sound_at_rates_aac_cannot_hold_is_resampled_in_time(
     assert np.allclose(beep_starts(result), [0.5, 1.3], atol=0.01), beep_starts(result)
 
 
+def _with_unknown_sound_codec(source: Path, dest: Path) -> Path:
+    """The Matroska file with its first AAC track's codec id made one FFmpeg does not know."""
+    dest.write_bytes(source.read_bytes().replace(b"A_AAC", b"A_XYZ", 1))
+    return dest
+
+
+@pytest.mark.parametrize(("tracks", "heard"), [(1, False), (2, True)])
+def test_sound_in_a_codec_ffmpeg_does_not_know_is_left_out(
+    tmp_path: Path, tracks: int, heard: bool
+) -> None:
+    frames = marked_frames(AUDIO_CLIP, 25, (96, 160))
+    source = write_video(tmp_path / "in.mkv", frames, audio=Audio("aac", seconds=1.0))
+    if tracks == 2:  # a second sound track after the first, in AAC: that one is carried
+        source = _add_sound_track(source, tmp_path / "two.mkv")
+    clip = _with_unknown_sound_codec(source, tmp_path / "unknown.mkv")
+    result = tmp_path / "result.mp4"
+    assert restyle_video(clip, result, lambda batch: batch, TranscodeOptions()) == 25
+    with av.open(str(result)) as output:
+        assert len(output.streams.audio) == int(heard)
+
+
+def _add_sound_track(source: Path, dest: Path) -> Path:
+    """`source` with its AAC track twice (stream copies), as films with two languages carry."""
+    with av.open(str(source)) as inp, av.open(str(dest), "w", format="matroska") as out:
+        video = out.add_stream_from_template(inp.streams.video[0])
+        sound = inp.streams.audio[0]
+        copies = [out.add_stream_from_template(sound), out.add_stream_from_template(sound)]
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "video":
+                packet.stream = video
+                out.mux(packet)
+                continue
+            for copy in copies:
+                duplicate = av.Packet(bytes(packet))
+                duplicate.pts, duplicate.dts = packet.pts, packet.dts
+                duplicate.time_base, duplicate.stream = packet.time_base, copy
+                out.mux(duplicate)
+    return dest
+
+
 def test_the_stages_report_their_busy_time_and_a_failing_transform_leaves_no_file(
     tmp_path: Path,
 ) -> None:
