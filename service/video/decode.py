@@ -98,9 +98,9 @@ def display_orientation(path: Path) -> Orientation:
         with av.open(str(path)) as container:
             _check_has_video(container)
             first = next(decodable_frames(container), None)
-    except (av.FFmpegError, IndexError, OSError, ValueError) as error:
-        if isinstance(error, VideoDecodeError):
-            raise
+    except VideoDecodeError:
+        raise
+    except (av.FFmpegError, IndexError, OSError, ValueError):
         return AS_STORED  # OpenCV's own checks say what is wrong with such a file
     return orientation(first) if first is not None else AS_STORED
 
