@@ -180,7 +180,8 @@ def fail_teach_job(job_id: str, attempt: str, context: TeachContext, message: st
     clips are dropped and its name freed, as when it fails inside."""
     try:
         plan: TeachPlan | None = _read_plan(job_id, context)
-    except (OSError, KeyError, ValueError):  # the plan is gone or unreadable: free no name
+    except Exception:  # whatever the storage raises, the job must still be marked failed
+        logger.warning("job %s: its plan could not be read; its name is not freed", job_id)
         plan = None
     _finish(job_id, attempt, context, plan, JobState.FAILED, message)
 
