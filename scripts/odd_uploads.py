@@ -31,11 +31,15 @@ from stack import REPO_ROOT, running_stack  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT))
 from tests.utils.corpus import (  # noqa: E402
+    Audio,
+    beeps,
+    cut_without_reencoding,
     write_hdr_video,
     write_interlaced_video,
     write_recording,
 )
 from tests.utils.corpus import write_video as write_tagged_video  # noqa: E402
+from tests.utils.hostile import audio_only_mp4  # noqa: E402
 
 SOURCE = REPO_ROOT.parent / "shared" / "data" / "clips" / "v_ApplyEyeMakeup_g01_c01.avi"
 JOB_TIMEOUT_S = 240.0
@@ -137,6 +141,22 @@ def build_uploads(folder: Path) -> list[Path]:
     uploads.append(
         write_tagged_video(folder / "dvd_16x9.mp4", dvd[:25], pixel_aspect=Fraction(64, 45))
     )
+    # As editors and recorders write them: mirrored, cut without re-encoding, studio sound.
+    uploads.append(
+        write_tagged_video(folder / "mirrored.mov", rgb[:25], rotation=90, mirrored=True)
+    )
+    whole = write_tagged_video(
+        folder / "whole.mp4", rgb[:50], keyframe_every=50, audio=Audio(samples=beeps([1.2], 2.0))
+    )
+    uploads.append(cut_without_reencoding(whole, folder / "lossless_cut.mp4", 0.8))
+    studio = Audio("pcm_s24le", samples=beeps([0.5], 1.0, 192_000), rate=192_000)
+    uploads.append(write_tagged_video(folder / "sound_192k.mov", rgb[:25], audio=studio))
+    for name, data in {
+        "song_with_cover.mp4": audio_only_mp4(cover_art=True),
+        "song.m4a": audio_only_mp4(muxer="ipod"),
+    }.items():
+        (folder / name).write_bytes(data)
+        uploads.append(folder / name)
     return uploads
 
 
