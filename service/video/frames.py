@@ -93,3 +93,21 @@ def displayed(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     if (array.shape[1], array.shape[0]) == size:
         return array
     return cv2.resize(array, size, interpolation=cv2.INTER_AREA)
+
+
+def fitted(
+    frame: av.VideoFrame, size: tuple[int, int], pixel_aspect: Fraction | None
+) -> np.ndarray:
+    """The frame as shown, fitted inside `size` (width, height) with black bars around it, as a
+    player fits a picture whose shape changed mid-video (a browser's screen recording of a
+    window resized while it records) rather than stretching it."""
+    shown_width, shown_height = displayed_size(frame, pixel_aspect)
+    scale = min(size[0] / shown_width, size[1] / shown_height)
+    inner = (
+        min(size[0], max(2, round(shown_width * scale))),
+        min(size[1], max(2, round(shown_height * scale))),
+    )
+    canvas = np.zeros((size[1], size[0], 3), np.uint8)
+    top, left = (size[1] - inner[1]) // 2, (size[0] - inner[0]) // 2
+    canvas[top : top + inner[1], left : left + inner[0]] = displayed(frame, inner)
+    return canvas

@@ -35,7 +35,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from service.video.decode import VideoDecodeError
-from service.video.frames import decodable_frames, displayed, displayed_size
+from service.video.frames import decodable_frames, displayed, displayed_size, fitted
 from service.video.seek import index_frames
 
 logger = logging.getLogger(__name__)
@@ -368,6 +368,7 @@ class _Pipeline:
         # Frames an edit list hides (a cut made without re-encoding keeps the packets from the
         # keyframe before it): counted in the header, decoded as references, never shown.
         self.hidden_frames = 0
+        self._first_stored: tuple[int, int] | None = None
 
     def _put(self, target: queue.Queue, item: object) -> None:
         while True:
@@ -434,10 +435,20 @@ class _Pipeline:
             except av.error.InvalidDataError:
                 continue  # a damaged packet: skip it as players do, keep the rest
             for frame in fields.push(decoded) if fields else decoded:
-                yield from timeline.push(displayed(frame, self.size), frame.pts, frame.duration)
+                yield from timeline.push(self._shown(frame), frame.pts, frame.duration)
         for frame in fields.push(None) if fields else []:
-            yield from timeline.push(displayed(frame, self.size), frame.pts, frame.duration)
+            yield from timeline.push(self._shown(frame), frame.pts, frame.duration)
         yield from timeline.drain()
+
+    def _shown(self, frame: av.VideoFrame) -> np.ndarray:
+        """The frame at the output size, set by the first frame; a later frame stored at another
+        size is fitted inside it, not stretched."""
+        stored = (frame.width, frame.height)
+        if self._first_stored is None:
+            self._first_stored = stored
+        if stored == self._first_stored:
+            return displayed(frame, self.size)
+        return fitted(frame, self.size, self.source.streams.video[0].sample_aspect_ratio)
 
     def encode(self) -> None:
         while (item := self._get(self.to_encode)) is not _END:

@@ -182,6 +182,34 @@ def write_recording(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path
     return path
 
 
+def write_resized_recording(
+    path: Path, pictures: list[np.ndarray], sizes: list[tuple[int, int]], fps: int = 30
+) -> Path:
+    """A VP8 WebM whose picture size changes mid-stream, as a browser records a window being
+    resized: `pictures` split evenly into one part per size in `sizes`, each part encoded at
+    its size and the parts' packets joined into one stream (each part starts on a keyframe)."""
+    per_part = len(pictures) // len(sizes)
+    with av.open(str(path), "w", format="webm") as out:
+        stream = None
+        for number, size in enumerate(sizes):
+            part_path = path.with_name(f"{path.stem}-part{number}.webm")
+            chunk = pictures[number * per_part : (number + 1) * per_part]
+            write_video(part_path, [cv2.resize(p, size) for p in chunk], fps=fps, codec="libvpx")
+            with av.open(str(part_path)) as part:
+                source = part.streams.video[0]
+                stream = stream or out.add_stream_from_template(source)
+                offset = round(number * per_part / fps / source.time_base)
+                for packet in part.demux(source):
+                    if packet.dts is None:
+                        continue
+                    packet.pts += offset
+                    packet.dts += offset
+                    packet.stream = stream
+                    out.mux(packet)
+            part_path.unlink()
+    return path
+
+
 def _add_audio(out: av.container.OutputContainer, audio: Audio) -> av.audio.stream.AudioStream:
     stream = out.add_stream(audio.codec, rate=audio.rate)
     stream.layout = "mono"

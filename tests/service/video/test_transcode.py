@@ -25,6 +25,7 @@ from tests.utils.corpus import (
     with_damaged_packets,
     write_interlaced_video,
     write_recording,
+    write_resized_recording,
     write_video,
 )
 from tests.utils.data import AUDIO_CLIP
@@ -168,6 +169,22 @@ def _add_sound_track(source: Path, dest: Path) -> Path:
                 duplicate.time_base, duplicate.stream = packet.time_base, copy
                 out.mux(duplicate)
     return dest
+
+
+def test_a_picture_that_changes_shape_mid_video_is_fitted_not_stretched(tmp_path: Path) -> None:
+    # 4:3, then 16:9 (a window widened while the browser records it): the 16:9 pictures come
+    # back whole inside the 4:3 result, with black bars above and below, as players show them.
+    pictures = real_frames(AUDIO_CLIP, 40, (320, 240))
+    source = write_resized_recording(tmp_path / "screen.webm", pictures, [(320, 240), (640, 360)])
+    result = tmp_path / "result.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 40
+    shown = decoded_frames(result)
+    assert all(frame.shape == (240, 320, 3) for frame in shown)
+    assert shown[5][:20].mean() > 30  # no bars while the picture is 4:3
+    later = shown[30]
+    assert later[:28].max() < 24 and later[-28:].max() < 24  # 320x180 inside 320x240
+    expected = cv2.resize(cv2.resize(pictures[30], (640, 360)), (320, 180))
+    assert np.abs(later[30:210].astype(int) - expected).mean() < 8
 
 
 def test_the_stages_report_their_busy_time_and_a_failing_transform_leaves_no_file(
