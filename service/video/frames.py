@@ -10,7 +10,7 @@ from fractions import Fraction
 import av
 import cv2
 import numpy as np
-from av.sidedata.sidedata import SideData
+from av.sidedata.sidedata import SideData, SideDataContainer
 
 from service.video.hdr import frame_as_sdr, is_hdr
 
@@ -58,7 +58,10 @@ def orientation(frame: av.VideoFrame) -> Orientation:
     a mirror shows as a negative determinant. `frame.rotation` alone reads a mirror as a half
     turn, which would show the picture upside down.
     """
-    matrix = frame.side_data.get("DISPLAYMATRIX")
+    # Not frame.side_data: that caches on the frame a container that refers back to it, and
+    # the cycle leaves decoded frames to the garbage collector, which frees them at any moment
+    # on any thread; results then came out different from run to run.
+    matrix = SideDataContainer(frame).get("DISPLAYMATRIX")  # type: ignore[call-arg]  # stubs lack it
     if not isinstance(matrix, SideData):
         return AS_STORED
     a, b, _, c, d = np.frombuffer(bytes(matrix), dtype="<i4")[:5].astype(np.int64)

@@ -7,12 +7,15 @@ marker top-left. The job, the preview and /classify must read them the same way.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from service.video.decode import DecodeLimits, probe, read_sampled_frames
+from service.video.frames import Orientation, orientation
 from service.video.still import still_frame
 from service.video.transcode import TranscodeOptions, restyle_video
 from tests.utils.corpus import decoded_frames, marked_frames, write_video
@@ -79,3 +82,17 @@ def test_the_preview_still_is_turned_and_mirrored_as_the_matrix_says(
     source = write_video(tmp_path / "in.mov", frames, rotation=rotation, mirrored=mirrored)
     still = still_frame(source, 0.2, 480, DecodeLimits())
     assert still.shape == (160, 96, 3) and marker_is_top_left(still)
+
+
+def test_reading_the_display_matrix_leaves_the_frame_to_reference_counting(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    # A frame left in a reference cycle is freed by the garbage collector, at any moment and on
+    # any thread: with the pipeline's threads running, results differed from run to run.
+    source = write_video(tmp_path / "in.mov", frames, rotation=90, mirrored=True)
+    with av.open(str(source)) as container:
+        frame = next(container.decode(video=0))
+        gc.collect()
+        assert orientation(frame) == Orientation(True, True, True)
+        del frame
+        assert gc.collect() == 0
