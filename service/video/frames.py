@@ -70,41 +70,53 @@ def orientation(frame: av.VideoFrame) -> Orientation:
     return Orientation(True, bool(c < 0), bool(b < 0))
 
 
-def upright(frame: av.VideoFrame) -> np.ndarray:
+# Below, `turn` is the video's orientation, read once from its first frame (the display matrix
+# is the container's, the same on every frame); None reads it from `frame` itself.
+
+
+def upright(frame: av.VideoFrame, turn: Orientation | None = None) -> np.ndarray:
     """The frame as RGB uint8 the way a player shows it: its display matrix applied."""
-    return orientation(frame).apply(frame.to_ndarray(format="rgb24"))
+    return (orientation(frame) if turn is None else turn).apply(frame.to_ndarray(format="rgb24"))
 
 
-def displayed_size(frame: av.VideoFrame, pixel_aspect: Fraction | None = None) -> tuple[int, int]:
+def displayed_size(
+    frame: av.VideoFrame, pixel_aspect: Fraction | None = None, turn: Orientation | None = None
+) -> tuple[int, int]:
     """(width, height) of the frame as shown: its pixels made square (a DVD's or a DV camera's
     720x576 at 64:45 is 1024x576; the height is kept), then its display matrix applied."""
     width = frame.width
     if pixel_aspect and pixel_aspect > 0 and pixel_aspect != 1:
         width = max(1, round(frame.width * pixel_aspect))
-    if orientation(frame).transpose:
+    if (orientation(frame) if turn is None else turn).transpose:
         return frame.height, width
     return width, frame.height
 
 
-def displayed(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+def displayed(
+    frame: av.VideoFrame, size: tuple[int, int], turn: Orientation | None = None
+) -> np.ndarray:
     """The frame as RGB uint8 a player shows it, scaled to `size` (width, height as shown)."""
+    turn = orientation(frame) if turn is None else turn
     if is_hdr(frame):
-        turn = orientation(frame)
         stored_size = size[::-1] if turn.transpose else size
         return turn.apply(frame_as_sdr(frame, stored_size))  # mapped after scaling: fewer pixels
-    array = upright(frame)
+    array = upright(frame, turn)
     if (array.shape[1], array.shape[0]) == size:
         return array
     return cv2.resize(array, size, interpolation=cv2.INTER_AREA)
 
 
 def fitted(
-    frame: av.VideoFrame, size: tuple[int, int], pixel_aspect: Fraction | None
+    frame: av.VideoFrame,
+    size: tuple[int, int],
+    pixel_aspect: Fraction | None,
+    turn: Orientation | None = None,
 ) -> np.ndarray:
     """The frame as shown, fitted inside `size` (width, height) with black bars around it, as a
     player fits a picture whose shape changed mid-video (a browser's screen recording of a
     window resized while it records) rather than stretching it."""
-    shown_width, shown_height = displayed_size(frame, pixel_aspect)
+    turn = orientation(frame) if turn is None else turn
+    shown_width, shown_height = displayed_size(frame, pixel_aspect, turn)
     scale = min(size[0] / shown_width, size[1] / shown_height)
     inner = (
         min(size[0], max(2, round(shown_width * scale))),
@@ -112,5 +124,5 @@ def fitted(
     )
     canvas = np.zeros((size[1], size[0], 3), np.uint8)
     top, left = (size[1] - inner[1]) // 2, (size[0] - inner[0]) // 2
-    canvas[top : top + inner[1], left : left + inner[0]] = displayed(frame, inner)
+    canvas[top : top + inner[1], left : left + inner[0]] = displayed(frame, inner, turn)
     return canvas

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from service.video.frames import orientation
+from service.video.frames import Orientation, orientation
 from service.video.hdr import frame_as_sdr, is_hdr
 from service.video.preprocess import bgr_to_rgb, resize_short_side, short_side_size
 
@@ -64,7 +64,7 @@ def index_frames(path: Path) -> FrameIndex | None:
     return FrameIndex(times, sorted(keyframes))
 
 
-def _as_opencv_reads(frame: av.VideoFrame, resize_short: int) -> np.ndarray:
+def _as_opencv_reads(frame: av.VideoFrame, resize_short: int, turn: Orientation) -> np.ndarray:
     """The frame as RGB the way OpenCV's decoder gives it (BGR through swscale's bicubic path,
     turned upright), so that both ways give the same pixels, 10-bit sources included; short
     side `resize_short`. HDR, which OpenCV tone-maps, is tone-mapped here too (to within a
@@ -74,7 +74,7 @@ def _as_opencv_reads(frame: av.VideoFrame, resize_short: int) -> np.ndarray:
         array = frame_as_sdr(frame, (width, height))  # scaled first: fewer pixels to map
     else:
         array = bgr_to_rgb(frame.to_ndarray(format="bgr24", interpolation="BICUBIC"))
-    array = orientation(frame).apply(array)
+    array = turn.apply(array)
     return resize_short_side(array, resize_short)
 
 
@@ -92,6 +92,7 @@ def decode_at(
             stream.thread_type = "AUTO"
             frames = None
             position: int | None = None  # time of the last frame decoded
+            turn: Orientation | None = None  # the display matrix, read from the first frame
             for time, display_index in targets:
                 keyframe = index.keyframes[max(0, bisect.bisect_right(index.keyframes, time) - 1)]
                 if frames is None or position is None or not keyframe <= position < time:
@@ -102,7 +103,8 @@ def decode_at(
                     position = frame.pts
                     if position is None or position >= time:
                         if position == time:
-                            found[display_index] = _as_opencv_reads(frame, resize_short)
+                            turn = orientation(frame) if turn is None else turn
+                            found[display_index] = _as_opencv_reads(frame, resize_short, turn)
                         break
     except av.FFmpegError:
         pass  # what was found stands; the caller decodes from the start for the rest

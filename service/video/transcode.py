@@ -35,7 +35,14 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from service.video.decode import VideoDecodeError
-from service.video.frames import decodable_frames, displayed, displayed_size, fitted
+from service.video.frames import (
+    Orientation,
+    decodable_frames,
+    displayed,
+    displayed_size,
+    fitted,
+    orientation,
+)
 from service.video.seek import index_frames
 
 logger = logging.getLogger(__name__)
@@ -356,9 +363,16 @@ class _Pipeline:
     """
 
     def __init__(
-        self, source, encoder: _Encoder, size, options: TranscodeOptions, deinterlace: bool
+        self,
+        source,
+        encoder: _Encoder,
+        size,
+        turn: Orientation,
+        options: TranscodeOptions,
+        deinterlace: bool,
     ) -> None:
         self.source, self.encoder, self.size, self.options = source, encoder, size, options
+        self.turn = turn  # the video's display matrix, read once from its first frame
         self.deinterlace = deinterlace
         self.to_transform: queue.Queue = queue.Queue(maxsize=_QUEUED_BATCHES)
         self.to_encode: queue.Queue = queue.Queue(maxsize=_QUEUED_BATCHES)
@@ -447,8 +461,9 @@ class _Pipeline:
         if self._first_stored is None:
             self._first_stored = stored
         if stored == self._first_stored:
-            return displayed(frame, self.size)
-        return fitted(frame, self.size, self.source.streams.video[0].sample_aspect_ratio)
+            return displayed(frame, self.size, self.turn)
+        sample_aspect = self.source.streams.video[0].sample_aspect_ratio
+        return fitted(frame, self.size, sample_aspect, self.turn)
 
     def encode(self) -> None:
         while (item := self._get(self.to_encode)) is not _END:
@@ -512,11 +527,12 @@ def _run(src, source, partial, transform, options, on_progress, should_stop, tim
     first = _first_frame(src)
     if first is None:
         raise VideoDecodeError("the file holds no decodable video frame")
-    size = output_size(*displayed_size(first, in_video.sample_aspect_ratio), options.max_side)
+    turn = orientation(first)
+    size = output_size(*displayed_size(first, in_video.sample_aspect_ratio, turn), options.max_side)
     # A browser's recording states no duration: its index counts the frames, for the progress.
     total = estimate_frame_count(in_video) or _indexed_frame_count(src)
     encoder = _Encoder(partial, source, size, options)
-    pipeline = _Pipeline(source, encoder, size, options, deinterlace=first.interlaced_frame)
+    pipeline = _Pipeline(source, encoder, size, turn, options, first.interlaced_frame)
     if times is not None:
         pipeline.times = times
     threads = [
