@@ -36,7 +36,6 @@ from av.video.reformatter import ColorRange, Colorspace
 
 from service.video.decode import VideoDecodeError
 from service.video.frames import (
-    Orientation,
     decodable_frames,
     displayed,
     displayed_size,
@@ -367,13 +366,14 @@ class _Pipeline:
         source,
         encoder: _Encoder,
         size,
-        turn: Orientation,
+        first: av.VideoFrame,
         options: TranscodeOptions,
-        deinterlace: bool,
     ) -> None:
+        """`size` is the output's, set by the video's `first` frame as shown."""
         self.source, self.encoder, self.size, self.options = source, encoder, size, options
-        self.turn = turn  # the video's display matrix, read once from its first frame
-        self.deinterlace = deinterlace
+        self.turn = orientation(first)  # the video's display matrix, read once
+        self.first_stored = (first.width, first.height)
+        self.deinterlace = first.interlaced_frame
         self.to_transform: queue.Queue = queue.Queue(maxsize=_QUEUED_BATCHES)
         self.to_encode: queue.Queue = queue.Queue(maxsize=_QUEUED_BATCHES)
         self.failed = threading.Event()
@@ -382,7 +382,6 @@ class _Pipeline:
         # Frames an edit list hides (a cut made without re-encoding keeps the packets from the
         # keyframe before it): counted in the header, decoded as references, never shown.
         self.hidden_frames = 0
-        self._first_stored: tuple[int, int] | None = None
 
     def _put(self, target: queue.Queue, item: object) -> None:
         while True:
@@ -457,10 +456,7 @@ class _Pipeline:
     def _shown(self, frame: av.VideoFrame) -> np.ndarray:
         """The frame at the output size, set by the first frame; a later frame stored at another
         size is fitted inside it, not stretched."""
-        stored = (frame.width, frame.height)
-        if self._first_stored is None:
-            self._first_stored = stored
-        if stored == self._first_stored:
+        if (frame.width, frame.height) == self.first_stored:
             return displayed(frame, self.size, self.turn)
         sample_aspect = self.source.streams.video[0].sample_aspect_ratio
         return fitted(frame, self.size, sample_aspect, self.turn)
@@ -527,12 +523,11 @@ def _run(src, source, partial, transform, options, on_progress, should_stop, tim
     first = _first_frame(src)
     if first is None:
         raise VideoDecodeError("the file holds no decodable video frame")
-    turn = orientation(first)
-    size = output_size(*displayed_size(first, in_video.sample_aspect_ratio, turn), options.max_side)
+    size = output_size(*displayed_size(first, in_video.sample_aspect_ratio), options.max_side)
     # A browser's recording states no duration: its index counts the frames, for the progress.
     total = estimate_frame_count(in_video) or _indexed_frame_count(src)
     encoder = _Encoder(partial, source, size, options)
-    pipeline = _Pipeline(source, encoder, size, turn, options, first.interlaced_frame)
+    pipeline = _Pipeline(source, encoder, size, first, options)
     if times is not None:
         pipeline.times = times
     threads = [
