@@ -19,8 +19,10 @@ is read with `receive_form_fields(..., {"image": 8 * 2**20, "strength": 32}, req
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import errno
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, NoReturn
+from urllib.parse import unquote
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -175,6 +178,29 @@ def describe_size(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.3g} {unit}"
     return f"{size} bytes"
+
+
+# A quote and line breaks in a form field's file name, as browsers and httpx escape them.
+_HTML_FORM_ESCAPES = re.compile("%22|%0D|%0A", re.IGNORECASE)
+# RFC 5987's `filename*=charset'language'percent-encoded` (RFC 7578 allows it in forms).
+_EXTENDED_FILENAME = re.compile(r";\s*filename\*\s*=\s*([^;\s]+)", re.IGNORECASE)
+
+
+def form_filename(disposition: bytes) -> str | None:
+    """The file name a multipart part's Content-Disposition gives, as the client meant it;
+    None when it gives none. The name is never used as a path."""
+    extended = _EXTENDED_FILENAME.search(disposition.decode("latin-1"))
+    if extended is not None:
+        charset, _, encoded = email.utils.decode_rfc2231(extended.group(1).strip('"'))
+        try:
+            return unquote(encoded, encoding=charset or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            return unquote(encoded, errors="replace")
+    raw = parse_options_header(disposition)[1].get(b"filename")
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", "replace")
+    return _HTML_FORM_ESCAPES.sub(lambda m: unquote(m.group()), text)
 
 
 def name_suffix(filename: str) -> str:
@@ -356,16 +382,14 @@ class _FileFieldReceiver:
         self._header_name = self._header_value = b""
 
     def _on_headers_finished(self) -> None:
-        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
-        name = params.get(b"name", b"").decode("utf-8", "replace")
+        disposition = self._headers.get(b"content-disposition", b"")
+        name = parse_options_header(disposition)[1].get(b"name", b"").decode("utf-8", "replace")
         if name in self._limits.extra_fields and name not in self.extras:
-            raw_filename = params.get(b"filename")
-            decoded = None if raw_filename is None else raw_filename.decode()
-            self._extra = (name, decoded, bytearray())
+            self._extra = (name, form_filename(disposition), bytearray())
             return
         if not self._limits.field or name != self._limits.field or self.path is not None:
             return  # other fields, and repeats of ours, are read past and dropped
-        filename = params.get(b"filename", b"").decode("utf-8", "replace")
+        filename = form_filename(disposition) or ""
         self.filename = filename
         try:
             suffix = check_suffix(filename)

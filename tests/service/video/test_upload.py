@@ -9,6 +9,7 @@ import pytest
 from service.video.upload import (
     FieldTooLong,
     FormField,
+    ReceivedVideo,
     UnsupportedVideo,
     UploadLimits,
     UploadStalled,
@@ -85,21 +86,57 @@ def test_describe_size() -> None:
 
 
 def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0undary") -> bytes:
+    """A form body; a file name starting with ';' is sent as the disposition's raw parameters."""
     body = b""
     for name, filename, content in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        disposition = f'form-data; name="{name}"'
+        if filename and filename.startswith(";"):
+            disposition += filename
+        elif filename:
+            disposition += f'; filename="{filename}"'
         body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
         body += content + b"\r\n"
     return body + f"--{boundary}--\r\n".encode()
 
 
 async def _receive(body: bytes, limits: UploadLimits) -> tuple[str, dict]:
+    video = await _receive_video(body, limits)
+    return video.container, video.fields
+
+
+async def _receive_video(body: bytes, limits: UploadLimits) -> ReceivedVideo:
     async def chunks():
         yield body
 
     content_type = "multipart/form-data; boundary=b0undary"
     async with receive_video_upload(content_type, str(len(body)), chunks(), limits) as video:
-        return video.container, video.fields
+        return video
+
+
+@pytest.mark.parametrize(
+    ("parameters", "filename"),
+    [
+        # Browsers and httpx escape a quote and line breaks in a name as the HTML standard says.
+        ('; filename="Mum said %22go%22.avi"', 'Mum said "go".avi'),
+        ('; filename="two%0D%0Alines.avi"', "two\r\nlines.avi"),
+        # Other escapes are the name's own characters: nothing encodes them.
+        ('; filename="100%25 fun.avi"', "100%25 fun.avi"),
+        # curl escapes a quote with a backslash.
+        ('; filename="Mum said \\"go\\".avi"', 'Mum said "go".avi'),
+        # RFC 7578 allows the RFC 5987 form, which older urllib3 sends for names beyond ASCII;
+        # it names the file even beside a plain fallback.
+        ("; filename*=utf-8''T%C3%A4nzer%20am%20Strand.avi", "Tänzer am Strand.avi"),
+        ("; filename=\"Tanzer.avi\"; filename*=UTF-8''T%C3%A4nzer.avi", "Tänzer.avi"),
+        ("; filename*=iso-8859-1'de'T%E4nzer.avi", "Tänzer.avi"),
+    ],
+)
+def test_the_upload_keeps_the_name_the_client_sent(
+    tmp_path, parameters: str, filename: str
+) -> None:
+    body = _multipart([("file", parameters, YOYO_CLIP.read_bytes())])
+    video = asyncio.run(_receive_video(body, UploadLimits(max_bytes=10**7, temp_dir=tmp_path)))
+    assert video.filename == filename
+    assert video.container == "avi"
 
 
 def test_small_extra_fields_are_kept_in_memory(tmp_path) -> None:
