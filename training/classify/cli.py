@@ -10,6 +10,7 @@ python -m training serving-view-study --run-dir runs/effnet_temporal --data ../s
 python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training encoder-study --run-dir runs/effnet_temporal_s1 --data ../shared/data  # CV
 python -m training motion-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
+python -m training i3d-study --data ../shared/data --out runs/i3d_study  # CV: Kinetics I3D
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training chunk-encoders --data ../shared/data  # older exports: encoder 2 frames at a time
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
@@ -37,6 +38,7 @@ from training.classify.export import (
     update_open_set,
 )
 from training.classify.export_encoder import export_encoder
+from training.classify.i3d_study import i3d_study
 from training.classify.input_size_study import input_size_study, serving_view_study
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
@@ -114,6 +116,11 @@ def _run_study(args: argparse.Namespace) -> dict:
     study, _ = RUN_STUDIES[args.command]
     asked = {name: getattr(args, name, None) for name in ("input_size", "poolings")}
     return study(args.run_dir, args.data, **{k: v for k, v in asked.items() if v})
+
+
+def _i3d_study(args: argparse.Namespace) -> dict:
+
+    return i3d_study(args.data, args.out, args.models)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -213,6 +220,14 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
         choices=POOLINGS,
         help="train and score heads for these only (default: all); features cover every one",
     )
+
+    i3d = commands.add_parser(
+        "i3d-study", help="the shipped recipe's group CV on Kinetics I3D beside Lite0 features"
+    )
+    i3d.add_argument("--data", type=Path, required=True)
+    i3d.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "i3d_study")
+    i3d.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="the shipped recipe")
+    i3d.set_defaults(handler=_i3d_study)
 
     encoder = commands.add_parser(
         "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"

@@ -39,6 +39,7 @@ from training.classify.frame_chunks import (
     encode_in_chunks,
     is_chunked,
 )
+from training.classify.int8_weights import store_conv_weights_as_int8
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.open_set import (
     METHOD,
@@ -275,6 +276,8 @@ def export_classifier(
     export_onnx(wrapped, spec, onnx_path)
     if family.frames_per_encoder_pass:
         encode_file_in_chunks(onnx_path, spec.frames, family.frames_per_encoder_pass)
+    if family.int8_weights:
+        store_conv_weights_as_int8(onnx_path)
     test_clips = _eval_inputs(state, split.test[:: max(1, len(split.test) // 4)][:4], spec)[0]
     parity = check_parity(wrapped, onnx_path, torch.stack(test_clips))
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())

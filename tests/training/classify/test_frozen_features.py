@@ -14,12 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from tests.utils.data import SHARED_DATA
+from service.contract.manifest import load_manifest_content
+from tests.utils.data import REPO_ROOT, SHARED_DATA
 from training.__main__ import main
 from training.classify.encoder_study import encoder_study
 from training.classify.export import build_open_set, export_classifier
 from training.classify.group_cv import group_folds
+from training.classify.i3d_study import i3d_study
 from training.classify.input_size_study import SERVING_VIEWS, input_size_study, serving_view_study
+from training.classify.int8_weights import round_conv_weights
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
@@ -33,6 +36,7 @@ from training.classify.pooling_study import (
 )
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
+from training.i3d import i3d_kinetics400
 
 
 def smoke_options(model: str, root: Path, epochs: int, clips: int) -> TrainOptions:
@@ -302,3 +306,38 @@ def test_motion_study_cross_validates_a_flow_stream_beside_rgb_and_both_fused(
     stored = mean_pooled_features(run_dir)
     assert not torch.equal(features["serving"], stored["serving"])  # motion, not the frames
     assert json.loads((run_dir / "motion_study" / "motion_study.json").read_text()) == result
+
+
+def test_i3d_study_cross_validates_kinetics_i3d_beside_lite0_on_the_shipped_recipe(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "study"
+    result = i3d_study(SHARED_DATA, out, max_clips=3)
+    manifest = load_manifest_content(REPO_ROOT / "exported_models")
+    shipped = next(c for c in manifest.classifiers if c.name == "effnet_temporal")
+    assert result["recipe"] == {k: shipped.training[k] for k in ("epochs", "seed")}
+    assert result["clips"] == 6 and set(result["encoders"]) == {"i3d", "lite0"}
+    for row in result["encoders"].values():
+        assert 0 <= row["cv_top1"] <= 1 and set(row["per_seed"]) == {"0", "1", "2"}
+    i3d = torch.load(out / "features_i3d.pt", weights_only=True)
+    assert i3d["augmented"].shape[1:] == (6, 2, 1024)  # six views, a step per eight of 16 frames
+    lite0 = torch.load(out / "features_lite0.pt", weights_only=True)
+    assert lite0["augmented"].shape[1:] == (6, 8, 1280)
+    assert json.loads((out / "i3d_study.json").read_text()) == result
+    assert i3d_study(SHARED_DATA, out, max_clips=3) == result  # from its caches
+
+
+def test_i3d_temporal_trains_its_heads_on_cached_kinetics_features_and_exports(
+    tmp_path: Path,
+) -> None:
+    options = smoke_options("i3d_temporal", tmp_path, epochs=1, clips=2)
+    assert train(options)["clips"] == 2
+    model, _ = load_checkpoint(tmp_path / "run")
+    pretrained = round_conv_weights(i3d_kinetics400())
+    assert all(  # the encoder stays Kinetics' own, on the int8 grid its ONNX file keeps
+        torch.equal(v, pretrained.state_dict()[k]) for k, v in model.encoder.state_dict().items()
+    )
+    entry = export_classifier(tmp_path / "run", tmp_path / "models", SHARED_DATA)
+    assert entry["input"]["frames"] == 16 and entry["input"]["mean"] == [0.5, 0.5, 0.5]
+    assert entry["metrics"]["onnx_parity_max_abs_diff"] <= 1e-4
+    assert entry["metrics"]["file_size_bytes"] < 20e6  # int8 trunk weights: 54 MB as float32

@@ -15,6 +15,7 @@ from training.classify.frame_chunks import FRAMES_PER_PASS
 from training.classify.models.cnn_lstm import resnet_lstm, vgg_lstm
 from training.classify.models.csn import csn_small, csn_unnormalised
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
+from training.classify.models.i3d_temporal import i3d_temporal
 from training.classify.models.r2plus1d import r2plus1d_small, r2plus1d_study_size
 from training.efficientnet_lite import LITE_MEAN, LITE_STD
 
@@ -32,9 +33,14 @@ class Family:
     # Frames its exported per-frame image encoder sees at once (training/classify/frame_chunks);
     # 0: the whole clip.
     frames_per_encoder_pass: int = 0
+    # Its large convolutions' weights kept as int8 in the ONNX file (the builder rounds them in
+    # torch too): training/classify/int8_weights.py.
+    int8_weights: bool = False
 
 
 EFFNET_CLIP_SPEC = ClipSpec(resize_short=224, crop=224, mean=LITE_MEAN, std=LITE_STD)
+# Kinetics I3D takes pixels in [-1, 1]; 16 frames give two feature steps.
+I3D_CLIP_SPEC = ClipSpec(frames=16, resize_short=224, crop=224, mean=(0.5,) * 3, std=(0.5,) * 3)
 
 FAMILIES: dict[str, Family] = {
     # From scratch on nine classes (~400 training clips, cached), an epoch takes ~55 s on 2 CPU
@@ -89,6 +95,17 @@ FAMILIES: dict[str, Family] = {
         epochs=12,
         lr=1e-3,
         batch_size=32,
+    ),
+    # Comparison (docs/training.md): the video-pretrained Kinetics-400 I3D in Lite0's place.
+    "i3d_temporal": Family(
+        i3d_temporal,
+        "I3D (Kinetics-400, frozen) + five temporal attention heads averaged",
+        I3D_CLIP_SPEC,
+        loop="frozen_features",
+        epochs=60,
+        lr=1e-3,
+        batch_size=32,
+        int8_weights=True,
     ),
 }
 
