@@ -73,8 +73,8 @@ FAMILIES: dict[str, Family] = {
     "csn_unnormalised": Family(
         csn_unnormalised, "ablation: CSN without depthwise BN / init fixes", ClipSpec(), epochs=40
     ),
-    # The default: the frozen ImageNet EfficientNet-Lite0 and five temporal heads trained on cached
-    # features (seconds an epoch once the trunk maps are cached).
+    # The default until 2026-12-07: the frozen ImageNet EfficientNet-Lite0 and five temporal heads
+    # trained on cached features (seconds an epoch once the trunk maps are cached).
     "effnet_temporal": Family(
         effnet_temporal,
         "EfficientNet-Lite0 (ImageNet, frozen) + five temporal attention heads averaged",
@@ -96,7 +96,7 @@ FAMILIES: dict[str, Family] = {
         lr=1e-3,
         batch_size=32,
     ),
-    # Comparison (docs/training.md): the video-pretrained Kinetics-400 I3D in Lite0's place.
+    # The default (docs/training.md): the video-pretrained Kinetics-400 I3D in Lite0's place.
     "i3d_temporal": Family(
         i3d_temporal,
         "I3D (Kinetics-400, frozen) + five temporal attention heads averaged",
