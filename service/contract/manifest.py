@@ -74,12 +74,6 @@ class InputSpec(BaseModel):
     sampling: str = ""
     interpolation: str = "area"
     extras: dict[str, str] = Field(default_factory=dict)
-    frame_step: int = Field(
-        default=0,
-        ge=0,
-        description="0: the frames are spread evenly over the clip; k: consecutive frames k "
-        "apart in the middle of the clip (or of each window).",
-    )
 
     @model_validator(mode="after")
     def _crop_fits(self) -> InputSpec:

@@ -87,7 +87,7 @@ def load_encoder(
 def clip_features(encoder: Encoder, path: Path, limits: DecodeLimits) -> np.ndarray:
     """(2, T, D) features of the clip's sampled frames, as decoded and mirrored left-right."""
     spec = encoder.spec
-    frames, _ = read_sampled_frames(path, spec.frames, spec.resize_short, limits, spec.frame_step)
+    frames, _ = read_sampled_frames(path, spec.frames, spec.resize_short, limits)
     mirrored = [np.ascontiguousarray(frame[:, ::-1]) for frame in frames]
     batch = np.concatenate([frames_to_input(frames, spec), frames_to_input(mirrored, spec)])
     return encoder.features(batch)

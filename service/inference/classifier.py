@@ -240,11 +240,8 @@ def classify(
                 f"window_s={window_s} cuts this video into {len(bounds)} segments, more than "
                 f"{MAX_SEGMENTS}; choose a longer window"
             )
-        step = spec.frame_step
-        whole = sample_indices(total, spec.frames, step)
-        groups = [whole] + [
-            [a + i for i in sample_indices(b - a, spec.frames, step)] for a, b in bounds
-        ]
+        whole = sample_indices(total, spec.frames)
+        groups = [whole] + [[a + i for i in sample_indices(b - a, spec.frames)] for a, b in bounds]
         if window_s:
             _check_decoded_size(groups, reported, spec.resize_short, limits, window_s)
         return groups

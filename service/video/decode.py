@@ -313,11 +313,10 @@ def _read_by_seeking(
 
 
 def read_sampled_frames(
-    path: Path, count: int, resize_short: int, limits: DecodeLimits, step: int = 0
+    path: Path, count: int, resize_short: int, limits: DecodeLimits
 ) -> tuple[list[np.ndarray], VideoInfo]:
-    """`count` frames as `sample_indices` picks them (spread evenly over the video, or `step`
-    apart in its middle), each resized to short side `resize_short`."""
+    """`count` frames spread evenly over the video, each resized to short side `resize_short`."""
     groups, info = read_frame_groups(
-        path, lambda total: [sample_indices(total, count, step)], resize_short, limits
+        path, lambda total: [sample_indices(total, count)], resize_short, limits
     )
     return groups[0], info

@@ -4,7 +4,7 @@ Training imports this module and the service uses it, so the tensor a model sees
 built by exactly the code that built it during evaluation. Pure numpy + OpenCV, nothing else.
 
     spec = ClipSpec.from_manifest(entry["input"])
-    indices = sample_indices(total_frames, spec.frames, spec.frame_step)
+    indices = sample_indices(total_frames, spec.frames)
     batch = frames_to_input([resize_short_side(f, spec.resize_short) for f in frames], spec)
 """
 
@@ -34,8 +34,6 @@ class ClipSpec:
     sampling: str = "uniform: frame floor((i + 0.5) * n / T) for i in 0..T-1; centre crop"
     interpolation: str = "area"
     extras: dict[str, str] = field(default_factory=dict)
-    # 0: the frames spread over the whole clip; k: T consecutive frames k apart, in the middle
-    frame_step: int = 0
 
     def to_manifest(self) -> dict:
         data = asdict(self)
@@ -51,32 +49,15 @@ class ClipSpec:
         return cls(**known)
 
 
-def sample_indices(total_frames: int, count: int, step: int = 0) -> list[int]:
-    """Indices of `count` frames of a clip of `total_frames` frames.
+def sample_indices(total_frames: int, count: int) -> list[int]:
+    """Indices of `count` frames spread evenly over a clip of `total_frames` frames.
 
-    With `step` 0, spread evenly over the clip: each index is the middle of one of `count` equal
-    segments. With `step` k, `count` frames k apart in the middle of the clip (a window of the
-    motion as it played). Short clips repeat frames rather than failing.
+    Each index is the middle of one of `count` equal segments, so short clips repeat frames rather
+    than failing.
     """
     if total_frames < 1:
         raise ValueError("a clip needs at least one frame")
-    if step:
-        return window_indices(
-            total_frames, count, step, (total_frames - window_span(count, step)) // 2
-        )
     return [min(total_frames - 1, int((i + 0.5) * total_frames / count)) for i in range(count)]
-
-
-def window_span(count: int, step: int) -> int:
-    """Frames from the first to the last of `count` frames `step` apart, both included."""
-    return (count - 1) * step + 1
-
-
-def window_indices(total_frames: int, count: int, step: int, start: int) -> list[int]:
-    """`count` frames `step` apart from `start`, the window kept inside the clip (a clip shorter
-    than the window repeats its last frame)."""
-    start = max(0, min(start, total_frames - window_span(count, step)))
-    return [min(total_frames - 1, start + i * step) for i in range(count)]
 
 
 def short_side_size(width: int, height: int, size: int) -> tuple[int, int]:

@@ -11,7 +11,6 @@ python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared
 python -m training encoder-study --run-dir runs/effnet_temporal_s1 --data ../shared/data  # CV
 python -m training motion-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training i3d-study --data ../shared/data --out runs/i3d_study  # CV: Kinetics I3D
-python -m training frame-step-study --data ../shared/data --step 2  # CV: I3D on consecutive frames
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training chunk-encoders --data ../shared/data  # older exports: encoder 2 frames at a time
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
@@ -39,7 +38,6 @@ from training.classify.export import (
     update_open_set,
 )
 from training.classify.export_encoder import export_encoder
-from training.classify.frame_step_study import frame_step_study
 from training.classify.i3d_study import i3d_study
 from training.classify.input_size_study import input_size_study, serving_view_study
 from training.classify.loops import train
@@ -123,10 +121,6 @@ def _run_study(args: argparse.Namespace) -> dict:
 def _i3d_study(args: argparse.Namespace) -> dict:
 
     return i3d_study(args.data, args.out, args.models)
-
-
-def _frame_step_study(args: argparse.Namespace) -> dict:
-    return frame_step_study(args.data, args.out, args.step, args.models)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -234,15 +228,6 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     i3d.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "i3d_study")
     i3d.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="the shipped recipe")
     i3d.set_defaults(handler=_i3d_study)
-
-    step = commands.add_parser(
-        "frame-step-study", help="the I3D study's group CV with I3D fed frames `step` apart"
-    )
-    step.add_argument("--data", type=Path, required=True)
-    step.add_argument("--step", type=int, default=2, help="frames between sampled frames")
-    step.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "frame_step_study")
-    step.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="the shipped recipe")
-    step.set_defaults(handler=_frame_step_study)
 
     encoder = commands.add_parser(
         "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"

@@ -98,13 +98,13 @@ def serving_input(source: Path | ClipRecord, spec: ClipSpec) -> np.ndarray:
         frames = read_frame_folder(source.path)
         chosen = [
             resize_short_side(frames[i], spec.resize_short)
-            for i in sample_indices(len(frames), spec.frames, spec.frame_step)
+            for i in sample_indices(len(frames), spec.frames)
         ]
         return frames_to_input(chosen, spec)
     path = source.path if isinstance(source, ClipRecord) else source
     limits = DecodeLimits()
     probe(path, limits)
-    frames, _ = read_sampled_frames(path, spec.frames, spec.resize_short, limits, spec.frame_step)
+    frames, _ = read_sampled_frames(path, spec.frames, spec.resize_short, limits)
     return frames_to_input(frames, spec)
 
 

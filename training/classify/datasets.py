@@ -12,14 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from service.video.preprocess import (
-    ClipSpec,
-    frames_to_input,
-    normalise,
-    sample_indices,
-    window_indices,
-    window_span,
-)
+from service.video.preprocess import ClipSpec, frames_to_input, normalise, sample_indices
 from training.classify.clip_cache import ClipCache
 from training.classify.ucf101 import ClipRecord
 
@@ -28,14 +21,6 @@ def random_segment_indices(total: int, count: int, rng: random.Random) -> list[i
     """One random frame from each of `count` equal segments (TSN-style temporal jitter)."""
     edges = np.linspace(0, total, count + 1)
     return [min(total - 1, int(rng.uniform(edges[i], edges[i + 1]))) for i in range(count)]
-
-
-def random_window_indices(total: int, count: int, step: int, rng: random.Random) -> list[int]:
-    """`count` frames `step` apart at a random place in the clip (temporal jitter for models
-    that see consecutive frames)."""
-    return window_indices(
-        total, count, step, rng.randint(0, max(0, total - window_span(count, step)))
-    )
 
 
 def random_crop_flip(frames: np.ndarray, crop: int, rng: random.Random) -> np.ndarray:
@@ -135,14 +120,9 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         frames = self.cache.frames(self.records[i])
         if self.train:
-            if self.spec.frame_step:
-                indices = random_window_indices(
-                    len(frames), self.spec.frames, self.spec.frame_step, self.rng
-                )
-            else:
-                indices = random_segment_indices(len(frames), self.spec.frames, self.rng)
+            indices = random_segment_indices(len(frames), self.spec.frames, self.rng)
             clip = normalise(random_crop_flip(frames[indices], self.spec.crop, self.rng), self.spec)
         else:
-            indices = sample_indices(len(frames), self.spec.frames, self.spec.frame_step)
+            indices = sample_indices(len(frames), self.spec.frames)
             clip = frames_to_input([frames[j] for j in indices], self.spec)[0]
         return torch.from_numpy(np.ascontiguousarray(clip)), self.targets[i]

@@ -204,9 +204,7 @@ def unseen_action_paths(data: Path, labels: list[str]) -> list[Path]:
 def _unseen_action_clips(data: Path, labels: list[str], spec: ClipSpec) -> list[torch.Tensor]:
     clips = []
     for path in unseen_action_paths(data, labels):
-        frames, _ = read_sampled_frames(
-            path, spec.frames, spec.resize_short, DecodeLimits(), spec.frame_step
-        )
+        frames, _ = read_sampled_frames(path, spec.frames, spec.resize_short, DecodeLimits())
         clips.append(torch.from_numpy(frames_to_input(frames, spec)[0]))
     return clips
 

@@ -9,12 +9,7 @@ import torch
 from service.video.preprocess import ClipSpec
 from tests.utils.data import SHARED_DATA, UCF101
 from training.classify.clip_cache import ClipCache
-from training.classify.datasets import (
-    ClipDataset,
-    augmenting_loader,
-    codec_jitter,
-    random_window_indices,
-)
+from training.classify.datasets import ClipDataset, augmenting_loader, codec_jitter
 from training.classify.ucf101 import discover_clips
 
 
@@ -53,13 +48,3 @@ def test_loader_workers_draw_different_augmentations(tmp_path) -> None:
     loader = augmenting_loader(dataset, batch_size=1, workers=2)
     first_of_each_worker = [x for x, _ in loader][:2]  # one from worker 0, one from worker 1
     assert not torch.equal(*first_of_each_worker)
-
-
-def test_random_windows_keep_frames_step_apart_and_cover_the_clip() -> None:
-    rng = random.Random(0)
-    windows = [random_window_indices(100, 16, 2, rng) for _ in range(200)]
-    for indices in windows:
-        assert np.all(np.diff(indices) == 2) and indices[0] >= 0 and indices[-1] < 100
-    starts = {indices[0] for indices in windows}
-    assert min(starts) <= 5 and max(starts) >= 64  # anywhere from the start to the end
-    assert random_window_indices(10, 16, 2, rng) == [0, 2, 4, 6, 8] + [9] * 11

@@ -13,17 +13,14 @@ from training.classify.datasets import ClipDataset
 from training.classify.ucf101 import ClipRecord
 
 
-@pytest.mark.parametrize("step", [0, 2], ids=["spread", "2 apart"])
 @pytest.mark.parametrize("clip", [YOYO_CLIP, CLIPS / "kinetics_demo.mp4"], ids=lambda p: p.name)
-def test_training_eval_input_equals_service_input(tmp_path: Path, clip: Path, step: int) -> None:
-    spec = ClipSpec(frame_step=step)
+def test_training_eval_input_equals_service_input(tmp_path: Path, clip: Path) -> None:
+    spec = ClipSpec()
     record = ClipRecord(clip, "YoYo", "YoYo/g01", "video")
     dataset = ClipDataset([record], ["YoYo"], spec, ClipCache(tmp_path, spec.resize_short), False)
     training_input = dataset[0][0].numpy()
 
-    frames, info = read_sampled_frames(
-        clip, spec.frames, spec.resize_short, DecodeLimits(), spec.frame_step
-    )
+    frames, info = read_sampled_frames(clip, spec.frames, spec.resize_short, DecodeLimits())
     service_input = frames_to_input(frames, spec)[0]
 
     assert service_input.shape == (3, spec.frames, spec.crop, spec.crop)
@@ -38,12 +35,6 @@ def test_sample_indices_spread_over_the_clip() -> None:
         sample_indices(0, 8)
 
 
-def test_sample_indices_in_a_window_in_the_middle() -> None:
-    assert sample_indices(80, 4, step=2) == [36, 38, 40, 42]
-    assert sample_indices(8, 4, step=2) == [0, 2, 4, 6]
-    assert sample_indices(5, 4, step=2) == [0, 2, 4, 4]  # shorter than the window
-
-
 def test_clip_spec_round_trips_through_the_manifest() -> None:
-    spec = ClipSpec(frames=16, crop=96, frame_step=2)
+    spec = ClipSpec(frames=16, crop=96)
     assert ClipSpec.from_manifest(spec.to_manifest()) == spec
