@@ -11,6 +11,7 @@ python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared
 python -m training encoder-study --run-dir runs/effnet_temporal_s1 --data ../shared/data  # CV
 python -m training motion-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training i3d-study --data ../shared/data --out runs/i3d_study  # CV: Kinetics I3D
+python -m training open-set-cv --data ../shared/data --name i3d_temporal --write  # CV thresholds
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training chunk-encoders --data ../shared/data  # older exports: encoder 2 frames at a time
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
@@ -43,6 +44,7 @@ from training.classify.input_size_study import input_size_study, serving_view_st
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.motion_study import motion_study
+from training.classify.open_set_cv import open_set_cv
 from training.classify.open_set_study import leave_one_class_out
 from training.classify.pack import pack_clips
 from training.classify.pooling_study import POOLINGS, pooling_study
@@ -121,6 +123,10 @@ def _run_study(args: argparse.Namespace) -> dict:
 def _i3d_study(args: argparse.Namespace) -> dict:
 
     return i3d_study(args.data, args.out, args.models)
+
+
+def _open_set_cv(args: argparse.Namespace) -> dict:
+    return open_set_cv(args.data, args.out, args.name, args.models, args.write)
 
 
 def _export_encoder(args: argparse.Namespace) -> dict:
@@ -228,6 +234,20 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     i3d.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "i3d_study")
     i3d.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="the shipped recipe")
     i3d.set_defaults(handler=_i3d_study)
+
+    cv_open_set = commands.add_parser(
+        "open-set-cv",
+        help="an exported classifier's open-set thresholds from group CV over training + "
+        "validation clips",
+    )
+    cv_open_set.add_argument("--data", type=Path, required=True)
+    cv_open_set.add_argument("--name", default="i3d_temporal", help="the exported classifier")
+    cv_open_set.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "open_set_cv")
+    cv_open_set.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    cv_open_set.add_argument(
+        "--write", action="store_true", help="store them in its manifest entry, measured"
+    )
+    cv_open_set.set_defaults(handler=_open_set_cv)
 
     encoder = commands.add_parser(
         "export-encoder", help="the frozen EfficientNet-Lite0 encoder that custom classifiers use"

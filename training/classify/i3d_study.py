@@ -33,23 +33,22 @@ from training.classify.group_cv import (
     group_folds,
     served_cv_log_probs,
 )
-from training.classify.models.effnet_temporal import effnet_temporal
 from training.classify.models.i3d_temporal import i3d_temporal
-from training.classify.models.registry import get_family
+from training.classify.models.registry import build_model, get_family
 from training.classify.training import TrainOptions, prepare_split
 
 SHIPPED = "effnet_temporal"
 CANDIDATE = "i3d_temporal"
 
 
-def shipped_recipe_study(data: Path, models_dir: Path, max_clips: int = 0) -> Study:
-    """The shipped default's recipe (its family's settings, the epochs and seed its manifest
-    entry records) and the training + validation clips it is cross-validated on (`max_clips`
-    of each split, for a smoke run)."""
-    (entry,) = [c for c in load_manifest_content(models_dir).classifiers if c.name == SHIPPED]
-    family = get_family(SHIPPED)
+def recipe_study(data: Path, models_dir: Path, name: str, max_clips: int = 0) -> Study:
+    """The exported classifier `name`'s recipe (its family's settings, the epochs and seed its
+    manifest entry records), its model as `reference`, and the training + validation clips it is
+    cross-validated on (`max_clips` of each split, for a smoke run)."""
+    (entry,) = [c for c in load_manifest_content(models_dir).classifiers if c.name == name]
+    family = get_family(entry.family)
     options = TrainOptions(
-        model=SHIPPED,
+        model=entry.family,
         data=Path(data),
         run_dir=Path("unused"),
         epochs=entry.training["epochs"],
@@ -62,11 +61,11 @@ def shipped_recipe_study(data: Path, models_dir: Path, max_clips: int = 0) -> St
     records = split.train + split.val
     labels = list(entry.labels)
     return Study(
-        reference=effnet_temporal(len(labels)).eval(),
+        reference=build_model(entry.family, len(labels)).eval(),
         options=options,
         labels=labels,
-        family=SHIPPED,
-        spec=family.clip_spec,
+        family=entry.family,
+        spec=entry.input.clip_spec(),
         records=records,
         targets=torch.tensor([labels.index(r.label) for r in records]),
         folds=group_folds(records, FOLDS),
@@ -79,7 +78,7 @@ def i3d_study(
     """CV top-1 of the shipped recipe on Lite0's and on I3D's features; cached in `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    study = shipped_recipe_study(data, models_dir, max_clips)
+    study = recipe_study(data, models_dir, SHIPPED, max_clips)
     lite0 = study.reference
     i3d = i3d_temporal(len(study.labels)).eval()
     i3d_study_ = replace(study, spec=get_family(CANDIDATE).clip_spec)
