@@ -11,6 +11,8 @@ least their 2.5th percentile. Each threshold alone gives up 2.5 % of known clips
 catch unseen actions that look like a known scene but leave the classifier torn, and the
 reverse. Chosen by `python -m training open-set-study` (each class left out in turn): 76 % of a
 left-out class flagged, against 68 % for the cosine distance to the nearest class centroid.
+The export estimates both quantiles on the validation clips; `python -m training open-set-cv`
+estimates them again on every training + validation clip scored out of fold (the default's).
 
     wrapped = OpenSetModel(model, class_distance(embeddings, targets))
     logits, ood_distance = wrapped(clips)
