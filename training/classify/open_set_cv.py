@@ -40,9 +40,10 @@ from training.classify.open_set import (
     is_confident,
 )
 from training.classify.unseen_clips import (
-    _confident,
-    _session,
+    check_unseen,
     held_out_clips,
+    manifest_confident,
+    manifest_session,
     open_set_scores,
     packaged_clip_paths,
 )
@@ -134,24 +135,18 @@ def _write_thresholds(
     entry.open_set.threshold = round(threshold, 6)
     entry.open_set.min_top1_probability = round(min_top1, 6)
     entry.open_set.method = METHOD_CV
-    session = _session(models_dir, entry)
+    session = manifest_session(models_dir, entry)
     held_out = held_out_clips(data, name, entry.labels, entry.training)
-    confident = _confident(entry, open_set_scores(session, entry, held_out, "held out"))
+    confident = manifest_confident(entry, open_set_scores(session, entry, held_out, "held out"))
     shared = unseen_action_paths(data, entry.labels)
-    shared_confident = _confident(entry, open_set_scores(session, entry, shared, "unseen"))
-    fetched = packaged_clip_paths()
-    fetched_confident = _confident(entry, open_set_scores(session, entry, fetched, "packaged"))
+    shared_confident = manifest_confident(entry, open_set_scores(session, entry, shared, "unseen"))
     entry.open_set.test_in_class_confident = float(confident.mean())  # type: ignore[attr-defined]
     entry.open_set.unseen_action_clips = len(shared)  # type: ignore[attr-defined]
     entry.open_set.unseen_actions_flagged = float((~shared_confident).mean())  # type: ignore[attr-defined]
-    entry.open_set.other_sources = {  # type: ignore[attr-defined]
-        "clips": len(fetched),
-        "flagged": int((~fetched_confident).sum()),
-        "confident_clips": [p.name for p, c in zip(fetched, fetched_confident, strict=True) if c],
-    }
     upsert_classifier(models_dir, entry)
+    fetched = check_unseen(models_dir, [name], packaged_clip_paths())[name]  # writes its own
     return {
         "held_out_confident": round(float(confident.mean()), 4),
         "unseen_flagged": f"{int((~shared_confident).sum())} of {len(shared)} shared, "
-        f"{int((~fetched_confident).sum())} of {len(fetched)} from packages",
+        f"{fetched['flagged']} of {fetched['clips']} from packages",
     }

@@ -153,7 +153,7 @@ def packaged_clip_paths(clips_dir: Path = UNSEEN_CLIPS_DIR) -> list[Path]:
     return paths
 
 
-def _session(models_dir: Path, entry: ClassifierEntry) -> ort.InferenceSession:
+def manifest_session(models_dir: Path, entry: ClassifierEntry) -> ort.InferenceSession:
     return ort.InferenceSession(str(models_dir / entry.file), providers=["CPUExecutionProvider"])
 
 
@@ -172,7 +172,7 @@ def open_set_scores(
     return np.array(rows).reshape(-1, 2)
 
 
-def _confident(entry: ClassifierEntry, scores: np.ndarray) -> np.ndarray:
+def manifest_confident(entry: ClassifierEntry, scores: np.ndarray) -> np.ndarray:
     """The manifest's thresholds applied to `open_set_scores`."""
     open_set = entry.open_set
     return is_confident(
@@ -187,8 +187,10 @@ def check_unseen(models_dir: Path, names: list[str] | None, paths: list[Path]) -
     for entry in selected_classifiers(models_dir, names):
         if entry.open_set is None:
             continue
-        scores = open_set_scores(_session(models_dir, entry), entry, paths, "unseen actions")
-        confident = _confident(entry, scores)
+        scores = open_set_scores(
+            manifest_session(models_dir, entry), entry, paths, "unseen actions"
+        )
+        confident = manifest_confident(entry, scores)
         results[entry.name] = {
             "clips": len(paths),
             "flagged": int((~confident).sum()),
@@ -237,7 +239,7 @@ def open_set_ceiling(models_dir: Path, data: Path, names: list[str] | None) -> d
     for entry in selected_classifiers(models_dir, names):
         if entry.open_set is None:
             continue
-        session = _session(models_dir, entry)
+        session = manifest_session(models_dir, entry)
         unseen_paths = unseen_action_paths(data, entry.labels) + fetched
         unseen = open_set_scores(session, entry, unseen_paths, "unseen actions")
         held_out = held_out_clips(data, entry.name, entry.labels, entry.training)
@@ -246,8 +248,8 @@ def open_set_ceiling(models_dir: Path, data: Path, names: list[str] | None) -> d
             "unseen_clips": len(unseen),
             "held_out_clips": len(in_class),
             "at_its_thresholds": {
-                "flagged": round(float((~_confident(entry, unseen)).mean()), 4),
-                "confident": round(float(_confident(entry, in_class).mean()), 4),
+                "flagged": round(float((~manifest_confident(entry, unseen)).mean()), 4),
+                "confident": round(float(manifest_confident(entry, in_class).mean()), 4),
             },
             "ceiling": best_trade_offs(in_class, unseen),
         }
