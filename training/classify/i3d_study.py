@@ -81,13 +81,13 @@ def i3d_study(
     study = recipe_study(data, models_dir, SHIPPED, max_clips)
     lite0 = study.reference
     i3d = i3d_temporal(len(study.labels)).eval()
-    i3d_study_ = replace(study, spec=get_family(CANDIDATE).clip_spec)
+    i3d_arm = replace(study, spec=get_family(CANDIDATE).clip_spec)
     size = study.spec.crop
     features = {  # I3D first: the longer computation, cached on its own for a resumed run
         "i3d": cached(
             out / "features_i3d.pt",
             lambda: augmented_and_serving_features(
-                i3d_study_, lambda clips: {"f": i3d.frame_features(clips)}, size
+                i3d_arm, lambda clips: {"f": i3d.frame_features(clips)}, size
             )["f"],
         ),
         "lite0": cached(
