@@ -168,6 +168,8 @@ def write_report(models_dir: Path, out_dir: Path) -> Path:
         "## Confusion matrices",
         "",
     ]
+    for stale in out_dir.glob("confusion_*.png"):  # of models no longer in the manifest, too
+        stale.unlink()
     for entry in manifest["classifiers"]:
         if entry["metrics"].get("confusion_matrix"):
             png = out_dir / f"confusion_{entry['name']}.png"

@@ -31,11 +31,13 @@ def test_eda_writes_the_study_plots_and_summary(tmp_path: Path) -> None:
 
 def test_report_has_a_row_and_a_confusion_matrix_per_classifier(tmp_path: Path) -> None:
     manifest = json.loads((REPO_ROOT / "exported_models" / "manifest.json").read_text())
+    (tmp_path / "confusion_retired_model.png").write_bytes(b"a model no longer shipped")
     report = write_report(REPO_ROOT / "exported_models", tmp_path).read_text()
     for entry in manifest["classifiers"]:
         assert f"`{entry['name']}`" in report
         assert (tmp_path / f"confusion_{entry['name']}.png").exists()
     assert "study: CSN" in report
+    assert not (tmp_path / "confusion_retired_model.png").exists()
 
 
 def test_report_shows_each_models_open_set_numbers(tmp_path: Path) -> None:
