@@ -11,7 +11,8 @@ python -m training pooling-study --run-dir runs/effnet_temporal --data ../shared
 python -m training encoder-study --run-dir runs/effnet_temporal_s1 --data ../shared/data  # CV
 python -m training motion-study --run-dir runs/effnet_temporal --data ../shared/data  # CV
 python -m training i3d-study --data ../shared/data --out runs/i3d_study  # CV: Kinetics I3D
-python -m training open-set-cv --data ../shared/data --name i3d_temporal --write  # CV thresholds
+python -m training open-set-cv --data ../shared/data --write  # the default's CV thresholds
+python -m training fusion-study --data ../shared/data --out runs/fusion_study  # CV: I3D + Lite0
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training chunk-encoders --data ../shared/data  # older exports: encoder 2 frames at a time
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
@@ -39,6 +40,7 @@ from training.classify.export import (
     update_open_set,
 )
 from training.classify.export_encoder import export_encoder
+from training.classify.fusion_study import fusion_study
 from training.classify.i3d_study import i3d_study
 from training.classify.input_size_study import input_size_study, serving_view_study
 from training.classify.loops import train
@@ -123,6 +125,10 @@ def _run_study(args: argparse.Namespace) -> dict:
 def _i3d_study(args: argparse.Namespace) -> dict:
 
     return i3d_study(args.data, args.out, args.models)
+
+
+def _fusion_study(args: argparse.Namespace) -> dict:
+    return fusion_study(args.data, args.out)
 
 
 def _open_set_cv(args: argparse.Namespace) -> dict:
@@ -235,13 +241,22 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     i3d.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="the shipped recipe")
     i3d.set_defaults(handler=_i3d_study)
 
+    fusion = commands.add_parser(
+        "fusion-study", help="group CV of the default beside Lite0 on its frames, and of both"
+    )
+    fusion.add_argument("--data", type=Path, required=True)
+    fusion.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "fusion_study")
+    fusion.set_defaults(handler=_fusion_study)
+
     cv_open_set = commands.add_parser(
         "open-set-cv",
         help="an exported classifier's open-set thresholds from group CV over training + "
         "validation clips",
     )
     cv_open_set.add_argument("--data", type=Path, required=True)
-    cv_open_set.add_argument("--name", default="i3d_temporal", help="the exported classifier")
+    cv_open_set.add_argument(
+        "--name", default="i3d_effnet_temporal", help="the exported classifier"
+    )
     cv_open_set.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "open_set_cv")
     cv_open_set.add_argument("--models", type=Path, default=DEFAULT_MODELS)
     cv_open_set.add_argument(

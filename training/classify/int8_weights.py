@@ -22,6 +22,9 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 INT8_MAX = 127
+# A rounded float32 weight divided by its scale is an integer to about 1e-5; float32 weights
+# that were never rounded are anywhere between two steps.
+ON_GRID_TOLERANCE = 1e-3
 
 
 def _per_channel_scale(weight: np.ndarray) -> np.ndarray:
@@ -44,8 +47,10 @@ def round_conv_weights(module: nn.Module, min_size: int = 4096) -> nn.Module:
 
 def store_conv_weights_as_int8(path: Path, min_size: int = 4096) -> int:
     """Rewrite the ONNX file at `path`: each Conv weight initializer of at least `min_size`
-    values becomes int8 + per-channel scales + DequantizeLinear. Weights already on the int8 grid
-    (`round_conv_weights`) come back to within a rounding of float32. Returns how many."""
+    values that `round_conv_weights` put on the int8 grid becomes int8 + per-channel scales +
+    DequantizeLinear, and comes back to within a rounding of float32. Weights off the grid (an
+    encoder the torch model keeps in float32 beside a rounded one) stay as they are. Returns
+    how many were stored as int8."""
     model = onnx.load(str(path))
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
@@ -59,7 +64,10 @@ def store_conv_weights_as_int8(path: Path, min_size: int = 4096) -> int:
             continue
         scale = _per_channel_scale(weight)
         broadcast = scale.reshape(-1, *([1] * (weight.ndim - 1)))
-        quantised = np.clip(np.round(weight / broadcast), -INT8_MAX, INT8_MAX).astype(np.int8)
+        steps = weight / broadcast
+        if np.abs(steps - np.round(steps)).max() > ON_GRID_TOLERANCE:
+            continue
+        quantised = np.clip(np.round(steps), -INT8_MAX, INT8_MAX).astype(np.int8)
         graph.initializer.remove(initializers.pop(name))
         graph.initializer.extend(
             [

@@ -9,7 +9,7 @@ serving embeddings, as the export builds them from the training clips, and the t
 probability of heads of the shipped recipe trained on the other folds' augmented views (three
 head seeds, pooled).
 
-    python -m training open-set-cv --data ../shared/data --name i3d_temporal --write
+    python -m training open-set-cv --data ../shared/data --name i3d_effnet_temporal --write
 
 `--write` puts the thresholds into the model's manifest entry, with its held-out in-class
 confident share and its unseen-action flagged shares measured again through the ONNX file.
@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from service.contract.manifest import load_manifest_content, upsert_classifier
 from training.classify.export import unseen_action_paths
+from training.classify.fusion_study import FUSION, fusion_cv
 from training.classify.group_cv import (
     Study,
     augmented_and_serving_features,
@@ -68,6 +69,26 @@ def out_of_fold_distances(study: Study, embedded: torch.Tensor) -> np.ndarray:
     return distances.numpy()
 
 
+def out_of_fold_scores(
+    data: Path, out: Path, name: str, models_dir: Path, max_clips: int
+) -> tuple[Study, dict[str, torch.Tensor], dict[int, torch.Tensor]]:
+    """For the exported classifier `name`: its recipe's study, the frozen features its open-set
+    embedding averages, and per head seed the out-of-fold log-probabilities; cached in `out`."""
+    (entry,) = [c for c in load_manifest_content(models_dir).classifiers if c.name == name]
+    if entry.family == FUSION:  # I3D's embedding; the two branches' heads averaged
+        study, features, log_probs = fusion_cv(data, out, max_clips)
+        return study, features, log_probs["fusion"]
+    study = recipe_study(data, models_dir, name, max_clips)
+    model = study.reference
+    features = cached(
+        out / f"features_{name}.pt",
+        lambda: augmented_and_serving_features(
+            study, lambda clips: {"f": model.frame_features(clips)}, study.spec.crop
+        )["f"],
+    )
+    return study, features, served_cv_log_probs(study, features, out / f"log_probs_{name}.pt")
+
+
 def cv_thresholds(distances: np.ndarray, top1: np.ndarray) -> tuple[float, float]:
     """The export's quantiles, over out-of-fold scores."""
     return (
@@ -88,15 +109,7 @@ def open_set_cv(
     in `out`); with `write`, stored in its manifest entry with its measured shares."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    study = recipe_study(data, models_dir, name, max_clips)
-    model = study.reference
-    features = cached(
-        out / f"features_{name}.pt",
-        lambda: augmented_and_serving_features(
-            study, lambda clips: {"f": model.frame_features(clips)}, study.spec.crop
-        )["f"],
-    )
-    log_probs = served_cv_log_probs(study, features, out / f"log_probs_{name}.pt")
+    study, features, log_probs = out_of_fold_scores(data, out, name, models_dir, max_clips)
     # The embedding the exported distance measures: the frozen features averaged over time.
     distances = out_of_fold_distances(study, features["serving"].float().mean(1))
     top1 = torch.cat([torch.softmax(lp, 1).max(1).values for lp in log_probs.values()]).numpy()

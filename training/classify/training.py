@@ -140,17 +140,18 @@ def eval_loader(dataset: ClipDataset, batch_size: int = 8) -> DataLoader:
 
 def checkpoint_state(
     model: nn.Module,
-    optimiser: torch.optim.Optimizer,
+    optimiser: torch.optim.Optimizer | None,
     options: TrainOptions,
     spec: ClipSpec,
     labels: list[str],
     progress: dict,
 ) -> dict:
     """A classifier checkpoint in the one format (training.checkpoints); `progress` holds
-    epoch, best_metric, history and train_time_s."""
+    epoch, best_metric, history and train_time_s. No optimiser: a run that resumes from its
+    cached features rather than from an epoch."""
     return {
         "model": model.state_dict(),
-        "optimiser": optimiser.state_dict(),
+        "optimiser": optimiser.state_dict() if optimiser else {},
         "config": {"family": options.model, "labels": labels, "clip_spec": spec.to_manifest()},
         "options": options.to_json(),
         **progress,
@@ -173,8 +174,12 @@ def load_checkpoint(run_dir: Path, which: str = "best") -> tuple[nn.Module, dict
     return model.eval(), state
 
 
-def evaluate_run(run_dir: Path, data: Path, split: Split | None = None) -> dict:
-    """Held-out test metrics of the best checkpoint, written to `run_dir/metrics.json`."""
+def evaluate_run(
+    run_dir: Path, data: Path, split: Split | None = None, train_clips: int | None = None
+) -> dict:
+    """Held-out test metrics of the best checkpoint, written to `run_dir/metrics.json`;
+    `train_clips` where the run trained on others than its split's training (+ a refit's
+    validation) clips."""
     model, state = load_checkpoint(run_dir)
     options = state["options"]
     labels = state["config"]["labels"]
@@ -197,7 +202,8 @@ def evaluate_run(run_dir: Path, data: Path, split: Split | None = None) -> dict:
         "best_val_top1": state["best_metric"],
         "best_epoch": state["epoch"],
         "split": split.method,
-        "train_clips": len(split.train) + (len(split.val) if options.get("refit_from") else 0),
+        "train_clips": train_clips
+        or len(split.train) + (len(split.val) if options.get("refit_from") else 0),
         "val_clips": len(split.val),
         "test_groups": sorted({c.group for c in split.test}),
     }

@@ -22,7 +22,6 @@ from training.classify.export import build_open_set, export_classifier
 from training.classify.group_cv import group_folds
 from training.classify.i3d_study import i3d_study
 from training.classify.input_size_study import SERVING_VIEWS, input_size_study, serving_view_study
-from training.classify.int8_weights import round_conv_weights
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
 from training.classify.models.registry import get_family
@@ -36,7 +35,6 @@ from training.classify.pooling_study import (
 )
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
-from training.i3d import i3d_kinetics400
 
 
 def smoke_options(model: str, root: Path, epochs: int, clips: int) -> TrainOptions:
@@ -325,19 +323,3 @@ def test_i3d_study_cross_validates_kinetics_i3d_beside_lite0_on_the_shipped_reci
     assert lite0["augmented"].shape[1:] == (6, 8, 1280)
     assert json.loads((out / "i3d_study.json").read_text()) == result
     assert i3d_study(SHARED_DATA, out, max_clips=3) == result  # from its caches
-
-
-def test_i3d_temporal_trains_its_heads_on_cached_kinetics_features_and_exports(
-    tmp_path: Path,
-) -> None:
-    options = smoke_options("i3d_temporal", tmp_path, epochs=1, clips=2)
-    assert train(options)["clips"] == 2
-    model, _ = load_checkpoint(tmp_path / "run")
-    pretrained = round_conv_weights(i3d_kinetics400())
-    assert all(  # the encoder stays Kinetics' own, on the int8 grid its ONNX file keeps
-        torch.equal(v, pretrained.state_dict()[k]) for k, v in model.encoder.state_dict().items()
-    )
-    entry = export_classifier(tmp_path / "run", tmp_path / "models", SHARED_DATA)
-    assert entry["input"]["frames"] == 16 and entry["input"]["mean"] == [0.5, 0.5, 0.5]
-    assert entry["metrics"]["onnx_parity_max_abs_diff"] <= 1e-4
-    assert entry["metrics"]["file_size_bytes"] < 20e6  # int8 trunk weights: 54 MB as float32

@@ -42,3 +42,21 @@ def test_rounded_weights_export_as_int8_and_compute_what_torch_computes(tmp_path
     with torch.no_grad():
         expected = network(clip).numpy()
     np.testing.assert_allclose(onnx_out, expected, atol=1e-5)
+
+
+def test_weights_torch_left_in_float32_stay_float32_in_the_file(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    rounded, kept = nn.Conv3d(3, 64, 3, padding=1), nn.Conv3d(64, 64, 3)
+    round_conv_weights(rounded)  # as the fusion rounds I3D but not its Lite0 branch
+    network = nn.Sequential(rounded, nn.ReLU(), kept).eval()
+    path = tmp_path / "net.onnx"
+    clip = torch.randn(1, 3, 4, 8, 8)
+    torch.onnx.export(network, (clip,), str(path), input_names=["x"], dynamo=False)
+
+    assert store_conv_weights_as_int8(path) == 1
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            session.run(None, {"x": clip.numpy()})[0], network(clip), atol=1e-5
+        )

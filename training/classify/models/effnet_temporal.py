@@ -16,9 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from training.efficientnet_lite import default_weights_path, efficientnet_lite0
+from service.video.preprocess import ClipSpec
+from training.efficientnet_lite import LITE_MEAN, LITE_STD, default_weights_path, efficientnet_lite0
 
 FEATURE_DIM = 1280
+EFFNET_CLIP_SPEC = ClipSpec(resize_short=224, crop=224, mean=LITE_MEAN, std=LITE_STD)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from service.video.preprocess import ClipSpec
 from training.classify.int8_weights import round_conv_weights
 from training.classify.models.effnet_temporal import (
     DEFAULT_HEADS,
@@ -22,6 +23,9 @@ from training.classify.models.effnet_temporal import (
     TemporalHeadConfig,
 )
 from training.i3d import FEATURE_WIDTH, i3d_kinetics400
+
+# Kinetics I3D takes pixels in [-1, 1]; 16 frames give two feature steps.
+I3D_CLIP_SPEC = ClipSpec(frames=16, resize_short=224, crop=224, mean=(0.5,) * 3, std=(0.5,) * 3)
 
 
 class I3DTemporal(nn.Module):

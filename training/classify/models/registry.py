@@ -14,10 +14,14 @@ from service.video.preprocess import ClipSpec
 from training.classify.frame_chunks import FRAMES_PER_PASS
 from training.classify.models.cnn_lstm import resnet_lstm, vgg_lstm
 from training.classify.models.csn import csn_small, csn_unnormalised
-from training.classify.models.effnet_temporal import effnet_temporal, effnet_tuned
-from training.classify.models.i3d_temporal import i3d_temporal
+from training.classify.models.effnet_temporal import (
+    EFFNET_CLIP_SPEC,
+    effnet_temporal,
+    effnet_tuned,
+)
+from training.classify.models.i3d_effnet_temporal import i3d_effnet_temporal
+from training.classify.models.i3d_temporal import I3D_CLIP_SPEC, i3d_temporal
 from training.classify.models.r2plus1d import r2plus1d_small, r2plus1d_study_size
-from training.efficientnet_lite import LITE_MEAN, LITE_STD
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,6 @@ class Family:
     # torch too): training/classify/int8_weights.py.
     int8_weights: bool = False
 
-
-EFFNET_CLIP_SPEC = ClipSpec(resize_short=224, crop=224, mean=LITE_MEAN, std=LITE_STD)
-# Kinetics I3D takes pixels in [-1, 1]; 16 frames give two feature steps.
-I3D_CLIP_SPEC = ClipSpec(frames=16, resize_short=224, crop=224, mean=(0.5,) * 3, std=(0.5,) * 3)
 
 FAMILIES: dict[str, Family] = {
     # From scratch on nine classes (~400 training clips, cached), an epoch takes ~55 s on 2 CPU
@@ -73,8 +73,9 @@ FAMILIES: dict[str, Family] = {
     "csn_unnormalised": Family(
         csn_unnormalised, "ablation: CSN without depthwise BN / init fixes", ClipSpec(), epochs=40
     ),
-    # The default until 2026-12-07: the frozen ImageNet EfficientNet-Lite0 and five temporal heads
-    # trained on cached features (seconds an epoch once the trunk maps are cached).
+    # The default until 2026-12-07, now also the fusion's frame branch: the frozen ImageNet
+    # EfficientNet-Lite0 and five temporal heads trained on cached features (seconds an epoch
+    # once the trunk maps are cached).
     "effnet_temporal": Family(
         effnet_temporal,
         "EfficientNet-Lite0 (ImageNet, frozen) + five temporal attention heads averaged",
@@ -96,12 +97,26 @@ FAMILIES: dict[str, Family] = {
         lr=1e-3,
         batch_size=32,
     ),
-    # The default (docs/training.md): the video-pretrained Kinetics-400 I3D in Lite0's place.
+    # The default for a day (docs/training.md): the video-pretrained Kinetics-400 I3D in
+    # Lite0's place; now the fusion's video branch.
     "i3d_temporal": Family(
         i3d_temporal,
         "I3D (Kinetics-400, frozen) + five temporal attention heads averaged",
         I3D_CLIP_SPEC,
         loop="frozen_features",
+        epochs=60,
+        lr=1e-3,
+        batch_size=32,
+        int8_weights=True,
+    ),
+    # The default since 2026-12-07 (docs/training.md): I3D and Lite0 side by side on I3D's
+    # input, each with its own heads (training/classify/fusion_training.py).
+    "i3d_effnet_temporal": Family(
+        i3d_effnet_temporal,
+        "I3D (Kinetics-400) + EfficientNet-Lite0 (ImageNet), both frozen, five temporal "
+        "attention heads each, averaged",
+        I3D_CLIP_SPEC,
+        loop="fusion",
         epochs=60,
         lr=1e-3,
         batch_size=32,
