@@ -77,7 +77,8 @@ class Settings(BaseSettings):
         ge=0,
         description="Classifier inferences run at once per API process; more wait their turn "
         "(decoding goes on meanwhile). Bounds the inference memory in flight, which otherwise "
-        "grows with concurrent requests. 0: the number of CPU cores.",
+        "grows with concurrent requests. 0: CPU cores / ort_intra_op_threads (one when "
+        "onnxruntime picks the threads: it takes every core for each run).",
     )
     ort_memory_arena: MemoryArena = Field(
         default="shared",
@@ -284,7 +285,12 @@ class Settings(BaseSettings):
         return chosen or ["CPUExecutionProvider"]
 
     def inference_slots(self) -> int:
-        return self.inference_concurrency or os.cpu_count() or 1
+        """As set, else as many runs as the cores hold at the threads each takes (onnxruntime's
+        own choice is a thread per core: one run at a time)."""
+        if self.inference_concurrency:
+            return self.inference_concurrency
+        cores = os.cpu_count() or 1
+        return max(1, cores // (self.ort_intra_op_threads or cores))
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(

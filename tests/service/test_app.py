@@ -82,6 +82,26 @@ def test_the_memory_arena_is_read_from_the_environment(monkeypatch: pytest.Monke
         Settings()
 
 
+@pytest.mark.parametrize(
+    ("cores", "threads", "concurrency", "slots"),
+    [
+        (2, 0, 0, 1),  # onnxruntime's own choice: a thread per core, so one run fills them
+        (2, 2, 0, 1),
+        (8, 2, 0, 4),
+        (2, 1, 0, 2),
+        (2, 0, 3, 3),  # as set
+    ],
+)
+def test_inference_slots_fill_the_cores_without_oversubscribing_them(
+    monkeypatch: pytest.MonkeyPatch, cores: int, threads: int, concurrency: int, slots: int
+) -> None:
+    # Two runs of the default at once on 2 cores are no faster than one after the other, and
+    # onnxruntime's arena keeps both runs' working memory (docs/benchmarks.md).
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    settings = Settings(ort_intra_op_threads=threads, inference_concurrency=concurrency)
+    assert settings.inference_slots() == slots
+
+
 NOTHING_AT_IMPORT = """
 import os
 os.environ["ACTIONSTYLE_WORKER_CONCURRENCY"] = "not a number"
