@@ -80,7 +80,9 @@ models: $(DEV_STAMP)
 	done
 	$(BIN)/python -m training codec-check --data $(DATA)
 	$(BIN)/python -m training fetch-unseen-clips
-	$(BIN)/python -m training open-set-cv --data $(DATA) --name $(DEFAULT_FAMILY) --write
+	# Its run folder holds the fusion's features under the names the CV caches them: reused.
+	$(BIN)/python -m training open-set-cv --data $(DATA) --name $(DEFAULT_FAMILY) \
+		--out runs/$(DEFAULT_FAMILY) --write
 	$(BIN)/python -m training unseen-check
 	$(BIN)/python -m training latency
 	$(BIN)/python -m training report
