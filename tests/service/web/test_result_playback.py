@@ -32,10 +32,20 @@ READ_PATCHES = """async ({data, count}) => {
     canvas.width = video.videoWidth;
     canvas.height = video.videoHeight;
     const context = canvas.getContext("2d");
-    context.drawImage(video, 0, 0);
     const step = Math.floor(canvas.width / count);
-    return Array.from({length: count}, (_, i) => Array.from(
+    const read = () => Array.from({length: count}, (_, i) => Array.from(
         context.getImageData(i * step + step / 2, canvas.height / 2, 1, 1).data.slice(0, 3)));
+    // "seeked" can come before the frame is ready to draw: then the canvas stays black (about
+    // one run in twelve). No patch is black, so draw again until one shows, for up to 2 s.
+    const deadline = performance.now() + 2000;
+    let patches;
+    do {
+        context.drawImage(video, 0, 0);
+        patches = read();
+        if (patches.some((pixel) => pixel.some((level) => level > 0))) break;
+        await new Promise((done) => setTimeout(done, 20));
+    } while (performance.now() < deadline);
+    return patches;
 }"""
 
 
