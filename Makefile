@@ -84,7 +84,7 @@ models: $(DEV_STAMP)
 	$(BIN)/python -m training open-set-cv --data $(DATA) --name $(DEFAULT_FAMILY) \
 		--out runs/$(DEFAULT_FAMILY) --write
 	$(BIN)/python -m training unseen-check
-	$(BIN)/python -m training latency
+	$(BIN)/python -m training latency --data $(DATA)
 	$(BIN)/python -m training report
 	$(BIN)/python -m training eda $(DATA)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import onnxruntime as ort
 from tqdm import tqdm
 
+from service.contract.manifest import selected_classifiers
 from training.classify.codec_check import onnx_top1, serving_input
-from training.classify.export import selected_classifiers
 from training.classify.ucf101 import discover_clips, split_by_group
 
 MODELS = Path(__file__).resolve().parents[1] / "exported_models"

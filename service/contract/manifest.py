@@ -281,6 +281,12 @@ def load_manifest_content(models_dir: Path) -> ManifestContent:
     return _read(path, ManifestContent)
 
 
+def selected_classifiers(models_dir: Path, names: list[str] | None) -> list[ClassifierEntry]:
+    """The manifest's classifiers, or only those named."""
+    entries = load_manifest_content(models_dir).classifiers
+    return [e for e in entries if not names or e.name in names]
+
+
 def load_manifest_json(models_dir: Path) -> dict:
     """The manifest so far as plain JSON values, validated, for reports and tools."""
     return load_manifest_content(models_dir).model_dump(mode="json")

@@ -13,6 +13,7 @@ python -m training motion-study --run-dir runs/effnet_temporal --data ../shared/
 python -m training i3d-study --data ../shared/data --out runs/i3d_study  # CV: Kinetics I3D
 python -m training open-set-cv --data ../shared/data --write  # the default's CV thresholds
 python -m training fusion-study --data ../shared/data --out runs/fusion_study  # CV: I3D + Lite0
+python -m training cascade-study --data ../shared/data --out runs/fusion_study  # CV: Lite0 first
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training chunk-encoders --data ../shared/data  # older exports: encoder 2 frames at a time
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
@@ -30,19 +31,20 @@ import argparse
 import json
 from pathlib import Path
 
+from training.classify.cascade_study import cascade_study
 from training.classify.codec_check import check_codecs
 from training.classify.eda import run_eda
 from training.classify.encoder_study import encoder_study
 from training.classify.export import (
     chunk_exported_encoders,
     export_classifier,
-    remeasure_latency,
     update_open_set,
 )
 from training.classify.export_encoder import export_encoder
 from training.classify.fusion_study import fusion_study
 from training.classify.i3d_study import i3d_study
 from training.classify.input_size_study import input_size_study, serving_view_study
+from training.classify.latency import remeasure_latency
 from training.classify.loops import train
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.motion_study import motion_study
@@ -131,6 +133,10 @@ def _fusion_study(args: argparse.Namespace) -> dict:
     return fusion_study(args.data, args.out)
 
 
+def _cascade_study(args: argparse.Namespace) -> dict:
+    return cascade_study(args.data, args.out)
+
+
 def _open_set_cv(args: argparse.Namespace) -> dict:
     return open_set_cv(args.data, args.out, args.name, args.models, args.write)
 
@@ -168,7 +174,7 @@ def _open_set_ceiling(args: argparse.Namespace) -> dict:
 
 def _latency(args: argparse.Namespace) -> dict:
 
-    return remeasure_latency(args.models, args.name)
+    return remeasure_latency(args.models, args.data, args.name)
 
 
 def _eda(args: argparse.Namespace) -> dict:
@@ -248,6 +254,13 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     fusion.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "fusion_study")
     fusion.set_defaults(handler=_fusion_study)
 
+    cascade = commands.add_parser(
+        "cascade-study", help="group CV of the default answering from Lite0 alone when it is sure"
+    )
+    cascade.add_argument("--data", type=Path, required=True)
+    cascade.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "fusion_study")
+    cascade.set_defaults(handler=_cascade_study)
+
     cv_open_set = commands.add_parser(
         "open-set-cv",
         help="an exported classifier's open-set thresholds from group CV over training + "
@@ -314,6 +327,7 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
         "latency", help="measure exported classifiers' CPU latency again (on a quiet machine)"
     )
     latency.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    latency.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     latency.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
     latency.set_defaults(handler=_latency)
 

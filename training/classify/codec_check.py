@@ -23,11 +23,10 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from service.contract.manifest import upsert_classifier
+from service.contract.manifest import selected_classifiers, upsert_classifier
 from service.video.decode import DecodeLimits, probe, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input, resize_short_side, sample_indices
 from training.classify.clip_cache import read_frame_folder
-from training.classify.export import selected_classifiers
 from training.classify.ucf101 import ClipRecord, discover_clips, split_by_group
 
 

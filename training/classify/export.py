@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from service.contract.manifest import (
 )
 from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input
+from training.classify.cascade_onnx import export_cascade_onnx
 from training.classify.clip_cache import ClipCache
 from training.classify.datasets import ClipDataset
 from training.classify.export_encoder import real_clips
@@ -40,6 +40,8 @@ from training.classify.frame_chunks import (
     is_chunked,
 )
 from training.classify.int8_weights import store_conv_weights_as_int8
+from training.classify.latency import held_out_latency_ms
+from training.classify.models.i3d_effnet_temporal import I3DEffNetTemporal
 from training.classify.models.registry import FAMILIES, get_family
 from training.classify.open_set import (
     METHOD,
@@ -98,42 +100,6 @@ def check_parity(model: torch.nn.Module, path: Path, clips: torch.Tensor) -> flo
     if diff > PARITY_TOLERANCE:
         raise ParityError(f"ONNX outputs differ from torch by {diff:.2e} > {PARITY_TOLERANCE:.0e}")
     return diff
-
-
-def cpu_latency_ms(path: Path, spec: ClipSpec, repeats: int = 20) -> float:
-    """Median onnxruntime latency for one clip (batch 1) on this machine's CPU."""
-    session = _session(path)
-    clip = np.zeros((1, 3, spec.frames, spec.crop, spec.crop), np.float32)
-    session.run(["logits"], {"clip": clip})
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        session.run(["logits"], {"clip": clip})
-        timings.append((time.perf_counter() - started) * 1000)
-    return round(float(np.median(timings)), 2)
-
-
-def selected_classifiers(models_dir: Path, names: list[str] | None) -> list[ClassifierEntry]:
-    """The manifest's classifiers, or only those named."""
-    entries = load_manifest_content(models_dir).classifiers
-    return [e for e in entries if not names or e.name in names]
-
-
-def remeasure_latency(models_dir: Path, names: list[str] | None) -> dict:
-    """CPU latency of exported classifiers measured again, with the load it was measured at.
-
-    Export measures latency right after training, often beside other runs; run this on a quiet
-    machine before the figures are quoted.
-    """
-    results = {}
-    for entry in selected_classifiers(models_dir, names):
-        latency = cpu_latency_ms(models_dir / entry.file, entry.input.clip_spec())
-        load = round(os.getloadavg()[0], 2)
-        entry.metrics.cpu_latency_ms = latency  # type: ignore[attr-defined]
-        entry.metrics.cpu_latency_load = load  # type: ignore[attr-defined]
-        upsert_classifier(models_dir, entry)
-        results[entry.name] = {"cpu_latency_ms": latency, "load_average_1min": load}
-    return results
 
 
 def chunk_exported_encoders(models_dir: Path, data: Path) -> dict:
@@ -273,11 +239,14 @@ def export_classifier(
     onnx_path = out_dir / f"{name}.onnx"
     split = _run_split(state, Path(data))
     wrapped, open_set = build_open_set(model, state, split, spec, Path(data))
-    export_onnx(wrapped, spec, onnx_path)
-    if family.frames_per_encoder_pass:
-        encode_file_in_chunks(onnx_path, spec.frames, family.frames_per_encoder_pass)
-    if family.int8_weights:
-        store_conv_weights_as_int8(onnx_path)
+    if isinstance(model, I3DEffNetTemporal):
+        export_cascade_onnx(model, wrapped.distance, spec, onnx_path, family.int8_weights)
+    else:
+        export_onnx(wrapped, spec, onnx_path)
+        if family.frames_per_encoder_pass:
+            encode_file_in_chunks(onnx_path, spec.frames, family.frames_per_encoder_pass)
+        if family.int8_weights:
+            store_conv_weights_as_int8(onnx_path)
     test_clips = _eval_inputs(state, split.test[:: max(1, len(split.test) // 4)][:4], spec)[0]
     parity = check_parity(wrapped, onnx_path, torch.stack(test_clips))
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
@@ -301,7 +270,7 @@ def export_classifier(
             "params": metrics["params"],
             "file_size_bytes": onnx_path.stat().st_size,
             "training_time_s": metrics["training_time_s"],
-            "cpu_latency_ms": cpu_latency_ms(onnx_path, spec),
+            "cpu_latency_ms": held_out_latency_ms(onnx_path, split.test, spec),
             "onnx_parity_max_abs_diff": parity,
         },
         "training": {

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -32,10 +33,12 @@ from training.classify.group_cv import (
     augmented_and_serving_features,
     cached,
     group_folds,
+    out_of_fold_distances,
 )
-from training.classify.models.i3d_effnet_temporal import lite0_frames
+from training.classify.models.i3d_effnet_temporal import EXIT_MIN_TOP1, FrameExit, lite0_frames
 from training.classify.models.i3d_temporal import I3D_CLIP_SPEC
 from training.classify.models.registry import build_model, get_family
+from training.classify.open_set import THRESHOLD_QUANTILE, class_distance
 from training.classify.training import (
     TrainOptions,
     checkpoint_state,
@@ -110,6 +113,28 @@ def branch_features(study: Study, branch: Branch, folder: Path) -> dict[str, tor
     return cached(folder / f"features_{branch.features_name}.pt", compute)
 
 
+def fitted_frame_exit(studies: dict[str, Study], folder: Path) -> FrameExit:
+    """When Lite0 may answer alone (cascade_study.py): its distance to the classes of every
+    training + validation clip at most the 97.5 % quantile of that distance scored out of fold,
+    rescaled to I3D's quantile (the threshold open-set-cv gives the default), and its top-1
+    probability at least EXIT_MIN_TOP1."""
+    embedded, quantile = {}, {}
+    for branch in BRANCHES:
+        study = studies[branch.attribute]
+        serving = branch_features(study, branch, folder)["serving"].float().mean(1)
+        embedded[branch.attribute] = serving
+        quantile[branch.attribute] = float(
+            np.quantile(out_of_fold_distances(study, serving), THRESHOLD_QUANTILE)
+        )
+    frames = studies["frames"]
+    return FrameExit(
+        class_distance(embedded["frames"], frames.targets.tolist()),
+        threshold=quantile["frames"],
+        distance_scale=quantile["video"] / quantile["frames"],
+        min_top1=EXIT_MIN_TOP1,
+    )
+
+
 def run_fusion_training(options: TrainOptions) -> dict:
     run_dir = prepare_run_dir(options)
     studies = branch_studies(options)
@@ -129,6 +154,7 @@ def run_fusion_training(options: TrainOptions) -> dict:
         trained = train_heads(branch.family, study.options, x, y, len(labels))
         train_time_s += time.perf_counter() - started
         getattr(model, branch.attribute).head = trained.head
+    model.frame_exit = fitted_frame_exit(studies, run_dir)
     progress = {
         "epoch": options.epochs - 1,
         "best_metric": None,  # nothing is chosen on validation clips: they are trained on

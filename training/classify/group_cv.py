@@ -25,6 +25,7 @@ from training.classify.clip_cache import decode_clip
 from training.classify.datasets import ClipDataset
 from training.classify.frozen_features import TRAIN_VIEWS, reference_recipe, train_heads
 from training.classify.models.effnet_temporal import EffNetTemporal
+from training.classify.open_set import class_distance
 from training.classify.training import TrainOptions, prepare_split, trained_clip_spec
 from training.classify.ucf101 import ClipRecord
 
@@ -167,6 +168,17 @@ def cross_validated_log_probs(
                     per_view = [model.head(view.float()) for view in served[held].unbind(1)]
                     scores[name][seed][held] = torch.stack(per_view).mean(0)
     return scores
+
+
+def out_of_fold_distances(study: Study, embedded: torch.Tensor) -> np.ndarray:
+    """Each clip's distance to the classes of the other folds' clips, (N,)."""
+    distances = torch.zeros(len(study.records))
+    for fold in range(study.folds.max() + 1):
+        held = torch.from_numpy(study.folds == fold)
+        distance = class_distance(embedded[~held], study.targets[~held].tolist())
+        with torch.no_grad():
+            distances[held] = distance(embedded[held])
+    return distances.numpy()
 
 
 def cv_summary(log_probs: dict[int, torch.Tensor], study: Study) -> dict:

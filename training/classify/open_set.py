@@ -52,6 +52,13 @@ class ClassDistance(nn.Module):
         self.register_buffer("basis", basis)  # (R, D): the directions v_j
         self.register_buffer("weights", weights)  # (R,): 1 / a - 1 / e_j
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # The buffers' shapes depend on the clips it was fitted on: take the saved ones.
+        for name in ("means", "basis", "weights"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         offsets = F.normalize(embedding, dim=1)[:, None, :] - self.means[None]  # (B, K, D)
         along = offsets @ self.basis.T  # (B, K, R)
@@ -69,6 +76,8 @@ class OpenSetModel(nn.Module):
         self.distance = distance
 
     def forward(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if hasattr(self.model, "cascade"):  # answers some clips from a cheaper branch alone
+            return self.model.cascade(clip, self.distance)
         logits, embedding = logits_and_ood_embedding(self.model, clip)  # (B, K), (B, D)
         return logits, self.distance(embedding)
 
@@ -107,6 +116,11 @@ def class_distance(embedded: torch.Tensor, targets: list[int]) -> ClassDistance:
     return ClassDistance(
         means.float(), float(1 / scale), vectors[:, spanned].T.float(), weights.float()
     )
+
+
+def empty_class_distance(dim: int = 1280) -> ClassDistance:
+    """A placeholder of the right width, to be fitted or loaded: one class at the origin."""
+    return ClassDistance(torch.zeros(1, dim), 1.0, torch.zeros(0, dim), torch.zeros(0))
 
 
 def logits_and_ood_embedding(

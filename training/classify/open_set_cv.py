@@ -31,15 +31,11 @@ from training.classify.group_cv import (
     Study,
     augmented_and_serving_features,
     cached,
+    out_of_fold_distances,
     served_cv_log_probs,
 )
 from training.classify.i3d_study import recipe_study
-from training.classify.open_set import (
-    PROBABILITY_QUANTILE,
-    THRESHOLD_QUANTILE,
-    class_distance,
-    is_confident,
-)
+from training.classify.open_set import PROBABILITY_QUANTILE, THRESHOLD_QUANTILE, is_confident
 from training.classify.unseen_clips import (
     check_unseen,
     held_out_clips,
@@ -57,16 +53,11 @@ METHOD_CV = (
     "out of fold by 4-fold group cross-validation (python -m training open-set-cv)"
 )
 
-
-def out_of_fold_distances(study: Study, embedded: torch.Tensor) -> np.ndarray:
-    """Each clip's distance to the classes of the other folds' clips, (N,)."""
-    distances = torch.zeros(len(study.records))
-    for fold in range(study.folds.max() + 1):
-        held = torch.from_numpy(study.folds == fold)
-        distance = class_distance(embedded[~held], study.targets[~held].tolist())
-        with torch.no_grad():
-            distances[held] = distance(embedded[held])
-    return distances.numpy()
+# The default's clips that Lite0 answers alone never reach I3D (I3DEffNetTemporal.cascade).
+CASCADE_NOTE = (
+    "; a clip the Lite0 branch answers alone is measured by Lite0's distance, rescaled by I3D's "
+    "97.5 % quantile over Lite0's"
+)
 
 
 def out_of_fold_scores(
@@ -147,7 +138,7 @@ def _write_thresholds(
     (entry,) = [c for c in load_manifest_content(models_dir).classifiers if c.name == name]
     entry.open_set.threshold = round(threshold, 6)
     entry.open_set.min_top1_probability = round(min_top1, 6)
-    entry.open_set.method = METHOD_CV
+    entry.open_set.method = METHOD_CV + (CASCADE_NOTE if entry.family == FUSION else "")
     session = manifest_session(models_dir, entry)
     held_out = held_out_clips(data, name, entry.labels, entry.training)
     confident = manifest_confident(entry, open_set_scores(session, entry, held_out, "held out"))

@@ -34,9 +34,9 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from service.contract.manifest import ClassifierEntry, upsert_classifier
+from service.contract.manifest import ClassifierEntry, selected_classifiers, upsert_classifier
 from training.classify.codec_check import held_out_clips, serving_input
-from training.classify.export import selected_classifiers, unseen_action_paths
+from training.classify.export import unseen_action_paths
 from training.classify.open_set import is_confident
 
 UNSEEN_CLIPS_DIR = Path(__file__).resolve().parents[2] / ".cache" / "unseen_clips"

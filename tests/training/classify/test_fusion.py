@@ -5,10 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 import torch
 
 from service.video.preprocess import normalise
 from tests.utils.data import SHARED_DATA
+from training.classify.cascade_study import cascade_study
 from training.classify.export import export_classifier
 from training.classify.fusion_study import fusion_study
 from training.classify.fusion_training import FRAME_BRANCH_EPOCHS
@@ -16,12 +18,21 @@ from training.classify.group_cv import heads_averaged
 from training.classify.int8_weights import round_conv_weights
 from training.classify.loops import train
 from training.classify.models.effnet_temporal import EFFNET_CLIP_SPEC
-from training.classify.models.i3d_effnet_temporal import odd_frames_renormalised
+from training.classify.models.i3d_effnet_temporal import EXIT_MIN_TOP1, odd_frames_renormalised
 from training.classify.models.i3d_temporal import I3D_CLIP_SPEC
 from training.classify.open_set_cv import open_set_cv
 from training.classify.training import TrainOptions, load_checkpoint, prepare_split
 from training.efficientnet_lite import default_weights_path
 from training.i3d import i3d_kinetics400
+
+
+def all_nodes(graph: onnx.GraphProto):
+    """The graph's nodes and those of its subgraphs (an If's branches)."""
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from all_nodes(attribute.g)
 
 
 def test_lite0_gets_the_odd_frames_normalised_its_own_way() -> None:
@@ -67,9 +78,15 @@ def test_fusion_trains_both_branches_exports_one_file_and_its_study_reuses_the_f
     assert entry["metrics"]["onnx_parity_max_abs_diff"] <= 1e-4
     graph = onnx.load(str(tmp_path / "models" / entry["file"])).graph
     weights = {i.name: i for i in graph.initializer}
-    floats = [weights.get(n.input[1]) for n in graph.node if n.op_type == "Conv"]
+    nodes = list(all_nodes(graph))
+    floats = [weights.get(n.input[1]) for n in nodes if n.op_type == "Conv"]
     large = [w for w in floats if w is not None and np.prod(w.dims) >= 4096]
-    int8 = [weights[n.input[0]] for n in graph.node if n.op_type == "DequantizeLinear"]
+    int8 = [weights[n.input[0]] for n in nodes if n.op_type == "DequantizeLinear"]
+    # I3D runs inside the cascade's If, on the clips Lite0 is not sure of
+    (cascade,) = [n for n in graph.node if n.op_type == "If"]
+    branches = {a.name: {n.op_type for n in all_nodes(a.g)} for a in cascade.attribute}
+    assert "Conv" in branches["then_branch"] and "Conv" not in branches["else_branch"]
+    assert model.frame_exit.min_top1 == EXIT_MIN_TOP1 and model.frame_exit.threshold.isfinite()
     # I3D's 3D convolutions stored as int8, as torch rounded them; Lite0's 2D ones float32
     assert int8 and all(len(w.dims) == 5 for w in int8)
     assert large and all(len(w.dims) == 4 for w in large)
@@ -79,6 +96,13 @@ def test_fusion_trains_both_branches_exports_one_file_and_its_study_reuses_the_f
     assert set(study["arms"]) == {"i3d_temporal", "lite0_odd_frames", "fusion"}
     assert study["clips"] == len(split.train) + len(split.val)
     assert json.loads((run / "fusion_study.json").read_text()) == study
+
+    cascade = cascade_study(SHARED_DATA, run, max_clips=3)  # the same cache and log-probs
+    assert cascade["fusion"] == study["arms"]["fusion"]
+    assert cascade["frame_distance_threshold"] == pytest.approx(
+        float(model.frame_exit.threshold), abs=1e-6
+    )
+    assert set(cascade["left_out_exits"]) == set(study["arms"]["fusion"]["per_class"])
 
     # its open-set floor: the quantile of the two branches' averaged out-of-fold probabilities
     cv = open_set_cv(SHARED_DATA, run, entry["name"], tmp_path / "models", max_clips=3)

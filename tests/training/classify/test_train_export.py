@@ -16,11 +16,12 @@ from training.classify.export import (
     ParityError,
     check_parity,
     export_classifier,
-    remeasure_latency,
 )
+from training.classify.latency import one_clip_per_group, remeasure_latency
 from training.classify.models.registry import get_family
 from training.classify.open_set import OpenSetModel, class_distance
 from training.classify.training import TrainOptions, load_checkpoint, trained_clip_spec
+from training.classify.ucf101 import ClipRecord
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_latency_is_measured_again_for_the_named_classifiers_only(
     export_classifier(smoke_run.run_dir, tmp_path, SHARED_DATA, name="other")
     path = tmp_path / "manifest.json"
     before = {c.name: c for c in Manifest.model_validate_json(path.read_text()).classifiers}
-    results = remeasure_latency(tmp_path, ["smoke"])
+    results = remeasure_latency(tmp_path, SHARED_DATA, ["smoke"])
     after = {c.name: c for c in Manifest.model_validate_json(path.read_text()).classifiers}
     assert set(results) == {"smoke"}
     assert after["smoke"].metrics.cpu_latency_ms == results["smoke"]["cpu_latency_ms"] > 0
@@ -141,3 +142,19 @@ def test_a_run_is_fed_the_input_it_was_trained_on_not_its_family_current_one() -
     config = {"family": "vgg_lstm", "clip_spec": trained.to_manifest()}
     assert trained_clip_spec(config) == trained != family_spec
     assert trained_clip_spec({"family": "vgg_lstm"}) == family_spec  # older checkpoints
+
+
+def test_latency_is_measured_on_the_first_clip_of_every_held_out_group() -> None:
+    def record(label: str, group: str, clip: int) -> ClipRecord:
+        return ClipRecord(Path(f"{label}/v_{label}_{group}_c{clip:02d}.avi"), label, group, "video")
+
+    records = [record("YoYo", "g02", 2), record("YoYo", "g01", 3), record("YoYo", "g01", 1)]
+    records += [record("Punch", "g01", 4)]
+
+    chosen = one_clip_per_group(records)
+
+    assert sorted(str(r.path) for r in chosen) == [
+        "Punch/v_Punch_g01_c04.avi",
+        "YoYo/v_YoYo_g01_c01.avi",
+        "YoYo/v_YoYo_g02_c02.avi",
+    ]

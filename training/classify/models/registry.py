@@ -110,11 +110,12 @@ FAMILIES: dict[str, Family] = {
         int8_weights=True,
     ),
     # The default since 2026-12-07 (docs/training.md): I3D and Lite0 side by side on I3D's
-    # input, each with its own heads (training/classify/fusion_training.py).
+    # input, each with its own heads (training/classify/fusion_training.py); I3D runs only on
+    # the clips Lite0 is not sure of (I3DEffNetTemporal.cascade).
     "i3d_effnet_temporal": Family(
         i3d_effnet_temporal,
         "I3D (Kinetics-400) + EfficientNet-Lite0 (ImageNet), both frozen, five temporal "
-        "attention heads each, averaged",
+        "attention heads each, averaged; Lite0 alone on the clips it is sure of",
         I3D_CLIP_SPEC,
         loop="fusion",
         epochs=60,
