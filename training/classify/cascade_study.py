@@ -27,19 +27,9 @@ import torch
 from tqdm import tqdm
 
 from training.classify.frozen_features import train_heads
-from training.classify.fusion_study import fusion_recipe
-from training.classify.fusion_training import (
-    BRANCHES,
-    branch_features,
-    branch_studies,
-    fitted_frame_exit,
-)
-from training.classify.group_cv import (
-    cv_summary,
-    heads_averaged,
-    out_of_fold_distances,
-    served_cv_log_probs,
-)
+from training.classify.fusion_study import branch_cv
+from training.classify.fusion_training import fitted_frame_exit
+from training.classify.group_cv import cv_summary, heads_averaged, out_of_fold_distances
 from training.classify.models.i3d_effnet_temporal import cascade_exits
 from training.classify.open_set import class_distance
 
@@ -90,15 +80,7 @@ def left_out_exits(study, features: dict, tau: float, d: float) -> dict[str, tup
 
 def cascade_study(data: Path, out: Path, max_clips: int = 0) -> dict:
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    studies = branch_studies(fusion_recipe(data, max_clips))
-    features, log_probs = {}, {}
-    for branch in BRANCHES:
-        study = studies[branch.attribute]
-        features[branch.attribute] = branch_features(study, branch, out)
-        log_probs[branch.attribute] = served_cv_log_probs(
-            study, features[branch.attribute], out / f"log_probs_{branch.features_name}.pt"
-        )
+    studies, features, log_probs = branch_cv(data, out, max_clips)
     frames, targets = studies["frames"], studies["frames"].targets
     fused = heads_averaged(log_probs["video"], log_probs["frames"])
     distances = torch.from_numpy(

@@ -44,23 +44,34 @@ def fusion_recipe(data: Path, max_clips: int = 0) -> TrainOptions:
     )
 
 
-def fusion_cv(
+def branch_cv(
     data: Path, out: Path, max_clips: int = 0
-) -> tuple[Study, dict[str, torch.Tensor], dict[str, dict[int, torch.Tensor]]]:
-    """The video branch's study, its features (the open-set embedding's source), and per head
-    seed the out-of-fold log-probabilities of each branch and of the fusion; cached in `out`."""
+) -> tuple[dict[str, Study], dict[str, dict], dict[str, dict[int, torch.Tensor]]]:
+    """Per branch ("video", "frames"): its study, its features and per head seed its
+    out-of-fold log-probabilities; cached in `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     studies = branch_studies(fusion_recipe(data, max_clips))
     features, log_probs = {}, {}
     for branch in BRANCHES:
         study = studies[branch.attribute]
-        features[branch.features_name] = branch_features(study, branch, out)
-        log_probs[branch.features_name] = served_cv_log_probs(
-            study, features[branch.features_name], out / f"log_probs_{branch.features_name}.pt"
+        features[branch.attribute] = branch_features(study, branch, out)
+        log_probs[branch.attribute] = served_cv_log_probs(
+            study, features[branch.attribute], out / f"log_probs_{branch.features_name}.pt"
         )
-    log_probs["fusion"] = heads_averaged(*(log_probs[b.features_name] for b in BRANCHES))
-    return studies["video"], features[BRANCHES[0].features_name], log_probs
+    return studies, features, log_probs
+
+
+def fusion_cv(
+    data: Path, out: Path, max_clips: int = 0
+) -> tuple[Study, dict[str, torch.Tensor], dict[str, dict[int, torch.Tensor]]]:
+    """The video branch's study, its features (the open-set embedding's source), and per head
+    seed the out-of-fold log-probabilities of each branch (by its features' name) and of the
+    fusion; cached in `out`."""
+    studies, features, by_branch = branch_cv(data, out, max_clips)
+    log_probs = {b.features_name: by_branch[b.attribute] for b in BRANCHES}
+    log_probs["fusion"] = heads_averaged(by_branch["video"], by_branch["frames"])
+    return studies["video"], features["video"], log_probs
 
 
 def fusion_study(data: Path, out: Path, max_clips: int = 0) -> dict:
