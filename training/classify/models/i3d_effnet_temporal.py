@@ -87,7 +87,8 @@ class I3DEffNetTemporal(nn.Module):
         super().__init__()
         self.video = video
         self.frames = frames
-        self.frame_exit = FrameExit(empty_class_distance(), float("inf"), 1.0, 2.0)  # never
+        # Until fitted, no clip exits: no top-1 probability reaches 2.
+        self.frame_exit = FrameExit(empty_class_distance(), float("inf"), 1.0, 2.0)
 
     def logits_and_ood_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Both branches on every clip: the fused log-probabilities and I3D's embedding."""
