@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.inference.temporal import FlowSmoother
+from service.inference.temporal import FlowSmoother, warp
 from tests.utils.corpus import real_frames
 from tests.utils.data import AUDIO_CLIP, CLIPS, PUNCH_CLIP
 
@@ -79,3 +79,19 @@ def test_the_thinnest_frames_an_upload_may_have_are_smoothed(size: tuple[int, in
     assert all(m.flow is not None and m.flow.shape == (size[1], size[0], 2) for m in motions[1:])
     outputs = smoother.blend(motions, _styled(frames))
     assert outputs[-1].shape == frames[-1].shape
+
+
+def test_each_output_is_the_weighted_mean_of_the_warped_last_output_and_the_fresh_frame() -> None:
+    frames = real_frames(PUNCH_CLIP, 6, SIZE)
+    styled = _styled(frames)
+    smoother = FlowSmoother()
+    motions = smoother.measure(frames)
+    outputs = smoother.blend(motions, styled)
+    for t in range(1, 6):
+        motion = motions[t]
+        assert motion.flow is not None and motion.weight is not None
+        weight = motion.weight.reshape(*motion.weight.shape[:2], 1)
+        warped = warp(outputs[t - 1], motion.flow).astype(np.float32)
+        expected = weight * warped + (1 - weight) * styled[t]
+        assert np.abs(outputs[t] - expected).max() <= 1.0  # rounding
+        assert 0 < float(motion.weight.max()) <= FlowSmoother().options.blend
