@@ -201,6 +201,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=1, ge=1, description="Celery worker processes; each gets its share of the cores."
     )
+    worker_warm_up: bool = Field(
+        default=True,
+        description="Each worker process loads and compiles every named style as it starts "
+        "(~0.8 s and ~140 MiB for the four), so that its first job does not wait for its style "
+        "(~0.3 s). Off: a style loads on its first job.",
+    )
     worker_max_memory_mb: int = Field(
         default=768,
         ge=0,

@@ -8,14 +8,19 @@ process also runs the reaper that queues again the jobs of dead workers.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from service.jobs.celery_app import create_celery_app
 from service.jobs.reaper import Reaper
-from service.jobs.tasks import worker_store
+from service.jobs.tasks import warm_up, worker_store
 from service.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 settings = Settings()
 app = create_celery_app(settings)
@@ -31,3 +36,21 @@ def _start_reaper(**_: Any) -> None:
 @worker_shutdown.connect
 def _stop_reaper(**_: Any) -> None:
     reaper.stop()
+
+
+@worker_process_init.connect
+def _warm_up_in_the_background(**_: Any) -> None:
+    """Each pool process loads the styles beside its first job rather than inside it."""
+    if settings.worker_warm_up:
+        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    started = time.perf_counter()
+    try:
+        names = warm_up()
+    except Exception:  # the first job loads its style itself, and reports what goes wrong
+        logger.warning("warm-up failed; each style loads on its first job", exc_info=True)
+        return
+    seconds = time.perf_counter() - started
+    logger.info("warmed up in %.1f s: %s", seconds, ", ".join(names) or "no named styles")

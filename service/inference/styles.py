@@ -12,6 +12,7 @@ that follow.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -98,13 +99,17 @@ class StyleEngines:
         self.threads, self.runtime, self.concurrent = threads, runtime, concurrent
         self.arena = arena
         self._named: dict[str, FeedForwardStyle] = {}
+        # One load per style even when two threads ask first (a worker's warm-up and its first
+        # job; the API's previews): OpenVINO's first load must not run twice at once.
+        self._loading = threading.Lock()
         self._arbitrary: ArbitraryStyle | None = None
         self._thumbnails: dict[str, bytes] = {}
 
     def named(self, name: str) -> FramesFn:
-        if name not in self._named:
-            self._named[name] = self._feedforward(name, self.arena)
-        return self._named[name]
+        with self._loading:
+            if name not in self._named:
+                self._named[name] = self._feedforward(name, self.arena)
+            return self._named[name]
 
     def thumbnail(self, name: str) -> bytes:
         """JPEG of the style painting a landscape drawn in code (made once per process).

@@ -8,6 +8,7 @@ app.send_task("actionstyle.stylize_video", args=[job_id, video_path, "vangogh", 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import redis
 from celery import Task, shared_task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
@@ -116,9 +118,30 @@ def classify_file(
     return result.model_dump()
 
 
-@cache
+_JOB_PARTS_BUILT = threading.Lock()
+# UCF101's frame size, the most common upload here: the style networks prepare per input size.
+WARM_UP_FRAME = np.zeros((240, 320, 3), np.uint8)
+
+
 def _job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
-    """Built on a worker process's first stylize job, then kept: one network per style."""
+    """Built once per worker process (by its warm-up or its first stylize job), then kept."""
+    with _JOB_PARTS_BUILT:  # the warm-up thread and a first job may ask at once
+        return _build_job_parts()
+
+
+def warm_up() -> list[str]:
+    """Load and compile every named style and paint one frame with each, so that the first job
+    of a worker process does not wait for it (~0.3 s of a 7.48 s clip's ~3.5 s job, per style;
+    docs/benchmarks.md). Returns the styles made ready."""
+    _, _, engines = _job_parts()
+    names = list(engines.catalog.entries)
+    for name in names:
+        engines.named(name)([WARM_UP_FRAME])
+    return names
+
+
+@cache
+def _build_job_parts() -> tuple[JobStore, JobStorage, StyleEngines]:
     settings = _settings()
     cv2.setNumThreads(OPENCV_THREADS)
     store = worker_store(settings)
