@@ -64,7 +64,7 @@ def clip_seconds(path: Path) -> float:
 def job_stages(clip: Path, model: Path, threads: int, runtime: StyleRuntime) -> dict:
     """One clip through the job's pipeline in this process, on `threads` threads of `runtime`
     split into frames in flight as a worker splits them (`paint_parallelism`)."""
-    frames_in_flight, threads_per_frame = paint_parallelism(threads, 0, runtime)
+    frames_in_flight, threads_per_frame = paint_parallelism(threads, 0)
     cv2.setNumThreads(OPENCV_THREADS)  # as in a worker process
     times = StageTimes()
     engine = FeedForwardStyle(

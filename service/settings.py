@@ -192,10 +192,9 @@ class Settings(BaseSettings):
     stylize_frames_in_flight: int = Field(
         default=0,
         ge=0,
-        description="Frames a worker paints at once, sharing its threads. 0: the fastest for "
-        "the style runtime: one frame on all threads on openvino (as fast as a frame per "
-        "thread, in less memory: a 1280x720 job peaks at 0.86 rather than 1.08 GiB on 2 "
-        "threads), one per thread on onnxruntime (1.4 GiB at 1280x720; 1 frame: slower).",
+        description="Frames a worker paints at once, sharing its threads. 0: one per thread, "
+        "the fastest on both runtimes (1: one frame on all threads, as fast at 1280x720 on "
+        "openvino in ~0.2 GiB less, 1.1 rather than 0.9 GiB on 2 threads; slower at 320x240).",
     )
     max_style_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     worker_concurrency: int = Field(
@@ -212,8 +211,8 @@ class Settings(BaseSettings):
         ge=0,
         description="A worker process whose resident memory peaked above this many MiB is "
         "replaced by a fresh one after its job (0: never). A large video leaves its working "
-        "memory behind (a 1280x720 job peaks at ~0.9 GiB and keeps ~0.6) where 320x240 jobs "
-        "need ~0.3; the next job pays ~0.5 s to load its style again.",
+        "memory behind (a 1280x720 job peaks at ~1.1 GiB and keeps ~0.6) where 320x240 jobs "
+        "need ~0.3; the fresh process loads the styles again (ACTIONSTYLE_WORKER_WARM_UP).",
     )
     storage_url: str = Field(
         default="",
@@ -275,9 +274,7 @@ class Settings(BaseSettings):
 
     def stylize_parallelism(self) -> tuple[int, int]:
         """A worker's (frames painted at once, threads per frame) for style jobs."""
-        return paint_parallelism(
-            self.worker_threads(), self.stylize_frames_in_flight, self.style_runtime
-        )
+        return paint_parallelism(self.worker_threads(), self.stylize_frames_in_flight)
 
     def ort_provider_names(self) -> list[str]:
         """onnxruntime's names for `ort_providers`, the ones this onnxruntime build has."""
@@ -308,13 +305,13 @@ class Settings(BaseSettings):
         )
 
 
-def paint_parallelism(
-    threads: int, frames_in_flight: int, runtime: StyleRuntime
-) -> tuple[int, int]:
+def paint_parallelism(threads: int, frames_in_flight: int) -> tuple[int, int]:
     """(frames painted at once, threads per frame) for `threads` threads; `frames_in_flight` 0
-    picks what was fastest on each runtime (benchmarks/stylize_speed.py): onnxruntime leaves a
-    second thread idle through much of a frame, so a frame per thread; OpenVINO keeps them busy
-    on one frame, as fast at 320x240 and in less memory at 1280x720."""
+    paints a frame per thread, the fastest on both runtimes in a job (docs/benchmarks.md):
+    onnxruntime leaves a second thread idle through much of a frame; OpenVINO keeps both busy
+    on one frame when alone, but in a job, beside its decode, flow and encode threads, one
+    frame on two threads waits whenever either thread is held up (320x240 jobs 3.5 % slower
+    and up to 1.3x on some runs, as fast at 1280x720 but ~0.2 GiB lighter there)."""
     if not frames_in_flight:
-        frames_in_flight = 1 if runtime == "openvino" else threads
+        frames_in_flight = threads
     return frames_in_flight, max(1, threads // frames_in_flight)

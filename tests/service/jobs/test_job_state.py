@@ -262,7 +262,7 @@ def test_the_queue_is_configured_not_to_lose_jobs() -> None:
     ("runtime", "threads", "asked", "frames_and_threads_each"),
     [
         ("onnxruntime", 2, 0, (2, 1)),  # a frame per thread
-        ("openvino", 2, 0, (1, 2)),  # one frame on all of them
+        ("openvino", 2, 0, (2, 1)),  # a frame per thread too
         ("onnxruntime", 4, 1, (1, 4)),
         ("openvino", 4, 2, (2, 2)),
         ("openvino", 1, 3, (3, 1)),

@@ -33,5 +33,5 @@ def test_a_worker_process_over_its_memory_bound_is_replaced_after_each_job(
 
 
 def test_by_default_only_a_large_job_gets_its_worker_process_replaced() -> None:
-    # 320x240 jobs peak near 0.3 GiB, a 1280x720 one near 0.9 GiB (docs/benchmarks.md).
+    # 320x240 jobs peak near 0.3 GiB, a 1280x720 one near 1.1 GiB (docs/benchmarks.md).
     assert Settings().worker_max_memory_mb == 768
