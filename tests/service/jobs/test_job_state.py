@@ -20,7 +20,7 @@ from service.inference.temporal import SmoothingOptions
 from service.jobs.celery_app import create_celery_app
 from service.jobs.state import JobKind, JobState, JobStore
 from service.jobs.storage import LocalStorage
-from service.jobs.stylize import JobContext, StylizeRequest, run_stylize_job
+from service.jobs.stylize import STOP_CHECK_S, JobContext, StylizeRequest, run_stylize_job
 from service.jobs.tasks import stylize_video
 from service.settings import Settings
 from service.video.transcode import TranscodeOptions
@@ -284,3 +284,17 @@ def test_the_broker_can_be_another_than_the_job_state_redis() -> None:
     conf = create_celery_app(rabbit).conf
     assert conf.broker_url == "amqp://user:pw@rabbit:5672//"
     assert conf.result_backend == redis_url  # results and job states stay in Redis
+
+
+def test_a_job_asks_redis_whether_to_stop_a_few_times_a_second_not_every_frame(
+    context: JobContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = queued_job(context, tmp_path)  # 10 frames, painted in well under STOP_CHECK_S
+    asked = []
+    owned_by = context.store.owned_by
+    monkeypatch.setattr(
+        context.store, "owned_by", lambda *args: asked.append(args) or owned_by(*args)
+    )
+    started = time.monotonic()
+    assert run_stylize_job(request, "attempt", context) is JobState.SUCCEEDED
+    assert len(asked) <= 1 + (time.monotonic() - started) / STOP_CHECK_S
