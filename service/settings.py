@@ -193,8 +193,8 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="Frames a worker paints at once, sharing its threads. 0: one per thread, "
-        "the fastest on both runtimes (1: one frame on all threads, as fast at 1280x720 on "
-        "openvino in ~0.2 GiB less, 1.1 rather than 0.9 GiB on 2 threads; slower at 320x240).",
+        "the fastest on both runtimes. 1: one frame on all threads, as fast at 1280x720 on "
+        "openvino and peaking at 0.9 rather than 1.1 GiB on 2 threads, slower at 320x240.",
     )
     max_style_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     worker_concurrency: int = Field(

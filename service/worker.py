@@ -40,7 +40,8 @@ def _stop_reaper(**_: Any) -> None:
 
 @worker_process_init.connect
 def _warm_up_in_the_background(**_: Any) -> None:
-    """Each pool process loads the styles beside its first job rather than inside it."""
+    """Each pool process loads the styles as it starts, in the background, so that its first
+    job finds them ready (a job that comes sooner waits at most for one other style to load)."""
     if settings.worker_warm_up:
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
 
