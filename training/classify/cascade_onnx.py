@@ -22,11 +22,11 @@ from onnx import TensorProto, compose, helper
 from torch import nn
 
 from service.video.preprocess import ClipSpec
+from training.classify.clip_onnx import export_clip_module
 from training.classify.int8_weights import store_conv_weights_as_int8
 from training.classify.models.i3d_effnet_temporal import I3DEffNetTemporal, lite0_frames
 from training.classify.open_set import ClassDistance
 
-OPSET = 17
 FRAME_OUTPUTS = ["frame_log_probs", "frame_distance", "rest", "rest_2d", "any_rest"]
 VIDEO_OUTPUTS = ["video_log_probs", "video_distance"]
 
@@ -55,17 +55,7 @@ class _VideoPart(nn.Module):
 
 
 def _export(module: nn.Module, spec: ClipSpec, path: Path, outputs: list[str]) -> onnx.ModelProto:
-    dummy = torch.zeros(2, 3, spec.frames, spec.crop, spec.crop)
-    torch.onnx.export(
-        module.eval(),
-        (dummy,),
-        str(path),
-        input_names=["clip"],
-        output_names=outputs,
-        dynamic_axes={"clip": {0: "batch"}},
-        opset_version=OPSET,
-        dynamo=False,
-    )
+    export_clip_module(module, spec, path, outputs, batch_outputs=False)
     return onnx.load(str(path))
 
 

@@ -31,6 +31,7 @@ from service.video.decode import DecodeLimits, read_sampled_frames
 from service.video.preprocess import ClipSpec, frames_to_input
 from training.classify.cascade_onnx import export_cascade_onnx
 from training.classify.clip_cache import ClipCache
+from training.classify.clip_onnx import OPSET, export_clip_module
 from training.classify.datasets import ClipDataset
 from training.classify.export_encoder import real_clips
 from training.classify.frame_chunks import (
@@ -59,7 +60,6 @@ from training.classify.training import (
 )
 from training.classify.ucf101 import VIDEO_SUFFIXES, Split, describe_clips
 
-OPSET = 17
 PARITY_TOLERANCE = 1e-4
 # The same kernels on the same frames, batched differently: equal to the bit here (measured).
 CHUNKED_TOLERANCE = 1e-5
@@ -71,17 +71,7 @@ class ParityError(RuntimeError):
 
 
 def export_onnx(model: torch.nn.Module, spec: ClipSpec, path: Path) -> None:
-    dummy = torch.zeros(2, 3, spec.frames, spec.crop, spec.crop)
-    torch.onnx.export(
-        model.eval(),
-        (dummy,),
-        str(path),
-        input_names=["clip"],
-        output_names=OUTPUTS,
-        dynamic_axes={name: {0: "batch"} for name in ["clip", *OUTPUTS]},
-        opset_version=OPSET,
-        dynamo=False,
-    )
+    export_clip_module(model, spec, path, OUTPUTS)
 
 
 def _session(path: Path) -> ort.InferenceSession:
