@@ -74,6 +74,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.open_set_thresholds,
             settings.open_set_min_top1,
             settings.ort_memory_arena,
+            settings.openvino_classifier_names(),
+            settings.inference_slots(),
         )
     except ModelsMissing as exc:  # not yet exported: serve, but report not ready
         logger.warning("%s", exc)

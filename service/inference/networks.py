@@ -128,18 +128,34 @@ class OpenVinoNetwork:
             },
         )
         self.input_names = [item.get_any_name() for item in compiled.inputs]
+        # name -> shape, None for a dynamic dimension (as onnxruntime's NodeArg.shape has a name)
+        self.input_shapes = {port.get_any_name(): _dims(port) for port in compiled.inputs}
+        self.output_shapes = {port.get_any_name(): _dims(port) for port in compiled.outputs}
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(concurrent):
             self._requests.put(compiled.create_infer_request())
 
     def run(self, feeds: dict[str, np.ndarray], output: str | None = None) -> np.ndarray:
+        return self.run_outputs(feeds, [output])[0]
+
+    def run_outputs(
+        self, feeds: dict[str, np.ndarray], outputs: list[str | None]
+    ) -> list[np.ndarray]:
+        """The named outputs (None: the first) of one call, as onnxruntime's `run` gives them."""
         request = self._requests.get()
         try:
             request.infer(feeds)
-            tensor = request.get_output_tensor(0) if output is None else request.get_tensor(output)
-            return tensor.data.copy()  # the request reuses its output buffer on the next call
+            tensors = [
+                request.get_output_tensor(0) if name is None else request.get_tensor(name)
+                for name in outputs
+            ]
+            return [tensor.data.copy() for tensor in tensors]  # the request reuses its buffers
         finally:
             self._requests.put(request)
+
+
+def _dims(port: openvino.ConstOutput) -> list[int | None]:
+    return [dim.get_length() if dim.is_static else None for dim in port.get_partial_shape()]
 
 
 def open_network(

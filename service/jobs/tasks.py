@@ -65,6 +65,7 @@ def _registry() -> ModelRegistry:
         settings.open_set_thresholds,
         settings.open_set_min_top1,
         settings.ort_memory_arena,
+        settings.openvino_classifier_names(),
     )
 
 

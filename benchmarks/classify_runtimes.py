@@ -1,0 +1,137 @@
+"""Each shipped classifier on onnxruntime and on OpenVINO: the same answers? how much faster?
+
+    python benchmarks/classify_runtimes.py [--data ../shared/data] [--threads 2] [--json out.json]
+
+For every classifier of the manifest, loaded as the service loads it both ways
+(`load_classifier(..., openvino=...)`; OpenVINO computes in bfloat16 on CPUs with bfloat16 units):
+
+1. Agreement on its training + validation clips (served input, one clip a call): on how many
+   the top-1 label, and the `confident` verdict under the manifest's open-set rule, differ; and
+   the largest logit difference.
+2. CPU time: the mean over the first clip of every held-out group of each clip's median of three
+   calls, the two runtimes alternating call by call, so that drift weighs on both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path[:0] = [str(REPO_ROOT)]
+
+from service.contract.manifest import load_manifest  # noqa: E402
+from service.inference.classifier import Classifier, load_classifier, softmax  # noqa: E402
+from training.classify.codec_check import serving_input  # noqa: E402
+from training.classify.latency import one_clip_per_group  # noqa: E402
+from training.classify.ucf101 import discover_clips  # noqa: E402
+
+CALLS_PER_CLIP = 3
+
+
+def _outputs(classifier: Classifier, clip: np.ndarray) -> tuple[np.ndarray, float | None]:
+    entry = classifier.entry
+    names = [entry.output_name] + ([entry.open_set.output_name] if entry.open_set else [])
+    results = classifier.session.run(names, {entry.input_name: clip})
+    return results[0][0], float(results[1].ravel()[0]) if entry.open_set else None
+
+
+def _verdict(
+    classifier: Classifier, logits: np.ndarray, distance: float | None
+) -> tuple[int, bool]:
+    scores = softmax(logits)
+    near = distance is None or classifier.threshold is None or distance <= classifier.threshold
+    decided = classifier.min_top1 is None or scores.max() >= classifier.min_top1
+    return int(scores.argmax()), near and decided
+
+
+def compare(models: Path, data: Path, threads: int, name: str) -> dict:
+    entry = next(e for e in load_manifest(models).classifiers if e.name == name)
+    runtimes = {
+        runtime: load_classifier(models, entry, threads, openvino=runtime == "openvino")
+        for runtime in ("onnxruntime", "openvino")
+    }
+    held_out = set(entry.training["test_groups"])
+    records = discover_clips(data, entry.labels)
+    spec = entry.input.clip_spec()
+    top1_differ = confident_differ = 0
+    largest = 0.0
+    seen = [record for record in records if record.group not in held_out]
+    for record in seen:
+        clip = serving_input(record, spec)
+        (a_logits, a_distance), (b_logits, b_distance) = (
+            _outputs(classifier, clip) for classifier in runtimes.values()
+        )
+        a, b = (
+            _verdict(classifier, logits, distance)
+            for classifier, logits, distance in zip(
+                runtimes.values(), (a_logits, b_logits), (a_distance, b_distance), strict=True
+            )
+        )
+        top1_differ += int(a[0] != b[0])
+        confident_differ += int(a[1] != b[1])
+        largest = max(largest, float(np.abs(a_logits - b_logits).max()))
+    firsts = one_clip_per_group([record for record in records if record.group in held_out])
+    clips = [serving_input(record, spec) for record in firsts]
+    times: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
+    for classifier in runtimes.values():
+        _outputs(classifier, clips[0])  # one-off costs
+    for clip in clips:
+        per_call: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
+        for _ in range(CALLS_PER_CLIP):
+            for runtime, classifier in runtimes.items():
+                started = time.perf_counter()
+                _outputs(classifier, clip)
+                per_call[runtime].append((time.perf_counter() - started) * 1000)
+        for runtime, values in per_call.items():
+            times[runtime].append(statistics.median(values))
+    ms = {runtime: statistics.mean(values) for runtime, values in times.items()}
+    return {
+        "clips_compared": len(seen),
+        "top1_differ": top1_differ,
+        "confident_differ": confident_differ,
+        "largest_logit_difference": round(largest, 4),
+        "ms_onnxruntime": round(ms["onnxruntime"], 1),
+        "ms_openvino": round(ms["openvino"], 1),
+        "openvino_over_onnxruntime": round(ms["openvino"] / ms["onnxruntime"], 3),
+        "held_out_groups_timed": len(clips),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=Path, default=REPO_ROOT / "exported_models")
+    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    names = args.name or [e.name for e in load_manifest(args.models).classifiers]
+    print(
+        f"{'model':<22}{'clips':>6}{'top-1 differ':>14}{'confident differ':>18}"
+        f"{'max |dlogit|':>14}{'ms ort':>8}{'ms ov':>8}{'ov / ort':>10}"
+    )
+    report = {}
+    for name in names:
+        row = report[name] = compare(args.models, args.data, args.threads, name)
+        print(
+            f"{name:<22}{row['clips_compared']:>6}{row['top1_differ']:>14}"
+            f"{row['confident_differ']:>18}{row['largest_logit_difference']:>14}"
+            f"{row['ms_onnxruntime']:>8}{row['ms_openvino']:>8}"
+            f"{row['openvino_over_onnxruntime']:>10}",
+            flush=True,
+        )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
