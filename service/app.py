@@ -5,11 +5,12 @@ uvicorn service.app:create_app --factory
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
@@ -36,6 +37,7 @@ from service.api.auth import (
 from service.contract.manifest import ManifestError, ModelsMissing
 from service.errors import install_error_handlers, problem_responses
 from service.inference.registry import load_registry
+from service.jobs.ends import JobEnds
 from service.jobs.queue import JobQueue, QueueFull
 from service.observability.logs import configure_logging
 from service.observability.middleware import ObservabilityMiddleware
@@ -84,8 +86,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.error("refusing to start: %s", exc)
         raise
     app.state.jobs = JobQueue.from_settings(settings)
+    app.state.job_ends = JobEnds(settings.redis_url)
     app.state.inference_slots = threading.BoundedSemaphore(settings.inference_slots())
-    yield
+    listening = asyncio.create_task(app.state.job_ends.listen())
+    try:
+        yield
+    finally:
+        listening.cancel()
+        with suppress(asyncio.CancelledError):
+            await listening
 
 
 # What a page on another origin may read of an answer, beyond the always-safe headers.

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from service.contract.manifest import ModelsMissing
 from service.inference.registry import ModelRegistry
 from service.inference.styles import StyleEngines
+from service.jobs.ends import JobEnds
 from service.jobs.queue import JobQueue
 from service.settings import Settings
 
@@ -34,6 +35,10 @@ async def get_jobs(request: Request) -> JobQueue:
     return request.app.state.jobs
 
 
+async def get_job_ends(request: Request) -> JobEnds:
+    return request.app.state.job_ends
+
+
 async def get_style_engines(request: Request) -> StyleEngines:
     """Style sessions for previews, built on the first preview (the API needs none otherwise)."""
     state = request.app.state
@@ -51,4 +56,5 @@ async def get_style_engines(request: Request) -> StyleEngines:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[ModelRegistry, Depends(get_models)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]
+JobEndsDep = Annotated[JobEnds, Depends(get_job_ends)]
 StyleEnginesDep = Annotated[StyleEngines, Depends(get_style_engines)]

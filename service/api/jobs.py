@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 from pathlib import PurePath
 from typing import Annotated
 
@@ -13,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 
 from service.api.auth import ClientDep
-from service.api.deps import JobsDep
+from service.api.deps import JobEndsDep, JobsDep
 from service.api.ranges import RangeNotSatisfiable, ranged_response
 from service.errors import problem_responses
+from service.jobs.ends import CHECK_S
 from service.jobs.queue import (
     JobAlreadyFinished,
     JobHasNoResult,
@@ -35,9 +37,6 @@ JobId = Annotated[
 ]
 
 MAX_WAIT_S = 30.0
-# How often a held GET /jobs/{id}?wait= reads the job again (one Redis read each time): its end
-# is answered within this. Cheaper than clients asking twice a second over HTTP.
-WAIT_CHECK_S = 0.1
 
 WaitSeconds = Annotated[
     float,
@@ -61,16 +60,26 @@ WaitSeconds = Annotated[
     responses=problem_responses(JobNotFound, RequestValidationError, QueueUnavailable),
 )
 async def get_job(
-    job_id: JobId, jobs: JobsDep, client: ClientDep, request: Request, wait: WaitSeconds = 0.0
+    job_id: JobId,
+    jobs: JobsDep,
+    ends: JobEndsDep,
+    client: ClientDep,
+    request: Request,
+    wait: WaitSeconds = 0.0,
 ) -> JobStatus:
     """Report a job's state, progress and estimated time left; with `wait`, once it ends."""
+    # A held request wakes when the job's end is announced (service/jobs/ends.py), and reads the
+    # job again each CHECK_S in case an announcement was lost.
     deadline = time.monotonic() + wait
-    record = await run_in_threadpool(jobs.status, job_id, client)
-    while record.state not in FINISHED and (left := deadline - time.monotonic()) > 0:
-        if await request.is_disconnected():
-            break
-        await asyncio.sleep(min(WAIT_CHECK_S, left))
+    with ends.watch(job_id) as ended:  # before the first read, so an end between is not missed
         record = await run_in_threadpool(jobs.status, job_id, client)
+        while record.state not in FINISHED and (left := deadline - time.monotonic()) > 0:
+            if await request.is_disconnected():
+                break
+            with suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), min(CHECK_S, left))
+            ended.clear()
+            record = await run_in_threadpool(jobs.status, job_id, client)
     return JobStatus.of(record)
 
 

@@ -38,6 +38,8 @@ from redis.typing import EncodableT
 KEY_PREFIX = "actionstyle:job:"
 HEARTBEAT_SUFFIX = ":heartbeat"
 RUNNING_SET = "actionstyle:jobs:running"
+# A job's id is published here as it ends (service/jobs/ends.py wakes the requests waiting).
+ENDED_CHANNEL = "actionstyle:job-ended"
 QUEUED_SET = "actionstyle:jobs:queued"  # sorted by when each job joined the queue
 # Each worker's name, scored by when its presence lapses unless it announces itself again.
 WORKERS_SET = "actionstyle:workers"
@@ -345,6 +347,10 @@ class JobStore:
             f"moving job {job_id} to {fields.get('state', 'its new state')}",
             lambda: self._transition(keys=[self.key(job_id)], args=args),
         )
+        if applied and fields.get("state") in FINISHED:
+            # Wakes the API's held ?wait= requests at once; one lost costs them a second at most.
+            with suppress(*REDIS_AWAY):
+                self.client.publish(ENDED_CHANNEL, job_id)
         return bool(applied), JobState(state.decode()) if state else None
 
     def start(self, job_id: str, attempt: str, worker: str) -> bool:
