@@ -10,7 +10,7 @@ import logging
 import tempfile
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
@@ -93,8 +93,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         listening.cancel()
-        with suppress(asyncio.CancelledError):
-            await listening
+        await asyncio.wait([listening], timeout=2)  # never holds up a shutdown
 
 
 # What a page on another origin may read of an answer, beyond the always-safe headers.
