@@ -82,7 +82,7 @@ class OnnxRuntimeNetwork:
 
 @cache
 def _openvino_core() -> openvino.Core:
-    import openvino  # imported by workers only: the API never pays for it
+    import openvino  # imported on first use: an API without OpenVINO classifiers never pays for it
 
     # OpenVINO's bindings set up their numpy interface on the first array they are handed, and
     # two threads doing that at once deadlock (seen: two frames in flight, about 1 job in 4).
