@@ -28,7 +28,7 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path[:0] = [str(REPO_ROOT)]
 
 from service.contract.manifest import load_manifest  # noqa: E402
-from service.inference.classifier import Classifier, load_classifier, softmax  # noqa: E402
+from service.inference.classifier import Classifier, load_classifier, verdict  # noqa: E402
 from training.classify.codec_check import serving_input  # noqa: E402
 from training.classify.latency import one_clip_per_group  # noqa: E402
 from training.classify.ucf101 import discover_clips  # noqa: E402
@@ -41,15 +41,6 @@ def _outputs(classifier: Classifier, clip: np.ndarray) -> tuple[np.ndarray, floa
     names = [entry.output_name] + ([entry.open_set.output_name] if entry.open_set else [])
     results = classifier.session.run(names, {entry.input_name: clip})
     return results[0][0], float(results[1].ravel()[0]) if entry.open_set else None
-
-
-def _verdict(
-    classifier: Classifier, logits: np.ndarray, distance: float | None
-) -> tuple[int, bool]:
-    scores = softmax(logits)
-    near = distance is None or classifier.threshold is None or distance <= classifier.threshold
-    decided = classifier.min_top1 is None or scores.max() >= classifier.min_top1
-    return int(scores.argmax()), near and decided
 
 
 def compare(models: Path, data: Path, threads: int, name: str) -> dict:
@@ -66,17 +57,15 @@ def compare(models: Path, data: Path, threads: int, name: str) -> dict:
     seen = [record for record in records if record.group not in held_out]
     for record in seen:
         clip = serving_input(record, spec)
-        (a_logits, a_distance), (b_logits, b_distance) = (
-            _outputs(classifier, clip) for classifier in runtimes.values()
-        )
+        outputs = [_outputs(classifier, clip) for classifier in runtimes.values()]
+        # The service's own answer from each runtime's outputs: top label and `confident`.
         a, b = (
-            _verdict(classifier, logits, distance)
-            for classifier, logits, distance in zip(
-                runtimes.values(), (a_logits, b_logits), (a_distance, b_distance), strict=True
-            )
+            verdict(classifier, logits, distance, 1)
+            for classifier, (logits, distance) in zip(runtimes.values(), outputs, strict=True)
         )
-        top1_differ += int(a[0] != b[0])
-        confident_differ += int(a[1] != b[1])
+        top1_differ += int(a["predictions"][0].label != b["predictions"][0].label)
+        confident_differ += int(a["confident"] != b["confident"])
+        (a_logits, _), (b_logits, _) = outputs
         largest = max(largest, float(np.abs(a_logits - b_logits).max()))
     firsts = one_clip_per_group([record for record in records if record.group in held_out])
     clips = [serving_input(record, spec) for record in firsts]

@@ -207,9 +207,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-def _verdict(
-    classifier: Classifier, logits: np.ndarray, distance: float | None, top_k: int
-) -> dict:
+def verdict(classifier: Classifier, logits: np.ndarray, distance: float | None, top_k: int) -> dict:
     scores = softmax(logits)
     order = np.argsort(-scores, kind="stable")[:top_k]
     predictions = [Prediction(label=classifier.labels[i], score=float(scores[i])) for i in order]
@@ -323,13 +321,13 @@ def classify(
             Segment(
                 start_s=round(seconds(a), 3),
                 end_s=round(seconds(b), 3),
-                **_verdict(classifier, logits[i + 1], distance_of(i + 1), top_k),
+                **verdict(classifier, logits[i + 1], distance_of(i + 1), top_k),
             )
             for i, (a, b) in enumerate(bounds)
         ]
     return ClassifyResponse(
         model=classifier.name,
-        **_verdict(classifier, logits[0], distance_of(0), top_k),
+        **verdict(classifier, logits[0], distance_of(0), top_k),
         video=VideoSummary(
             duration_s=round(info.duration_s, 3),
             fps=round(info.fps, 3),
