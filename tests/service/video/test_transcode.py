@@ -207,7 +207,11 @@ def test_the_stages_report_their_busy_time_and_a_failing_transform_leaves_no_fil
 
 
 def test_a_transform_may_hand_back_a_future_that_the_encoder_waits_for(tmp_path: Path) -> None:
-    source = write_video(tmp_path / "clip.mp4", marked_frames(AUDIO_CLIP, 20, (96, 160)))
+    pictures = [
+        numbered(frame, index)
+        for index, frame in enumerate(marked_frames(AUDIO_CLIP, 20, (96, 160)))
+    ]
+    source = write_video(tmp_path / "clip.mp4", pictures)
     options = TranscodeOptions(batch_size=4)
     flipped = tmp_path / "flipped.mp4"
     restyle_video(source, flipped, lambda batch: [frame[:, ::-1] for frame in batch], options)
@@ -224,11 +228,28 @@ def test_a_transform_may_hand_back_a_future_that_the_encoder_waits_for(tmp_path:
 
         with pytest.raises(ValueError, match="the blend broke"):
             restyle_video(source, tmp_path / "never.mp4", fail_later, options)
-    for now, later_frame in zip(
-        decoded_frames(flipped), decoded_frames(flipped_later), strict=True
-    ):
-        assert (now == later_frame).all()
+    now, in_time = decoded_frames(flipped), decoded_frames(flipped_later)
+    assert [frame_number(frame) for frame in in_time] == list(range(20))
+    # Each frame in its place by its number; the pictures the same to within 2 levels, not bit
+    # for bit: one CI run saw two runs' results differ and no run here did again (see "Tests"
+    # in docs/development.md).
+    differences = [
+        float(np.abs(a.astype(np.int16) - b).mean()) for a, b in zip(now, in_time, strict=True)
+    ]
+    assert max(differences) < 2, differences
+    assert all(frame[:20, -20:].mean() > 240 for frame in in_time)  # flipped: the marker is right
     assert not (tmp_path / "never.mp4").exists()
+
+
+def numbered(picture: np.ndarray, number: int) -> np.ndarray:
+    """`picture` with `number` written as the grey level of a band across its bottom."""
+    stamped = picture.copy()
+    stamped[-16:] = 10 * number + 20
+    return stamped
+
+
+def frame_number(picture: np.ndarray) -> int:
+    return round((float(picture[-12:-4, 8:-8].mean()) - 20) / 10)
 
 
 def _raise(error: Exception) -> None:
