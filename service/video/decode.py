@@ -18,7 +18,7 @@ import av
 import cv2
 import numpy as np
 
-from service.video.frames import AS_STORED, Orientation, decodable_frames, orientation
+from service.video.frames import AS_STORED, Orientation, decodable_frames, open_video, orientation
 from service.video.preprocess import bgr_to_rgb, resize_short_side, sample_indices
 from service.video.seek import decode_at, index_frames
 
@@ -95,7 +95,7 @@ def display_orientation(path: Path) -> Orientation:
     """How players turn and mirror the video's pictures: its first frame's display matrix.
     Refuses a file with sound but no moving picture (a song, with or without its cover art)."""
     try:
-        with av.open(str(path)) as container:
+        with open_video(path) as container:
             _check_has_video(container)
             first = next(decodable_frames(container), None)
     except VideoDecodeError:

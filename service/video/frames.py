@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -13,6 +14,13 @@ import numpy as np
 from av.sidedata.sidedata import SideData, SideDataContainer
 
 from service.video.hdr import frame_as_sdr, is_hdr
+
+
+def open_video(path: Path) -> av.container.InputContainer:
+    """An uploaded file opened for reading. Its titles and tags are read as UTF-8 with what is
+    not UTF-8 replaced: old Windows tools wrote them in their code page, and PyAV refuses such a
+    file by default (UnicodeDecodeError), though every frame in it plays."""
+    return av.open(str(path), metadata_errors="replace")
 
 
 def decodable_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:

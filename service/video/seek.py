@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from service.video.frames import Orientation, orientation
+from service.video.frames import Orientation, open_video, orientation
 from service.video.hdr import frame_as_sdr, is_hdr
 from service.video.preprocess import bgr_to_rgb, resize_short_side, short_side_size
 
@@ -43,7 +43,7 @@ class FrameIndex:
 def index_frames(path: Path) -> FrameIndex | None:
     """The frame index from the container alone (no decoding); None when it cannot be trusted."""
     try:
-        with av.open(str(path)) as container:
+        with open_video(path) as container:
             if not SEEKABLE_FORMATS & set(container.format.name.split(",")):
                 return None
             stream = container.streams.video[0]
@@ -87,7 +87,7 @@ def decode_at(
     found: dict[int, np.ndarray] = {}
     decoded = 0
     try:
-        with av.open(str(path)) as container:
+        with open_video(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             frames = None

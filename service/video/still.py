@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from service.video.decode import DecodeLimits, VideoDecodeError, probe
-from service.video.frames import decodable_frames, displayed, displayed_size
+from service.video.frames import decodable_frames, displayed, displayed_size, open_video
 from service.video.transcode import output_size
 
 
@@ -23,7 +23,7 @@ def still_frame(path: Path, at_s: float, max_side: int, limits: DecodeLimits) ->
     square pixels, HDR mapped to SDR, at most `max_side` px on its long side."""
     probe(path, limits)
     shown: av.VideoFrame | None = None
-    with av.open(str(path)) as container:
+    with open_video(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         start: float | None = None

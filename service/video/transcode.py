@@ -40,6 +40,7 @@ from service.video.frames import (
     displayed,
     displayed_size,
     fitted,
+    open_video,
     orientation,
 )
 from service.video.seek import index_frames
@@ -492,7 +493,7 @@ def restyle_video(
     partial = dst.with_name(f".{dst.name}.partial")
     try:
         try:
-            source = av.open(str(src))
+            source = open_video(src)
         except av.error.FFmpegError as error:
             raise VideoDecodeError(f"the file could not be opened as a video ({error})") from error
         with source:
@@ -512,7 +513,7 @@ def restyle_video(
 
 def _first_frame(path: Path) -> av.VideoFrame | None:
     """The first decodable frame, for the displayed size (rotation comes with decoded frames)."""
-    with av.open(str(path)) as source:
+    with open_video(path) as source:
         return next(decodable_frames(source), None)
 
 

@@ -79,6 +79,9 @@ def beeps(starts_s: list[float], seconds: float, rate: int = AUDIO_RATE) -> np.n
     return samples
 
 
+TITLE_STAND_IN = "\x01"
+
+
 def write_video(
     path: Path,
     frames: list[np.ndarray],
@@ -93,6 +96,7 @@ def write_video(
     container: str | None = None,
     keyframe_every: int | None = None,
     pixel_aspect: Fraction | None = None,
+    title: bytes | None = None,
 ) -> Path:
     """Encode displayed pictures `frames`; each shown at `times_s` (default: i / fps).
 
@@ -103,6 +107,8 @@ def write_video(
     With `keyframe_every`, H.264 gets a keyframe that often and B-frames between, as cameras write.
     With `pixel_aspect` (a DVD's or a DV camera's 64:45, say), the pictures are stored squeezed to
     that many times narrower pixels, which a player widens again.
+    With `title`, the container and the video stream are titled with those bytes as they are,
+    UTF-8 or not (old Windows tools wrote titles and paths in their code page).
     """
     times_s = times_s or [Fraction(i, fps) for i in range(len(frames))]
     turns = round(rotation / 90) % 4
@@ -115,6 +121,8 @@ def write_video(
     with av.open(str(path), "w", format=container) as out:
         video = out.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        if title is not None:
+            out.metadata["title"] = video.metadata["title"] = TITLE_STAND_IN * len(title)
         # MPEG-2 takes only its frame rate's clock; the others the corpus's finer one.
         clock = Fraction(1, fps) if codec == "mpeg2video" else CLOCK
         video.codec_context.time_base = clock
@@ -138,6 +146,9 @@ def write_video(
         out.mux(video.encode(None))
         if sound is not None:
             _write_audio(out, sound, audio)
+    if title is not None:  # FFmpeg writes only UTF-8: a stand-in of the same length, then bytes
+        stand_in = TITLE_STAND_IN.encode() * len(title)
+        path.write_bytes(path.read_bytes().replace(stand_in, title))
     return path
 
 

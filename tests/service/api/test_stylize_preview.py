@@ -180,6 +180,14 @@ def test_a_phone_hdr_frame_comes_upright_and_in_its_colours(
     assert np.abs(picture.astype(int) - truth).mean() < 5
 
 
+def test_a_frame_of_a_video_titled_in_a_windows_code_page(api: TestClient, tmp_path: Path) -> None:
+    pictures = real_frames(AUDIO_CLIP, 30, (96, 160))
+    video = write_video(tmp_path / "old.mp4", pictures, title=b"\x85 Caf\xe9 clip")
+    picture = decoded(frame_of(api, video))  # was a 500: PyAV refuses such a title by default
+    truth = pictures[25][..., ::-1].astype(int)
+    assert picture.shape == truth.shape and np.abs(picture.astype(int) - truth).mean() < 5
+
+
 def test_a_frame_is_refused_as_a_video_would_be(api: TestClient, tmp_path: Path) -> None:
     text = tmp_path / "notes.avi"
     text.write_text("not a video\n" * 50)

@@ -96,3 +96,20 @@ def test_reading_the_display_matrix_leaves_the_frame_to_reference_counting(
         assert orientation(frame) == Orientation(True, True, True)
         del frame
         assert gc.collect() == 0
+
+
+@pytest.mark.parametrize("name", ["in.mov", "in.mp4"])
+@pytest.mark.parametrize("seek_above_pixels", [0, None], ids=["seeking", "decoding-all"])
+def test_a_title_not_in_utf8_is_no_obstacle_to_the_job_the_preview_or_classify(
+    tmp_path: Path, frames: list[np.ndarray], name: str, seek_above_pixels: int | None
+) -> None:
+    # Windows tools wrote titles (and source paths) in their code page: b"\x85" is "..." there.
+    title = b"\x85 Caf\xe9 \\\\clips\\\\punch.avi"
+    source = write_video(tmp_path / name, frames, rotation=90, keyframe_every=4, title=title)
+    result = tmp_path / "out.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 12
+    assert marker_is_top_left(decoded_frames(result)[0])
+    limits = DecodeLimits(seek_above_pixels=seek_above_pixels)
+    assert marker_is_top_left(still_frame(source, 0.2, 480, limits))
+    sampled, _ = read_sampled_frames(source, 4, 96, limits)
+    assert all(frame.shape == (160, 96, 3) and marker_is_top_left(frame) for frame in sampled)
