@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -140,7 +141,14 @@ def unpack_clips(archive_path: Path, folder: Path, limits: ArchiveLimits) -> lis
                 budget -= _copy_bounded(archive, info, target, budget)
             except ArchiveTooLarge:
                 raise
-            except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError) as exc:
+            # zlib.error: the deflate stream itself is damaged (a CRC is checked only at its end)
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                NotImplementedError,
+                EOFError,
+                ValueError,
+            ) as exc:
                 raise UnsafeArchive(
                     f"the archive entry '{info.filename}' cannot be unpacked: {exc}"
                 ) from exc

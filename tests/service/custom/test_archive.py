@@ -52,3 +52,12 @@ def test_an_honest_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
     with pytest.raises(ArchiveTooLarge, match="unpacks to 1.95 KiB, more than the limit of 1000"):
         _unpack(tmp_path, zip_bytes({"a/x.avi": bytes(2000), "b/y.avi": b"1"}))
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_damaged_compressed_entry_is_refused_by_name(tmp_path: Path) -> None:
+    clip = bytes(range(256)) * 64  # compresses, so the entry is deflated
+    data = bytearray(zip_bytes({"a/x.avi": clip, "b/y.avi": b"1"}))
+    start = data.index(b"a/x.avi") + len("a/x.avi")  # the local header's name, then the data
+    data[start + 2 : start + 6] = b"\xff\xff\xff\xff"  # the deflate stream's first bytes
+    with pytest.raises(UnsafeArchive, match="'a/x.avi' cannot be unpacked: .*decompress"):
+        _unpack(tmp_path, bytes(data), ArchiveLimits(max_clips=10, max_unpacked_bytes=10**6))

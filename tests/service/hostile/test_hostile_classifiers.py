@@ -88,6 +88,15 @@ ARCHIVES = {
             "<label>/<clip> folder; put each label's clips in a folder named after the label",
         ),
     ),
+    "damaged inside": (
+        lambda: damaged_entry(zip_bytes(_clips()), "yoyo/"),
+        (
+            422,
+            "unsafe_archive",
+            "the archive entry 'yoyo/v_YoYo_g02_c01.avi' cannot be unpacked: Error -3 while "
+            "decompressing data: invalid code lengths set",
+        ),
+    ),
     "not a zip": (
         lambda: YOYO_CLIP.read_bytes()[:5000],
         (
@@ -111,6 +120,16 @@ def test_hostile_archive_is_refused(teach_sandbox: Sandbox, case) -> None:
     )
     assert (response.status_code, response.json()) == (status, {"code": code, "detail": detail})
     assert_nothing_kept(teach_sandbox)
+
+
+def damaged_entry(archive: bytes, prefix: str) -> bytes:
+    """`archive` with the compressed data of its first entry under `prefix` overwritten, as a
+    bad sector or a broken download leaves it (its headers intact)."""
+    data = bytearray(archive)
+    name_at = data.index(prefix.encode())  # the first local header's name; the data follows it
+    start = data.index(b".avi", name_at) + len(b".avi")
+    data[start + 2 : start + 6] = b"\xff\xff\xff\xff"
+    return bytes(data)
 
 
 def _form(clips: dict[str, list[Path]], name: str = "hostile", labels: list[str] | None = None):
