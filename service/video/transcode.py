@@ -207,16 +207,17 @@ class _Encoder:
         self._end_pts = 0
         self._held: av.Packet | None = None
         self.in_audio = carried_audio(source)
+        self._sound_end = Fraction(-(10**9))  # where the sound encoded so far ends, in seconds
         self.audio = self.audio_resampler = None
         if self.in_audio is not None:
-            if self.in_audio.codec_context.name in MP4_AUDIO_CODECS:
+            if self.in_audio.codec_context.name in MP4_AUDIO_CODECS and _fixes_track_formats(
+                source
+            ):
                 self.audio = self.container.add_stream_from_template(self.in_audio)
             else:
                 sound_rate = aac_sample_rate(self.in_audio.rate or 44100)
                 self.audio = self.container.add_stream("aac", rate=sound_rate)
-                self.audio_resampler = av.AudioResampler(
-                    format="fltp", layout="stereo", rate=self.audio.rate
-                )
+                self.audio_resampler = _SoundResampler(self.audio.rate)
 
     def write_frames(self, frames: list[np.ndarray], times: list[tuple[int, int]]) -> None:
         """Encode `frames`, each shown at (pts, duration) in `self.time_base`, pts increasing."""
@@ -275,17 +276,70 @@ class _Encoder:
         except av.error.InvalidDataError:
             return  # a damaged packet: a moment of silence, as players skip it, not a failed job
         for frame in frames:
-            for resampled in self.audio_resampler.resample(frame):
-                if shift and resampled.pts is not None and resampled.time_base is not None:
-                    resampled.pts -= round(shift / resampled.time_base)
-                self.container.mux(audio.encode(resampled))
+            self._encode_sound(self.audio_resampler.convert(frame))
+
+    def _encode_sound(self, frames: list[av.AudioFrame]) -> None:
+        assert self.audio is not None
+        clock = Fraction(1, self.audio.rate)
+        for frame in frames:
+            if frame.pts is not None and frame.time_base is not None:
+                # On the encoder's clock: a frame the resampler passed through as it came keeps
+                # the source's (MPEG-TS: 1/90000), and the encoder reads each by the first's.
+                start = frame.pts * frame.time_base - self.video_start
+                duration = Fraction(frame.samples, frame.sample_rate)
+                if start < self._sound_end:
+                    if self._sound_end - start > duration / 2:
+                        # Files joined end to end overlap where each one's sound outlasts its
+                        # pictures; time only moves forward in the result: dropped.
+                        continue
+                    start = self._sound_end  # the source clock's rounding: kept seamless
+                frame.pts, frame.time_base = round(start / clock), clock
+                self._sound_end = start + duration
+            self.container.mux(self.audio.encode(frame))
 
     def close(self) -> None:
         self._mux_video(self.video.encode(None))
         self._mux_last_video()
         if self.audio_resampler is not None and self.audio is not None:
+            self._encode_sound(self.audio_resampler.flush())
             self.container.mux(self.audio.encode(None))
         self.container.close()
+
+
+def _fixes_track_formats(source: av.container.InputContainer) -> bool:
+    """Whether the container states each track's format once for the whole file (MP4, MOV,
+    Matroska, WebM), so that its sound can be copied into an MP4 as it is. An MPEG transport or
+    program stream, an AVI, may change it part-way (a TV recording's adverts in stereo, its
+    film in 5.1; files joined end to end): their sound is encoded again."""
+    return bool({"mov", "mp4", "matroska", "webm"} & set(source.format.name.split(",")))
+
+
+class _SoundResampler:
+    """Sound in whatever format each frame comes in -> float planar stereo at `rate`, for the
+    AAC encoder. PyAV's resampler takes its input format from its first frame and refuses any
+    other: a new one starts wherever the format changes."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._resampler: av.AudioResampler | None = None
+        self._input: tuple[str, str, int] | None = None
+
+    def convert(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
+        converted: list[av.AudioFrame] = []
+        if (kind := (frame.format.name, frame.layout.name, frame.sample_rate)) != self._input:
+            converted = self.flush()
+            self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=self.rate)
+            self._input = kind
+        assert self._resampler is not None
+        return converted + self._resampler.resample(frame)
+
+    def flush(self) -> list[av.AudioFrame]:
+        """What the current resampler still holds."""
+        if self._resampler is None:
+            return []
+        held = [frame for frame in self._resampler.resample(None) if frame is not None]
+        self._resampler = self._input = None
+        return held
 
 
 @dataclass

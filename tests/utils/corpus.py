@@ -540,3 +540,51 @@ def write_hdr_video(
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
     return path
+
+
+def write_broadcast_recording(
+    path: Path, pictures: list[np.ndarray], sounds: list[tuple[str, int, str]], fps: int = 25
+) -> Path:
+    """An MPEG-TS whose sound changes format part-way, as a TV recording's does when a programme
+    in 5.1 follows adverts in stereo, or files joined end to end: the pictures are cut into
+    len(sounds) equal parts, part i with a 440 Hz tone in sounds[i] = (codec, rate, layout)."""
+    height, width = pictures[0].shape[:2]
+    with open(path, "wb") as joined:
+        for (codec, rate, layout), indices in zip(
+            sounds, np.array_split(np.arange(len(pictures)), len(sounds)), strict=True
+        ):
+            part = io.BytesIO()
+            with av.open(part, "w", format="mpegts") as out:
+                video = out.add_stream("libx264", rate=fps)
+                video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+                video.codec_context.time_base = Fraction(1, fps)
+                sound = out.add_stream(codec, rate=rate)
+                sound.layout = layout
+                for index in indices:
+                    frame = av.VideoFrame.from_ndarray(pictures[index], format="rgb24")
+                    frame.pts = int(index)
+                    out.mux(video.encode(frame))
+                out.mux(video.encode(None))
+                _write_tone(out, sound, int(indices[0]) * rate // fps, len(indices) * rate // fps)
+            joined.write(part.getvalue())
+    return path
+
+
+def _write_tone(out, stream, first_sample: int, samples: int) -> None:
+    context = stream.codec_context
+    chunk, fmt, layout = context.frame_size or 1024, context.format, context.layout
+    channels = len(layout.channels)
+    for start in range(0, samples, chunk):
+        at = np.arange(first_sample + start, first_sample + start + chunk)
+        tone = 0.3 * np.sin(2 * np.pi * 440 * at / context.sample_rate)
+        data = np.tile(tone, (channels, 1)) if fmt.is_planar else np.repeat(tone, channels)[None]
+        if fmt.name.startswith("s16"):  # MP2's
+            data = data * 32767
+        frame = av.AudioFrame.from_ndarray(
+            data.astype(np.int16 if fmt.name.startswith("s16") else np.float32),
+            format=fmt.name,
+            layout=layout.name,
+        )
+        frame.rate, frame.pts = context.sample_rate, first_sample + start
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))

@@ -23,6 +23,7 @@ from tests.utils.corpus import (
     marked_frames,
     real_frames,
     with_damaged_packets,
+    write_broadcast_recording,
     write_interlaced_video,
     write_recording,
     write_resized_recording,
@@ -133,6 +134,23 @@ def _with_unknown_sound_codec(source: Path, dest: Path) -> Path:
     """The Matroska file with its first AAC track's codec id made one FFmpeg does not know."""
     dest.write_bytes(source.read_bytes().replace(b"A_AAC", b"A_XYZ", 1))
     return dest
+
+
+@pytest.mark.parametrize("codec", ["mp2", "ac3", "aac"])
+def test_sound_that_changes_rate_and_channels_part_way_is_carried_whole(
+    tmp_path: Path, codec: str
+) -> None:
+    frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
+    sounds = [(codec, 44_100, "stereo"), (codec, 48_000, "mono")]  # adverts, then the film
+    source = write_broadcast_recording(tmp_path / "recording.ts", frames, sounds)
+    result = tmp_path / "result.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 50
+    with av.open(str(result)) as output:
+        sound = np.concatenate([frame.to_ndarray().mean(0) for frame in output.decode(audio=0)])
+        rate = output.streams.audio[0].rate
+    assert len(sound) / rate == pytest.approx(2.0, abs=0.1)
+    halves = np.array_split(sound[rate // 10 : -rate // 10], 2)  # the ends ramp in and out
+    assert all(np.sqrt((half**2).mean()) > 0.1 for half in halves)  # the tone, heard throughout
 
 
 @pytest.mark.parametrize(("tracks", "heard"), [(1, False), (2, True)])
