@@ -234,6 +234,11 @@ class _Encoder:
             self.frames_written += 1
             self._mux_video(self.video.encode(frame))
 
+    @property
+    def shown_seconds(self) -> Fraction:
+        """Where the frames written so far end, from the first one's start."""
+        return self._end_pts * self.time_base
+
     def _mux_video(self, packets: list[av.Packet]) -> None:
         for packet in packets:
             if packet.pts is not None and packet.pts in self._durations:
@@ -565,6 +570,18 @@ def restyle_video(
             partial.unlink(missing_ok=True)
 
 
+def _shown_to_its_end(
+    stream: av.video.stream.VideoStream, declared: int, encoder: _Encoder, fraction: float
+) -> bool:
+    """Whether the frames shown last `fraction` of the `declared` frames' time at the stream's
+    rate. A capture that dropped frames does (its header counts each drop, an empty chunk, as a
+    frame); a file whose frames stop half-way does not. (Not the stream's duration: for a cut
+    AVI, FFmpeg measures that from what is left.)"""
+    if not stream.average_rate:
+        return False
+    return encoder.shown_seconds >= declared / Fraction(stream.average_rate) * fraction
+
+
 def _first_frame(path: Path) -> av.VideoFrame | None:
     """The first decodable frame, for the displayed size (rotation comes with decoded frames)."""
     with open_video(path) as source:
@@ -622,7 +639,12 @@ def _run(src, source, partial, transform, options, on_progress, should_stop, tim
     pipeline.times.wall += time.perf_counter() - wall_started
     pipeline.times.frames += done
     declared = int(in_video.frames or 0) - pipeline.hidden_frames
-    if declared > 0 and done < declared * options.min_declared_fraction:
+    fraction = options.min_declared_fraction
+    if (
+        declared > 0
+        and done < declared * fraction
+        and not _shown_to_its_end(in_video, declared, encoder, fraction)
+    ):
         raise VideoDecodeError(
             f"the video breaks off after frame {done} of the {declared} its header declares; "
             "the file is truncated or damaged"

@@ -588,3 +588,22 @@ def _write_tone(out, stream, first_sample: int, samples: int) -> None:
         frame.rate, frame.pts = context.sample_rate, first_sample + start
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
+
+
+def write_capture_with_drops(
+    path: Path, pictures: list[np.ndarray], every: int, fps: int = 25
+) -> Path:
+    """An AVI as capture tools write one that dropped every `every`-th frame: an empty chunk in
+    its place, which the header counts as a frame and players show as the frame before."""
+    height, width = pictures[0].shape[:2]
+    with av.open(str(path), "w", format="avi") as out:
+        video = out.add_stream("mpeg4", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for index, picture in enumerate(pictures):
+            if index % every == every - 1:
+                continue  # the muxer writes the empty chunk for the missing time
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path

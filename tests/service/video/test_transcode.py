@@ -24,6 +24,7 @@ from tests.utils.corpus import (
     real_frames,
     with_damaged_packets,
     write_broadcast_recording,
+    write_capture_with_drops,
     write_interlaced_video,
     write_recording,
     write_resized_recording,
@@ -134,6 +135,17 @@ def _with_unknown_sound_codec(source: Path, dest: Path) -> Path:
     """The Matroska file with its first AAC track's codec id made one FFmpeg does not know."""
     dest.write_bytes(source.read_bytes().replace(b"A_AAC", b"A_XYZ", 1))
     return dest
+
+
+def test_a_capture_that_dropped_frames_is_no_truncated_file(tmp_path: Path) -> None:
+    # 30 frames stated, 23 stored (every fourth dropped) but shown to the stated end: not "cut
+    # short" as a file whose frames stop half-way is.
+    frames = marked_frames(AUDIO_CLIP, 30, (96, 160))
+    source = write_capture_with_drops(tmp_path / "capture.avi", frames, every=4)
+    result = tmp_path / "result.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 23
+    shown = frame_times(result)
+    assert shown[-1] == pytest.approx(29 / 25, abs=1e-3)  # the last frame at its own time
 
 
 @pytest.mark.parametrize("codec", ["mp2", "ac3", "aac"])
