@@ -208,6 +208,7 @@ class _Encoder:
         self._held: av.Packet | None = None
         self.in_audio = carried_audio(source)
         self._sound_end = Fraction(-(10**9))  # where the sound encoded so far ends, in seconds
+        self._copied_dts: int | None = None  # the last sound packet copied, in its time base
         self.audio = self.audio_resampler = None
         if self.in_audio is not None:
             if self.in_audio.codec_context.name in MP4_AUDIO_CODECS and _fixes_track_formats(
@@ -265,8 +266,11 @@ class _Encoder:
         if in_audio is None or audio is None:
             return
         if self.audio_resampler is None:
-            if packet.dts is None:
-                return
+            if packet.dts is None or (
+                self._copied_dts is not None and packet.dts <= self._copied_dts
+            ):
+                return  # no time, or time running back (a damaged block): MP4 refuses it
+            self._copied_dts = packet.dts
             if shift:
                 offset = round(shift / packet.time_base)
                 packet.dts -= offset
@@ -278,8 +282,10 @@ class _Encoder:
         # What packet.decode() does, through the stream's typed decode (audio frames only).
         try:
             frames = in_audio.decode(packet)
-        except av.error.InvalidDataError:
-            return  # a damaged packet: a moment of silence, as players skip it, not a failed job
+        except av.error.FFmpegError:
+            # A damaged packet (decoders name it in several ways: AAC's include "Operation not
+            # permitted"): a moment of silence, as players skip it, not a failed job.
+            return
         for frame in frames:
             self._encode_sound(self.audio_resampler.convert(frame))
 

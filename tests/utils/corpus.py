@@ -428,9 +428,12 @@ def combing(picture: np.ndarray) -> float:
     return float(np.abs(grey[1:-1] - (grey[:-2] + grey[2:]) / 2).mean())
 
 
-def with_damaged_packets(source: Path, dest: Path, kind: str, numbers: set[int]) -> Path:
+def with_damaged_packets(
+    source: Path, dest: Path, kind: str, numbers: set[int], flipped: bool = False
+) -> Path:
     """`source` remuxed with the payload of its `kind` ("audio", "video") packets `numbers`
-    (counted from 1) replaced by noise of the same size, as a bad card or transfer leaves them."""
+    (counted from 1) replaced by noise of the same size, as a bad card or transfer leaves them;
+    with `flipped`, only the bits of the byte in the middle of each are flipped."""
     with (
         av.open(str(source)) as src,
         av.open(str(dest), "w", format=src.format.name.split(",")[0]) as out,
@@ -445,8 +448,11 @@ def with_damaged_packets(source: Path, dest: Path, kind: str, numbers: set[int])
                 continue
             target = streams[packet.stream.index]
             if packet.stream.type == kind and (seen := seen + 1) in numbers:
-                noise = np.random.default_rng(seen).integers(0, 256, packet.size, np.uint8)
-                damaged = av.Packet(noise.tobytes())
+                payload = np.random.default_rng(seen).integers(0, 256, packet.size, np.uint8)
+                if flipped:
+                    payload = np.frombuffer(bytes(packet), np.uint8).copy()
+                    payload[packet.size // 2] ^= 0xFF
+                damaged = av.Packet(payload.tobytes())
                 damaged.pts, damaged.dts = packet.pts, packet.dts
                 damaged.time_base, damaged.is_keyframe = packet.time_base, packet.is_keyframe
                 packet = damaged
@@ -607,3 +613,18 @@ def write_capture_with_drops(
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
     return path
+
+
+def with_sound_block_moved_back(source: Path, dest: Path, number: int, ms: int) -> Path:
+    """A WebM or Matroska `source` with its `number`-th sound block (from 1) labelled `ms`
+    earlier, as a damaged cluster leaves one: the sound's time runs backwards there."""
+    data = bytearray(source.read_bytes())
+    with av.open(str(source)) as container:
+        position = [p.pos for p in container.demux(audio=0) if p.size][number - 1]
+    # FFmpeg gives a block's position at its track number (one byte for so few tracks); its
+    # time follows: signed 16 bits, in milliseconds from its cluster's.
+    at = position + 1
+    moved = int.from_bytes(data[at : at + 2], "big", signed=True) - ms
+    data[at : at + 2] = moved.to_bytes(2, "big", signed=True)
+    dest.write_bytes(bytes(data))
+    return dest

@@ -23,6 +23,7 @@ from tests.utils.corpus import (
     marked_frames,
     real_frames,
     with_damaged_packets,
+    with_sound_block_moved_back,
     write_broadcast_recording,
     write_capture_with_drops,
     write_interlaced_video,
@@ -99,13 +100,25 @@ def test_interlaced_video_comes_back_as_whole_pictures(tmp_path: Path) -> None:
     assert np.mean(off) < 5
 
 
-def test_damaged_audio_packets_are_skipped_as_players_skip_them(tmp_path: Path) -> None:
-    # FLAC is re-encoded to AAC, so its packets are decoded; a damaged one failed the whole job.
+@pytest.mark.parametrize(
+    ("name", "container", "codec", "flipped"),
+    [
+        ("clip.mkv", "matroska", "flac", False),
+        ("clip.ts", "mpegts", "mp2", False),
+        ("clip.ts", "mpegts", "aac", True),
+    ],
+)
+def test_damaged_audio_packets_are_skipped_as_players_skip_them(
+    tmp_path: Path, name: str, container: str, codec: str, flipped: bool
+) -> None:
+    # Sound that is encoded again is decoded first; a damaged packet failed the whole job. The
+    # decoders name damage in several ways: AAC's, a flipped byte, "Operation not permitted".
     frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
-    source = write_video(
-        tmp_path / "clip.mkv", frames, container="matroska", audio=Audio("flac", seconds=2.0)
+    sound = Audio(codec, samples=beeps([0.3, 0.9, 1.5], 2.0))
+    source = write_video(tmp_path / name, frames, container=container, audio=sound)
+    damaged = with_damaged_packets(
+        source, tmp_path / f"damaged-{name}", "audio", {15, 30, 45}, flipped=flipped
     )
-    damaged = with_damaged_packets(source, tmp_path / "damaged.mkv", "audio", {3, 4, 5})
     result = tmp_path / "result.mp4"
     assert restyle_video(damaged, result, lambda batch: batch, TranscodeOptions()) == 50
     with av.open(str(result)) as output:
@@ -146,6 +159,19 @@ def test_a_capture_that_dropped_frames_is_no_truncated_file(tmp_path: Path) -> N
     assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 23
     shown = frame_times(result)
     assert shown[-1] == pytest.approx(29 / 25, abs=1e-3)  # the last frame at its own time
+
+
+def test_sound_whose_time_runs_back_in_a_damaged_block_keeps_the_rest(tmp_path: Path) -> None:
+    # Opus in WebM is copied as it comes; the MP4 muxer refuses a packet earlier than the last.
+    frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
+    sound = Audio("libopus", samples=beeps([0.3, 0.9, 1.5], 2.0))
+    source = write_video(
+        tmp_path / "clip.webm", frames, container="webm", codec="libvpx", audio=sound
+    )
+    damaged = with_sound_block_moved_back(source, tmp_path / "damaged.webm", 20, ms=200)
+    result = tmp_path / "result.mp4"
+    assert restyle_video(damaged, result, lambda batch: batch, TranscodeOptions()) == 50
+    assert beep_starts(result) == pytest.approx(beep_starts(source), abs=0.01)
 
 
 @pytest.mark.parametrize("codec", ["mp2", "ac3", "aac"])
