@@ -209,6 +209,7 @@ class _Encoder:
         self.in_audio = carried_audio(source)
         self._sound_end = Fraction(-(10**9))  # where the sound encoded so far ends, in seconds
         self._copied_dts: int | None = None  # the last sound packet copied, in its time base
+        self._write_failed = False
         self.audio = self.audio_resampler = None
         if self.in_audio is not None:
             if self.in_audio.codec_context.name in MP4_AUDIO_CODECS and _fixes_track_formats(
@@ -247,7 +248,7 @@ class _Encoder:
             if self._first_dts is None and packet.dts is not None:
                 self._first_dts = packet.dts
             if self._held is not None:
-                self.container.mux(self._held)
+                self._mux(self._held)
             self._held = packet
 
     def _mux_last_video(self) -> None:
@@ -258,7 +259,7 @@ class _Encoder:
         if packet.dts is not None and self._first_dts is not None:
             # B-frames start decoding before zero; the muxer's edit list hides that delay.
             packet.duration = max(1, self._end_pts - packet.dts + self._first_dts)
-        self.container.mux(packet)
+        self._mux(packet)
 
     def write_audio(self, packet: av.Packet) -> None:
         """One packet of the input's audio stream (there is none to write without one)."""
@@ -277,7 +278,7 @@ class _Encoder:
                 if packet.pts is not None:
                     packet.pts -= offset
             packet.stream = audio
-            self.container.mux(packet)
+            self._mux(packet)
             return
         # What packet.decode() does, through the stream's typed decode (audio frames only).
         try:
@@ -306,15 +307,32 @@ class _Encoder:
                     start = self._sound_end  # the source clock's rounding: kept seamless
                 frame.pts, frame.time_base = round(start / clock), clock
                 self._sound_end = start + duration
-            self.container.mux(self.audio.encode(frame))
+            self._mux(self.audio.encode(frame))
+
+    def _mux(self, packets: av.Packet | list[av.Packet]) -> None:
+        # After a write has failed (a full disk), FFmpeg's MP4 muxer crashes the process on the
+        # next packet: none is sent after the first failure.
+        if self._write_failed:
+            return
+        try:
+            self.container.mux(packets)
+        except OSError:
+            self._write_failed = True
+            raise
 
     def close(self) -> None:
-        self._mux_video(self.video.encode(None))
-        self._mux_last_video()
-        if self.audio_resampler is not None and self.audio is not None:
-            self._encode_sound(self.audio_resampler.flush())
-            self.container.mux(self.audio.encode(None))
-        self.container.close()
+        try:
+            self._mux_video(self.video.encode(None))
+            self._mux_last_video()
+            if self.audio_resampler is not None and self.audio is not None:
+                self._encode_sound(self.audio_resampler.flush())
+                self._mux(self.audio.encode(None))
+        finally:
+            if self._write_failed:  # that error is on its way up; the trailer fails as well
+                with suppress(OSError):
+                    self.container.close()
+            else:
+                self.container.close()
 
 
 def _fixes_track_formats(source: av.container.InputContainer) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,8 @@ from service.app import create_app
 from tests.service.conftest import JobSettings, worker_env
 from tests.service.faults.test_redis_faults import post_stylize
 from tests.service.jobs.test_stylize_jobs import finished, wait_for_job
+from tests.utils.corpus import Audio, beeps, marked_frames, write_video
+from tests.utils.data import AUDIO_CLIP
 from tests.utils.disk import fill
 from tests.utils.processes import running_worker
 
@@ -30,6 +33,38 @@ def test_a_full_disk_fails_the_job_with_a_message(
             final = wait_for_job(client, created.json()["job_id"], finished)
     assert final["state"] == "failed"
     assert final["error"] == "the result could not be written: No space left on device"
+
+
+# Run apart: FFmpeg's MP4 muxer crashed the process when sent a packet after a failed write.
+_TRANSCODE = """
+import sys
+from pathlib import Path
+from service.video.transcode import TranscodeOptions, restyle_video
+try:
+    restyle_video(Path(sys.argv[1]), Path(sys.argv[2]), lambda batch: batch, TranscodeOptions())
+except OSError as error:
+    print(error)
+"""
+
+
+@pytest.mark.parametrize("sound", ["pcm_s16le", "aac"], ids=["encoded-again", "copied"])
+def test_a_full_disk_fails_a_transcode_with_its_error(
+    tiny_filesystem: Path, tmp_path: Path, sound: str
+) -> None:
+    frames = marked_frames(AUDIO_CLIP, 25, (96, 160))
+    source = write_video(
+        tmp_path / "clip.mov", frames, audio=Audio(sound, samples=beeps([0.3], 1.0))
+    )
+    fill(tiny_filesystem)
+    run = subprocess.run(
+        [sys.executable, "-c", _TRANSCODE, str(source), str(tiny_filesystem / "out.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "No space left on device" in run.stdout
+    assert not list(tiny_filesystem.glob("*out.mp4*"))  # nor a partial file left behind
 
 
 @contextmanager
