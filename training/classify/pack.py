@@ -12,6 +12,7 @@ which `pack_clips` checks before it returns.
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -94,7 +95,11 @@ def pack_clips(
     split = split_by_group(discover_clips(data, classes))
     kept = split.train + split.val
     to_pack = [(r, dest) for r in kept if not (dest := _packed_path(r, data, out)).exists()]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Spawned, not forked: a fork copies the caller's locks in whatever state its other threads
+    # left them (the test session's onnxruntime, OpenVINO and Redis threads), and a worker that
+    # inherits a held one waits for ever (a dry run of CI hung so, past the test timeout).
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
         jobs = [pool.submit(_pack_one, r, dest, short_side) for r, dest in to_pack]
         for job in tqdm(jobs, desc="packing clips", unit="clip"):
             job.result()
