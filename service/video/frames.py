@@ -23,9 +23,27 @@ def open_video(path: Path) -> av.container.InputContainer:
     return av.open(str(path), metadata_errors="replace")
 
 
+def demuxed(
+    container: av.container.InputContainer, *streams: av.stream.Stream
+) -> Iterator[av.Packet]:
+    """`container.demux(*streams)`, ended where PyAV fails on a stream that appears part-way.
+
+    An MPEG-TS may carry a stream its tables did not announce (a bit error in a packet's PID is
+    enough). PyAV's end-of-file flush then counts the streams FFmpeg knows by then but looks them
+    up among those found at open: IndexError. The flush goes in stream order, so by then every
+    stream found at open, the requested ones among them, has had its flush packet."""
+    packets = container.demux(*streams)
+    while True:
+        try:
+            packet = next(packets)
+        except (StopIteration, IndexError):
+            return
+        yield packet
+
+
 def decodable_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
     """The first video stream's frames in order, a damaged packet skipped as players skip it."""
-    for packet in container.demux(container.streams.video[0]):
+    for packet in demuxed(container, container.streams.video[0]):
         try:
             frames = packet.decode()
         except av.error.InvalidDataError:

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from service.video.frames import Orientation, open_video, orientation
+from service.video.frames import Orientation, demuxed, open_video, orientation
 from service.video.hdr import frame_as_sdr, is_hdr
 from service.video.preprocess import bgr_to_rgb, resize_short_side, short_side_size
 
@@ -48,7 +48,7 @@ def index_frames(path: Path) -> FrameIndex | None:
                 return None
             stream = container.streams.video[0]
             times, keyframes = [], []
-            for packet in container.demux(stream):
+            for packet in demuxed(container, stream):
                 if packet.size == 0 or packet.is_discard:  # end of stream; cut by an edit list
                     continue
                 if packet.pts is None:

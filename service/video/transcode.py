@@ -37,6 +37,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from service.video.decode import VideoDecodeError
 from service.video.frames import (
     decodable_frames,
+    demuxed,
     displayed,
     displayed_size,
     fitted,
@@ -521,7 +522,7 @@ class _Pipeline:
         timeline = Timeline(step)
         fields = Deinterlacer(in_video) if self.deinterlace else None
         streams = [in_video] + ([encoder.in_audio] if encoder.in_audio is not None else [])
-        for packet in self.source.demux(*streams):
+        for packet in demuxed(self.source, *streams):
             if packet.stream.type == "audio":
                 yield packet
                 continue

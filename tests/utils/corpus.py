@@ -461,6 +461,23 @@ def with_damaged_packets(
     return dest
 
 
+def with_stray_stream(source: Path, dest: Path) -> Path:
+    """The MPEG-TS `source` with the first video PES that starts past its middle moved to a PID
+    its programme table does not list, as a bit error in a packet's header does: FFmpeg meets a
+    stream there that it did not find when the file was opened."""
+    data = bytearray(source.read_bytes())
+    packet_size, stray_pid = 188, 0x169
+    for offset in range(len(data) // 2 // packet_size * packet_size, len(data), packet_size):
+        starts_unit = data[offset + 1] & 0x40
+        payload_at = offset + 4 + (1 + data[offset + 4] if data[offset + 3] & 0x20 else 0)
+        if starts_unit and data[payload_at : payload_at + 4] == b"\x00\x00\x01\xe0":
+            data[offset + 1] = (data[offset + 1] & 0xE0) | stray_pid >> 8
+            data[offset + 2] = stray_pid & 0xFF
+            dest.write_bytes(bytes(data))
+            return dest
+    raise ValueError(f"{source} has no video PES start past its middle")
+
+
 # Saturated colours side by side, where a wrong YUV matrix shows most.
 PATCH_COLOURS = [(200, 30, 30), (20, 180, 60), (30, 60, 200), (230, 200, 40), (128, 128, 128)]
 

@@ -24,6 +24,7 @@ from tests.utils.corpus import (
     real_frames,
     with_damaged_packets,
     with_sound_block_moved_back,
+    with_stray_stream,
     write_broadcast_recording,
     write_capture_with_drops,
     write_interlaced_video,
@@ -189,6 +190,21 @@ def test_sound_that_changes_rate_and_channels_part_way_is_carried_whole(
     assert len(sound) / rate == pytest.approx(2.0, abs=0.1)
     halves = np.array_split(sound[rate // 10 : -rate // 10], 2)  # the ends ramp in and out
     assert all(np.sqrt((half**2).mean()) > 0.1 for half in halves)  # the tone, heard throughout
+
+
+def test_a_stream_that_appears_part_way_does_not_fail_the_job(tmp_path: Path) -> None:
+    # PyAV sized its end-of-file flush by the streams FFmpeg knew at the end but held only those
+    # found at open: IndexError after every frame was painted ("internal error").
+    frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
+    sounds = [("aac", 44_100, "stereo")]
+    source = write_broadcast_recording(tmp_path / "recording.ts", frames, sounds)
+    damaged = with_stray_stream(source, tmp_path / "damaged.ts")
+    result = tmp_path / "result.mp4"
+    # The stray packet's picture is lost; the one before it is shown for its time, as players do.
+    assert restyle_video(damaged, result, lambda batch: batch, TranscodeOptions()) == 50
+    assert frame_times(result)[-1] == pytest.approx(49 / 25, abs=1e-3)
+    with av.open(str(result)) as output:
+        assert output.streams.audio[0].duration * output.streams.audio[0].time_base > 1.5
 
 
 @pytest.mark.parametrize(("tracks", "heard"), [(1, False), (2, True)])
