@@ -133,6 +133,93 @@ class Timeline:
         return frame, pts, duration
 
 
+class ClockJumps:
+    """Packet times of a transport stream made continuous where its clock jumps.
+
+    MPEG-TS and MPEG-PS carry a clock that may jump: files joined end to end (a camcorder's,
+    with `cat`), a broadcast's splices, a damaged timestamp. As FFmpeg's command line does for
+    such formats (its `-dts_delta_threshold`), a packet more than `JUMP` from where its stream
+    was to go on moves the clock of every stream by the difference, and the next packet of any
+    stream moves it back if that packet alone was wrong. A smaller step back (more than
+    `STEP_BACK`) is held until its stream's next packet: if that one goes on from it the clock
+    restarted and moves for both, else it was one damaged time, passed on as it came.
+    """
+
+    JUMP = Fraction(10)
+    STEP_BACK = Fraction(1, 10)
+
+    def __init__(self, frame_durations: dict[int, Fraction]) -> None:
+        """`frame_durations`: per stream index, a packet's duration when it states none."""
+        self.frame_durations = frame_durations
+        self.offset = Fraction(0)  # added to every packet's time from here on
+        self._next: dict[int, Fraction] = {}  # where each stream is to go on
+        self._held: dict[int, av.Packet] = {}  # a step back, until its stream's next packet
+
+    def mend(self, packet: av.Packet) -> list[av.Packet]:
+        """The packets to pass on now, in order, their times moved onto one clock."""
+        index = packet.stream.index
+        held = self._held.pop(index, None)
+        if not self._judged(packet):
+            return [self._shifted(held), packet] if held is not None else [self._shifted(packet)]
+        passed = []
+        gap = self._time(packet) - self._next[index] if index in self._next else Fraction(0)
+        if held is not None:
+            held_gap = self._time(held) - self._next[index]
+            if gap < -self.STEP_BACK and abs(gap - held_gap) < 1:  # it goes on from the held one
+                self.offset -= held_gap
+                passed.append(self._placed(held))
+                gap = self._time(packet) - self._next[index]
+            else:
+                passed.append(self._shifted(held))
+        if abs(gap) > self.JUMP:
+            self.offset -= gap
+        elif gap < -self.STEP_BACK:
+            self._held[index] = packet
+            return passed
+        passed.append(self._placed(packet))
+        return passed
+
+    def _judged(self, packet: av.Packet) -> bool:
+        """Whether `packet`'s time can say where its stream goes: not the end of a stream (no
+        time), nor a packet whose decoding and presentation times are a jump apart (one of the
+        two is damaged), which is passed on with the clock as it is."""
+        if packet.time_base is None or (packet.dts is None and packet.pts is None):
+            return False
+        if packet.dts is None or packet.pts is None:
+            return True
+        return abs(packet.pts - packet.dts) * Fraction(packet.time_base) <= self.JUMP
+
+    def _time(self, packet: av.Packet) -> Fraction:
+        """Where `packet` falls on the mended clock; only for a packet with a time."""
+        stamp = packet.dts if packet.dts is not None else packet.pts
+        assert stamp is not None
+        return stamp * Fraction(packet.time_base) + self.offset
+
+    def _shifted(self, packet: av.Packet) -> av.Packet:
+        if packet.time_base is None:
+            return packet
+        if shift := round(self.offset / Fraction(packet.time_base)):
+            if packet.dts is not None:
+                packet.dts += shift
+            if packet.pts is not None:
+                packet.pts += shift
+        return packet
+
+    def _placed(self, packet: av.Packet) -> av.Packet:
+        """`packet` shifted, and its stream's line carried on from it."""
+        index, time = packet.stream.index, self._time(packet)
+        base = Fraction(packet.time_base)
+        duration = packet.duration * base if packet.duration else self.frame_durations[index]
+        self._next[index] = time + duration
+        return self._shifted(packet)
+
+
+def _nominal_packet_duration(stream: av.stream.Stream) -> Fraction:
+    if stream.type == "video":
+        return 1 / Fraction(stream.average_rate or 25)
+    return Fraction(0)  # sound packets state theirs; a jump of seconds dwarfs one missing
+
+
 def estimate_frame_count(stream: av.video.stream.VideoStream) -> int:
     if stream.frames:
         return int(stream.frames)
@@ -522,7 +609,11 @@ class _Pipeline:
         timeline = Timeline(step)
         fields = Deinterlacer(in_video) if self.deinterlace else None
         streams = [in_video] + ([encoder.in_audio] if encoder.in_audio is not None else [])
-        for packet in demuxed(self.source, *streams):
+        # Formats whose clock may jump (MPEG-TS, MPEG-PS), as FFmpeg marks them.
+        jumps = None
+        if self.source.format.flags & av.format.Flags.ts_discont.value:
+            jumps = ClockJumps({s.index: _nominal_packet_duration(s) for s in streams})
+        for packet in self._mended(demuxed(self.source, *streams), jumps):
             if packet.stream.type == "audio":
                 yield packet
                 continue
@@ -537,6 +628,14 @@ class _Pipeline:
         for frame in fields.push(None) if fields else []:
             yield from timeline.push(self._shown(frame), frame.pts, frame.duration)
         yield from timeline.drain()
+
+    @staticmethod
+    def _mended(packets: Iterator[av.Packet], jumps: ClockJumps | None) -> Iterator[av.Packet]:
+        if jumps is None:
+            yield from packets
+            return
+        for packet in packets:
+            yield from jumps.mend(packet)
 
     def _shown(self, frame: av.VideoFrame) -> np.ndarray:
         """The frame at the output size, set by the first frame; a later frame stored at another

@@ -478,6 +478,46 @@ def with_stray_stream(source: Path, dest: Path) -> Path:
     raise ValueError(f"{source} has no video PES start past its middle")
 
 
+def with_video_timestamp_moved(
+    source: Path, dest: Path, number: int, ticks: int, decoding_only: bool = False
+) -> Path:
+    """The MPEG-TS `source` with the timestamps of its `number`th video PES (counted from 1)
+    moved by `ticks` of 90 kHz, as one bit error in them does: 2**32 is 13 hours and a quarter.
+    With `decoding_only`, its decoding time (DTS) alone."""
+    data = bytearray(source.read_bytes())
+    seen = 0
+    for offset in range(0, len(data), 188):
+        payload_at = offset + 4 + (1 + data[offset + 4] if data[offset + 3] & 0x20 else 0)
+        if data[offset + 1] & 0x40 and data[payload_at : payload_at + 4] == b"\x00\x00\x01\xe0":
+            seen += 1
+            if seen == number:
+                has_dts = data[payload_at + 7] >> 6 == 3  # PTS always, DTS when it differs
+                if decoding_only and not has_dts:
+                    raise ValueError(f"video PES {number} of {source} has no DTS")
+                first = payload_at + (14 if decoding_only else 9)
+                for at in range(first, payload_at + (19 if has_dts else 14), 5):
+                    _move_pes_timestamp(data, at, ticks)
+                dest.write_bytes(bytes(data))
+                return dest
+    raise ValueError(f"{source} has fewer than {number} video PES")
+
+
+def _move_pes_timestamp(data: bytearray, at: int, ticks: int) -> None:
+    """A PES header's 33-bit timestamp at `at`: 3 bits, 15 and 15, each run ended by a 1."""
+    field = data[at : at + 5]
+    value = (field[0] >> 1 & 7) << 30 | field[1] << 22 | field[2] >> 1 << 15
+    value = (value | field[3] << 7 | field[4] >> 1) + ticks & (1 << 33) - 1
+    data[at : at + 5] = bytes(
+        [
+            field[0] & 0xF0 | (value >> 30 & 7) << 1 | 1,
+            value >> 22 & 0xFF,
+            (value >> 15 & 0x7F) << 1 | 1,
+            value >> 7 & 0xFF,
+            (value & 0x7F) << 1 | 1,
+        ]
+    )
+
+
 # Saturated colours side by side, where a wrong YUV matrix shows most.
 PATCH_COLOURS = [(200, 30, 30), (20, 180, 60), (30, 60, 200), (230, 200, 40), (128, 128, 128)]
 
@@ -566,16 +606,23 @@ def write_hdr_video(
 
 
 def write_broadcast_recording(
-    path: Path, pictures: list[np.ndarray], sounds: list[tuple[str, int, str]], fps: int = 25
+    path: Path,
+    pictures: list[np.ndarray],
+    sounds: list[tuple[str, int, str]],
+    fps: int = 25,
+    clock_restarts: bool = False,
 ) -> Path:
     """An MPEG-TS whose sound changes format part-way, as a TV recording's does when a programme
     in 5.1 follows adverts in stereo, or files joined end to end: the pictures are cut into
-    len(sounds) equal parts, part i with a 440 Hz tone in sounds[i] = (codec, rate, layout)."""
+    len(sounds) equal parts, part i with a 440 Hz tone in sounds[i] = (codec, rate, layout).
+    With `clock_restarts` each part's timestamps start again from zero, as in a camcorder's
+    files joined with `cat`."""
     height, width = pictures[0].shape[:2]
     with open(path, "wb") as joined:
         for (codec, rate, layout), indices in zip(
             sounds, np.array_split(np.arange(len(pictures)), len(sounds)), strict=True
         ):
+            restart = int(indices[0]) if clock_restarts else 0
             part = io.BytesIO()
             with av.open(part, "w", format="mpegts") as out:
                 video = out.add_stream("libx264", rate=fps)
@@ -585,10 +632,11 @@ def write_broadcast_recording(
                 sound.layout = layout
                 for index in indices:
                     frame = av.VideoFrame.from_ndarray(pictures[index], format="rgb24")
-                    frame.pts = int(index)
+                    frame.pts = int(index) - restart
                     out.mux(video.encode(frame))
                 out.mux(video.encode(None))
-                _write_tone(out, sound, int(indices[0]) * rate // fps, len(indices) * rate // fps)
+                first_sample = (int(indices[0]) - restart) * rate // fps
+                _write_tone(out, sound, first_sample, len(indices) * rate // fps)
             joined.write(part.getvalue())
     return path
 

@@ -25,6 +25,7 @@ from tests.utils.corpus import (
     with_damaged_packets,
     with_sound_block_moved_back,
     with_stray_stream,
+    with_video_timestamp_moved,
     write_broadcast_recording,
     write_capture_with_drops,
     write_interlaced_video,
@@ -205,6 +206,44 @@ def test_a_stream_that_appears_part_way_does_not_fail_the_job(tmp_path: Path) ->
     assert frame_times(result)[-1] == pytest.approx(49 / 25, abs=1e-3)
     with av.open(str(result)) as output:
         assert output.streams.audio[0].duration * output.streams.audio[0].time_base > 1.5
+
+
+@pytest.mark.parametrize(("number", "decoding_only"), [(20, False), (1, True)])
+def test_a_frame_whose_timestamp_is_damaged_keeps_its_place(
+    tmp_path: Path, number: int, decoding_only: bool
+) -> None:
+    # One flipped bit put a frame 13 hours ahead: the MP4 muxer refused it and failed the job.
+    # The first frame's decoding time alone must not set the clock for the rest either.
+    frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
+    source = write_broadcast_recording(
+        tmp_path / "recording.ts", frames, [("aac", 44_100, "stereo")]
+    )
+    damaged = with_video_timestamp_moved(
+        source, tmp_path / "damaged.ts", number, 2**32, decoding_only=decoding_only
+    )
+    result = tmp_path / "result.mp4"
+    assert restyle_video(damaged, result, lambda batch: batch, TranscodeOptions()) == 50
+    assert np.diff(frame_times(result)) == pytest.approx(np.full(49, 1 / 25), abs=1e-3)
+
+
+def test_recordings_joined_end_to_end_play_as_one(tmp_path: Path) -> None:
+    # A camcorder's files joined with `cat`: the second part's clock starts again from zero. Its
+    # pictures were squeezed into an instant at the first part's end and its sound dropped.
+    frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
+    sounds = [("aac", 48_000, "stereo")] * 2
+    source = write_broadcast_recording(tmp_path / "joined.ts", frames, sounds, clock_restarts=True)
+    result = tmp_path / "result.mp4"
+    assert restyle_video(source, result, lambda batch: batch, TranscodeOptions()) == 50
+    steps = np.diff(frame_times(result))
+    # The clocks are joined where decoding goes on (as FFmpeg joins them): the encoder's delay at
+    # the start of the second part may hold one picture a frame or so longer.
+    assert np.count_nonzero(np.abs(steps - 1 / 25) > 1e-3) <= 1 and steps.max() < 0.1, steps
+    with av.open(str(result)) as output:
+        sound = np.concatenate([frame.to_ndarray().mean(0) for frame in output.decode(audio=0)])
+        rate = output.streams.audio[0].rate
+    assert len(sound) / rate == pytest.approx(2.0, abs=0.1)
+    halves = np.array_split(sound[rate // 10 : -rate // 10], 2)
+    assert all(np.sqrt((half**2).mean()) > 0.1 for half in halves)
 
 
 @pytest.mark.parametrize(("tracks", "heard"), [(1, False), (2, True)])
