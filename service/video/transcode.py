@@ -300,9 +300,7 @@ class _Encoder:
         self._write_failed = False
         self.audio = self.audio_resampler = None
         if self.in_audio is not None:
-            if self.in_audio.codec_context.name in MP4_AUDIO_CODECS and _fixes_track_formats(
-                source
-            ):
+            if _copies_into_mp4(self.in_audio) and _fixes_track_formats(source):
                 self.audio = self.container.add_stream_from_template(self.in_audio)
             else:
                 sound_rate = aac_sample_rate(self.in_audio.rate or 44100)
@@ -421,6 +419,16 @@ class _Encoder:
                     self.container.close()
             else:
                 self.container.close()
+
+
+def _copies_into_mp4(sound: av.audio.stream.AudioStream) -> bool:
+    """Whether an MP4 can hold `sound` as it is: a codec it holds, and for Opus the header
+    (OpusHead) the MP4 box is made from, which a damaged WebM may have lost (the file cannot
+    then be finished)."""
+    context = sound.codec_context
+    if context.name not in MP4_AUDIO_CODECS:
+        return False
+    return context.name != "opus" or bool(context.extradata)
 
 
 def _fixes_track_formats(source: av.container.InputContainer) -> bool:

@@ -261,6 +261,33 @@ def test_sound_in_a_codec_ffmpeg_does_not_know_is_left_out(
         assert len(output.streams.audio) == int(heard)
 
 
+def test_opus_whose_header_the_file_lost_is_encoded_again_not_failed(tmp_path: Path) -> None:
+    # A WebM track's CodecPrivate (Opus's header) damaged away: an MP4 cannot hold such sound as
+    # it is, and the trailer failed the job after every frame was painted.
+    frames = marked_frames(AUDIO_CLIP, 50, (96, 160))
+    sound = Audio("libopus", samples=beeps([0.5, 1.3], 2.0))
+    source = write_video(
+        tmp_path / "in.webm", frames, container="webm", codec="libvpx", audio=sound
+    )
+    clip = _without_codec_private(source, tmp_path / "damaged.webm", b"OpusHead")
+    result = tmp_path / "result.mp4"
+    assert restyle_video(clip, result, lambda batch: batch, TranscodeOptions()) == 50
+    with av.open(str(result)) as output:
+        assert output.streams.audio[0].codec_context.name == "aac"
+    assert beep_starts(result) == pytest.approx([0.5, 1.3], abs=0.03)
+
+
+def _without_codec_private(source: Path, dest: Path, starting: bytes) -> Path:
+    """The Matroska file with its CodecPrivate element that starts with `starting` renamed to an
+    element no reader knows, as one flipped bit does."""
+    data = source.read_bytes()
+    at = data.index(b"\x63\xa2")
+    while not data[at + 3 :].startswith(starting):
+        at = data.index(b"\x63\xa2", at + 1)
+    dest.write_bytes(data[:at] + b"\x63\x88" + data[at + 2 :])
+    return dest
+
+
 def _add_sound_track(source: Path, dest: Path) -> Path:
     """`source` with its AAC track twice (stream copies), as films with two languages carry."""
     with av.open(str(source)) as inp, av.open(str(dest), "w", format="matroska") as out:
