@@ -3,11 +3,17 @@
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
 
 from training.classify.cascade_onnx import export_cascade_onnx
+from training.classify.int8_activations import (
+    is_quantised,
+    quantise_cascade_video,
+    video_branch_agreement,
+)
 from training.classify.models.i3d_effnet_temporal import (
     FrameExit,
     I3DEffNetTemporal,
@@ -88,3 +94,32 @@ def test_one_onnx_file_answers_as_torch_does_on_both_paths(cascade, tmp_path: Pa
         log_probs, distance = session.run(["logits", "ood_distance"], batch)
         np.testing.assert_allclose(log_probs, expected_log_probs[start:stop].numpy(), atol=1e-4)
         np.testing.assert_allclose(distance, expected_distance[start:stop].numpy(), atol=1e-3)
+
+
+def test_the_i3d_part_runs_in_int8_and_the_lite0_answers_stay_exact(cascade, tmp_path) -> None:
+    model, wrapped, clips = cascade
+    path = tmp_path / "cascade.onnx"
+    export_cascade_onnx(model, wrapped.distance, I3D_CLIP_SPEC, path, int8_weights=True)
+    float_file = onnx.load(str(path))
+    calibration = [clips[i : i + 1].numpy() for i in range(len(clips))]
+
+    assert quantise_cascade_video(path, calibration)
+    assert not quantise_cascade_video(path, calibration)  # once is enough
+
+    quantised = onnx.load(str(path))
+    assert is_quantised(quantised) and not is_quantised(float_file)
+    before, after = (
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        for m in (float_file, quantised)
+    )
+    batch = {"clip": clips.numpy()}
+    (expected, expected_distance), (actual, actual_distance) = (
+        s.run(["logits", "ood_distance"], batch) for s in (before, after)
+    )
+    exits = model.frame_exit(*model.frames.logits_and_ood_embedding(lite0_frames(clips)))[0]
+    exits = exits.numpy()
+    np.testing.assert_array_equal(actual[exits], expected[exits])  # I3D did not run for these
+    np.testing.assert_array_equal(actual_distance[exits], expected_distance[exits])
+    np.testing.assert_allclose(actual[~exits], expected[~exits], atol=0.1)
+    _, largest = video_branch_agreement(float_file, path, calibration)
+    assert largest < 0.1
