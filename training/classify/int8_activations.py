@@ -10,16 +10,14 @@ The cascade's I3D part (training/classify/cascade_onnx.py) sits inside an ONNX `
 quantiser takes whole models, so the part is taken out as one, quantised, and put back.
 
     quantise_cascade_video(path, calibration_clips)   # after export_cascade_onnx
-    python -m training int8-study --data ../shared/data   # the candidate against the float file
+    python -m training int8-candidate --data ../shared/data   # a models folder to measure
 """
 
 from __future__ import annotations
 
 import random
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +25,11 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-from tqdm import tqdm
 
 from service.contract.manifest import load_manifest_content, sha256_of
-from service.inference.classifier import Classifier, load_classifier, verdict
 from service.video.preprocess import ClipSpec
 from training.classify.codec_check import serving_input
 from training.classify.int8_weights import store_conv_weights_as_int8
-from training.classify.latency import one_clip_per_group
 from training.classify.ucf101 import ClipRecord, discover_clips
 
 VIDEO_INPUT = "video/clip"  # the clips that go on to I3D, gathered in the `If`
@@ -192,59 +187,25 @@ def video_branch_agreement(
     return same, largest
 
 
-def int8_study(models_dir: Path, data: Path, out_dir: Path, name: str) -> dict:
-    """The exported cascade `name` rewritten in int8 into `out_dir` (otherwise a copy of
-    `models_dir`, for benchmarks/classify_throughput.py), measured against the float file: on
-    how many training + validation clips, as served, the top label and the `confident` verdict
-    differ; and the mean time over the first clip of every held-out group, the two files
-    alternating call by call."""
+def write_int8_candidate(models_dir: Path, data: Path, out_dir: Path, name: str) -> dict:
+    """A copy of `models_dir` in `out_dir` (the other files linked) whose cascade `name` has
+    its I3D part in int8, calibrated on clips of its training + validation groups; measure it
+    against the shipped file with benchmarks/classify_runtimes.py --against and
+    benchmarks/bench.py --models."""
     manifest = load_manifest_content(models_dir)
     entry = next(c for c in manifest.classifiers if c.name == name)
-    spec = entry.input.clip_spec()
     held_out = set(entry.training["test_groups"])
-    records = discover_clips(data, entry.labels)
-    seen = [record for record in records if record.group not in held_out]
+    seen = [r for r in discover_clips(data, entry.labels) if r.group not in held_out]
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in models_dir.iterdir():
         if path.name not in ("manifest.json", entry.file) and not (out_dir / path.name).exists():
             (out_dir / path.name).symlink_to(path.resolve())
     shutil.copyfile(models_dir / entry.file, out_dir / entry.file)
-    quantise_cascade_video(out_dir / entry.file, calibration_clips(seen, spec))
-    float_classifier = load_classifier(models_dir, entry, 2, openvino=False)
+    quantise_cascade_video(out_dir / entry.file, calibration_clips(seen, entry.input.clip_spec()))
     entry.sha256 = sha256_of(out_dir / entry.file)
+    entry.metrics.file_size_bytes = (out_dir / entry.file).stat().st_size
     (out_dir / "manifest.json").write_text(manifest.model_dump_json(indent=2))
-    sides = {"float": float_classifier, "int8": load_classifier(out_dir, entry, 2, openvino=False)}
-    top1_differ = confident_differ = 0
-    for record in tqdm(seen, desc="agreement", unit="clip"):
-        clip = serving_input(record, spec)
-        before, after = (verdict(c, *_outputs(c, clip), 1) for c in sides.values())
-        top1_differ += before["predictions"][0].label != after["predictions"][0].label
-        confident_differ += before["confident"] != after["confident"]
-    firsts = one_clip_per_group([record for record in records if record.group in held_out])
-    clips = [serving_input(record, spec) for record in firsts]
-    times: dict[str, list[float]] = {side: [] for side in sides}
-    for classifier in sides.values():
-        _outputs(classifier, clips[0])  # one-off costs
-    for clip in clips:
-        calls: dict[str, list[float]] = {side: [] for side in sides}
-        for _ in range(3):
-            for side, classifier in sides.items():
-                started = time.perf_counter()
-                _outputs(classifier, clip)
-                calls[side].append((time.perf_counter() - started) * 1000)
-        for side, values in calls.items():
-            times[side].append(statistics.median(values))
-    ms = {side: statistics.mean(values) for side, values in times.items()}
-    return {
-        "clips_compared": len(seen),
-        "top1_differ": int(top1_differ),
-        "confident_differ": int(confident_differ),
-        "ms_float": round(ms["float"], 1),
-        "ms_int8": round(ms["int8"], 1),
-        "int8_over_float": round(ms["int8"] / ms["float"], 3),
-        "held_out_groups_timed": len(clips),
-        "candidate": str(out_dir),
-    }
+    return {"candidate": str(out_dir), "file": entry.file, "sha256": entry.sha256}
 
 
 def calibration_clips(records: list[ClipRecord], spec: ClipSpec) -> list[np.ndarray]:
@@ -258,10 +219,3 @@ def calibration_clips(records: list[ClipRecord], spec: ClipSpec) -> list[np.ndar
         for label in sorted(by_label)
         for record in rng.sample(by_label[label], CALIBRATION_CLIPS_PER_CLASS)
     ]
-
-
-def _outputs(classifier: Classifier, clip: np.ndarray) -> tuple[np.ndarray, float | None]:
-    entry = classifier.entry
-    names = [entry.output_name] + ([entry.open_set.output_name] if entry.open_set else [])
-    results = classifier.session.run(names, {entry.input_name: clip})
-    return results[0][0], float(results[1].ravel()[0]) if entry.open_set else None
