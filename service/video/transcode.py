@@ -159,9 +159,11 @@ class ClockJumps:
         """The packets to pass on now, in order, their times moved onto one clock."""
         index = packet.stream.index
         held = self._held.pop(index, None)
-        if not self._judged(packet):
-            return [self._shifted(held), packet] if held is not None else [self._shifted(packet)]
         passed = []
+        if not self._judged(packet):
+            if held is not None:
+                passed.append(self._shifted(held))
+            return [*passed, self._shifted(packet)]
         gap = self._time(packet) - self._next[index] if index in self._next else Fraction(0)
         if held is not None:
             held_gap = self._time(held) - self._next[index]
@@ -178,6 +180,11 @@ class ClockJumps:
             return passed
         passed.append(self._placed(packet))
         return passed
+
+    def held(self) -> list[av.Packet]:
+        """What is still held when the file ends, as it came."""
+        held, self._held = list(self._held.values()), {}
+        return [self._shifted(packet) for packet in held]
 
     def _judged(self, packet: av.Packet) -> bool:
         """Whether `packet`'s time can say where its stream goes: not the end of a stream (no
@@ -644,6 +651,7 @@ class _Pipeline:
             return
         for packet in packets:
             yield from jumps.mend(packet)
+        yield from jumps.held()
 
     def _shown(self, frame: av.VideoFrame) -> np.ndarray:
         """The frame at the output size, set by the first frame; a later frame stored at another
