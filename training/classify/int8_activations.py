@@ -3,13 +3,13 @@
 onnxruntime runs I3D's 3D convolutions 3-4x faster as int8 (QLinearConv: uint8 activations, int8
 weights per output channel, scales calibrated on clips of the training groups) than in float32,
 except the first: with 3 input channels its int8 kernel is 3x slower, so it stays float32
-(docs/benchmarks.md). The torch model stays float32; the rewrite is checked against the float
-file on real clips instead (`video_branch_agreement`).
+(docs/benchmarks.md). The torch model stays float32: the rewritten file is compared with the
+float one on real clips (benchmarks/classify_runtimes.py --against).
 
 The cascade's I3D part (training/classify/cascade_onnx.py) sits inside an ONNX `If`; onnxruntime's
 quantiser takes whole models, so the part is taken out as one, quantised, and put back.
 
-    quantise_cascade_video(path, calibration_clips)   # after export_cascade_onnx
+    quantise_cascade_video(path, calibration_clips)   # a cascade file, rewritten in place
     python -m training int8-candidate --data ../shared/data   # a models folder to measure
 """
 
@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -165,26 +164,6 @@ def _drop_unused_initializers(model: onnx.ModelProto) -> None:
     kept = [i for i in model.graph.initializer if i.name in read and i.name not in defined]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
-
-
-def video_branch_agreement(
-    before: onnx.ModelProto | Path, after: Path, clips: list[np.ndarray]
-) -> tuple[bool, float]:
-    """Whether the two files give every clip the same top label, and their largest difference
-    in log-probability."""
-    sessions = [
-        ort.InferenceSession(
-            model if isinstance(model, Path) else model.SerializeToString(),
-            providers=["CPUExecutionProvider"],
-        )
-        for model in (before, after)
-    ]
-    same, largest = True, 0.0
-    for clip in clips:
-        expected, actual = (s.run(["logits"], {"clip": clip})[0] for s in sessions)
-        same &= bool((expected.argmax(1) == actual.argmax(1)).all())
-        largest = max(largest, float(np.abs(expected - actual).max()))
-    return same, largest
 
 
 def write_int8_candidate(models_dir: Path, data: Path, out_dir: Path, name: str) -> dict:
